@@ -25,6 +25,7 @@ if [ ! -f "$KSRC/.git/refs/tags/baseline" ] && ! $G rev-parse -q --verify baseli
 	$G config user.name "iova build"
 	$G config user.email "iova-build@localhost"
 	$G config gc.auto 0
+	$G config core.looseCompression 1
 	# Debian's top-level .gitignore ignores everything: add by force.
 	$G add -A -f
 	$G commit -q -m "Linux $(make -s -C "$KSRC" kernelversion 2>/dev/null) (Debian linux-source-6.12)"

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# IOVA rework for Linux 6.12: top-level driver. See README.md.
+#
+#   make            build stock and patched guest kernels, boot them under
+#                   QEMU with an emulated IOMMU and print the comparison
+#   make check      every test: harness, KUnit (plain + debug), guest selftests
+#
+# Variables: ARCH=x86_64|arm64 (guest targets), CMDLINE="..." (extra kernel
+# parameters for the guest), V=1.
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+export TOP
+MK_T0 := $(shell date +%s)
+export MK_T0
+
+# ARCH names the guest; it must not leak into kernel builds for other
+# architectures (the mk/ scripts clear it before calling kbuild).
+GUEST_ARCH := $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
+export GUEST_ARCH CMDLINE
+
+.PHONY: all compare deps tree series series-check kunit kunit-debug \
+	harness selftests guest-kernel check bench clean distclean help
+
+all: compare
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@bash mk/deps.sh
+
+tree: deps
+	@bash mk/tree.sh
+
+compare: tree
+	@bash mk/guest/compare.sh $(GUEST_ARCH)
+
+series: tree
+	@bash mk/series.sh build
+
+series-check: series
+	@bash mk/series.sh check
+
+kunit: tree
+	@bash mk/kunit.sh plain
+
+kunit-debug: tree
+	@bash mk/kunit.sh debug
+
+harness: tree
+	@bash mk/harness.sh
+
+guest-kernel: tree
+	@bash mk/guest/kernel.sh $(GUEST_ARCH) ours
+
+selftests: tree
+	@bash mk/guest/selftests.sh $(GUEST_ARCH) $(CMDLINE)
+
+check: tree
+	@bash mk/check.sh
+
+bench: tree
+	@bash mk/bench.sh
+
+clean:
+	rm -rf build/results build/bench build/series build/harness
+
+distclean:
+	rm -rf build

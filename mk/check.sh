@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make check: run every test part, keep going past a failing part, add up
+# the counts each part recorded, print "N passed, N failed" last.
+. "$(dirname "$0")/lib.sh"
+
+parts=${CHECK_PARTS:-"harness kunit kunit-debug selftests-x86_64 selftests-arm64"}
+mkdir -p "$RESULTS"
+declare -A secs
+
+run_part() {
+	case $1 in
+	harness)		bash "$TOP/mk/harness.sh" ;;
+	kunit)			bash "$TOP/mk/kunit.sh" plain ;;
+	kunit-debug)		bash "$TOP/mk/kunit.sh" debug ;;
+	selftests-x86_64)	bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
+	selftests-arm64)	bash "$TOP/mk/guest/selftests.sh" arm64 ;;
+	*)			echo "unknown part $1"; return 1 ;;
+	esac
+}
+
+for p in $parts; do
+	rm -f "$RESULTS/$p.counts"
+	t0=$(date +%s)
+	step "check: $p"
+	run_part "$p"
+	rc=$?
+	secs[$p]=$(( $(date +%s) - t0 ))
+	if [ ! -s "$RESULTS/$p.counts" ]; then
+		echo "check: $p recorded no counts (exit $rc): counted as 1 failure"
+		record_result "$p" 0 1
+	elif [ "$rc" != 0 ] && [ "$(cut -d' ' -f2 "$RESULTS/$p.counts")" = 0 ]; then
+		echo "check: $p exited $rc with no failed test: counted as 1 failure"
+		read -r a _ < "$RESULTS/$p.counts"
+		record_result "$p" "$a" 1
+	fi
+done
+
+total_p=0
+total_f=0
+echo
+printf '%-20s %8s %8s %8s\n' part passed failed seconds
+for p in $parts; do
+	read -r a b < "$RESULTS/$p.counts"
+	printf '%-20s %8d %8d %8d\n' "$p" "$a" "$b" "${secs[$p]}"
+	total_p=$((total_p + a))
+	total_f=$((total_f + b))
+done
+echo
+echo "$total_p passed, $total_f failed"
+[ "$total_f" = 0 ] && [ "$total_p" -gt 0 ]
