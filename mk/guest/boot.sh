@@ -1,0 +1,209 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot one test guest under QEMU and judge it by its serial output.
+#
+#   mk/guest/boot.sh ARCH NAME KERNEL INITRAMFS [KERNEL-PARAMETER...]
+#
+# The guest's /init runs the kselftests and prints TAP on the console. The
+# boot passes when every TAP plan printed is complete, every test is "ok",
+# the guest reports that it is done, and no panic shows; a guest that dies,
+# hangs past the timeout or prints no plan fails. Files, under
+# build/results/guest/: NAME.log (the serial console), NAME.json (one JSON
+# line per dma_map_benchmark run and one for the whole boot, with QEMU's
+# invalidation counts when traced), NAME.counts ("PASSED FAILED").
+# Prints one summary line; the exit status says pass (0) or fail (1).
+#
+# Environment: GUEST_TRACE=1 counts IOTLB invalidations with QEMU's trace
+# events; GUEST_TIMEOUT (seconds, default from the benchmark length);
+# GUEST_KVM=1 uses KVM when /dev/kvm really works (timings then are not
+# comparable with TCG ones); GUEST_SMP (2), GUEST_MEM (512M); GUEST_FLAVOR
+# and GUEST_MODE only label the JSON.
+set -e
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+[ $# -ge 4 ] || die "usage: $0 ARCH NAME KERNEL INITRAMFS [KERNEL-PARAMETER...]"
+guest_arch "$1"
+name=$2
+kernel=$3
+initrd=$4
+shift 4
+[ -f "$kernel" ] || die "no kernel $kernel"
+[ -f "$initrd" ] || die "no initramfs $initrd"
+
+out=$RESULTS/guest
+mkdir -p "$out"
+log=$out/$name.log
+qlog=$out/$name.qemu.log
+json=$out/$name.json
+rm -f "$log" "$qlog" "$json" "$out/$name.counts"
+
+params="panic=-1 oops=panic $*"
+
+# Long enough for a slow TCG boot plus the benchmark runs the guest was
+# asked for (dma_map_bench.sh sleeps a second after each run, the group
+# type test runs three one-second benchmarks).
+if [ -z "$GUEST_TIMEOUT" ]; then
+	secs=1
+	threads="1 2"
+	for p in $params; do
+		case "$p" in
+		iovatest.seconds=*) secs=${p#*=} ;;
+		iovatest.threads=*) threads=$(echo "${p#*=}" | tr ',' ' ') ;;
+		esac
+	done
+	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * (secs + 2) * 2 + 10))
+fi
+
+accel="-accel tcg"
+if [ "$GUEST_KVM" = 1 ] && [ "$GARCH" = "$(uname -m | sed 's/aarch64/arm64/')" ] &&
+   [ -w /dev/kvm ] &&
+   timeout 20 $QEMU -accel kvm -machine none -nodefaults -display none \
+	-monitor none -S -no-user-config -daemonize -pidfile "$out/$name.kvm.pid" \
+	>/dev/null 2>&1; then
+	kill "$(cat "$out/$name.kvm.pid")" 2>/dev/null || true
+	accel="-accel kvm -cpu host"
+fi
+rm -f "$out/$name.kvm.pid"
+
+case "$GARCH" in
+x86_64)
+	# The IOMMU must be created before the devices behind it.
+	machine=(-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on)
+	console=ttyS0
+	;;
+arm64)
+	machine=(-machine virt,iommu=smmuv3,gic-version=3)
+	[ "$accel" = "-accel tcg" ] && machine+=(-cpu cortex-a57)
+	console=ttyAMA0
+	;;
+esac
+
+trace=()
+if [ "$GUEST_TRACE" = 1 ]; then
+	{
+		inv_events | awk '{ print $2 }'
+		echo pci_cfg_write
+	} > "$out/$name.events"
+	trace=(-trace "events=$out/$name.events" -D "$qlog")
+	params="$params iovatest.mark=1"
+fi
+
+step "boot $name: $QEMU ($([ "${accel#-accel kvm}" != "$accel" ] && echo KVM || echo TCG), timeout ${GUEST_TIMEOUT}s)"
+t0=$(date +%s)
+set +e
+timeout -k 10 "$GUEST_TIMEOUT" $QEMU $accel "${machine[@]}" -device edu \
+	-smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" -nographic -no-reboot \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=$console $params" "${trace[@]}" \
+	< /dev/null > "$log" 2>&1
+qrc=$?
+set -e
+secs=$(($(date +%s) - t0))
+
+# --- judge the console output ---------------------------------------------
+# Top-level TAP lines only: the runner indents each test's own TAP with "# ".
+read -r passed failed skipped planned seen blocks done panic < <(
+	tr -d '\r' < "$log" | awk '
+	/^TAP version/ { blocks++; next }
+	/^1\.\.[0-9]+/ { plan += substr($1, 4); next }
+	/^ok [0-9]+/ { seen++; if (/# SKIP/) skip++; else pass++; next }
+	/^not ok [0-9]+/ { seen++; fail++; next }
+	/^# iova-guest: done/ { done = 1 }
+	/Kernel panic - not syncing|end Kernel panic/ { panic = 1 }
+	END { printf "%d %d %d %d %d %d %d %d\n",
+		pass + skip, fail, skip, plan, seen, blocks, done, panic }')
+
+why=
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	why="timed out after ${GUEST_TIMEOUT}s"
+elif [ "$panic" = 1 ]; then
+	why="kernel panic"
+elif [ "$blocks" = 0 ] || [ "$planned" = 0 ]; then
+	why="no TAP plan (qemu exit $qrc)"
+elif [ "$seen" != "$planned" ]; then
+	why="incomplete TAP: $seen of $planned results"
+elif [ "$done" != 1 ]; then
+	why="guest did not finish"
+elif [ "$qrc" != 0 ]; then
+	why="qemu exit $qrc"
+fi
+if [ -n "$why" ]; then
+	# The boot itself counts as a failed test, and so does every test of
+	# a plan that never reported.
+	missing=$((planned > seen ? planned - seen : 0))
+	failed=$((failed + missing + 1))
+fi
+echo "$passed $failed" > "$out/$name.counts"
+
+# --- benchmark runs and invalidation counts ----------------------------------
+tr -d '\r' < "$log" | sed -n 's/.*iova-bench: //p' > "$out/$name.bench"
+if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
+	inv_events > "$out/$name.classes"
+	# Invalidations between the marks of run N (pci_cfg_write of N at
+	# 0x40 and at 0x44) belong to run N; the total covers the whole boot.
+	awk -v classes="$out/$name.classes" '
+	function hex(s,  i, v) {
+		v = 0
+		s = tolower(s)
+		sub(/^0x/, "", s)
+		for (i = 1; i <= length(s); i++)
+			v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+		return v
+	}
+	BEGIN { while ((getline l < classes) > 0) { split(l, a, " "); cls[a[2]] = a[1] } }
+	{ sub(/^[0-9]+@[0-9.]+:/, ""); ev = $1 }
+	ev == "pci_cfg_write" && $2 == "edu" {
+		if ($4 == "@0x40") { run = hex($6); next }
+		if ($4 == "@0x44") { run = 0; next }
+	}
+	ev in cls { total[cls[ev]]++; if (run) n[run, cls[ev]]++ }
+	END {
+		for (c in total) printf "0 %s %d\n", c, total[c]
+		for (k in n) { split(k, a, SUBSEP); printf "%d %s %d\n", a[1], a[2], n[k] }
+	}' "$qlog" > "$out/$name.inv"
+	[ "$KEEP_TRACE" = 1 ] || rm -f "$qlog"
+else
+	: > "$out/$name.inv"
+fi
+
+# inv_json RUN: {"pages":N,...} for run RUN (0 = the whole boot)
+inv_json() {
+	if [ "$GUEST_TRACE" != 1 ]; then
+		echo null
+		return
+	fi
+	inv_events | awk -v run="$1" -v inv="$out/$name.inv" '
+	BEGIN { while ((getline l < inv) > 0) { split(l, a, " "); if (a[1] == run) n[a[2]] = a[3] } }
+	!($1 in seen) { seen[$1] = 1; s = s (s ? "," : "") "\"" $1 "\":" (n[$1] + 0) }
+	END { print "{" s "}" }'
+}
+
+{
+	while read -r line; do
+		id=
+		fields=
+		for kv in $line; do
+			k=${kv%%=*}
+			v=${kv#*=}
+			[ "$k" = id ] && id=$v
+			case "$v" in
+			*[!0-9.]* | "") v="\"$v\"" ;;
+			esac
+			fields="$fields,\"$k\":$v"
+		done
+		[ -n "$id" ] || continue
+		echo "{\"name\":\"$name\",\"arch\":\"$GARCH\",\"flavor\":\"${GUEST_FLAVOR:-}\",\"mode\":\"${GUEST_MODE:-}\"$fields,\"inv\":$(inv_json "$id")}"
+	done < "$out/$name.bench"
+	echo "{\"name\":\"$name\",\"arch\":\"$GARCH\",\"flavor\":\"${GUEST_FLAVOR:-}\",\"mode\":\"${GUEST_MODE:-}\",\"boot\":true,\"params\":\"$params\",\"seconds\":$secs,\"passed\":$passed,\"failed\":$failed,\"error\":\"$why\",\"inv\":$(inv_json 0)}"
+} > "$json"
+rm -f "$out/$name.bench" "$out/$name.inv" "$out/$name.classes" "$out/$name.events"
+
+if [ -n "$why" ]; then
+	step "boot $name: FAILED ($why) after ${secs}s: $passed passed, $failed failed; log $log"
+	tr -d '\r' < "$log" | grep -E '^not ok|Kernel panic|BUG:|WARNING:' | head -n 10 >&2 || true
+	exit 1
+fi
+[ "$skipped" = 0 ] && skipped= || skipped=" ($skipped skipped)"
+step "boot $name: ${secs}s, $passed passed, $failed failed$skipped"
+[ "$failed" = 0 ]

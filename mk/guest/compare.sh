@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Stock against ours in one run: build both guest kernels, boot each in
+# every mode with only dma_map_bench.sh, QEMU counting IOTLB invalidations,
+# and print one table of map/unmap latency and invalidations side by side.
+#
+#   mk/guest/compare.sh ARCH
+#
+# Environment: BENCH_SECONDS (5) seconds per benchmark run, BENCH_THREADS
+# ("1,2"), BENCH_GRANULE (1), GUEST_MODES ("strict lazy passthrough"),
+# CMDLINE (kernel parameters added to every boot). Writes
+# build/results/compare-ARCH.json and compare-ARCH.txt; exits non-zero if
+# a guest failed (the table then shows the runs that did come back).
+set -e -o pipefail
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 ARCH"
+guest_arch "$1"
+secs=${BENCH_SECONDS:-5}
+threads=${BENCH_THREADS:-1,2}
+granule=${BENCH_GRANULE:-1}
+modes=${GUEST_MODES:-strict lazy passthrough}
+
+mode_param() {
+	case "$1" in
+	strict) echo iommu.strict=1 ;;
+	lazy) echo iommu.strict=0 ;;
+	passthrough) echo iommu.passthrough=1 ;;
+	*) die "unknown mode '$1' (strict, lazy, passthrough)" ;;
+	esac
+}
+
+step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule"
+k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
+k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
+initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
+
+bad=
+names=
+for mode in $modes; do
+	for flavor in stock ours; do
+		name=compare-$GARCH-$mode-$flavor
+		names="$names $name"
+		eval kernel=\$k_$flavor
+		GUEST_TRACE=1 GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
+			"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
+			"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
+			iovatest.seconds="$secs" iovatest.threads="$threads" \
+			iovatest.granule="$granule" $CMDLINE || bad="$bad $name"
+	done
+done
+
+qemu_version=$($QEMU --version | head -n 1)
+kver=$(cat "$BUILD/KERNEL_VERSION" 2>/dev/null || echo unknown)
+for n in $names; do
+	cat "$RESULTS/guest/$n.json"
+done | python3 "$GUEST_DIR/table.py" --arch "$GARCH" --modes "$modes" \
+	--seconds "$secs" --granule "$granule" --qemu "$qemu_version" \
+	--kernel "$kver" --json "$RESULTS/compare-$GARCH.json" \
+	--text "$RESULTS/compare-$GARCH.txt" || bad="$bad (table incomplete)"
+
+if [ -n "$bad" ]; then
+	step "compare $GARCH: failed boots:$bad (logs in $RESULTS/guest/)"
+	exit 1
+fi
+step "compare $GARCH: table in $RESULTS/compare-$GARCH.txt and .json"

@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers shared by the guest scripts (kernel, initramfs, boot, compare).
+# Sourced after mk/lib.sh.
+
+GUEST=$BUILD/guest
+GUEST_DIR=$TOP/mk/guest
+
+# guest_arch ARCH: validate and normalise the architecture name; sets
+# KARCH (kernel ARCH=), CROSS (CROSS_COMPILE=), GCC, IMAGE (path of the
+# boot image inside the build directory) and QEMU.
+guest_arch() {
+	case "$1" in
+	x86_64 | x86 | amd64 | "")
+		GARCH=x86_64
+		KARCH=x86_64
+		CROSS=
+		GCC=gcc
+		IMAGE=arch/x86/boot/bzImage
+		QEMU=qemu-system-x86_64
+		;;
+	arm64 | aarch64)
+		GARCH=arm64
+		KARCH=arm64
+		CROSS=aarch64-linux-gnu-
+		GCC=aarch64-linux-gnu-gcc
+		IMAGE=arch/arm64/boot/Image
+		QEMU=qemu-system-aarch64
+		;;
+	*)
+		die "unknown guest architecture '$1' (x86_64 or arm64)"
+		;;
+	esac
+}
+
+# Send progress to stderr where stdout carries a result (a path).
+step_err() {
+	step "$@" >&2
+}
+
+# run_logged LOG CMD...: run a command with its output in LOG; on failure
+# show the end of the log and fail.
+run_logged() {
+	local log=$1
+	shift
+	if ! "$@" >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		die "failed: $* (full log: $log)"
+	fi
+}
+
+# The trace events that count the guest's IOTLB invalidations, by class:
+# "pages" (page-range), "domain" (whole domain / ASID), "global".
+inv_events() {
+	case "$GARCH" in
+	x86_64)
+		echo "pages vtd_inv_desc_iotlb_pages"
+		echo "domain vtd_inv_desc_iotlb_domain"
+		echo "global vtd_inv_desc_iotlb_global"
+		;;
+	arm64)
+		echo "pages smmu_iotlb_inv_iova"
+		echo "domain smmu_iotlb_inv_asid"
+		echo "domain_cmd smmuv3_cmdq_tlbi_nh_asid"
+		echo "global smmu_iotlb_inv_all"
+		;;
+	esac
+}

@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The boot selftests: build the guest kernel and initramfs if needed, boot
+# the guest once per IOMMU mode, run the kselftest collection
+# tools/testing/selftests/iova in it, add up the TAP results.
+#
+#   mk/guest/selftests.sh ARCH [KERNEL-PARAMETER...]
+#
+# Kernel parameters given here (or in $CMDLINE when none are given) are
+# added to every boot. Modes (GUEST_MODES, default "strict lazy
+# passthrough"): strict = iommu.strict=1, lazy = iommu.strict=0,
+# passthrough = iommu.passthrough=1. GUEST_FLAVOR picks the kernel (ours,
+# the default; ours-debug; stock). GUEST_TRACE=1 also counts IOTLB
+# invalidations (build/results/guest/*.json). The counts go to
+# build/results/selftests-ARCH.counts; the exit status is non-zero when any
+# test failed or any guest panicked, hung or printed no complete TAP plan.
+set -e -o pipefail
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+[ $# -ge 1 ] || die "usage: $0 ARCH [KERNEL-PARAMETER...]"
+guest_arch "$1"
+shift
+if [ $# -gt 0 ]; then
+	extra="$*"
+else
+	extra=$CMDLINE
+fi
+flavor=${GUEST_FLAVOR:-ours}
+part=selftests-$GARCH
+
+mode_param() {
+	case "$1" in
+	strict) echo iommu.strict=1 ;;
+	lazy) echo iommu.strict=0 ;;
+	passthrough) echo iommu.passthrough=1 ;;
+	*) die "unknown mode '$1' (strict, lazy, passthrough)" ;;
+	esac
+}
+
+fail_setup() {
+	record_result "$part" 0 1
+	die "$part: $1"
+}
+
+kernel=$("$GUEST_DIR/kernel.sh" "$GARCH" "$flavor" | tail -n 1) ||
+	fail_setup "guest kernel build failed"
+initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1) ||
+	fail_setup "initramfs build failed"
+
+passed=0
+failed=0
+bad=
+for mode in ${GUEST_MODES:-strict lazy passthrough}; do
+	name=$part-$mode
+	[ "$flavor" = ours ] || name=$part-$flavor-$mode
+	GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
+		"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
+		"$(mode_param "$mode")" iovatest.seconds=1 iovatest.threads=1,2 \
+		$extra || bad="$bad $mode"
+	read -r p f < "$RESULTS/guest/$name.counts"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+record_result "$part" "$passed" "$failed"
+if [ -n "$bad" ]; then
+	step "$part: $passed passed, $failed failed (failing modes:$bad; logs in $RESULTS/guest/)"
+	exit 1
+fi
+step "$part: $passed passed, $failed failed"

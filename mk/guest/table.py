@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the JSON lines of the comparison boots (mk/guest/boot.sh) into one
+table of stock against ours, printed and written as text and JSON."""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+MODE_PARAM = {
+    "strict": "iommu.strict=1",
+    "lazy": "iommu.strict=0",
+    "passthrough": "iommu.passthrough=1",
+}
+INV_CLASSES = ("pages", "domain", "global")
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def ratio(stock, ours):
+    """stock / ours: above 1 means ours is faster."""
+    if stock is None or ours is None or ours <= 0:
+        return None
+    return stock / ours
+
+
+def inv_str(inv):
+    if not inv:
+        return "-"
+    return "/".join(str(inv.get(c, 0)) for c in INV_CLASSES)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--modes", required=True)
+    ap.add_argument("--seconds", type=int, required=True)
+    ap.add_argument("--granule", type=int, required=True)
+    ap.add_argument("--qemu", default="")
+    ap.add_argument("--kernel", default="")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--text", required=True)
+    args = ap.parse_args()
+
+    runs = {}
+    boots = []
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        rec = json.loads(line)
+        if rec.get("boot"):
+            boots.append(rec)
+            continue
+        key = (rec["mode"], int(rec["threads"]), rec["flavor"])
+        runs[key] = rec
+
+    rows = []
+    modes = args.modes.split()
+    threads = sorted({k[1] for k in runs})
+    for mode in modes:
+        for t in threads:
+            row = {"mode": mode, "param": MODE_PARAM.get(mode, mode),
+                   "threads": t}
+            for flavor in ("stock", "ours"):
+                rec = runs.get((mode, t, flavor))
+                if rec is None:
+                    row[flavor] = None
+                    continue
+                row[flavor] = {
+                    "type": rec.get("type"),
+                    "map_us": num(rec.get("map_us")),
+                    "map_sd": num(rec.get("map_sd")),
+                    "unmap_us": num(rec.get("unmap_us")),
+                    "unmap_sd": num(rec.get("unmap_sd")),
+                    "inv": rec.get("inv"),
+                }
+            s, o = row["stock"] or {}, row["ours"] or {}
+            row["ratio"] = {
+                "map": ratio(s.get("map_us"), o.get("map_us")),
+                "unmap": ratio(s.get("unmap_us"), o.get("unmap_us")),
+            }
+            rows.append(row)
+
+    head = ["mode", "threads", "stock map/unmap us", "ours map/unmap us",
+            "stock/ours map", "stock/ours unmap",
+            "inv stock pages/dom/glob", "inv ours pages/dom/glob"]
+    table = []
+    for r in rows:
+        s, o = r["stock"] or {}, r["ours"] or {}
+        table.append([
+            r["param"], str(r["threads"]),
+            f"{fmt(s.get('map_us'))} / {fmt(s.get('unmap_us'))}",
+            f"{fmt(o.get('map_us'))} / {fmt(o.get('unmap_us'))}",
+            fmt(r["ratio"]["map"], 2), fmt(r["ratio"]["unmap"], 2),
+            inv_str(s.get("inv")), inv_str(o.get("inv")),
+        ])
+    widths = [max(len(x) for x in col) for col in zip(head, *table)]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in
+                                 zip(cells, widths)) + " |"
+
+    out = [
+        f"dma_map_benchmark, {args.arch} guest under "
+        f"{args.qemu or 'QEMU'}, {args.seconds}s per run, "
+        f"granule {args.granule} page(s); kernel {args.kernel}",
+        line(head),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    out += [line(r) for r in table]
+    out.append("stock/ours above 1: ours is faster. Invalidations: QEMU "
+               "trace events counted during each run (page-range / "
+               "domain / global).")
+    failed = [b["name"] for b in boots if b.get("error") or b.get("failed")]
+    if failed:
+        out.append("FAILED boots: " + ", ".join(failed))
+    text = "\n".join(out) + "\n"
+    sys.stdout.write(text)
+
+    os.makedirs(os.path.dirname(args.text) or ".", exist_ok=True)
+    with open(args.text, "w") as f:
+        f.write(text)
+    doc = {
+        "arch": args.arch,
+        "kernel": args.kernel,
+        "qemu": args.qemu,
+        "seconds": args.seconds,
+        "granule": args.granule,
+        "host_cpus": os.cpu_count(),
+        "date": datetime.datetime.now(datetime.timezone.utc)
+                .isoformat(timespec="seconds"),
+        "ratio": "stock/ours, above 1 means ours is faster",
+        "rows": rows,
+        "boots": boots,
+    }
+    with open(args.json, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    return 1 if failed or not rows else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

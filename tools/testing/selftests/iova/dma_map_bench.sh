@@ -1,0 +1,140 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Streaming DMA map/unmap latency through the device's IOMMU domain, with
+# the upstream dma_map_benchmark tool: bind the test device (QEMU's edu,
+# 1234:11e8, unless IOVA_TEST_DEVICE names a PCI address) to the
+# dma_map_benchmark driver through driver_override, run the tool once per
+# thread count, give the device back. Every run prints one line
+#
+#   # iova-bench: id=N type=T threads=N granule=N seconds=N map_us=X
+#     map_sd=X unmap_us=X unmap_sd=X        (on one line)
+#
+# for the tools that compare kernels. Knobs (environment):
+#   IOVA_BENCH_THREADS  thread counts, space or comma separated ("1 2")
+#   IOVA_BENCH_SECONDS  seconds per run (1)
+#   IOVA_BENCH_GRANULE  pages per mapping (1)
+#   IOVA_BENCH_MARK=1   write the run id into the device's config space at
+#                       0x40 before and 0x44 after each run, so that an
+#                       emulator's trace (QEMU pci_cfg_write) can attribute
+#                       IOTLB invalidations to runs. QEMU devices only.
+
+DIR=$(dirname "$0")
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+THREADS=$(echo "${IOVA_BENCH_THREADS:-1 2}" | tr ',' ' ')
+SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
+GRANULE=${IOVA_BENCH_GRANULE:-1}
+PCI=/sys/bus/pci/devices
+DEBUGFS=/sys/kernel/debug
+
+find_tool()
+{
+	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
+		 "$DIR/../dma/dma_map_benchmark"; do
+		if [ -n "$t" ] && [ -x "$t" ]; then
+			echo "$t"
+			return 0
+		fi
+	done
+	command -v dma_map_benchmark
+}
+
+find_device()
+{
+	if [ -n "$IOVA_TEST_DEVICE" ]; then
+		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
+		return
+	fi
+	for d in "$PCI"/*; do
+		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
+		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
+		basename "$d"
+		return
+	done
+}
+
+# mark OFFSET ID: one byte into the device's config space (see above).
+mark()
+{
+	[ "$IOVA_BENCH_MARK" = 1 ] || return 0
+	printf "$(printf '\\%03o' "$2")" |
+		dd of="$PCI/$DEV/config" bs=1 seek="$1" conv=notrunc 2>/dev/null
+}
+
+bind()
+{
+	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
+		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+}
+
+unbind()
+{
+	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
+	echo > "$PCI/$DEV/driver_override"
+}
+
+ktap_print_header
+
+TOOL=$(find_tool)
+DEV=$(find_device)
+if [ -z "$TOOL" ]; then
+	ktap_skip_all "dma_map_benchmark tool not found"
+	exit "$KSFT_SKIP"
+fi
+if [ -z "$DEV" ]; then
+	ktap_skip_all "no edu device (1234:11e8) and no IOVA_TEST_DEVICE"
+	exit "$KSFT_SKIP"
+fi
+[ -d "$DEBUGFS/dma_map_benchmark" ] ||
+	mount -t debugfs none "$DEBUGFS" 2>/dev/null
+if [ -e "$PCI/$DEV/driver" ]; then
+	ktap_skip_all "$DEV already has a driver"
+	exit "$KSFT_SKIP"
+fi
+if [ -e "$DEBUGFS/dma_map_benchmark" ]; then
+	ktap_skip_all "dma_map_benchmark is bound to another device"
+	exit "$KSFT_SKIP"
+fi
+
+TYPE=$(cat "$PCI/$DEV/iommu_group/type" 2>/dev/null || echo none)
+set -- $THREADS
+ktap_set_plan $(($# + 1))
+ktap_print_msg "device $DEV, IOMMU domain $TYPE, granule $GRANULE," \
+	"$SECONDS_PER_RUN s per run"
+
+if bind; then
+	ktap_test_pass "bind $DEV to dma_map_benchmark"
+else
+	ktap_test_fail "bind $DEV to dma_map_benchmark"
+	unbind
+	ktap_exit_fail_msg "cannot bind $DEV"
+fi
+
+id=0
+for t in $THREADS; do
+	id=$((id + 1))
+	desc="threads=$t granule=$GRANULE"
+	mark 64 $id
+	out=$("$TOOL" -t "$t" -s "$SECONDS_PER_RUN" -g "$GRANULE" 2>&1)
+	rc=$?
+	# Let a lazy-mode flush (10 ms timer) land before the end mark.
+	sleep 1
+	mark 68 $id
+	echo "$out" | sed 's/^/# /'
+	map=$(echo "$out" | sed -n 's/^average map latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
+	unmap=$(echo "$out" | sed -n 's/^average unmap latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
+	if [ $rc -ne 0 ] || [ -z "$map" ] || [ -z "$unmap" ]; then
+		ktap_test_fail "$desc (exit $rc)"
+		continue
+	fi
+	set -- $map $unmap
+	echo "# iova-bench: id=$id type=$TYPE threads=$t granule=$GRANULE" \
+		"seconds=$SECONDS_PER_RUN map_us=$1 map_sd=$2 unmap_us=$3" \
+		"unmap_sd=$4"
+	ktap_test_pass "$desc"
+done
+
+unbind
+ktap_finished
