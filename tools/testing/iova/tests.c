@@ -1,0 +1,920 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iova_test: the harness's tests, run against every implementation linked
+ * in (stock 6.12 and ours).
+ *
+ *   internals     merge/split counters, node counts, depth, the split
+ *                 failure path, the validator itself (ours only where the
+ *                 test needs iova_domain_stats())
+ *   differential  random operation sequences checked against a bitmap
+ *                 model (model.c), with a printed seed
+ *   threads       real threads as CPUs: cross-CPU frees, concurrent
+ *                 allocation with an ownership map, CPU offline draining,
+ *                 flush_rcache retry across CPUs
+ *   kunit         drivers/iommu/tests/iova_kunit.c through kunit/test.h
+ *
+ * Options: -s SEED  -n OPS (differential ops per run)  -q (quick)
+ *          -t (threaded tests only)  -k (KUnit only)  -f SUBSTRING  -v
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+#include "kunit/test.h"
+#include "model.h"
+#include "tap.h"
+
+#define T_THREADED	0x1	/* also run in the TSan build (-t) */
+#define T_STATS		0x2	/* needs iova_domain_stats() */
+#define T_SLOW		0x4	/* skipped with -q */
+
+struct opts {
+	unsigned long long seed;
+	long ops;
+	bool quick;
+	bool threads_only;
+	bool kunit_only;
+	const char *filter;
+};
+
+static struct opts opt;
+static char why[1024];
+
+static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+#define CHECK(cond, fmt, ...) do {					\
+	if (!(cond))							\
+		return failf("%s:%d: %s: " fmt, __FILE__, __LINE__, #cond, \
+			     ##__VA_ARGS__);				\
+} while (0)
+
+/* A domain and its cache reference, torn down with a leak check. */
+struct dom {
+	const struct iova_impl *im;
+	struct hdom *d;
+	struct harness_mem mem0;
+	long warn0;
+};
+
+static int dom_open(struct dom *x, const struct iova_impl *im, unsigned long start,
+		    bool rcaches, int merge)
+{
+	x->im = im;
+	harness_set_cpu(0);
+	harness_mem(&x->mem0);
+	x->warn0 = harness_warnings();
+	CHECK(im->cache_get() == 0, "iova_cache_get");
+	x->d = im->create(4096, start, rcaches, merge);
+	CHECK(x->d, "domain creation");
+	return 0;
+}
+
+static int dom_close(struct dom *x)
+{
+	struct harness_mem m;
+
+	x->im->destroy(x->d);
+	x->im->cache_put();
+	harness_mem(&m);
+	CHECK(m.objects == x->mem0.objects && m.percpu_bytes == x->mem0.percpu_bytes,
+	      "leak: %ld objects, %ld per-CPU bytes (before: %ld, %ld)", m.objects,
+	      m.percpu_bytes, x->mem0.objects, x->mem0.percpu_bytes);
+	CHECK(harness_warnings() == x->warn0, "%ld WARNs", harness_warnings() - x->warn0);
+	return 0;
+}
+
+static struct hstats stats_of(struct dom *x)
+{
+	struct hstats s;
+
+	x->im->stats(x->d, &s);
+	return s;
+}
+
+/* ---- internals ---------------------------------------------------------- */
+
+#define LIMIT32 ((1UL << 20) - 1)	/* 4 GiB of 4 KiB pages, inclusive */
+
+/*
+ * A NIC's boot: 30,000 single-page streaming mappings that stay. With
+ * merging they coalesce into a handful of extents; without, one node each.
+ */
+static int nic_boot(const struct iova_impl *im, int merge, long n, long max_nodes,
+		    long min_nodes)
+{
+	struct dom x;
+	struct hstats s;
+	unsigned long *pfn = calloc(n, sizeof(*pfn));
+
+	if (!pfn || dom_open(&x, im, 1, true, merge))
+		return -1;
+	for (long i = 0; i < n; i++) {
+		pfn[i] = im->alloc_fast(x.d, 1, LIMIT32, true);
+		CHECK(pfn[i], "allocation %ld failed", i);
+		if ((merge || i % 1000 == 0) && im->validate(x.d))
+			return failf("validate failed after allocation %ld", i);
+	}
+	s = stats_of(&x);
+	CHECK(s.nodes <= max_nodes && s.nodes >= min_nodes,
+	      "%ld nodes after %ld single-page allocations", s.nodes, n);
+	CHECK(s.allocs_live == n && s.pages_live == n, "live %ld allocations / %ld pages",
+	      s.allocs_live, s.pages_live);
+	if (merge)
+		CHECK(s.merges >= n - max_nodes, "%ld merges", s.merges);
+	else
+		CHECK(s.merges == 0 && s.splits == 0, "%ld merges, %ld splits with merging off",
+		      s.merges, s.splits);
+	for (long i = 0; i < n; i++)
+		im->free_fast(x.d, pfn[i], 1);
+	CHECK(im->validate(x.d) == 0, "validate after freeing");
+	s = stats_of(&x);
+	CHECK(s.allocs_live == 0 && s.pages_live == 0, "after freeing all: %ld / %ld live",
+	      s.allocs_live, s.pages_live);
+	free(pfn);
+	return dom_close(&x);
+}
+
+static int t_nic_boot_merged(const struct iova_impl *im)
+{
+	return nic_boot(im, 1, 30000, 16, 1);
+}
+
+static int t_nic_boot_unmerged(const struct iova_impl *im)
+{
+	return nic_boot(im, 0, 30000, 30000, 30000);
+}
+
+/*
+ * Ranges beyond the per-CPU caches go straight to the tree: three abutting
+ * ones form one extent; freeing the middle one splits it.
+ */
+static int t_merge_split(const struct iova_impl *im)
+{
+	const unsigned long sz = 1024;
+	unsigned long p[3];
+	struct hstats s0, s;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	s0 = stats_of(&x);
+	for (int i = 0; i < 3; i++) {
+		p[i] = im->alloc_fast(x.d, sz, LIMIT32, false);
+		CHECK(p[i], "allocation %d", i);
+		CHECK(im->validate(x.d) == 0, "validate");
+	}
+	CHECK(p[1] + sz == p[0] && p[2] + sz == p[1], "not abutting: %lx %lx %lx",
+	      p[0], p[1], p[2]);
+	s = stats_of(&x);
+	CHECK(s.extents == s0.extents + 1, "%ld extents", s.extents);
+	CHECK(s.merges - s0.merges == 2, "%ld merges", s.merges - s0.merges);
+	CHECK(im->find(x.d, p[1] + 7), "find inside the extent");
+
+	im->free_fast(x.d, p[1], sz);
+	CHECK(im->validate(x.d) == 0, "validate after split");
+	s = stats_of(&x);
+	CHECK(s.splits - s0.splits == 1, "%ld splits", s.splits - s0.splits);
+	CHECK(s.extents == s0.extents + 2, "%ld extents after split", s.extents);
+	CHECK(s.pages_live == 2 * sz, "%ld pages live", s.pages_live);
+	CHECK(!im->find(x.d, p[1] + 7), "freed middle still found");
+
+	/* the hole is taken again and the extent fuses back into one */
+	CHECK(im->alloc_fast(x.d, sz, p[0] - 1, false) == p[1], "hole not reused");
+	s = stats_of(&x);
+	CHECK(s.extents == s0.extents + 1, "%ld extents after refill", s.extents);
+	for (int i = 0; i < 3; i++)
+		im->free_fast(x.d, p[i], sz);
+	CHECK(im->validate(x.d) == 0, "validate");
+	s = stats_of(&x);
+	CHECK(s.extents == s0.extents && s.pages_live == 0, "%ld extents, %ld pages",
+	      s.extents, s.pages_live);
+	return dom_close(&x);
+}
+
+/* alloc_iova nodes next to extents stay exact and never join them. */
+static int t_exact_nodes_apart(const struct iova_impl *im)
+{
+	struct hnode *n[4];
+	unsigned long lo, hi, f;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		f = im->alloc_fast(x.d, 64, LIMIT32, false);
+		CHECK(f, "fast allocation");
+		n[i] = im->alloc(x.d, 64, LIMIT32, true);
+		CHECK(n[i], "alloc_iova");
+		im->node_range(n[i], &lo, &hi);
+		CHECK(hi - lo + 1 == 64, "node [%lx, %lx]", lo, hi);
+		CHECK(im->find(x.d, lo + 3) == n[i], "find_iova inside the node");
+		CHECK(im->validate(x.d) == 0, "validate");
+	}
+	for (int i = 0; i < 4; i++) {
+		im->node_range(n[i], &lo, &hi);
+		CHECK(hi - lo + 1 == 64, "node %d grew to [%lx, %lx]", i, lo, hi);
+		im->free_node(x.d, n[i]);
+	}
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/*
+ * Splits need a node; make node allocations fail. The free must still
+ * happen (a spare node, or deferred and retried), never corrupt the tree,
+ * and every range must be allocatable again once memory is back.
+ */
+static int split_failure(const struct iova_impl *im, unsigned long n, bool may_lose)
+{
+	const unsigned long sz = 64;	/* beyond the per-CPU caches */
+	unsigned long p[64], q;
+	struct hstats s;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	for (unsigned long i = 0; i < n; i++) {
+		p[i] = im->alloc_fast(x.d, sz, LIMIT32, false);
+		CHECK(p[i] && (i == 0 || p[i] + sz == p[i - 1]), "allocation %lu", i);
+	}
+	CHECK(stats_of(&x).extents == 1, "not one extent");
+	/* every other range: (n - 2) / 2 splits, no memory to be had */
+	harness_fail_nonblocking(true);
+	for (unsigned long i = 1; i + 1 < n; i += 2) {
+		im->fail_next_node(x.d);
+		im->free_fast(x.d, p[i], sz);
+		CHECK(im->validate(x.d) == 0, "validate after failed split %lu", i);
+	}
+	harness_fail_nonblocking(false);
+	s = stats_of(&x);
+	if (!may_lose)
+		CHECK(s.lost == 0, "%ld frees lost", s.lost);
+	/* memory is back: one more free settles every deferred one */
+	im->free_fast(x.d, p[n - 1], sz);
+	CHECK(im->validate(x.d) == 0, "validate");
+	s = stats_of(&x);
+	CHECK(s.deferred == 0, "%ld frees still deferred", s.deferred);
+	if (may_lose) {
+		x.warn0 = harness_warnings();	/* dropping a free may warn */
+		return dom_close(&x);
+	}
+	CHECK(s.pages_live == (long)(n / 2) * (long)sz, "%ld pages live", s.pages_live);
+	/* each freed hole can be allocated again, exactly where it was */
+	for (unsigned long i = 1; i < n; i += 2) {
+		q = im->alloc_fast(x.d, sz, p[i] + sz - 1, false);
+		CHECK(q == p[i], "hole %lu: got %lx, want %lx", i, q, p[i]);
+	}
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/* A few failing splits: absorbed by the spare nodes, nothing is lost. */
+static int t_split_failure(const struct iova_impl *im)
+{
+	return split_failure(im, 12, false);
+}
+
+/* Many: beyond every reserve; the tree must stay sound all the same. */
+static int t_split_failure_storm(const struct iova_impl *im)
+{
+	return split_failure(im, 64, true);
+}
+
+/* An rbtree of n nodes is never deeper than 2 log2(n + 1). */
+static int t_depth_bound(const struct iova_impl *im)
+{
+	const long n = opt.quick ? 4096 : 16384;
+	struct hstats s;
+	struct dom x;
+	long bound = 0;
+
+	if (dom_open(&x, im, 1, false, 0))
+		return -1;
+	for (long i = 0; i < n; i++)
+		CHECK(im->alloc(x.d, 1 + i % 3, LIMIT32, false), "allocation %ld", i);
+	s = stats_of(&x);
+	while ((1L << bound) < n + 1)
+		bound++;
+	CHECK(s.nodes >= n, "%ld nodes", s.nodes);
+	CHECK(s.depth <= 2 * bound, "depth %ld for %ld nodes", s.depth, s.nodes);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/* The validator must catch a broken tree (else every other test is moot). */
+static int t_validator_catches(const struct iova_impl *im)
+{
+	struct hnode *a, *b;
+	unsigned long lo, hi;
+	struct dom x;
+	long w;
+	int ret;
+
+	if (dom_open(&x, im, 1, false, 0))
+		return -1;
+	a = im->alloc(x.d, 8, LIMIT32, true);
+	b = im->alloc(x.d, 8, LIMIT32, true);
+	CHECK(a && b, "allocations");
+	CHECK(im->validate(x.d) == 0, "validate of a sound tree");
+	im->node_range(b, &lo, &hi);
+	/* b below a: grow b over a's first page */
+	w = harness_warnings();
+	harness_set_quiet(true);
+	*im->node_pfn_hi(b) = hi + 1;
+	ret = im->validate(x.d);
+	*im->node_pfn_hi(b) = hi;
+	harness_set_quiet(false);
+	CHECK(ret != 0, "overlap not detected");
+	CHECK(im->validate(x.d) == 0, "validate after repair");
+	x.warn0 += harness_warnings() - w;	/* the validator may WARN */
+	im->free_node(x.d, a);
+	im->free_node(x.d, b);
+	return dom_close(&x);
+}
+
+/* ---- differential --------------------------------------------------------- */
+
+struct diff_cfg {
+	const char *name;
+	struct model_cfg m;
+	long ops;
+	bool ours_only;
+};
+
+static const struct diff_cfg diff_cfgs[] = {
+	{ "4k-pages-4cpus", { 1, 4095, 4096, true, -1, true, 4 }, 20000 },
+	{ "small-1cpu", { 1, 1023, 4096, true, -1, true, 1 }, 10000 },
+	/*
+	 * tegra-vde: start_pfn 0, alloc_iova() only. (With the fast path a
+	 * range at pfn 0 would read as failure, so no user combines them.)
+	 */
+	{ "start0-no-rcaches", { 0, 2047, 4096, false, -1, true, 1 }, 10000 },
+	{ "merge-off", { 1, 4095, 4096, true, 0, true, 4 }, 20000, true },
+	{ "tight-64k", { 1, 65535, 4096, true, -1, false, 8 }, 60000 },
+};
+
+static int run_diff(const struct iova_impl *im, const struct diff_cfg *c,
+		    unsigned long long seed)
+{
+	unsigned long long rng = seed;
+	long ops = opt.ops ? opt.ops : (opt.quick ? c->ops / 4 : c->ops);
+	struct model *m;
+	int ret = 0;
+
+	harness_set_cpu(0);
+	m = model_new(im, &c->m);
+	for (long i = 0; i < ops && !model_error(m); i++)
+		model_random_step(m, &rng);
+	if (!model_error(m))
+		model_finish(m);
+	if (model_error(m))
+		ret = failf("seed %llu: %s", seed, model_error(m));
+	model_free(m);
+	return ret;
+}
+
+/* ---- threads -------------------------------------------------------------- */
+
+/*
+ * A producer on CPU 0 allocates, a consumer on CPU 1 frees what it gets:
+ * every free lands in another CPU's cache than the allocation came from.
+ */
+struct xfer {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long ring[256][2];
+	unsigned int head, tail;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	long n;
+	bool done;
+	long failures;
+};
+
+static void *xfer_producer(void *arg)
+{
+	struct xfer *x = arg;
+	unsigned long long rng = 7;
+
+	harness_set_cpu(0);
+	for (long i = 0; i < x->n; i++) {
+		unsigned long size = hrand_range(&rng, 1, 40);
+		unsigned long pfn = x->im->alloc_fast(x->d, size, LIMIT32, true);
+
+		if (!pfn) {
+			__atomic_add_fetch(&x->failures, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		pthread_mutex_lock(&x->lock);
+		while (x->head - x->tail == 256)
+			pthread_cond_wait(&x->cond, &x->lock);
+		x->ring[x->head % 256][0] = pfn;
+		x->ring[x->head % 256][1] = size;
+		x->head++;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+	}
+	pthread_mutex_lock(&x->lock);
+	x->done = true;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+static void *xfer_consumer(void *arg)
+{
+	struct xfer *x = arg;
+
+	harness_set_cpu(1);
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		unsigned long pfn, size;
+
+		while (x->head == x->tail && !x->done)
+			pthread_cond_wait(&x->cond, &x->lock);
+		if (x->head == x->tail)
+			break;
+		pfn = x->ring[x->tail % 256][0];
+		size = x->ring[x->tail % 256][1];
+		x->tail++;
+		pthread_cond_broadcast(&x->cond);
+		pthread_mutex_unlock(&x->lock);
+		x->im->free_fast(x->d, pfn, size);
+		pthread_mutex_lock(&x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+static int t_cross_cpu_free(const struct iova_impl *im)
+{
+	struct xfer x = { .im = im, .n = opt.quick ? 20000 : 200000 };
+	pthread_t a, b;
+	struct dom dx;
+	struct hstats s;
+
+	if (dom_open(&dx, im, 1, true, -1))
+		return -1;
+	x.d = dx.d;
+	pthread_mutex_init(&x.lock, NULL);
+	pthread_cond_init(&x.cond, NULL);
+	pthread_create(&a, NULL, xfer_producer, &x);
+	pthread_create(&b, NULL, xfer_consumer, &x);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	CHECK(x.failures == 0, "%ld allocations failed", x.failures);
+	CHECK(im->validate(dx.d) == 0, "validate");
+	s = stats_of(&dx);
+	if (im->has_stats)
+		CHECK(s.allocs_live == 0 && s.pages_live == 0, "%ld allocations live",
+		      s.allocs_live);
+	/* the consumer's cache took everything; an empty domain must be whole */
+	CHECK(im->alloc_fast(dx.d, 1UL << 19, LIMIT32, true) == 1UL << 19,
+	      "the upper half of the 32-bit space is not free again");
+	return dom_close(&dx);
+}
+
+/*
+ * Threads on their own CPUs allocate and free concurrently; each claims the
+ * pages it gets in a shared map, so two threads ever holding the same page
+ * is caught at once. A quarter of the frees go through another thread.
+ */
+#define OWN_PAGES (1UL << 16)
+
+struct stress {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned int threads;
+	long iters;
+	uint8_t *owner;
+	struct {
+		pthread_mutex_t lock;
+		unsigned long v[64][3];
+		int nr;
+	} mbox[16];
+	long errors;
+	char err[256];
+};
+
+struct stress_arg {
+	struct stress *s;
+	unsigned int cpu;
+};
+
+static void stress_error(struct stress *s, const char *fmt, unsigned long a, unsigned long b)
+{
+	if (__atomic_fetch_add(&s->errors, 1, __ATOMIC_SEQ_CST) == 0)
+		snprintf(s->err, sizeof(s->err), fmt, a, b);
+}
+
+static void claim(struct stress *s, unsigned long pfn, unsigned long pages, uint8_t who)
+{
+	for (unsigned long p = pfn; p < pfn + pages; p++) {
+		uint8_t zero = 0;
+
+		if (p >= OWN_PAGES ||
+		    !__atomic_compare_exchange_n(&s->owner[p], &zero, who, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			stress_error(s, "pfn %lu handed out twice (size %lu)", p, pages);
+	}
+}
+
+static void unclaim(struct stress *s, unsigned long pfn, unsigned long pages)
+{
+	for (unsigned long p = pfn; p < pfn + pages && p < OWN_PAGES; p++)
+		__atomic_store_n(&s->owner[p], 0, __ATOMIC_SEQ_CST);
+}
+
+/* Pages the fast path hands out for @size: below 32 a power of two. */
+static unsigned long fast_span(unsigned long size)
+{
+	unsigned long p = 1;
+
+	if (size >= 32)
+		return size;
+	while (p < size)
+		p <<= 1;
+	return p;
+}
+
+/* kind 0: fast (pfn, size), kind 1: node */
+static void stress_free(struct stress *s, unsigned long *e)
+{
+	if (e[2] == 0) {
+		unclaim(s, e[0], fast_span(e[1]));
+		s->im->free_fast(s->d, e[0], e[1]);
+	} else {
+		struct hnode *n = (struct hnode *)e[0];
+		unsigned long lo, hi;
+
+		s->im->node_range(n, &lo, &hi);
+		if (hi - lo + 1 != e[1])
+			stress_error(s, "alloc_iova node changed size to %lu (was %lu)",
+				     hi - lo + 1, e[1]);
+		unclaim(s, lo, hi - lo + 1);
+		s->im->free_node(s->d, n);
+	}
+}
+
+static void *stress_thread(void *arg)
+{
+	struct stress_arg *a = arg;
+	struct stress *s = a->s;
+	unsigned long held[128][3];
+	unsigned long long rng = 0x9e3779b97f4a7c15ULL * (a->cpu + 1);
+	int nr = 0;
+
+	harness_set_cpu(a->cpu);
+	for (long i = 0; i < s->iters && !__atomic_load_n(&s->errors, __ATOMIC_RELAXED); i++) {
+		unsigned int other;
+		unsigned long *e;
+
+		/* frees other threads left for us */
+		pthread_mutex_lock(&s->mbox[a->cpu].lock);
+		while (s->mbox[a->cpu].nr) {
+			e = s->mbox[a->cpu].v[--s->mbox[a->cpu].nr];
+			stress_free(s, e);
+		}
+		pthread_mutex_unlock(&s->mbox[a->cpu].lock);
+
+		if (nr < 128 && (nr < 16 || hrand_range(&rng, 0, 1))) {
+			unsigned long size = hrand_range(&rng, 0, 9) ? hrand_range(&rng, 1, 16) :
+					     hrand_range(&rng, 17, 300);
+			unsigned long *h = held[nr];
+
+			if (hrand_range(&rng, 0, 4)) {
+				unsigned long pfn = s->im->alloc_fast(s->d, size,
+								      OWN_PAGES - 1, true);
+				if (!pfn)
+					continue;
+				claim(s, pfn, fast_span(size), a->cpu + 1);
+				h[0] = pfn;
+				h[1] = size;
+				h[2] = 0;
+			} else {
+				struct hnode *n = s->im->alloc(s->d, size, OWN_PAGES - 1,
+							       hrand_next(&rng) & 1);
+				unsigned long lo, hi;
+
+				if (!n)
+					continue;
+				s->im->node_range(n, &lo, &hi);
+				claim(s, lo, hi - lo + 1, a->cpu + 1);
+				h[0] = (unsigned long)n;
+				h[1] = size;
+				h[2] = 1;
+			}
+			nr++;
+			continue;
+		}
+		if (!nr)
+			continue;
+		e = held[hrand_range(&rng, 0, nr - 1)];
+		other = hrand_range(&rng, 0, s->threads - 1);
+		if (other != a->cpu && hrand_range(&rng, 0, 3) == 0) {
+			pthread_mutex_lock(&s->mbox[other].lock);
+			if (s->mbox[other].nr < 64) {
+				memcpy(s->mbox[other].v[s->mbox[other].nr++], e, sizeof(held[0]));
+				pthread_mutex_unlock(&s->mbox[other].lock);
+				memcpy(e, held[--nr], sizeof(held[0]));
+				continue;
+			}
+			pthread_mutex_unlock(&s->mbox[other].lock);
+		}
+		stress_free(s, e);
+		memcpy(e, held[--nr], sizeof(held[0]));
+	}
+	while (nr)
+		stress_free(s, held[--nr]);
+	return NULL;
+}
+
+static int t_concurrent_stress(const struct iova_impl *im)
+{
+	struct stress s = { .im = im, .threads = 4, .iters = opt.quick ? 20000 : 100000 };
+	struct stress_arg args[16];
+	pthread_t th[16];
+	struct dom x;
+
+	s.owner = calloc(OWN_PAGES, 1);
+	if (!s.owner || dom_open(&x, im, 1, true, -1))
+		return -1;
+	s.d = x.d;
+	for (unsigned int i = 0; i < s.threads; i++)
+		pthread_mutex_init(&s.mbox[i].lock, NULL);
+	for (unsigned int i = 0; i < s.threads; i++) {
+		args[i].s = &s;
+		args[i].cpu = i;
+		pthread_create(&th[i], NULL, stress_thread, &args[i]);
+	}
+	for (unsigned int i = 0; i < s.threads; i++)
+		pthread_join(th[i], NULL);
+	/* leftovers in mailboxes */
+	for (unsigned int i = 0; i < s.threads; i++)
+		while (s.mbox[i].nr)
+			stress_free(&s, s.mbox[i].v[--s.mbox[i].nr]);
+	CHECK(s.errors == 0, "%ld errors, first: %s", s.errors, s.err);
+	CHECK(im->validate(x.d) == 0, "validate");
+	if (im->has_stats) {
+		struct hstats st = stats_of(&x);
+
+		CHECK(st.allocs_live == 0 && st.pages_live == 0 && st.lost == 0,
+		      "%ld allocations, %ld pages live, %ld lost", st.allocs_live,
+		      st.pages_live, st.lost);
+	}
+	CHECK(im->alloc_fast(x.d, OWN_PAGES / 2, OWN_PAGES - 1, true) == OWN_PAGES / 2,
+	      "space not whole after all frees");
+	free(s.owner);
+	return dom_close(&x);
+}
+
+/*
+ * Ranges a CPU freed sit in its cache; when the CPU goes offline the
+ * hotplug callback must return them to the tree.
+ */
+struct offline_arg {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long pfn[100];
+};
+
+static void *offline_worker(void *arg)
+{
+	struct offline_arg *o = arg;
+
+	harness_set_cpu(3);
+	for (int i = 0; i < 100; i++)
+		o->pfn[i] = o->im->alloc_fast(o->d, 1, LIMIT32, false);
+	for (int i = 0; i < 100; i++)
+		if (o->pfn[i])
+			o->im->free_fast(o->d, o->pfn[i], 1);
+	return NULL;
+}
+
+static int t_cpu_offline_drains(const struct iova_impl *im)
+{
+	struct offline_arg o = { .im = im };
+	struct hstats s;
+	struct dom x;
+	pthread_t t;
+	long cached = 0;
+
+	if (dom_open(&x, im, 1, true, -1))
+		return -1;
+	o.d = x.d;
+	pthread_create(&t, NULL, offline_worker, &o);
+	pthread_join(t, NULL);
+	for (int i = 0; i < 100; i++) {
+		CHECK(o.pfn[i], "allocation %d on CPU 3", i);
+		cached += im->find(x.d, o.pfn[i]) != NULL;
+	}
+	s = stats_of(&x);
+	if (im->has_stats)
+		CHECK(s.cached == 100 && s.allocs_live == 0, "%ld cached, %ld live", s.cached,
+		      s.allocs_live);
+	else
+		CHECK(cached == 100, "only %ld of 100 freed ranges cached", cached);
+	CHECK(harness_cpu_offline(3) == 0, "offline");
+	for (int i = 0; i < 100; i++)
+		CHECK(!im->find(x.d, o.pfn[i]), "pfn %lx still held after CPU 3 died", o.pfn[i]);
+	CHECK(im->validate(x.d) == 0, "validate");
+	if (im->has_stats)
+		CHECK(stats_of(&x).cached == 0, "%ld still cached", stats_of(&x).cached);
+	CHECK(harness_cpu_online(3) == 0, "online");
+	/* CPU 3 works again */
+	pthread_create(&t, NULL, offline_worker, &o);
+	pthread_join(t, NULL);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/*
+ * CPU 1 leaves a small domain's whole space in its cache. CPU 0 cannot get
+ * it without flush_rcache, and must with it.
+ */
+struct fill_arg {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long lo, hi;
+	long got;
+};
+
+static void *fill_worker(void *arg)
+{
+	struct fill_arg *f = arg;
+	unsigned long pfn[64];
+	int n = 0;
+
+	harness_set_cpu(1);
+	while (n < 64 && (pfn[n] = f->im->alloc_fast(f->d, 1, f->hi, false)))
+		n++;
+	f->got = n;
+	while (n)
+		f->im->free_fast(f->d, pfn[--n], 1);
+	return NULL;
+}
+
+static int t_flush_rcache_retry(const struct iova_impl *im)
+{
+	struct fill_arg f = { .im = im, .lo = 16, .hi = 31 };
+	unsigned long pfn;
+	struct dom x;
+	pthread_t t;
+
+	if (dom_open(&x, im, f.lo, true, -1))
+		return -1;
+	f.d = x.d;
+	pthread_create(&t, NULL, fill_worker, &f);
+	pthread_join(t, NULL);
+	CHECK(f.got == 16, "CPU 1 got %ld of 16 pages", f.got);
+	CHECK(im->alloc_fast(x.d, 1, f.hi, false) == 0,
+	      "CPU 0 allocated from CPU 1's cache without flush_rcache");
+	pfn = im->alloc_fast(x.d, 16, f.hi, true);
+	CHECK(pfn == f.lo, "with flush_rcache: %lu", pfn);
+	im->free_fast(x.d, pfn, 16);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/* ---- registry ------------------------------------------------------------- */
+
+struct test {
+	const char *name;
+	int (*fn)(const struct iova_impl *im);
+	unsigned int flags;
+};
+
+static const struct test tests[] = {
+	{ "nic_boot_merged", t_nic_boot_merged, T_STATS },
+	{ "nic_boot_unmerged", t_nic_boot_unmerged, T_STATS | T_SLOW },
+	{ "merge_split", t_merge_split, T_STATS },
+	{ "exact_nodes_apart", t_exact_nodes_apart, 0 },
+	{ "split_failure", t_split_failure, T_STATS },
+	{ "split_failure_storm", t_split_failure_storm, T_STATS },
+	{ "depth_bound", t_depth_bound, 0 },
+	{ "validator_catches", t_validator_catches, 0 },
+	{ "cross_cpu_free", t_cross_cpu_free, T_THREADED },
+	{ "concurrent_stress", t_concurrent_stress, T_THREADED },
+	{ "cpu_offline_drains", t_cpu_offline_drains, T_THREADED },
+	{ "flush_rcache_retry", t_flush_rcache_retry, T_THREADED },
+};
+
+static bool selected(const char *name)
+{
+	return !opt.filter || strstr(name, opt.filter);
+}
+
+static void run_test(const struct iova_impl *im, const struct test *t)
+{
+	char name[256];
+	bool ok;
+
+	snprintf(name, sizeof(name), "%s: %s", im->name, t->name);
+	if (!selected(name))
+		return;
+	if (opt.threads_only && !(t->flags & T_THREADED))
+		return;
+	if ((t->flags & T_STATS) && !im->has_stats) {
+		tap_skip(name, "needs iova_domain_stats()");
+		return;
+	}
+	if ((t->flags & T_SLOW) && opt.quick) {
+		tap_skip(name, "slow (run without -q)");
+		return;
+	}
+	why[0] = 0;
+	harness_set_cpu(0);
+	ok = t->fn(im) == 0;
+	tap_result(ok, name, why[0] ? why : NULL);
+	harness_fail_alloc_after(-1);
+	harness_fail_nonblocking(false);
+}
+
+int main(int argc, char **argv)
+{
+	int c;
+
+	opt.seed = (unsigned long long)time(NULL);
+	while ((c = getopt(argc, argv, "s:n:qtkf:v")) != -1) {
+		switch (c) {
+		case 's':
+			opt.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			opt.ops = strtol(optarg, NULL, 0);
+			break;
+		case 'q':
+			opt.quick = true;
+			break;
+		case 't':
+			opt.threads_only = true;
+			break;
+		case 'k':
+			opt.kunit_only = true;
+			break;
+		case 'f':
+			opt.filter = optarg;
+			break;
+		case 'v':
+			tap_verbose = true;
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-s seed] [-n ops] [-q] [-t] [-k] [-f filter] [-v]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	harness_set_possible_cpus(8);
+	tap_diag("seed: %llu (rerun with -s %llu)", opt.seed, opt.seed);
+	for (int i = 0; i < nr_iova_impls; i++)
+		tap_diag("implementation %s: %s", iova_impls[i]->name,
+			 iova_impls[i]->has_stats ? "merging allocator with stats" :
+			 "stock 6.12 semantics");
+
+	for (int i = 0; i < nr_iova_impls; i++) {
+		const struct iova_impl *im = iova_impls[i];
+
+		if (!opt.kunit_only)
+			for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++)
+				run_test(im, &tests[t]);
+		if (!opt.kunit_only && !opt.threads_only) {
+			for (size_t k = 0; k < sizeof(diff_cfgs) / sizeof(diff_cfgs[0]); k++) {
+				const struct diff_cfg *dc = &diff_cfgs[k];
+				char name[256];
+				bool ok;
+
+				snprintf(name, sizeof(name), "%s: differential %s", im->name,
+					 dc->name);
+				if (!selected(name))
+					continue;
+				if (dc->ours_only && !im->has_merge_switch) {
+					tap_skip(name, "needs the merge switch");
+					continue;
+				}
+				why[0] = 0;
+				ok = run_diff(im, dc, opt.seed + k) == 0;
+				tap_result(ok, name, why[0] ? why : NULL);
+			}
+		}
+		if (!opt.threads_only && im->nr_kunit_suites && selected(im->name))
+			harness_kunit_run(im->name, im->kunit_suites, im->nr_kunit_suites,
+					  !opt.quick);
+	}
+	return tap_finish();
+}
