@@ -41,7 +41,8 @@ jobs() {
 
 setup_ccache() {
 	if command -v ccache >/dev/null 2>&1; then
-		export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+		# The user's ccache directory (not build/), so that a fresh
+		# clone on the same machine, like CI's, starts warm.
 		export CCACHE_BASEDIR=$BUILD
 		export CCACHE_NOHASHDIR=1
 		export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
