@@ -1,0 +1,1652 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * IOVA allocator: coalescing extents in a gap-augmented rbtree, with
+ * per-CPU caches of freed fast-path ranges.
+ *
+ * Note for the userspace harness (tools/testing/iova/), which compiles this
+ * file unchanged: besides rbtree, spinlocks, atomics, kmem_cache, percpu,
+ * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
+ * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache has
+ * its own lock and is also touched by other CPUs when draining), and on the
+ * lock order "per-CPU cache lock, then iova_rbtree_lock".
+ */
+
+/**
+ * DOC: IOVA allocator design
+ *
+ * A domain is one rbtree of allocated ranges ordered by address. Each node
+ * owns the free gap just below it, and the anchor node, which sits at the
+ * top of the address space (pfn ~0UL), owns the gap above every range::
+ *
+ *   start_pfn                                                    ~0UL
+ *   |  gap  [A]  gap  [R]  gap  [F===========]  gap   [F==]  gap [anchor]
+ *   |<----->   <--->      <--->                <---->      <----->
+ *   gap(n) = [ max(prev(n)->pfn_hi + 1, start_pfn), n->pfn_lo - 1 ]
+ *
+ *   A: alloc_iova() allocation     one node, exactly one allocation
+ *   R: reserve_iova() reservation  one node, never merged
+ *   F: fast-path extent            abutting alloc_iova_fast() ranges
+ *                                  coalesced into one node
+ *
+ * Every node also holds the summary of the gaps of its subtree (struct
+ * iova_gapsum): the longest gap, and the largest "fit key", which tells
+ * exactly whether some gap of the subtree can hold a naturally aligned
+ * range of a given size. The tree is an augmented rbtree, so the summaries
+ * are kept up to date along one root path per change::
+ *
+ *                     [F  | sub: gap 9, fit k]
+ *                     /                      \
+ *         [A | sub: gap 9]              [anchor | sub: gap 2^40]
+ *          /          \                  /
+ *        [R]         [F]               [F]
+ *
+ * Allocation walks down from the root once along the path of the limit
+ * pfn, remembers the deepest node whose own gap or left subtree can take
+ * the request, then descends into that subtree, always preferring the
+ * right (higher) side: the highest fitting range below the limit is found
+ * in O(log n), and an impossible request is rejected from the root summary
+ * in O(1). There is no linear walk on any allocation path.
+ *
+ * Fast-path ranges (alloc_iova_fast()/free_iova_fast()) are extents: an
+ * allocation that abuts a fast-path extent joins it, and one that bridges
+ * two fuses them, so a device's thousands of static mappings stay a few
+ * nodes. free_iova_fast() carves exactly the freed range back out and
+ * splits the extent when the range lies inside it. Splits take a node from
+ * a small per-domain spare list that is filled before the lock is taken;
+ * if none is left, the free is parked on a short deferred list and retried
+ * by the next free, so freeing never allocates memory under the lock.
+ * Setting iova.merge=0 gives every fast-path allocation its own node, as
+ * before.
+ *
+ * Freed fast-path ranges of up to 32 pages first go to per-CPU caches, one
+ * bounded stack per power-of-two size; they stay allocated in the tree
+ * while cached::
+ *
+ *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  32p [..]  lock, hits
+ *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  32p [..]  lock, hits
+ *                      |  full: the oldest half goes back to the tree,
+ *                      v  sorted, abutting ranges carved as one
+ *   tree (iova_rbtree_lock)
+ *
+ * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
+ * the spare and deferred lists and the tree counters. Each per-CPU cache
+ * has its own lock, taken before the tree lock when both are needed; it is
+ * also taken by other CPUs that drain the cache (flush_rcache retries and
+ * CPU hotplug).
+ */
+
+#define pr_fmt(fmt) "iova: " fmt
+
+#include <linux/iova.h>
+#include <linux/atomic.h>
+#include <linux/bitops.h>
+#include <linux/cpu.h>
+#include <linux/cpuhotplug.h>
+#include <linux/debugfs.h>
+#include <linux/kstrtox.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/rbtree_augmented.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <linux/sort.h>
+#include <kunit/visibility.h>
+
+/* The anchor node sits above the top of the usable address space */
+#define IOVA_ANCHOR		(~0UL)
+
+/* Fast-path sizes below this are rounded up to a power of two */
+#define IOVA_FAST_ROUND_LIMIT	32
+
+/* Per-CPU caches: ranges of 1 << order pages, order < IOVA_CACHE_ORDERS */
+#define IOVA_CACHE_ORDERS	6
+#define IOVA_CACHE_DEPTH	128
+#define IOVA_CACHE_BATCH	(IOVA_CACHE_DEPTH / 2)
+
+/*
+ * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
+ * the largest order of a naturally aligned block inside the gap and tail
+ * is the length from the highest multiple of 2^(k + 1) in the gap to its
+ * end (0 if there is none). A request of size s, aligned to 2^k with
+ * 2^(k - 1) < s <= 2^k, fits in the gap exactly when the gap's key is at
+ * least (k << IOVA_FIT_SHIFT) | s, so one maximum per subtree answers the
+ * question for every aligned size. Orders above IOVA_FIT_MAX_ORDER
+ * saturate the key.
+ */
+#define IOVA_FIT_SHIFT		57
+#define IOVA_FIT_MAX_ORDER	55
+
+enum iova_kind {
+	IOVA_KIND_ANCHOR,
+	IOVA_KIND_ALLOC,	/* alloc_iova(): exactly one allocation */
+	IOVA_KIND_RESERVED,	/* reserve_iova() */
+	IOVA_KIND_FAST,		/* extent of alloc_iova_fast() ranges */
+};
+
+/**
+ * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
+ * @lock: protects this structure
+ * @nr: number of cached ranges of each order
+ * @hits: allocations served from this cache
+ * @misses: cacheable allocations this cache could not serve
+ * @pfns: the cached ranges by order, a stack each (the top is the newest)
+ */
+struct iova_cpu_cache {
+	spinlock_t	lock;		/* protects this CPU's cache */
+	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned long	hits;
+	unsigned long	misses;
+	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_CACHE_DEPTH];
+};
+
+/* --- switches ------------------------------------------------------------ */
+
+static bool iova_merge_enabled = true;
+
+VISIBLE_IF_KUNIT int iova_param_set_bool(const char *val,
+					 const struct kernel_param *kp)
+{
+	bool *flag = kp->arg;
+	bool v;
+
+	if (!val) {
+		*flag = true;
+		return 0;
+	}
+	if (kstrtobool(val, &v)) {
+		pr_warn("invalid value '%s' for %s, keeping %d\n", val,
+			kp->name, *flag);
+		return -EINVAL;
+	}
+	*flag = v;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_param_set_bool);
+
+VISIBLE_IF_KUNIT const struct kernel_param_ops iova_merge_param_ops = {
+	.set = iova_param_set_bool,
+	.get = param_get_bool,
+};
+EXPORT_SYMBOL_IF_KUNIT(iova_merge_param_ops);
+
+module_param_cb(merge, &iova_merge_param_ops, &iova_merge_enabled, 0644);
+MODULE_PARM_DESC(merge,
+		 "Coalesce abutting fast-path allocations into one node (default 1; applies to domains created afterwards)");
+
+/* --- node memory --------------------------------------------------------- */
+
+static struct kmem_cache *iova_cache;
+static unsigned int iova_cache_users;
+static DEFINE_MUTEX(iova_cache_mutex);
+static struct dentry *iova_debugfs_root;
+
+static struct iova *to_iova(struct rb_node *node)
+{
+	return rb_entry(node, struct iova, node);
+}
+
+static struct iova *iova_node_alloc(struct iova_domain *iovad)
+{
+	if (unlikely(atomic_read(&iovad->fail_node_allocs)) &&
+	    atomic_add_unless(&iovad->fail_node_allocs, -1, 0))
+		return NULL;
+	return kmem_cache_zalloc(iova_cache, GFP_ATOMIC | __GFP_NOWARN);
+}
+
+static void iova_node_free(struct iova *iova)
+{
+	kmem_cache_free(iova_cache, iova);
+}
+
+/* Spare nodes, a list linked through node.rb_right; tree lock held. */
+static struct iova *iova_take_spare(struct iova_domain *iovad)
+{
+	struct iova *n = iovad->spares;
+
+	if (n) {
+		iovad->spares = n->node.rb_right ? to_iova(n->node.rb_right) : NULL;
+		iovad->nr_spare--;
+		memset(n, 0, sizeof(*n));
+	}
+	return n;
+}
+
+static void iova_add_spare(struct iova_domain *iovad, struct iova *n)
+{
+	n->node.rb_right = iovad->spares ? &iovad->spares->node : NULL;
+	iovad->spares = n;
+	iovad->nr_spare++;
+}
+
+/* A node that left the tree: keep it as a spare or give it back. */
+static void iova_put_node(struct iova_domain *iovad, struct iova *n)
+{
+	if (iovad->nr_spare < IOVA_SPARE_NODES)
+		iova_add_spare(iovad, n);
+	else
+		iova_node_free(n);
+}
+
+/*
+ * Nodes allocated before the tree lock is taken, so that the spare list
+ * holds @want nodes once iova_stash() has run under the lock. The unlocked
+ * read of nr_spare is only a hint: iova_stash() keeps what it is given.
+ */
+struct iova_prealloc {
+	struct iova	*list;
+};
+
+static void iova_prealloc(struct iova_domain *iovad, struct iova_prealloc *pre,
+			  unsigned long want)
+{
+	unsigned long have = READ_ONCE(iovad->nr_spare);
+	struct iova *n;
+
+	pre->list = NULL;
+	for (; have < want; have++) {
+		n = iova_node_alloc(iovad);
+		if (!n)
+			break;
+		n->node.rb_right = pre->list ? &pre->list->node : NULL;
+		pre->list = n;
+	}
+}
+
+static void iova_stash(struct iova_domain *iovad, struct iova_prealloc *pre)
+{
+	struct iova *n;
+
+	while (pre->list) {
+		n = pre->list;
+		pre->list = n->node.rb_right ? to_iova(n->node.rb_right) : NULL;
+		iova_add_spare(iovad, n);
+	}
+}
+
+/* Give back spare nodes beyond IOVA_SPARE_NODES; tree lock held. */
+static void iova_trim_spares(struct iova_domain *iovad)
+{
+	while (iovad->nr_spare > IOVA_SPARE_NODES)
+		iova_node_free(iova_take_spare(iovad));
+}
+
+/* --- gap summaries --------------------------------------------------------- */
+
+/* Fit key of the gap [lo, hi], lo <= hi <= IOVA_ANCHOR - 1. */
+static u64 iova_fit_key(unsigned long lo, unsigned long hi)
+{
+	unsigned long len = hi - lo + 1;
+	unsigned int order = __fls(len);
+	unsigned long start = ALIGN(lo, 1UL << order);
+	u64 top, tail;
+
+	/* len >= 2^order, so ALIGN() cannot wrap and lo..start is in the gap */
+	if (start > hi || hi - start < (1UL << order) - 1)
+		order--;
+	if (order > IOVA_FIT_MAX_ORDER)
+		return U64_MAX;
+	top = (u64)hi & ~((2ULL << order) - 1);
+	tail = top >= lo ? (u64)hi - top + 1 : 0;
+	return ((u64)(order + 1) << IOVA_FIT_SHIFT) | tail;
+}
+
+static u64 iova_fit_query(unsigned long size)
+{
+	return ((u64)order_base_2(size) << IOVA_FIT_SHIFT) | size;
+}
+
+static void iova_own_gap(const struct iova *n, struct iova_gapsum *sum)
+{
+	if (n->pfn_lo <= n->gap_lo) {
+		sum->gap = 0;
+		sum->fit = 0;
+		return;
+	}
+	sum->gap = n->pfn_lo - n->gap_lo;
+	sum->fit = iova_fit_key(n->gap_lo, n->pfn_lo - 1);
+}
+
+static void iova_sum_child(struct iova_gapsum *sum, struct rb_node *child)
+{
+	struct iova *c;
+
+	if (!child)
+		return;
+	c = to_iova(child);
+	sum->gap = max(sum->gap, c->sub.gap);
+	sum->fit = max(sum->fit, c->sub.fit);
+}
+
+static bool iova_gap_compute(struct iova *n, bool exit)
+{
+	struct iova_gapsum sum;
+
+	iova_own_gap(n, &sum);
+	iova_sum_child(&sum, n->node.rb_left);
+	iova_sum_child(&sum, n->node.rb_right);
+	if (exit && sum.gap == n->sub.gap && sum.fit == n->sub.fit)
+		return true;
+	n->sub = sum;
+	return false;
+}
+
+RB_DECLARE_CALLBACKS(static, iova_gap_callbacks, struct iova, node, sub,
+		     iova_gap_compute);
+
+/* --- tree primitives (tree lock held) ------------------------------------ */
+
+/* Node containing @pfn, the anchor included, or NULL. */
+static struct iova *iova_find_node(struct iova_domain *iovad, unsigned long pfn)
+{
+	struct rb_node *rb = iovad->rbroot.rb_node;
+
+	while (rb) {
+		struct iova *n = to_iova(rb);
+
+		if (pfn < n->pfn_lo)
+			rb = rb->rb_left;
+		else if (pfn > n->pfn_hi)
+			rb = rb->rb_right;
+		else
+			return n;
+	}
+	return NULL;
+}
+
+/* First node whose pfn_hi is at least @pfn (the anchor at worst). */
+static struct iova *iova_find_ceil(struct iova_domain *iovad, unsigned long pfn)
+{
+	struct rb_node *rb = iovad->rbroot.rb_node;
+	struct iova *best = &iovad->anchor;
+
+	while (rb) {
+		struct iova *n = to_iova(rb);
+
+		if (n->pfn_hi >= pfn) {
+			best = n;
+			rb = rb->rb_left;
+		} else {
+			rb = rb->rb_right;
+		}
+	}
+	return best;
+}
+
+static struct iova *iova_prev(struct iova *n)
+{
+	struct rb_node *rb = rb_prev(&n->node);
+
+	return rb ? to_iova(rb) : NULL;
+}
+
+/* Every node but the anchor has a successor. */
+static struct iova *iova_next(struct iova *n)
+{
+	return to_iova(rb_next(&n->node));
+}
+
+/* Own gap of @n changed: refresh the summaries up to the root. */
+static void iova_update(struct iova *n)
+{
+	iova_gap_callbacks_propagate(&n->node, NULL);
+}
+
+static void iova_set_gap_lo(struct iova_domain *iovad, struct iova *n,
+			    unsigned long lo)
+{
+	n->gap_lo = max(lo, iovad->start_pfn);
+	iova_update(n);
+}
+
+/*
+ * Link @nw, whose pfn_lo, pfn_hi and kind are set, just below @next; the
+ * gap below @nw is what was below @next down to @nw->pfn_hi.
+ */
+static void iova_link_before(struct iova_domain *iovad, struct iova *nw,
+			     struct iova *next)
+{
+	struct rb_node **link = &next->node.rb_left, *parent = &next->node;
+
+	nw->gap_lo = next->gap_lo;
+	iova_set_gap_lo(iovad, next, nw->pfn_hi + 1);
+
+	while (*link) {
+		parent = *link;
+		link = &parent->rb_right;
+	}
+	rb_link_node(&nw->node, parent, link);
+	iova_gap_compute(nw, false);
+	iova_gap_callbacks_propagate(parent, NULL);
+	rb_insert_augmented(&nw->node, &iovad->rbroot, &iova_gap_callbacks);
+	iovad->nr_extents++;
+}
+
+/* Take @n out of the tree; its range becomes part of the next node's gap. */
+static void iova_unlink(struct iova_domain *iovad, struct iova *n)
+{
+	struct iova *next = iova_next(n);
+
+	rb_erase_augmented(&n->node, &iovad->rbroot, &iova_gap_callbacks);
+	RB_CLEAR_NODE(&n->node);
+	next->gap_lo = n->gap_lo;
+	iova_update(next);
+	iovad->nr_extents--;
+}
+
+/* --- allocation ---------------------------------------------------------- */
+
+/**
+ * struct iova_req - what an allocation looks for
+ * @size: pages
+ * @align_mask: ~0UL, or ~(alignment - 1) for naturally aligned requests
+ * @limit: highest pfn the range may use
+ * @min_pfn: lowest pfn the range may use
+ * @key: fit key to compare with the subtree summaries (aligned requests)
+ * @aligned: whether the range must be naturally aligned
+ */
+struct iova_req {
+	unsigned long	size;
+	unsigned long	align_mask;
+	unsigned long	limit;
+	unsigned long	min_pfn;
+	u64		key;
+	bool		aligned;
+};
+
+static bool iova_req_init(struct iova_req *req, struct iova_domain *iovad,
+			  unsigned long size, unsigned long limit_pfn,
+			  bool aligned, bool fast)
+{
+	if (!size || limit_pfn < iovad->start_pfn)
+		return false;
+	req->size = size;
+	req->limit = min(limit_pfn, IOVA_ANCHOR - 1);
+	/* pfn 0 would read as failure from alloc_iova_fast() */
+	req->min_pfn = max(iovad->start_pfn, fast ? 1UL : 0UL);
+	req->aligned = aligned;
+	req->align_mask = ~0UL;
+	req->key = 0;
+	if (aligned) {
+		if (order_base_2(size) > IOVA_FIT_MAX_ORDER)
+			return false;
+		req->align_mask = ~((1UL << order_base_2(size)) - 1);
+		req->key = iova_fit_query(size);
+	}
+	return true;
+}
+
+static bool iova_sub_fits(struct rb_node *rb, const struct iova_req *req)
+{
+	const struct iova *n;
+
+	if (!rb)
+		return false;
+	n = to_iova(rb);
+	return req->aligned ? n->sub.fit >= req->key : n->sub.gap >= req->size;
+}
+
+/* Highest place for @req in the gap below @n, clipped to the limit. */
+static bool iova_gap_place(const struct iova *n, const struct iova_req *req,
+			   unsigned long *pfn)
+{
+	unsigned long lo = max(n->gap_lo, req->min_pfn), hi, start;
+
+	if (!n->pfn_lo)
+		return false;
+	hi = min(n->pfn_lo - 1, req->limit);
+	if (hi < lo || hi - lo < req->size - 1)
+		return false;
+	start = (hi - (req->size - 1)) & req->align_mask;
+	if (start < lo)
+		return false;
+	*pfn = start;
+	return true;
+}
+
+/*
+ * Find the highest place for @req; returns the node whose gap holds it,
+ * or NULL. Nodes whose gap starts at or below the limit form a prefix of
+ * the address order; walking the limit's path, they are the path nodes we
+ * go right from, with their left subtrees, and deeper ones are higher.
+ * Left subtrees lie wholly below the limit, so their summaries are exact.
+ */
+static struct iova *iova_search(struct iova_domain *iovad,
+				const struct iova_req *req, unsigned long *pfn)
+{
+	struct rb_node *rb = iovad->rbroot.rb_node;
+	struct iova *n, *cand = NULL;
+	unsigned long place, cand_pfn = 0;
+	bool cand_own = false;
+
+	if (!iova_sub_fits(rb, req))
+		return NULL;
+
+	while (rb) {
+		n = to_iova(rb);
+		if (n->gap_lo > req->limit) {
+			rb = rb->rb_left;
+			continue;
+		}
+		if (iova_gap_place(n, req, &place)) {
+			cand = n;
+			cand_own = true;
+			cand_pfn = place;
+		} else if (iova_sub_fits(rb->rb_left, req)) {
+			cand = n;
+			cand_own = false;
+		}
+		rb = rb->rb_right;
+	}
+	if (!cand)
+		return NULL;
+	if (cand_own) {
+		*pfn = cand_pfn;
+		return cand;
+	}
+
+	rb = cand->node.rb_left;
+	while (rb) {
+		n = to_iova(rb);
+		if (iova_sub_fits(rb->rb_right, req)) {
+			rb = rb->rb_right;
+			continue;
+		}
+		if (iova_gap_place(n, req, pfn))
+			return n;
+		rb = rb->rb_left;
+	}
+	/* Only with saturated keys or the pfn 0 exclusion */
+	return NULL;
+}
+
+/*
+ * Put [pfn, pfn + size - 1], found in the gap below @next, into the tree:
+ * as @nw (or a spare node) of @kind, or, for a fast-path range in a merging
+ * domain, by growing an abutting extent. Returns false if a node was
+ * needed and none was left.
+ */
+static bool iova_place(struct iova_domain *iovad, struct iova *next,
+		       unsigned long pfn, unsigned long size,
+		       enum iova_kind kind, struct iova *nw)
+{
+	unsigned long end = pfn + size - 1;
+	struct iova *prev;
+
+	if (kind == IOVA_KIND_FAST && iovad->merge) {
+		bool join_next = next->kind == IOVA_KIND_FAST &&
+				 end + 1 == next->pfn_lo;
+
+		prev = iova_prev(next);
+		if (!(prev && prev->kind == IOVA_KIND_FAST &&
+		      prev->pfn_hi + 1 == pfn))
+			prev = NULL;
+		if (join_next && prev) {
+			/* bridge: fuse prev into next */
+			unsigned long lo = prev->pfn_lo;
+
+			iova_unlink(iovad, prev);
+			iova_put_node(iovad, prev);
+			next->pfn_lo = lo;
+			iova_update(next);
+			iovad->nr_merges += 2;
+			return true;
+		}
+		if (join_next) {
+			next->pfn_lo = pfn;
+			iova_update(next);
+			iovad->nr_merges++;
+			return true;
+		}
+		if (prev) {
+			prev->pfn_hi = end;
+			iova_set_gap_lo(iovad, next, end + 1);
+			iovad->nr_merges++;
+			return true;
+		}
+	}
+
+	if (!nw) {
+		nw = iova_take_spare(iovad);
+		if (!nw)
+			return false;
+	}
+	nw->pfn_lo = pfn;
+	nw->pfn_hi = end;
+	nw->kind = kind;
+	iova_link_before(iovad, nw, next);
+	return true;
+}
+
+/* --- freeing fast-path ranges (tree lock held) ------------------------------ */
+
+/*
+ * Carve [pfn, pfn + pages - 1], @units fast-path allocations, out of the
+ * extents holding it. Returns -ENOENT, changing nothing, if fast-path
+ * extents do not cover the whole range, and -ENOMEM, changing nothing, if
+ * the range lies inside one extent and no spare node is left to split it.
+ */
+static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
+		      unsigned long pages, unsigned long units)
+{
+	unsigned long end = pfn + pages - 1, lo, hi;
+	struct iova *first, *n, *next;
+
+	if (!pages || end < pfn)
+		return -ENOENT;
+	first = iova_find_node(iovad, pfn);
+	if (!first || first->kind != IOVA_KIND_FAST)
+		return -ENOENT;
+	for (n = first; n->pfn_hi < end; n = next) {
+		next = iova_next(n);
+		if (next->kind != IOVA_KIND_FAST || next->pfn_lo != n->pfn_hi + 1)
+			return -ENOENT;
+	}
+
+	if (n == first && pfn > first->pfn_lo && end < first->pfn_hi) {
+		struct iova *low = iova_take_spare(iovad);
+
+		if (!low)
+			return -ENOMEM;
+		low->pfn_lo = first->pfn_lo;
+		low->pfn_hi = pfn - 1;
+		low->kind = IOVA_KIND_FAST;
+		first->pfn_lo = end + 1;
+		iova_update(first);
+		iova_link_before(iovad, low, first);
+		iovad->nr_splits++;
+		goto out;
+	}
+
+	for (n = first; ; n = next) {
+		lo = max(pfn, n->pfn_lo);
+		hi = min(end, n->pfn_hi);
+		next = iova_next(n);
+		if (lo == n->pfn_lo && hi == n->pfn_hi) {
+			iova_unlink(iovad, n);
+			iova_put_node(iovad, n);
+		} else if (lo == n->pfn_lo) {
+			n->pfn_lo = hi + 1;
+			iova_update(n);
+		} else {
+			n->pfn_hi = lo - 1;
+			iova_set_gap_lo(iovad, next, lo);
+		}
+		if (hi == end)
+			break;
+	}
+out:
+	iovad->nr_allocs -= units;
+	iovad->nr_pages -= pages;
+	return 0;
+}
+
+static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
+		       unsigned long pages, unsigned long units)
+{
+	struct iova_deferred *d;
+
+	if (iovad->nr_deferred == IOVA_DEFERRED_MAX) {
+		iovad->nr_lost += pages;
+		WARN_ONCE(1, "iova: no memory to free pfn %#lx, %lu pages lost\n",
+			  pfn, pages);
+		return;
+	}
+	d = &iovad->deferred[iovad->nr_deferred++];
+	d->pfn = pfn;
+	d->pages = pages;
+	d->units = units;
+}
+
+static void iova_retry_deferred(struct iova_domain *iovad)
+{
+	struct iova_deferred *d;
+	int ret;
+
+	while (iovad->nr_deferred) {
+		d = &iovad->deferred[iovad->nr_deferred - 1];
+		ret = iova_carve(iovad, d->pfn, d->pages, d->units);
+		if (ret == -ENOMEM)
+			break;
+		WARN_ON_ONCE(ret);
+		iovad->nr_deferred--;
+	}
+}
+
+/*
+ * Free @pages at @pfn given to free_iova_fast() that did not go to a
+ * cache. Tree lock held, spares stashed. For compatibility, a node from
+ * alloc_iova() starting at @pfn is freed whole.
+ */
+static void iova_free_fast_locked(struct iova_domain *iovad, unsigned long pfn,
+				  unsigned long pages)
+{
+	struct iova *n;
+	int ret;
+
+	iova_retry_deferred(iovad);
+	ret = iova_carve(iovad, pfn, pages, 1);
+	if (ret == -ENOMEM) {
+		iova_defer(iovad, pfn, pages, 1);
+		return;
+	}
+	if (!ret)
+		return;
+	n = iova_find_node(iovad, pfn);
+	if (n && n->kind == IOVA_KIND_ALLOC && n->pfn_lo == pfn) {
+		iovad->nr_allocs--;
+		iovad->nr_pages -= iova_size(n);
+		iova_unlink(iovad, n);
+		iova_put_node(iovad, n);
+		return;
+	}
+	WARN_ONCE(1, "iova: free_iova_fast() of pfn %#lx, %lu pages: not allocated\n",
+		  pfn, pages);
+}
+
+/* --- domain and tree API --------------------------------------------------- */
+
+/**
+ * init_iova_domain - initialise an IOVA domain
+ * @iovad: domain to initialise
+ * @granule: bytes per pfn, a power of two no larger than PAGE_SIZE
+ * @start_pfn: lowest pfn that may be allocated (may be 0)
+ *
+ * The domain starts empty; fast-path allocations coalesce when the
+ * iova.merge parameter is set at this point. Call iova_domain_init_rcaches()
+ * to add per-CPU caches, and put_iova_domain() to tear it down.
+ *
+ * Context: any context; allocates nothing.
+ */
+void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
+		      unsigned long start_pfn)
+{
+	/* the granule must represent every CPU page exactly */
+	if (WARN_ON(granule > PAGE_SIZE || !is_power_of_2(granule)))
+		granule = PAGE_SIZE;
+
+	spin_lock_init(&iovad->iova_rbtree_lock);
+	iovad->rbroot = RB_ROOT;
+	iovad->granule = granule;
+	iovad->start_pfn = start_pfn;
+	iovad->dma_32bit_pfn = 1UL << (32 - iova_shift(iovad));
+	iovad->merge = READ_ONCE(iova_merge_enabled);
+	atomic_set(&iovad->fail_node_allocs, 0);
+	iovad->spares = NULL;
+	iovad->nr_spare = 0;
+	iovad->nr_deferred = 0;
+	iovad->nr_extents = 0;
+	iovad->nr_allocs = 0;
+	iovad->nr_pages = 0;
+	iovad->nr_merges = 0;
+	iovad->nr_splits = 0;
+	iovad->nr_lost = 0;
+	iovad->caches = NULL;
+	iovad->debugfs = NULL;
+
+	memset(&iovad->anchor, 0, sizeof(iovad->anchor));
+	iovad->anchor.pfn_lo = IOVA_ANCHOR;
+	iovad->anchor.pfn_hi = IOVA_ANCHOR;
+	iovad->anchor.gap_lo = start_pfn;
+	iovad->anchor.kind = IOVA_KIND_ANCHOR;
+	iova_gap_compute(&iovad->anchor, false);
+	rb_link_node(&iovad->anchor.node, NULL, &iovad->rbroot.rb_node);
+	rb_insert_augmented(&iovad->anchor.node, &iovad->rbroot,
+			    &iova_gap_callbacks);
+}
+EXPORT_SYMBOL_GPL(init_iova_domain);
+
+/**
+ * alloc_iova - allocate a range of IOVA pfns
+ * @iovad: domain
+ * @size: number of pfns
+ * @limit_pfn: highest pfn the range may use
+ * @size_aligned: align the range naturally to roundup_pow_of_two(@size)
+ *
+ * Finds the highest free range of @size pfns between the domain's
+ * start_pfn and @limit_pfn in O(log n). The node returned is exactly this
+ * allocation and is never merged with a neighbour.
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ * Return: the new node, or NULL if there is no room or no memory.
+ */
+struct iova *alloc_iova(struct iova_domain *iovad, unsigned long size,
+			unsigned long limit_pfn, bool size_aligned)
+{
+	struct iova_req req;
+	struct iova *nw, *next;
+	unsigned long flags, pfn;
+
+	if (!iova_req_init(&req, iovad, size, limit_pfn, size_aligned, false))
+		return NULL;
+	nw = iova_node_alloc(iovad);
+	if (!nw)
+		return NULL;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	next = iova_search(iovad, &req, &pfn);
+	if (next) {
+		iova_place(iovad, next, pfn, size, IOVA_KIND_ALLOC, nw);
+		iovad->nr_allocs++;
+		iovad->nr_pages += size;
+	}
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+
+	if (!next) {
+		iova_node_free(nw);
+		return NULL;
+	}
+	return nw;
+}
+EXPORT_SYMBOL_GPL(alloc_iova);
+
+/**
+ * find_iova - find the node holding a pfn
+ * @iovad: domain
+ * @pfn: any pfn of the range
+ *
+ * For alloc_iova() and reserve_iova() ranges the node is exactly that
+ * allocation or reservation. A pfn of a fast-path allocation yields the
+ * extent holding it, which may be larger than the allocation and may change
+ * or go away at the next fast-path call; do not take its size as the
+ * allocation's.
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ * Return: the node, or NULL if @pfn is not allocated.
+ */
+struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn)
+{
+	unsigned long flags;
+	struct iova *n;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	n = iova_find_node(iovad, pfn);
+	if (n && n->kind == IOVA_KIND_ANCHOR)
+		n = NULL;
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	return n;
+}
+EXPORT_SYMBOL_GPL(find_iova);
+
+/*
+ * Remove a node given to __free_iova()/free_iova(); tree lock held.
+ * Returns the node to free after unlocking, or NULL.
+ */
+static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
+{
+	switch (n->kind) {
+	case IOVA_KIND_ALLOC:
+		iovad->nr_allocs--;
+		iovad->nr_pages -= iova_size(n);
+		break;
+	case IOVA_KIND_RESERVED:
+		break;
+	case IOVA_KIND_FAST:
+		/* only an unmerged node is known to be one allocation */
+		if (WARN_ONCE(iovad->merge,
+			      "iova: free_iova() of fast-path extent %#lx-%#lx, use free_iova_fast()\n",
+			      n->pfn_lo, n->pfn_hi))
+			return NULL;
+		iovad->nr_allocs--;
+		iovad->nr_pages -= iova_size(n);
+		break;
+	default:
+		return NULL;
+	}
+	iova_unlink(iovad, n);
+	return n;
+}
+
+/**
+ * __free_iova - free a node returned by alloc_iova() or reserve_iova()
+ * @iovad: domain
+ * @iova: the node
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ */
+void __free_iova(struct iova_domain *iovad, struct iova *iova)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova = iova_remove_node(iovad, iova);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	if (iova)
+		iova_node_free(iova);
+}
+EXPORT_SYMBOL_GPL(__free_iova);
+
+/**
+ * free_iova - free the alloc_iova() or reserve_iova() range holding a pfn
+ * @iovad: domain
+ * @pfn: any pfn of the range
+ *
+ * Nothing happens if @pfn is not allocated.
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ */
+void free_iova(struct iova_domain *iovad, unsigned long pfn)
+{
+	unsigned long flags;
+	struct iova *n;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	n = iova_find_node(iovad, pfn);
+	if (n)
+		n = iova_remove_node(iovad, n);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	if (n)
+		iova_node_free(n);
+}
+EXPORT_SYMBOL_GPL(free_iova);
+
+/**
+ * reserve_iova - keep a range of pfns from ever being allocated
+ * @iovad: domain
+ * @pfn_lo: first pfn
+ * @pfn_hi: last pfn
+ *
+ * Reservations may overlap each other and live allocations. A reservation
+ * overlapping an earlier one grows it downwards and continues above it;
+ * the free parts around other ranges get reservation nodes of their own.
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ * Return: the last reservation node this call added or grew, or, if the
+ * range lies wholly inside allocated ranges, the last of them; a node this
+ * call added or grew may be given to __free_iova(). NULL on bad arguments
+ * or no memory.
+ */
+struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
+			  unsigned long pfn_hi)
+{
+	struct iova *n, *nw, *ret = NULL;
+	unsigned long flags, cur = pfn_lo;
+
+	/* Don't allow nonsensical pfns */
+	if (WARN_ON((pfn_hi | pfn_lo) > (ULLONG_MAX >> iova_shift(iovad))))
+		return NULL;
+	pfn_hi = min(pfn_hi, IOVA_ANCHOR - 1);
+	if (pfn_lo > pfn_hi)
+		return NULL;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	n = iova_find_ceil(iovad, cur);
+	for (;;) {
+		if (cur < n->pfn_lo) {
+			if (n->kind == IOVA_KIND_RESERVED &&
+			    n->pfn_lo <= pfn_hi) {
+				n->pfn_lo = cur;
+				iova_update(n);
+			} else {
+				nw = iova_node_alloc(iovad);
+				if (!nw) {
+					ret = NULL;
+					break;
+				}
+				nw->pfn_lo = cur;
+				nw->pfn_hi = min(pfn_hi, n->pfn_lo - 1);
+				nw->kind = IOVA_KIND_RESERVED;
+				iova_link_before(iovad, nw, n);
+				ret = nw;
+				if (nw->pfn_hi == pfn_hi)
+					break;
+			}
+		}
+		if (n->kind == IOVA_KIND_RESERVED || !ret)
+			ret = n;
+		if (n->pfn_hi >= pfn_hi)
+			break;
+		cur = n->pfn_hi + 1;
+		n = iova_next(n);
+	}
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(reserve_iova);
+
+/* --- per-CPU caches -------------------------------------------------------- */
+
+static int iova_cmp_pfn(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a;
+	unsigned long y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Return the @count oldest ranges of @order in @cc to the tree, abutting
+ * ones carved as one. Ranges that would need a node when none is left
+ * stay cached. Called with @cc->lock held.
+ */
+static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			    unsigned int order, unsigned int count)
+{
+	unsigned long *pfns = cc->pfns[order], pages = 1UL << order;
+	unsigned int i, j, runs, kept = 0, nr = cc->nr[order];
+	struct iova_prealloc pre;
+	int ret;
+
+	count = min(count, nr);
+	if (!count)
+		return;
+	sort(pfns, count, sizeof(*pfns), iova_cmp_pfn, NULL);
+	for (i = 1, runs = 1; i < count; i++)
+		runs += pfns[i] != pfns[i - 1] + pages;
+
+	iova_prealloc(iovad, &pre, runs);
+	spin_lock(&iovad->iova_rbtree_lock);
+	iova_stash(iovad, &pre);
+	iova_retry_deferred(iovad);
+	for (i = 0; i < count; i = j) {
+		for (j = i + 1; j < count && pfns[j] == pfns[j - 1] + pages; j++)
+			;
+		ret = iova_carve(iovad, pfns[i], (j - i) * pages, j - i);
+		if (ret == -ENOMEM) {
+			memmove(&pfns[kept], &pfns[i], (j - i) * sizeof(*pfns));
+			kept += j - i;
+		} else {
+			WARN_ONCE(ret, "iova: cached pfn %#lx is not allocated\n",
+				  pfns[i]);
+		}
+	}
+	iova_trim_spares(iovad);
+	spin_unlock(&iovad->iova_rbtree_lock);
+
+	memmove(&pfns[kept], &pfns[count], (nr - count) * sizeof(*pfns));
+	cc->nr[order] = kept + nr - count;
+}
+
+/* Cached range of @order that ends at or below @limit_pfn, or 0. */
+static unsigned long iova_cc_pop(struct iova_domain *iovad, unsigned int order,
+				 unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc;
+	unsigned long flags, pfn = 0, last = (1UL << order) - 1;
+	unsigned int i;
+
+	cc = raw_cpu_ptr(iovad->caches);
+	spin_lock_irqsave(&cc->lock, flags);
+	for (i = cc->nr[order]; i--; ) {
+		if (limit_pfn >= last &&
+		    cc->pfns[order][i] <= limit_pfn - last) {
+			pfn = cc->pfns[order][i];
+			cc->pfns[order][i] = cc->pfns[order][--cc->nr[order]];
+			break;
+		}
+	}
+	if (pfn)
+		cc->hits++;
+	else
+		cc->misses++;
+	spin_unlock_irqrestore(&cc->lock, flags);
+	return pfn;
+}
+
+static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
+			 unsigned long pfn)
+{
+	struct iova_cpu_cache *cc;
+	unsigned long flags;
+	bool done = false;
+
+	cc = raw_cpu_ptr(iovad->caches);
+	spin_lock_irqsave(&cc->lock, flags);
+	if (cc->nr[order] == IOVA_CACHE_DEPTH)
+		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+	if (cc->nr[order] < IOVA_CACHE_DEPTH) {
+		cc->pfns[order][cc->nr[order]++] = pfn;
+		done = true;
+	}
+	spin_unlock_irqrestore(&cc->lock, flags);
+	return done;
+}
+
+static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	unsigned long flags;
+	unsigned int order;
+
+	spin_lock_irqsave(&cc->lock, flags);
+	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+		iova_cc_release(iovad, cc, order, cc->nr[order]);
+	spin_unlock_irqrestore(&cc->lock, flags);
+}
+
+static void iova_drain_caches(struct iova_domain *iovad)
+{
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu)
+		iova_cc_drain(iovad, cpu);
+}
+
+static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
+{
+	struct iova_domain *iovad;
+
+	iovad = hlist_entry_safe(node, struct iova_domain, cpuhp_dead);
+	iova_cc_drain(iovad, cpu);
+	return 0;
+}
+
+/* Whether [pfn, pfn + pages - 1] lies in fast-path extents. */
+static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
+			       unsigned long pages)
+{
+	unsigned long flags, end = pfn + pages - 1;
+	struct iova *n;
+	bool ok;
+
+	if (end < pfn)
+		return false;
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	n = iova_find_node(iovad, pfn);
+	ok = n && n->kind == IOVA_KIND_FAST;
+	while (ok && n->pfn_hi < end) {
+		struct iova *next = iova_next(n);
+
+		ok = next->kind == IOVA_KIND_FAST &&
+		     next->pfn_lo == n->pfn_hi + 1;
+		n = next;
+	}
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	return ok;
+}
+
+/* --- fast path ------------------------------------------------------------ */
+
+static unsigned long iova_fast_pages(unsigned long size)
+{
+	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
+}
+
+static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
+					  unsigned long size,
+					  unsigned long limit_pfn)
+{
+	struct iova_prealloc pre;
+	struct iova_req req;
+	struct iova *next;
+	unsigned long flags, pfn = 0;
+
+	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
+		return 0;
+	iova_prealloc(iovad, &pre, 1);
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_stash(iovad, &pre);
+	next = iova_search(iovad, &req, &pfn);
+	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
+		iovad->nr_allocs++;
+		iovad->nr_pages += size;
+	} else {
+		pfn = 0;
+	}
+	iova_trim_spares(iovad);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	return pfn;
+}
+
+/**
+ * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
+ * @iovad: domain
+ * @size: number of pfns; below 32 it is rounded up to a power of two
+ * @limit_pfn: highest pfn the range may use
+ * @flush_rcache: on failure, drain every CPU's cache and retry once
+ *
+ * The range is naturally aligned to roundup_pow_of_two(@size). It comes
+ * from this CPU's cache if one holds a range of that size below the limit,
+ * otherwise from the tree, where it joins an abutting fast-path extent.
+ *
+ * Context: any context; takes this CPU's cache lock and on a miss the
+ * domain's tree lock, with interrupts off.
+ * Return: the first pfn of the range, or 0 on failure.
+ */
+unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
+			      unsigned long limit_pfn, bool flush_rcache)
+{
+	unsigned int order;
+	unsigned long pfn;
+
+	if (!size)
+		return 0;
+	size = iova_fast_pages(size);
+	order = order_base_2(size);
+	if (iovad->caches && order < IOVA_CACHE_ORDERS) {
+		pfn = iova_cc_pop(iovad, order, limit_pfn);
+		if (pfn)
+			return pfn;
+	}
+
+	for (;;) {
+		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn);
+		if (pfn || !flush_rcache || !iovad->caches)
+			return pfn;
+		flush_rcache = false;
+		iova_drain_caches(iovad);
+	}
+}
+EXPORT_SYMBOL_GPL(alloc_iova_fast);
+
+/**
+ * free_iova_fast - free a range allocated by alloc_iova_fast()
+ * @iovad: domain
+ * @pfn: first pfn of the range
+ * @size: the size given to alloc_iova_fast()
+ *
+ * The range goes to this CPU's cache when it is small enough, otherwise it
+ * is carved out of its extent. A range that was never allocated triggers a
+ * warning and changes nothing.
+ *
+ * Context: any context; takes this CPU's cache lock and the domain's tree
+ * lock, with interrupts off. Never allocates memory under the tree lock.
+ */
+void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
+		    unsigned long size)
+{
+	struct iova_prealloc pre;
+	unsigned long flags, pages;
+	unsigned int order;
+
+	if (WARN_ONCE(!size, "iova: %s() of 0 pages\n", __func__))
+		return;
+	pages = iova_fast_pages(size);
+	order = order_base_2(pages);
+	if (iovad->caches && order < IOVA_CACHE_ORDERS &&
+	    iova_range_is_fast(iovad, pfn, pages) &&
+	    iova_cc_push(iovad, order, pfn))
+		return;
+
+	iova_prealloc(iovad, &pre, 1);
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_stash(iovad, &pre);
+	iova_free_fast_locked(iovad, pfn, pages);
+	iova_trim_spares(iovad);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+}
+EXPORT_SYMBOL_GPL(free_iova_fast);
+
+/**
+ * iova_rcache_range - largest size the per-CPU caches serve
+ *
+ * Context: any context.
+ * Return: the size in bytes of the largest range the caches hold, for
+ * PAGE_SIZE pfns.
+ */
+unsigned long iova_rcache_range(void)
+{
+	return PAGE_SIZE << (IOVA_CACHE_ORDERS - 1);
+}
+
+static void iova_debugfs_add(struct iova_domain *iovad);
+
+/**
+ * iova_domain_init_rcaches - add per-CPU caches of freed ranges to a domain
+ * @iovad: domain initialised by init_iova_domain()
+ *
+ * Also registers the domain for CPU hotplug draining and creates its
+ * debugfs directory (iova/<id>/stats).
+ *
+ * Context: process context, may sleep.
+ * Return: 0, or -ENOMEM or a CPU hotplug error.
+ */
+int iova_domain_init_rcaches(struct iova_domain *iovad)
+{
+	unsigned int cpu;
+	int ret;
+
+	iovad->caches = alloc_percpu(struct iova_cpu_cache);
+	if (!iovad->caches)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+
+		spin_lock_init(&cc->lock);
+		memset(cc->nr, 0, sizeof(cc->nr));
+		cc->hits = 0;
+		cc->misses = 0;
+	}
+	ret = cpuhp_state_add_instance_nocalls(CPUHP_IOMMU_IOVA_DEAD,
+					       &iovad->cpuhp_dead);
+	if (ret) {
+		free_percpu(iovad->caches);
+		iovad->caches = NULL;
+		return ret;
+	}
+	iova_debugfs_add(iovad);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iova_domain_init_rcaches);
+
+/**
+ * put_iova_domain - tear down an IOVA domain
+ * @iovad: domain
+ *
+ * Frees every node, live allocations included, and the caches.
+ *
+ * Context: process context, may sleep when the domain has caches.
+ */
+void put_iova_domain(struct iova_domain *iovad)
+{
+	struct iova *n, *tmp;
+
+	if (iovad->caches) {
+		debugfs_remove_recursive(iovad->debugfs);
+		iovad->debugfs = NULL;
+		cpuhp_state_remove_instance_nocalls(CPUHP_IOMMU_IOVA_DEAD,
+						    &iovad->cpuhp_dead);
+		free_percpu(iovad->caches);
+		iovad->caches = NULL;
+	}
+	rbtree_postorder_for_each_entry_safe(n, tmp, &iovad->rbroot, node)
+		if (n != &iovad->anchor)
+			iova_node_free(n);
+	iovad->rbroot = RB_ROOT;
+	while (iovad->nr_spare)
+		iova_node_free(iova_take_spare(iovad));
+	iovad->nr_deferred = 0;
+}
+EXPORT_SYMBOL_GPL(put_iova_domain);
+
+/* --- counters -------------------------------------------------------------- */
+
+static unsigned int iova_tree_depth(struct rb_root *root)
+{
+	struct rb_node *rb = root->rb_node, *prev = NULL, *next;
+	unsigned int depth = 0, deepest = 0;
+
+	while (rb) {
+		if (prev == rb_parent(rb)) {
+			deepest = max(deepest, ++depth);
+			if (rb->rb_left)
+				next = rb->rb_left;
+			else if (rb->rb_right)
+				next = rb->rb_right;
+			else
+				next = rb_parent(rb);
+		} else if (prev == rb->rb_left && rb->rb_right) {
+			next = rb->rb_right;
+		} else {
+			next = rb_parent(rb);
+		}
+		if (next == rb_parent(rb))
+			depth--;
+		prev = rb;
+		rb = next;
+	}
+	return deepest;
+}
+
+/**
+ * iova_domain_stats - read a domain's counters
+ * @iovad: domain
+ * @st: filled with the counters
+ *
+ * The snapshot is exact when no other CPU uses the domain. The tree depth
+ * is measured by a walk of the whole tree.
+ *
+ * Context: any context; takes every CPU's cache lock, then the tree lock.
+ */
+void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
+{
+	unsigned long flags, cached_pages = 0;
+	unsigned int cpu, order;
+
+	memset(st, 0, sizeof(*st));
+	if (iovad->caches) {
+		for_each_possible_cpu(cpu) {
+			struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+
+			spin_lock_irqsave(&cc->lock, flags);
+			st->cache_hits += cc->hits;
+			st->cache_misses += cc->misses;
+			for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
+				st->cached += cc->nr[order];
+				cached_pages += (unsigned long)cc->nr[order] << order;
+			}
+			spin_unlock_irqrestore(&cc->lock, flags);
+		}
+	}
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	st->extents = iovad->nr_extents;
+	st->allocs_live = iovad->nr_allocs - st->cached;
+	st->pages_live = iovad->nr_pages - cached_pages;
+	st->merges = iovad->nr_merges;
+	st->splits = iovad->nr_splits;
+	st->deferred = iovad->nr_deferred;
+	st->lost = iovad->nr_lost;
+	st->node_bytes = (iovad->nr_extents + iovad->nr_spare) *
+			 sizeof(struct iova);
+	st->depth = iova_tree_depth(&iovad->rbroot);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+}
+EXPORT_SYMBOL_GPL(iova_domain_stats);
+
+static int iova_stats_show(struct seq_file *m, void *unused)
+{
+	struct iova_domain *iovad = m->private;
+	struct iova_stats st;
+
+	iova_domain_stats(iovad, &st);
+	seq_printf(m, "extents: %lu\n", st.extents);
+	seq_printf(m, "allocs_live: %lu\n", st.allocs_live);
+	seq_printf(m, "pages_live: %lu\n", st.pages_live);
+	seq_printf(m, "merges: %lu\n", st.merges);
+	seq_printf(m, "splits: %lu\n", st.splits);
+	seq_printf(m, "cache_hits: %lu\n", st.cache_hits);
+	seq_printf(m, "cache_misses: %lu\n", st.cache_misses);
+	seq_printf(m, "cached: %lu\n", st.cached);
+	seq_printf(m, "deferred: %lu\n", st.deferred);
+	seq_printf(m, "lost: %lu\n", st.lost);
+	seq_printf(m, "depth: %u\n", st.depth);
+	seq_printf(m, "node_bytes: %lu\n", st.node_bytes);
+	seq_printf(m, "merge: %d\n", iovad->merge);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(iova_stats);
+
+static void iova_debugfs_add(struct iova_domain *iovad)
+{
+	static atomic_t next_id = ATOMIC_INIT(0);
+	char name[16];
+
+	snprintf(name, sizeof(name), "%d", atomic_inc_return(&next_id));
+	iovad->debugfs = debugfs_create_dir(name, iova_debugfs_root);
+	debugfs_create_file("stats", 0444, iovad->debugfs, iovad,
+			    &iova_stats_fops);
+}
+
+/* --- invariants ------------------------------------------------------------ */
+
+#if IS_ENABLED(CONFIG_IOVA_DEBUG)
+static const char *iova_check_node(struct iova_domain *iovad,
+				   struct iova *prev, struct iova *n,
+				   unsigned long *pages)
+{
+	struct iova_gapsum sum = n->sub;
+	unsigned long gap_lo = iovad->start_pfn;
+
+	if (n->pfn_lo > n->pfn_hi)
+		return "inverted range";
+	if (prev) {
+		if (prev->pfn_hi >= n->pfn_lo)
+			return "overlap or disorder";
+		gap_lo = max(gap_lo, prev->pfn_hi + 1);
+		if (iovad->merge && prev->kind == IOVA_KIND_FAST &&
+		    n->kind == IOVA_KIND_FAST && prev->pfn_hi + 1 == n->pfn_lo)
+			return "abutting fast-path extents not merged";
+	}
+	if (n->gap_lo != gap_lo)
+		return "wrong gap start";
+	if (!iova_gap_compute(n, true)) {
+		n->sub = sum;
+		return "wrong gap summary";
+	}
+	if (n->kind == IOVA_KIND_ALLOC || n->kind == IOVA_KIND_FAST)
+		*pages += iova_size(n);
+	else if (n->kind != IOVA_KIND_RESERVED &&
+		 !(n == &iovad->anchor && n->kind == IOVA_KIND_ANCHOR))
+		return "bad node kind";
+	return NULL;
+}
+
+/**
+ * iova_validate - check a domain's invariants
+ * @iovad: domain
+ *
+ * Checks address order and no overlap, the gap below each node and the
+ * gap summaries of every subtree, that abutting fast-path extents are
+ * merged (when merging is on), the anchor, and the node and page counts.
+ * Reports the first violation once with WARN_ONCE. Walks the whole tree.
+ *
+ * Context: any context; takes the domain's tree lock with interrupts off.
+ * Return: 0 if the domain is consistent, -EINVAL otherwise.
+ */
+int iova_validate(struct iova_domain *iovad)
+{
+	struct iova *n, *prev = NULL, *last = NULL;
+	unsigned long flags, count = 0, pages = 0;
+	const char *err = NULL;
+	struct rb_node *rb;
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	for (rb = rb_first(&iovad->rbroot); rb && !err; rb = rb_next(rb)) {
+		n = to_iova(rb);
+		if (n == &iovad->anchor) {
+			last = n;
+			if (rb_next(rb))
+				err = "anchor is not the last node";
+			else if (iova_check_node(iovad, prev, n, &pages))
+				err = "anchor gap";
+			break;
+		}
+		err = iova_check_node(iovad, prev, n, &pages);
+		prev = n;
+		count++;
+	}
+	if (!err && (!last || last->pfn_lo != IOVA_ANCHOR ||
+		     last->pfn_hi != IOVA_ANCHOR))
+		err = "anchor missing or moved";
+	if (!err && count != iovad->nr_extents)
+		err = "node count";
+	if (!err && pages != iovad->nr_pages)
+		err = "page count";
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+
+	if (err) {
+		WARN_ONCE(1, "iova: domain %p invalid: %s (node %#lx-%#lx)\n",
+			  iovad, err, prev ? prev->pfn_lo : 0,
+			  prev ? prev->pfn_hi : 0);
+		return -EINVAL;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iova_validate);
+#endif
+
+/* --- test hooks ------------------------------------------------------------ */
+
+/**
+ * iova_domain_set_merge - turn coalescing of a domain on or off
+ * @iovad: domain, right after init_iova_domain()
+ * @merge: coalesce abutting fast-path allocations
+ *
+ * Context: before the domain's first allocation.
+ */
+VISIBLE_IF_KUNIT void iova_domain_set_merge(struct iova_domain *iovad,
+					    bool merge)
+{
+	iovad->merge = merge;
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_domain_set_merge);
+
+/**
+ * iova_inject_node_failures - make node allocations fail
+ * @iovad: domain
+ * @count: how many of the domain's next node allocations fail
+ *
+ * Context: any context.
+ */
+VISIBLE_IF_KUNIT void iova_inject_node_failures(struct iova_domain *iovad,
+						unsigned int count)
+{
+	atomic_set(&iovad->fail_node_allocs, count);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
+
+/* --- module-wide setup ------------------------------------------------------ */
+
+/**
+ * iova_cache_get - take a reference on the IOVA allocator's global state
+ *
+ * Creates the node cache, the CPU hotplug state and the debugfs directory
+ * on first use.
+ *
+ * Context: process context, may sleep.
+ * Return: 0, or a negative errno.
+ */
+int iova_cache_get(void)
+{
+	int err = -ENOMEM;
+
+	mutex_lock(&iova_cache_mutex);
+	if (!iova_cache_users) {
+		iova_cache = kmem_cache_create("iommu_iova", sizeof(struct iova),
+					       0, 0, NULL);
+		if (!iova_cache)
+			goto out_err;
+
+		err = cpuhp_setup_state_multi(CPUHP_IOMMU_IOVA_DEAD,
+					      "iommu/iova:dead", NULL,
+					      iova_cpuhp_dead);
+		if (err) {
+			pr_err("couldn't register cpuhp handler: %pe\n",
+			       ERR_PTR(err));
+			goto out_err;
+		}
+		iova_debugfs_root = debugfs_create_dir("iova", NULL);
+	}
+
+	iova_cache_users++;
+	mutex_unlock(&iova_cache_mutex);
+	return 0;
+
+out_err:
+	kmem_cache_destroy(iova_cache);
+	iova_cache = NULL;
+	mutex_unlock(&iova_cache_mutex);
+	return err;
+}
+EXPORT_SYMBOL_GPL(iova_cache_get);
+
+/**
+ * iova_cache_put - drop a reference taken by iova_cache_get()
+ *
+ * Context: process context, may sleep.
+ */
+void iova_cache_put(void)
+{
+	mutex_lock(&iova_cache_mutex);
+	if (WARN_ON(!iova_cache_users)) {
+		mutex_unlock(&iova_cache_mutex);
+		return;
+	}
+	iova_cache_users--;
+	if (!iova_cache_users) {
+		debugfs_remove_recursive(iova_debugfs_root);
+		iova_debugfs_root = NULL;
+		cpuhp_remove_multi_state(CPUHP_IOMMU_IOVA_DEAD);
+		kmem_cache_destroy(iova_cache);
+		iova_cache = NULL;
+	}
+	mutex_unlock(&iova_cache_mutex);
+}
+EXPORT_SYMBOL_GPL(iova_cache_put);
+
+MODULE_DESCRIPTION("IOMMU I/O virtual address allocator");
+MODULE_LICENSE("GPL");
