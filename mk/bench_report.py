@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Merge the benchmark outputs under build/bench/ into results.json, a
+Markdown summary and gnuplot PNG plots."""
+
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def gnuplot(script, out):
+    if not shutil.which("gnuplot"):
+        return False
+    r = subprocess.run(["gnuplot"], input=script, text=True,
+                       capture_output=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+    return r.returncode == 0 and os.path.exists(out)
+
+
+def guest_plots(d, guests, plots):
+    """Latency against threads per mode, and invalidations per run."""
+    for name, doc in sorted(guests.items()):
+        rows = doc.get("rows", [])
+        if not rows:
+            continue
+        dat = os.path.join(d, f"{name}.dat")
+        modes = []
+        with open(dat, "w") as f:
+            for mode in dict.fromkeys(r["mode"] for r in rows):
+                modes.append(mode)
+                f.write(f"# {mode}\n")
+                for r in rows:
+                    if r["mode"] != mode:
+                        continue
+                    s, o = r.get("stock") or {}, r.get("ours") or {}
+                    vals = [s.get("map_us"), s.get("unmap_us"),
+                            o.get("map_us"), o.get("unmap_us")]
+                    f.write(f"{r['threads']} " + " ".join(
+                        "NaN" if v is None else str(v) for v in vals) + "\n")
+                f.write("\n\n")
+        png = os.path.join(d, f"{name}-latency.png")
+        plot = []
+        for i, mode in enumerate(modes):
+            plot += [
+                f"'{dat}' index {i} using 1:3 with linespoints title '{mode} stock unmap'",
+                f"'{dat}' index {i} using 1:5 with linespoints title '{mode} ours unmap'",
+                f"'{dat}' index {i} using 1:2 with linespoints dt 2 title '{mode} stock map'",
+                f"'{dat}' index {i} using 1:4 with linespoints dt 2 title '{mode} ours map'",
+            ]
+        script = (f"set terminal png size 900,560\nset output '{png}'\n"
+                  f"set title 'dma\\_map\\_benchmark latency, {name}'\n"
+                  "set xlabel 'threads'\nset ylabel 'us per operation'\n"
+                  "set key outside right\nset xtics 1\nset grid\n"
+                  "plot " + ", \\\n  ".join(plot) + "\n")
+        if gnuplot(script, png):
+            plots.append(os.path.basename(png))
+
+        dat = os.path.join(d, f"{name}-inv.dat")
+        with open(dat, "w") as f:
+            for r in rows:
+                s, o = r.get("stock") or {}, r.get("ours") or {}
+                si, oi = s.get("inv") or {}, o.get("inv") or {}
+                label = f"{r['mode']}-{r['threads']}t"
+                f.write(f"{label} {si.get('pages', 0)} {si.get('domain', 0)} "
+                        f"{oi.get('pages', 0)} {oi.get('domain', 0)}\n")
+        png = os.path.join(d, f"{name}-invalidations.png")
+        script = (f"set terminal png size 900,560\nset output '{png}'\n"
+                  f"set title 'IOTLB invalidations per run (QEMU trace), {name}'\n"
+                  "set style data histogram\nset style histogram cluster gap 1\n"
+                  "set style fill solid 0.8\nset logscale y\nset yrange [1:*]\n"
+                  "set xtics rotate by -30\nset key outside right\n"
+                  f"plot '{dat}' using ($2+1):xtic(1) title 'stock pages', "
+                  f"'' using ($3+1) title 'stock domain', "
+                  f"'' using ($4+1) title 'ours pages', "
+                  f"'' using ($5+1) title 'ours domain'\n")
+        if gnuplot(script, png):
+            plots.append(os.path.basename(png))
+
+
+def harness_plots(d, harness, plots):
+    """Tree nodes over the boot trace, if the harness recorded a series."""
+    series = {}
+    for b in (harness or {}).get("benchmarks", []):
+        for impl in ("stock", "ours"):
+            s = (b.get(impl) or {}).get("nodes_series")
+            if s:
+                series[impl] = s
+    if not series:
+        return
+    dat = os.path.join(d, "boot-trace-nodes.dat")
+    with open(dat, "w") as f:
+        for impl, s in series.items():
+            f.write(f"# {impl}\n")
+            for x, y in s:
+                f.write(f"{x} {y}\n")
+            f.write("\n\n")
+    png = os.path.join(d, "boot-trace-nodes.png")
+    plot = [f"'{dat}' index {i} using 1:2 with lines title '{impl}'"
+            for i, impl in enumerate(series)]
+    script = (f"set terminal png size 900,560\nset output '{png}'\n"
+              "set title 'rbtree nodes during a NIC-like boot trace'\n"
+              "set xlabel 'mappings made'\nset ylabel 'rbtree nodes'\n"
+              "set logscale y\nset grid\nplot " + ", ".join(plot) + "\n")
+    if gnuplot(script, png):
+        plots.append(os.path.basename(png))
+
+
+def main():
+    d = sys.argv[1]
+    harness = load(os.path.join(d, "harness.json"))
+    guests = {}
+    for p in sorted(glob.glob(os.path.join(d, "compare-*.json"))):
+        name = os.path.basename(p)[:-5]
+        doc = load(p)
+        if doc:
+            guests[name] = doc
+    plots = []
+    guest_plots(d, guests, plots)
+    harness_plots(d, harness, plots)
+
+    results = {
+        "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+        "harness": harness,
+        "guests": guests,
+        "plots": plots,
+    }
+    # Flat figures other tools quote ("ours.X" / "stock.X").
+    figures = {}
+    for k, v in ((harness or {}).get("figures") or {}).items():
+        figures[k] = v
+    results["figures"] = figures
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+
+    md = ["# Benchmarks: stock 6.12 against this series, same run", ""]
+    txt = os.path.join(d, "harness.txt")
+    if os.path.exists(txt):
+        md += ["## Userspace harness (tools/testing/iova)", "", "```",
+               open(txt).read().rstrip(), "```", ""]
+    for name in sorted(guests):
+        t = os.path.join(d, f"{name}.txt")
+        if os.path.exists(t):
+            md += [f"## Guest: {name}", "", open(t).read().rstrip(), ""]
+    if plots:
+        md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    with open(os.path.join(d, "summary.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
