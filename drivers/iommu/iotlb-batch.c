@@ -1,0 +1,807 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Batched IOTLB invalidation for DMA domains.
+ *
+ * DOC: IOTLB batching
+ *
+ * Every domain that uses batching owns one &struct iotlb_batcher, and the
+ * batcher one &struct iotlb_batch per CPU. An unmap clears the page-table
+ * entries first, then hands the batcher what the driver recorded: the range
+ * to invalidate, its leaf size and the page-table pages it freed. The batch
+ * of the CPU doing the unmap keeps::
+ *
+ *   ranges[]  merged invalidation ranges, sorted by nothing, at most
+ *             max_ranges of them; abutting or overlapping ranges of the
+ *             same leaf size become one
+ *   ents[]    the IOVA ranges to release, at most depth of them
+ *   held[]    one reference per folio behind the unmapped memory
+ *
+ * A batch is flushed when it holds depth unmaps, when its held[] is full,
+ * or timeout_ms after an unmap, whichever comes first. A flush invalidates
+ * the merged ranges one by one, or, when they are more than max_ranges or
+ * cover more than max_pages pages, promotes the batch to one flush of the
+ * whole domain. Only once the invalidation has returned are the IOVAs given
+ * back to their allocator, the page-table pages freed and the folio
+ * references dropped; so neither the address nor the memory behind it can
+ * be reused while a device may still hold a stale translation.
+ *
+ * A full flush covers the batches of every CPU: each batch remembers how many
+ * full flushes had started when its last unmap was added, and a batch whose
+ * last unmap preceded the start of a completed full flush is released
+ * without an invalidation of its own (the same counting as the flush queue
+ * in dma-iommu.c).
+ *
+ * Memory a page reference cannot hold back from reuse is invalidated at
+ * once: slab objects (the object can be freed and handed out again while
+ * its page lives on), memory without a struct page, ZONE_DEVICE and CMA
+ * memory, pages with no reference to add to (the tail pages of a
+ * non-compound high-order allocation), and unmaps with more folios than a
+ * batch can hold. The caller also asks for an immediate invalidation when
+ * it frees the memory itself right after the unmap (coherent allocations,
+ * bounce buffers).
+ */
+
+#define pr_fmt(fmt) "iommu: " fmt
+
+#include <linux/debugfs.h>
+#include <linux/init.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/percpu.h>
+#include <linux/scatterlist.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+
+#include "iommu-pages.h"
+#include "iotlb-batch.h"
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/iotlb_batch.h>
+
+/* The trace header prints these codes by number. */
+static_assert(IOTLB_BATCH_SYNC_CALLER == 0 && IOTLB_BATCH_SYNC_SLAB == 1 &&
+	      IOTLB_BATCH_SYNC_NOPAGE == 2 && IOTLB_BATCH_SYNC_UNREF == 3 &&
+	      IOTLB_BATCH_SYNC_LARGE == 4);
+static_assert(IOTLB_BATCH_TRIG_DEPTH == 0 && IOTLB_BATCH_TRIG_HOLD == 1 &&
+	      IOTLB_BATCH_TRIG_TIMER == 2 && IOTLB_BATCH_TRIG_EXPLICIT == 3 &&
+	      IOTLB_BATCH_TRIG_COVERED == 4);
+static_assert(IOTLB_BATCH_RANGES == 0 && IOTLB_BATCH_FULL_RANGES == 1 &&
+	      IOTLB_BATCH_FULL_PAGES == 2 && IOTLB_BATCH_FULL_UNKNOWN == 3);
+
+#define IOTLB_BATCH_MAX_RANGES	64
+#define IOTLB_BATCH_MAX_PAGES	4194304U
+#define IOTLB_BATCH_MAX_DEPTH	32768
+#define IOTLB_BATCH_MAX_TIMEOUT	10000
+#define IOTLB_BATCH_MIN_HOLD	64
+#define IOTLB_BATCH_MAX_HOLD	4096
+
+struct iotlb_batch_params iotlb_batch_default_params __read_mostly = {
+	.max_ranges	= 8,
+	.max_pages	= 512,
+	.depth		= 256,
+	.timeout_ms	= 10,
+};
+EXPORT_SYMBOL_GPL(iotlb_batch_default_params);
+
+static DEFINE_PER_CPU(struct iotlb_batch_stats, iotlb_batch_stats);
+
+#define stat_inc(field)		this_cpu_inc(iotlb_batch_stats.field)
+#define stat_add(field, n)	this_cpu_add(iotlb_batch_stats.field, n)
+
+/**
+ * iotlb_batch_parse_param() - parse one threshold given on the command line
+ * @name: the parameter's name, for the warning
+ * @str: the value as given
+ * @min: smallest accepted value
+ * @max: largest accepted value
+ * @val: where the value goes; left alone when @str is not valid
+ *
+ * Context: any; used by the iommu.batch_* early parameters.
+ * Return: 0, or -EINVAL after a warning when @str is not a number in
+ * [@min, @max].
+ */
+int iotlb_batch_parse_param(const char *name, const char *str,
+			    unsigned int min, unsigned int max,
+			    unsigned int *val)
+{
+	unsigned int v;
+
+	if (!str || kstrtouint(str, 0, &v) || v < min || v > max) {
+		pr_warn("%s=%s is not in [%u, %u], keeping %u\n", name,
+			str ?: "", min, max, *val);
+		return -EINVAL;
+	}
+	*val = v;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iotlb_batch_parse_param);
+
+static int __init iotlb_batch_ranges_setup(char *str)
+{
+	iotlb_batch_parse_param("iommu.batch_ranges", str, 0,
+				IOTLB_BATCH_MAX_RANGES,
+				&iotlb_batch_default_params.max_ranges);
+	return 0;
+}
+early_param("iommu.batch_ranges", iotlb_batch_ranges_setup);
+
+static int __init iotlb_batch_pages_setup(char *str)
+{
+	iotlb_batch_parse_param("iommu.batch_pages", str, 0,
+				IOTLB_BATCH_MAX_PAGES,
+				&iotlb_batch_default_params.max_pages);
+	return 0;
+}
+early_param("iommu.batch_pages", iotlb_batch_pages_setup);
+
+static int __init iotlb_batch_depth_setup(char *str)
+{
+	iotlb_batch_parse_param("iommu.batch_depth", str, 1,
+				IOTLB_BATCH_MAX_DEPTH,
+				&iotlb_batch_default_params.depth);
+	return 0;
+}
+early_param("iommu.batch_depth", iotlb_batch_depth_setup);
+
+static int __init iotlb_batch_timeout_setup(char *str)
+{
+	iotlb_batch_parse_param("iommu.batch_timeout", str, 1,
+				IOTLB_BATCH_MAX_TIMEOUT,
+				&iotlb_batch_default_params.timeout_ms);
+	return 0;
+}
+early_param("iommu.batch_timeout", iotlb_batch_timeout_setup);
+
+/**
+ * iotlb_batch_decide() - the cost policy: ranges, or one full flush
+ * @p: thresholds
+ * @nr_ranges: distinct ranges to invalidate
+ * @pages: pages they cover
+ * @unknown: some unmap recorded no range
+ *
+ * A page-range invalidation keeps the rest of the domain's IOTLB entries
+ * but costs a command (and on some IOMMUs one per page) each; a full flush
+ * costs one command and the refill of every live translation afterwards.
+ * Up to @p->max_ranges ranges and @p->max_pages pages the ranges win.
+ *
+ * Context: any.
+ * Return: %IOTLB_BATCH_RANGES, or the reason for promoting to a full flush.
+ */
+enum iotlb_batch_decision
+iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
+		   unsigned long pages, bool unknown)
+{
+	if (unknown)
+		return IOTLB_BATCH_FULL_UNKNOWN;
+	if (nr_ranges > p->max_ranges)
+		return IOTLB_BATCH_FULL_RANGES;
+	if (pages > p->max_pages)
+		return IOTLB_BATCH_FULL_PAGES;
+	return IOTLB_BATCH_RANGES;
+}
+EXPORT_SYMBOL_GPL(iotlb_batch_decide);
+
+static unsigned long range_pages(const struct iotlb_batcher *b,
+				 unsigned long start, unsigned long end)
+{
+	return ((end - start) >> b->granule_shift) + 1;
+}
+
+/* Do [s1, e1] and [s2, e2] overlap or abut? */
+static bool ranges_touch(unsigned long s1, unsigned long e1,
+			 unsigned long s2, unsigned long e2)
+{
+	if (e1 < s2)
+		return s2 - e1 == 1;
+	if (e2 < s1)
+		return s1 - e2 == 1;
+	return true;
+}
+
+static void range_move(struct iotlb_batch_range *dst,
+		       struct iotlb_batch_range *src)
+{
+	dst->start = src->start;
+	dst->end = src->end;
+	dst->pgsize = src->pgsize;
+	INIT_LIST_HEAD(&dst->freelist);
+	list_splice_init(&src->freelist, &dst->freelist);
+}
+
+/* Stop tracking ranges: the batch will be promoted anyway. */
+static void batch_drop_ranges(struct iotlb_batch *bt)
+{
+	unsigned int i;
+
+	for (i = 0; i < bt->nr_ranges; i++)
+		list_splice_init(&bt->ranges[i].freelist, &bt->freelist);
+	bt->nr_ranges = 0;
+}
+
+/* Add one unmap's range; return how many queued ranges it absorbed. */
+static unsigned int batch_add_range(struct iotlb_batcher *b,
+				    struct iotlb_batch *bt,
+				    const struct iotlb_batch_unmap *u,
+				    unsigned long pages, struct list_head *fl)
+{
+	unsigned long start = u->start, end = u->end;
+	struct iotlb_batch_range *r;
+	unsigned int i, merged = 0;
+	LIST_HEAD(list);
+
+	if (start > end && !bt->unknown) {
+		bt->unknown = true;
+		batch_drop_ranges(bt);
+	}
+	if (bt->unknown || bt->overflow) {
+		list_splice_init(fl, &bt->freelist);
+		bt->pages += pages;
+		return 0;
+	}
+
+	list_splice_init(fl, &list);
+	for (i = 0; i < bt->nr_ranges; ) {
+		r = &bt->ranges[i];
+		if (r->pgsize != u->pgsize ||
+		    !ranges_touch(start, end, r->start, r->end)) {
+			i++;
+			continue;
+		}
+		start = min(start, r->start);
+		end = max(end, r->end);
+		list_splice_init(&r->freelist, &list);
+		bt->pages -= range_pages(b, r->start, r->end);
+		if (i != --bt->nr_ranges)
+			range_move(r, &bt->ranges[bt->nr_ranges]);
+		merged++;
+	}
+
+	if (bt->nr_ranges == b->params.max_ranges) {
+		bt->overflow = true;
+		batch_drop_ranges(bt);
+		list_splice_init(&list, &bt->freelist);
+	} else {
+		r = &bt->ranges[bt->nr_ranges++];
+		r->start = start;
+		r->end = end;
+		r->pgsize = u->pgsize;
+		INIT_LIST_HEAD(&r->freelist);
+		list_splice_init(&list, &r->freelist);
+	}
+	bt->pages += range_pages(b, start, end);
+	return merged;
+}
+
+static void batch_unhold(struct iotlb_batch *bt, unsigned int first)
+{
+	while (bt->nr_held > first) {
+		struct folio *folio = bt->held[--bt->nr_held];
+
+		bt->held_pages -= folio_nr_pages(folio);
+		folio_put(folio);
+	}
+}
+
+/*
+ * Take one reference per folio behind [phys, phys + len). On failure, say
+ * why; the references this call took stay in held[] for the caller to drop.
+ */
+static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			    unsigned int first, phys_addr_t phys, size_t len,
+			    enum iotlb_batch_sync_reason *why)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	unsigned long pfn, last;
+
+	if (!len)
+		return true;
+	/* All the IOMMU pages the mapping covered: the device reached those. */
+	pfn = PHYS_PFN(phys & ~gmask);
+	last = PHYS_PFN((phys + len - 1) | gmask);
+	while (pfn <= last) {
+		struct folio *folio;
+		struct page *page;
+
+		if (!pfn_valid(pfn)) {
+			*why = IOTLB_BATCH_SYNC_NOPAGE;
+			return false;
+		}
+		page = pfn_to_page(pfn);
+		if (is_zone_device_page(page) || is_migrate_cma_page(page)) {
+			*why = IOTLB_BATCH_SYNC_NOPAGE;
+			return false;
+		}
+		if (PageSlab(page)) {
+			*why = IOTLB_BATCH_SYNC_SLAB;
+			return false;
+		}
+		folio = page_folio(page);
+		if (bt->nr_held > first && bt->held[bt->nr_held - 1] == folio)
+			goto next;
+		if (bt->nr_held == b->hold_cap) {
+			*why = IOTLB_BATCH_SYNC_LARGE;
+			return false;
+		}
+		if (!folio_try_get(folio)) {
+			*why = IOTLB_BATCH_SYNC_UNREF;
+			return false;
+		}
+		/* A split between page_folio() and the get: not ours. */
+		if (unlikely(page_folio(page) != folio)) {
+			folio_put(folio);
+			*why = IOTLB_BATCH_SYNC_UNREF;
+			return false;
+		}
+		bt->held[bt->nr_held++] = folio;
+		bt->held_pages += folio_nr_pages(folio);
+next:
+		pfn = folio_pfn(folio) + folio_nr_pages(folio);
+	}
+	return true;
+}
+
+static bool batch_hold(struct iotlb_batcher *b, struct iotlb_batch *bt,
+		       const struct iotlb_batch_unmap *u,
+		       enum iotlb_batch_sync_reason *why)
+{
+	unsigned int first = bt->nr_held;
+	struct scatterlist *s;
+	int i;
+
+	if (!batch_hold_span(b, bt, first, u->phys, u->len, why))
+		goto fail;
+	for_each_sg(u->sg, s, u->sg ? u->nents : 0, i)
+		if (!batch_hold_span(b, bt, first, sg_phys(s), s->length, why))
+			goto fail;
+	return true;
+fail:
+	batch_unhold(bt, first);
+	return false;
+}
+
+static void full_flush(struct iotlb_batcher *b)
+{
+	u64 gen = atomic64_inc_return(&b->full_started);
+
+	trace_iotlb_batch_inv_all(b, gen);
+	b->ops->flush_all(b);
+	/* Count the flush done only after it is; pairs with batch_covered() */
+	smp_mb__before_atomic();
+	atomic64_inc(&b->full_done);
+	stat_inc(inv_full);
+}
+
+static void range_flush(struct iotlb_batcher *b, unsigned long start,
+			unsigned long end, size_t pgsize, struct list_head *fl)
+{
+	trace_iotlb_batch_inv_range(b, start, end, pgsize, !list_empty(fl));
+	b->ops->flush_range(b, start, end, pgsize, fl);
+	iommu_put_pages_list(fl);
+	stat_inc(inv_range);
+}
+
+/* Hand back everything in @bt: its invalidation has completed. */
+static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
+{
+	unsigned int i;
+
+	trace_iotlb_batch_release(b, bt->nr_ents, bt->held_pages);
+	for (i = 0; i < bt->nr_ents; i++)
+		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
+	stat_add(held_now, -(s64)bt->held_pages);
+	batch_unhold(bt, 0);
+	batch_drop_ranges(bt);
+	iommu_put_pages_list(&bt->freelist);
+	bt->nr_ents = 0;
+	bt->overflow = false;
+	bt->unknown = false;
+	bt->pages = 0;
+}
+
+static bool batch_covered(struct iotlb_batcher *b, struct iotlb_batch *bt)
+{
+	return bt->gen < atomic64_read(&b->full_done);
+}
+
+static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			enum iotlb_batch_trigger trig)
+{
+	enum iotlb_batch_decision d;
+	unsigned int i, nr;
+
+	lockdep_assert_held(&bt->lock);
+	if (!bt->nr_ents)
+		return;
+
+	nr = bt->overflow ? b->params.max_ranges + 1 : bt->nr_ranges;
+	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown);
+	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, nr, bt->pages,
+				bt->held_pages);
+	stat_inc(decision[d]);
+	stat_inc(trigger[trig]);
+	stat_add(batched_unmaps, bt->nr_ents);
+	stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
+			    IOTLB_BATCH_HIST - 1)]);
+
+	if (d == IOTLB_BATCH_RANGES) {
+		for (i = 0; i < bt->nr_ranges; i++) {
+			struct iotlb_batch_range *r = &bt->ranges[i];
+
+			range_flush(b, r->start, r->end, r->pgsize,
+				    &r->freelist);
+		}
+	} else {
+		full_flush(b);
+	}
+	batch_release(b, bt);
+}
+
+/* Release @bt if a full flush started after its last unmap has completed. */
+static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
+{
+	if (bt->nr_ents && batch_covered(b, bt)) {
+		stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1,
+					bt->nr_ents,
+					bt->nr_ranges, bt->pages,
+					bt->held_pages);
+		batch_release(b, bt);
+	}
+}
+
+static void batch_flush_all_cpus(struct iotlb_batcher *b,
+				 enum iotlb_batch_trigger trig)
+{
+	unsigned long flags;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+
+		spin_lock_irqsave(&bt->lock, flags);
+		batch_reap(b, bt);
+		batch_flush(b, bt, trig);
+		spin_unlock_irqrestore(&bt->lock, flags);
+	}
+}
+
+static void iotlb_batch_timeout(struct timer_list *t)
+{
+	struct iotlb_batcher *b = from_timer(b, t, timer);
+
+	atomic_set(&b->timer_on, 0);
+	batch_flush_all_cpus(b, IOTLB_BATCH_TRIG_TIMER);
+}
+
+/* Invalidate one unmap now and release it. */
+static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
+		      struct list_head *fl, unsigned long pages,
+		      enum iotlb_batch_sync_reason why)
+{
+	bool unknown = u->start > u->end;
+
+	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
+				u->pgsize, why, 0, 0);
+	stat_inc(sync[why]);
+	if (iotlb_batch_decide(&b->params, 1, pages, unknown) ==
+	    IOTLB_BATCH_RANGES) {
+		range_flush(b, u->start, u->end, u->pgsize, fl);
+	} else {
+		full_flush(b);
+		iommu_put_pages_list(fl);
+	}
+	b->ops->release(b, u->iova, u->size);
+}
+
+/**
+ * iotlb_batch_unmap() - hand an unmapped range to the batcher
+ * @b: the domain's batcher
+ * @u: the unmap: IOVA range, what the driver recorded, memory to hold
+ *
+ * The page-table entries must already be cleared. The unmap joins this
+ * CPU's batch, holding a reference on every folio behind @u->phys/@u->len
+ * and @u->sg, or, when that memory cannot be held (see the DOC comment) or
+ * @u->sync is set, is invalidated before this returns. Either way the IOVA
+ * range goes back through @b->ops->release only after an invalidation that
+ * covers it has completed, and @u->freelist is taken over.
+ *
+ * Context: any context that may call the domain's unmap; takes the
+ * per-CPU batch lock with interrupts disabled.
+ * Return: 0 if the unmap was batched, 1 if it was invalidated at once.
+ */
+int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
+{
+	enum iotlb_batch_sync_reason why = IOTLB_BATCH_SYNC_CALLER;
+	bool unknown = u->start > u->end;
+	unsigned long pages, flags, held;
+	struct iotlb_batch *bt;
+	unsigned int merged;
+	bool arm;
+	LIST_HEAD(none);
+	struct list_head *fl = u->freelist ?: &none;
+
+	stat_inc(unmaps);
+	if (unknown)
+		pages = DIV_ROUND_UP(u->size, 1UL << b->granule_shift);
+	else
+		pages = range_pages(b, u->start, u->end);
+	if (u->sync)
+		goto now;
+
+	/*
+	 * Order the caller's page-table update against reading full_started
+	 * below, so that a full flush counted as later than this unmap also
+	 * sees the update; pairs with the barriers in full_flush().
+	 */
+	smp_mb();
+	bt = raw_cpu_ptr(b->cpu);
+	spin_lock_irqsave(&bt->lock, flags);
+	batch_reap(b, bt);
+
+	held = bt->held_pages;
+	if (!batch_hold(b, bt, u, &why)) {
+		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents)
+			goto unlock_now;
+		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD);
+		held = bt->held_pages;
+		if (!batch_hold(b, bt, u, &why))
+			goto unlock_now;
+	}
+	held = bt->held_pages - held;
+	stat_add(held_now, held);
+	stat_add(held_total, held);
+
+	merged = batch_add_range(b, bt, u, pages, fl);
+	bt->ents[bt->nr_ents].iova = u->iova;
+	bt->ents[bt->nr_ents].size = u->size;
+	bt->nr_ents++;
+	bt->gen = atomic64_read(&b->full_started);
+	stat_inc(deferred);
+	stat_add(merged, merged);
+	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
+				u->pgsize, -1, merged, held);
+
+	if (bt->nr_ents >= b->params.depth)
+		batch_flush(b, bt, IOTLB_BATCH_TRIG_DEPTH);
+	arm = bt->nr_ents;
+	spin_unlock_irqrestore(&bt->lock, flags);
+
+	/* Keep the shared flag's cache line clean in the common case. */
+	if (arm && !atomic_read(&b->timer_on) &&
+	    !atomic_xchg(&b->timer_on, 1))
+		mod_timer(&b->timer, jiffies +
+			  max(1UL, msecs_to_jiffies(b->params.timeout_ms)));
+	return 0;
+
+unlock_now:
+	spin_unlock_irqrestore(&bt->lock, flags);
+now:
+	unmap_now(b, u, fl, pages, why);
+	return 1;
+}
+EXPORT_SYMBOL_GPL(iotlb_batch_unmap);
+
+/**
+ * iotlb_batch_flush() - flush every CPU's batch of a domain now
+ * @b: the domain's batcher
+ *
+ * Context: any; takes each CPU's batch lock in turn.
+ */
+void iotlb_batch_flush(struct iotlb_batcher *b)
+{
+	batch_flush_all_cpus(b, IOTLB_BATCH_TRIG_EXPLICIT);
+}
+EXPORT_SYMBOL_GPL(iotlb_batch_flush);
+
+static void batcher_free_arrays(struct iotlb_batcher *b)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+
+		kfree(bt->ranges);
+		kfree(bt->ents);
+		kfree(bt->held);
+	}
+	free_percpu(b->cpu);
+	b->cpu = NULL;
+}
+
+/**
+ * iotlb_batcher_init() - set up batched invalidation for a domain
+ * @b: the batcher, embedded in the domain's state
+ * @ops: the domain's invalidation and release callbacks
+ * @params: thresholds (usually &iotlb_batch_default_params); copied
+ * @granule_shift: log2 of the domain's smallest page size
+ *
+ * Context: process context, may sleep.
+ * Return: 0, -EINVAL for thresholds out of range, or -ENOMEM.
+ */
+int iotlb_batcher_init(struct iotlb_batcher *b,
+		       const struct iotlb_batch_ops *ops,
+		       const struct iotlb_batch_params *params,
+		       unsigned int granule_shift)
+{
+	int cpu;
+
+	if (params->max_ranges > IOTLB_BATCH_MAX_RANGES ||
+	    params->max_pages > IOTLB_BATCH_MAX_PAGES || !params->depth ||
+	    params->depth > IOTLB_BATCH_MAX_DEPTH || !params->timeout_ms ||
+	    params->timeout_ms > IOTLB_BATCH_MAX_TIMEOUT ||
+	    granule_shift >= BITS_PER_LONG)
+		return -EINVAL;
+
+	b->ops = ops;
+	b->params = *params;
+	b->granule_shift = granule_shift;
+	b->hold_cap = clamp_t(unsigned int, 2 * params->depth,
+			      IOTLB_BATCH_MIN_HOLD, IOTLB_BATCH_MAX_HOLD);
+	atomic64_set(&b->full_started, 0);
+	atomic64_set(&b->full_done, 0);
+	atomic_set(&b->timer_on, 0);
+	timer_setup(&b->timer, iotlb_batch_timeout, 0);
+
+	b->cpu = alloc_percpu(struct iotlb_batch);
+	if (!b->cpu)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+		int node = cpu_to_node(cpu);
+
+		spin_lock_init(&bt->lock);
+		INIT_LIST_HEAD(&bt->freelist);
+		bt->ranges = kcalloc_node(max(params->max_ranges, 1U),
+					  sizeof(*bt->ranges), GFP_KERNEL, node);
+		bt->ents = kcalloc_node(params->depth, sizeof(*bt->ents),
+					GFP_KERNEL, node);
+		bt->held = kcalloc_node(b->hold_cap, sizeof(*bt->held),
+					GFP_KERNEL, node);
+		if (!bt->ranges || !bt->ents || !bt->held) {
+			batcher_free_arrays(b);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iotlb_batcher_init);
+
+/**
+ * iotlb_batcher_destroy() - tear down a domain's batcher
+ * @b: the batcher
+ *
+ * The domain must have no device attached any more (detaching invalidates
+ * its translations), so what is still queued is released without another
+ * invalidation: IOVAs through @b->ops->release, page-table pages and folio
+ * references dropped.
+ *
+ * Context: process context, may sleep (waits for the timer).
+ */
+void iotlb_batcher_destroy(struct iotlb_batcher *b)
+{
+	unsigned long flags;
+	int cpu;
+
+	if (!b->cpu)
+		return;
+	timer_shutdown_sync(&b->timer);
+	for_each_possible_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+
+		spin_lock_irqsave(&bt->lock, flags);
+		batch_release(b, bt);
+		spin_unlock_irqrestore(&bt->lock, flags);
+	}
+	batcher_free_arrays(b);
+}
+EXPORT_SYMBOL_GPL(iotlb_batcher_destroy);
+
+/**
+ * iotlb_batch_read_stats() - sum the counters of every CPU
+ * @st: filled with the totals since boot
+ *
+ * Context: any; the totals are not a snapshot taken at one instant.
+ */
+void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
+{
+	int cpu, i;
+
+	memset(st, 0, sizeof(*st));
+	for_each_possible_cpu(cpu) {
+		const struct iotlb_batch_stats *c;
+
+		c = per_cpu_ptr(&iotlb_batch_stats, cpu);
+		st->unmaps += c->unmaps;
+		st->deferred += c->deferred;
+		for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
+			st->sync[i] += c->sync[i];
+		st->inv_range += c->inv_range;
+		st->inv_full += c->inv_full;
+		st->merged += c->merged;
+		for (i = 0; i < IOTLB_BATCH_DECISION_NR; i++)
+			st->decision[i] += c->decision[i];
+		for (i = 0; i < IOTLB_BATCH_TRIG_NR; i++)
+			st->trigger[i] += c->trigger[i];
+		st->batched_unmaps += c->batched_unmaps;
+		for (i = 0; i < IOTLB_BATCH_HIST; i++)
+			st->hist[i] += c->hist[i];
+		st->held_total += c->held_total;
+		st->held_now += c->held_now;
+	}
+}
+EXPORT_SYMBOL_GPL(iotlb_batch_read_stats);
+
+#ifdef CONFIG_DEBUG_FS
+static const char * const sync_names[IOTLB_BATCH_SYNC_NR] = {
+	"caller", "slab", "nopage", "unref", "large",
+};
+
+static const char * const decision_names[IOTLB_BATCH_DECISION_NR] = {
+	"ranges", "promote_ranges", "promote_pages", "promote_unknown",
+};
+
+static const char * const trigger_names[IOTLB_BATCH_TRIG_NR] = {
+	"depth", "hold", "timer", "explicit", "covered",
+};
+
+static int stats_show(struct seq_file *m, void *v)
+{
+	struct iotlb_batch_stats st;
+	int i;
+
+	iotlb_batch_read_stats(&st);
+	seq_printf(m, "unmaps %llu\n", st.unmaps);
+	seq_printf(m, "deferred %llu\n", st.deferred);
+	for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
+		seq_printf(m, "sync_%s %llu\n", sync_names[i], st.sync[i]);
+	seq_printf(m, "inv_range %llu\n", st.inv_range);
+	seq_printf(m, "inv_full %llu\n", st.inv_full);
+	seq_printf(m, "merged %llu\n", st.merged);
+	for (i = 0; i < IOTLB_BATCH_DECISION_NR; i++)
+		seq_printf(m, "flush_%s %llu\n", decision_names[i],
+			   st.decision[i]);
+	for (i = 0; i < IOTLB_BATCH_TRIG_NR; i++)
+		seq_printf(m, "trigger_%s %llu\n", trigger_names[i],
+			   st.trigger[i]);
+	seq_printf(m, "batched_unmaps %llu\n", st.batched_unmaps);
+	for (i = 0; i < IOTLB_BATCH_HIST; i++)
+		seq_printf(m, "batch_size_%u %llu\n", 1U << i, st.hist[i]);
+	seq_printf(m, "held_total %llu\n", st.held_total);
+	seq_printf(m, "held_now %lld\n", st.held_now);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(stats);
+
+static int params_show(struct seq_file *m, void *v)
+{
+	const struct iotlb_batch_params *p = &iotlb_batch_default_params;
+
+	seq_printf(m, "max_ranges %u\n", p->max_ranges);
+	seq_printf(m, "max_pages %u\n", p->max_pages);
+	seq_printf(m, "depth %u\n", p->depth);
+	seq_printf(m, "timeout_ms %u\n", p->timeout_ms);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(params);
+
+/* After iommu_init() made /sys/kernel/debug/iommu, if it did. */
+static int __init iotlb_batch_debugfs_init(void)
+{
+	struct dentry *parent, *dir;
+
+	parent = debugfs_lookup("iommu", NULL);
+	if (parent) {
+		dir = debugfs_create_dir("iotlb_batch", parent);
+		dput(parent);
+	} else {
+		parent = debugfs_create_dir("iommu", NULL);
+		dir = debugfs_create_dir("iotlb_batch", parent);
+	}
+	debugfs_create_file("stats", 0444, dir, NULL, &stats_fops);
+	debugfs_create_file("params", 0444, dir, NULL, &params_fops);
+	return 0;
+}
+late_initcall(iotlb_batch_debugfs_init);
+#endif

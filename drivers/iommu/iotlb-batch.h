@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Batched IOTLB invalidation for DMA domains: unmapped ranges are gathered
+ * per domain and per CPU, merged, and invalidated together; the IOVAs and the
+ * memory behind them are released only after that invalidation completed.
+ */
+#ifndef __IOMMU_IOTLB_BATCH_H
+#define __IOMMU_IOTLB_BATCH_H
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
+#include <linux/timer.h>
+#include <linux/types.h>
+
+struct folio;
+struct scatterlist;
+struct iotlb_batcher;
+
+/**
+ * struct iotlb_batch_params - thresholds of the batching policy
+ * @max_ranges: distinct ranges a batch may invalidate one by one; one more
+ *	and the batch is promoted to a full-domain flush (0: always promote)
+ * @max_pages: pages (of the domain's granule) a batch may invalidate by
+ *	range; more and the batch is promoted to a full-domain flush
+ * @depth: unmaps a per-CPU batch holds; the unmap that fills it flushes it
+ * @timeout_ms: the longest an unmap waits for its invalidation
+ *
+ * The defaults come from the iommu.batch_* boot parameters.
+ */
+struct iotlb_batch_params {
+	unsigned int max_ranges;
+	unsigned int max_pages;
+	unsigned int depth;
+	unsigned int timeout_ms;
+};
+
+/**
+ * struct iotlb_batch_ops - what a batcher asks of its domain
+ * @flush_range: invalidate the inclusive byte range [@start, @end], whose
+ *	leaves were @pgsize bytes. @freelist holds the page-table pages freed
+ *	when the range was unmapped (the paging-structure caches must be
+ *	invalidated too when it is not empty); the callee may free them, and
+ *	the batcher frees what is left on return.
+ * @flush_all: invalidate everything the domain may have cached, device
+ *	TLBs included.
+ * @release: the invalidation covering [@iova, @iova + @size) completed:
+ *	hand the IOVA range back to its allocator.
+ *
+ * They are called from the unmap path, often with a batch lock held and
+ * interrupts disabled, and from the batcher's timer: they must not sleep.
+ */
+struct iotlb_batch_ops {
+	void (*flush_range)(struct iotlb_batcher *b, unsigned long start,
+			    unsigned long end, size_t pgsize,
+			    struct list_head *freelist);
+	void (*flush_all)(struct iotlb_batcher *b);
+	void (*release)(struct iotlb_batcher *b, unsigned long iova,
+			size_t size);
+};
+
+/* Why an unmap was invalidated at once instead of being batched. */
+enum iotlb_batch_sync_reason {
+	IOTLB_BATCH_SYNC_CALLER,	/* the caller frees the memory at once */
+	IOTLB_BATCH_SYNC_SLAB,		/* slab object: a page ref cannot hold it */
+	IOTLB_BATCH_SYNC_NOPAGE,	/* no struct page, ZONE_DEVICE or CMA */
+	IOTLB_BATCH_SYNC_UNREF,		/* page with no reference to add to */
+	IOTLB_BATCH_SYNC_LARGE,		/* more folios than a batch can hold */
+	IOTLB_BATCH_SYNC_NR
+};
+
+/* Why a batch was flushed. */
+enum iotlb_batch_trigger {
+	IOTLB_BATCH_TRIG_DEPTH,		/* it held params.depth unmaps */
+	IOTLB_BATCH_TRIG_HOLD,		/* no room left for held folios */
+	IOTLB_BATCH_TRIG_TIMER,		/* params.timeout_ms elapsed */
+	IOTLB_BATCH_TRIG_EXPLICIT,	/* iotlb_batch_flush() */
+	IOTLB_BATCH_TRIG_COVERED,	/* a full flush elsewhere covered it */
+	IOTLB_BATCH_TRIG_NR
+};
+
+/* What a flush invalidates. */
+enum iotlb_batch_decision {
+	IOTLB_BATCH_RANGES,		/* each merged range on its own */
+	IOTLB_BATCH_FULL_RANGES,	/* promoted: too many ranges */
+	IOTLB_BATCH_FULL_PAGES,		/* promoted: too many pages */
+	IOTLB_BATCH_FULL_UNKNOWN,	/* promoted: a range was not recorded */
+	IOTLB_BATCH_DECISION_NR
+};
+
+#define IOTLB_BATCH_HIST	10	/* log2 buckets of unmaps per batch */
+
+/**
+ * struct iotlb_batch_stats - counters, summed over every CPU and domain
+ * @unmaps: unmaps handed to iotlb_batch_unmap()
+ * @deferred: of those, batched (invalidated later)
+ * @sync: of those, invalidated at once, by reason
+ * @inv_range: page-range invalidations issued
+ * @inv_full: full-domain flushes issued
+ * @merged: unmapped ranges merged into an abutting or overlapping one
+ * @decision: batch flushes by decision (ranges, or promotion and why)
+ * @trigger: batch flushes by what started them
+ * @batched_unmaps: unmaps released by batch flushes
+ * @hist: batch flushes by unmaps in the batch, bucket i holds 2^i..2^(i+1)-1
+ * @held_total: pages ever held waiting for a flush
+ * @held_now: pages held waiting for a flush now
+ */
+struct iotlb_batch_stats {
+	u64 unmaps;
+	u64 deferred;
+	u64 sync[IOTLB_BATCH_SYNC_NR];
+	u64 inv_range;
+	u64 inv_full;
+	u64 merged;
+	u64 decision[IOTLB_BATCH_DECISION_NR];
+	u64 trigger[IOTLB_BATCH_TRIG_NR];
+	u64 batched_unmaps;
+	u64 hist[IOTLB_BATCH_HIST];
+	u64 held_total;
+	s64 held_now;
+};
+
+struct iotlb_batch_range {
+	unsigned long start;
+	unsigned long end;
+	size_t pgsize;
+	struct list_head freelist;
+};
+
+struct iotlb_batch_ent {
+	unsigned long iova;
+	size_t size;
+};
+
+/* One CPU's batch for one domain. */
+struct iotlb_batch {
+	spinlock_t lock;	/* protects the batch; taken with irqs off */
+	unsigned int nr_ents;
+	unsigned int nr_ranges;
+	unsigned int nr_held;
+	bool overflow;		/* more than max_ranges: ranges not kept */
+	bool unknown;		/* an unmap had no recorded range */
+	unsigned long pages;	/* pages to invalidate */
+	unsigned long held_pages;
+	u64 gen;		/* full flushes started before the last add */
+	struct list_head freelist;	/* page-table pages of dropped ranges */
+	struct iotlb_batch_range *ranges;
+	struct iotlb_batch_ent *ents;
+	struct folio **held;
+};
+
+/**
+ * struct iotlb_batcher - batched invalidation state of one domain
+ * @ops: the domain's invalidation and release callbacks
+ * @params: thresholds, fixed at init
+ * @granule_shift: log2 of the domain's smallest page size
+ * @hold_cap: folios one CPU's batch can hold
+ * @cpu: the per-CPU batches
+ * @full_started: full flushes started
+ * @full_done: full flushes completed
+ * @timer: flushes every CPU's batch @params.timeout_ms after an unmap
+ * @timer_on: @timer is pending
+ */
+struct iotlb_batcher {
+	const struct iotlb_batch_ops *ops;
+	struct iotlb_batch_params params;
+	unsigned int granule_shift;
+	unsigned int hold_cap;
+	struct iotlb_batch __percpu *cpu;
+	atomic64_t full_started;
+	atomic64_t full_done;
+	struct timer_list timer;
+	atomic_t timer_on;
+};
+
+/**
+ * struct iotlb_batch_unmap - one unmap handed to the batcher
+ * @iova: start of the IOVA range to release after the invalidation
+ * @size: its length in bytes
+ * @start: first byte to invalidate, as the driver recorded it
+ * @end: last byte to invalidate; @start > @end means "not recorded"
+ * @pgsize: leaf size the driver recorded for the range
+ * @freelist: page-table pages the unmap freed (taken over, may be NULL)
+ * @phys: start of the memory behind a single-range mapping
+ * @len: its length (0 when @sg is used or nothing needs holding)
+ * @sg: the scatterlist of a mapped list, or NULL
+ * @nents: its length, as passed to the unmap
+ * @sync: the caller will reuse the memory at once: invalidate now
+ */
+struct iotlb_batch_unmap {
+	unsigned long iova;
+	size_t size;
+	unsigned long start;
+	unsigned long end;
+	size_t pgsize;
+	struct list_head *freelist;
+	phys_addr_t phys;
+	size_t len;
+	struct scatterlist *sg;
+	int nents;
+	bool sync;
+};
+
+extern struct iotlb_batch_params iotlb_batch_default_params;
+
+int iotlb_batcher_init(struct iotlb_batcher *b,
+		       const struct iotlb_batch_ops *ops,
+		       const struct iotlb_batch_params *params,
+		       unsigned int granule_shift);
+void iotlb_batcher_destroy(struct iotlb_batcher *b);
+int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u);
+void iotlb_batch_flush(struct iotlb_batcher *b);
+void iotlb_batch_read_stats(struct iotlb_batch_stats *st);
+enum iotlb_batch_decision
+iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
+		   unsigned long pages, bool unknown);
+int iotlb_batch_parse_param(const char *name, const char *str,
+			    unsigned int min, unsigned int max,
+			    unsigned int *val);
+
+#endif /* __IOMMU_IOTLB_BATCH_H */

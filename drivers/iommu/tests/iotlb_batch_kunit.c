@@ -1,0 +1,1096 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for batched IOTLB invalidation (drivers/iommu/iotlb-batch.c).
+ *
+ * A fake domain stands in for an IOMMU driver: its iotlb_sync and
+ * flush_iotlb_all count and log every invalidation, and its release callback
+ * checks that the IOVA it is handed back was covered by an invalidation that
+ * began after the unmap. Run with iotlb_batch_kunit.seed=N to repeat the
+ * random cases.
+ */
+
+#include <kunit/test.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/prandom.h>
+#include <linux/random.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/vmalloc.h>
+
+#include "../iommu-pages.h"
+#include "../iotlb-batch.h"
+
+static u64 seed;
+module_param(seed, ullong, 0444);
+MODULE_PARM_DESC(seed, "random seed (0: pick one and print it)");
+
+#define PG		4096UL
+#define SHIFT		12
+
+struct fake_inv {
+	bool all;
+	bool tables;
+	unsigned long start;
+	unsigned long end;
+	size_t pgsize;
+	u64 seq;	/* taken when the invalidation began */
+};
+
+/* One tracked unmap of the ordering tests. */
+struct fake_ent {
+	u64 seq;		/* taken after the "page-table update" */
+	struct page *page;	/* memory the owner drops after the unmap */
+	atomic_t released;
+};
+
+struct fake_domain {
+	struct iotlb_batcher b;
+	struct kunit *test;
+	bool frees_tables;	/* iotlb_sync frees the freelist, as VT-d */
+	spinlock_t lock;
+	atomic64_t seq;
+	unsigned int nr_sync;
+	unsigned int nr_flush_all;
+	unsigned int nr_release;
+	unsigned int log_len;
+	unsigned int log_cap;
+	struct fake_inv *log;
+	/* ordering tests */
+	unsigned long ent_base;
+	unsigned long ent_stride;
+	unsigned int nr_ents;
+	struct fake_ent *ents;
+	atomic_t bad_order;
+	/* a page that must still be allocated when an invalidation runs */
+	struct page *watch;
+	int watch_min_ref;
+	bool watch_tables;	/* @watch is a page-table page */
+	atomic_t watch_bad;
+};
+
+static struct fake_domain *to_fake(struct iotlb_batcher *b)
+{
+	return container_of(b, struct fake_domain, b);
+}
+
+static void fake_log(struct fake_domain *fd, const struct fake_inv *inv)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fd->lock, flags);
+	if (inv->all)
+		fd->nr_flush_all++;
+	else
+		fd->nr_sync++;
+	if (fd->log_len < fd->log_cap)
+		fd->log[fd->log_len++] = *inv;
+	spin_unlock_irqrestore(&fd->lock, flags);
+}
+
+static void fake_check_watch(struct fake_domain *fd)
+{
+	if (fd->watch && page_ref_count(fd->watch) < fd->watch_min_ref)
+		atomic_inc(&fd->watch_bad);
+}
+
+/* The ops->iotlb_sync of the fake domain: one page-range invalidation. */
+static void fake_iotlb_sync(struct iotlb_batcher *b, unsigned long start,
+			    unsigned long end, size_t pgsize,
+			    struct list_head *freelist)
+{
+	struct fake_domain *fd = to_fake(b);
+	struct fake_inv inv = {
+		.start = start, .end = end, .pgsize = pgsize,
+		.tables = !list_empty(freelist),
+		.seq = atomic64_inc_return(&fd->seq),
+	};
+
+	/* Page-table pages need only live until their range's invalidation. */
+	if (inv.tables || !fd->watch_tables)
+		fake_check_watch(fd);
+	if (fd->frees_tables)
+		iommu_put_pages_list(freelist);
+	fake_log(fd, &inv);
+}
+
+/* The ops->flush_iotlb_all of the fake domain. */
+static void fake_flush_iotlb_all(struct iotlb_batcher *b)
+{
+	struct fake_domain *fd = to_fake(b);
+	struct fake_inv inv = {
+		.all = true,
+		.seq = atomic64_inc_return(&fd->seq),
+	};
+
+	fake_check_watch(fd);
+	fake_log(fd, &inv);
+}
+
+static bool fake_covered(struct fake_domain *fd, unsigned long iova,
+			 size_t size, u64 seq)
+{
+	unsigned long last = iova + size - 1;
+	unsigned int i;
+
+	for (i = 0; i < fd->log_len; i++) {
+		const struct fake_inv *inv = &fd->log[i];
+
+		if (inv->seq <= seq)
+			continue;
+		if (inv->all || (inv->start <= iova && inv->end >= last))
+			return true;
+	}
+	return false;
+}
+
+static void fake_release(struct iotlb_batcher *b, unsigned long iova,
+			 size_t size)
+{
+	struct fake_domain *fd = to_fake(b);
+	unsigned long flags;
+
+	spin_lock_irqsave(&fd->lock, flags);
+	fd->nr_release++;
+	if (fd->ents && iova >= fd->ent_base) {
+		unsigned long idx = (iova - fd->ent_base) / fd->ent_stride;
+
+		if (idx >= fd->nr_ents ||
+		    !fake_covered(fd, iova, size, fd->ents[idx].seq) ||
+		    atomic_xchg(&fd->ents[idx].released, 1))
+			atomic_inc(&fd->bad_order);
+	}
+	spin_unlock_irqrestore(&fd->lock, flags);
+}
+
+static const struct iotlb_batch_ops fake_ops = {
+	.flush_range	= fake_iotlb_sync,
+	.flush_all	= fake_flush_iotlb_all,
+	.release	= fake_release,
+};
+
+static const struct iotlb_batch_params test_params = {
+	.max_ranges	= 4,
+	.max_pages	= 64,
+	.depth		= 16,
+	.timeout_ms	= 10000,
+};
+
+static void fake_destroy(void *data)
+{
+	struct fake_domain *fd = data;
+
+	iotlb_batcher_destroy(&fd->b);
+	kvfree(fd->log);
+}
+
+static struct fake_domain *fake_domain_new(struct kunit *test,
+					   const struct iotlb_batch_params *p)
+{
+	struct fake_domain *fd;
+
+	fd = kunit_kzalloc(test, sizeof(*fd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fd);
+	fd->test = test;
+	spin_lock_init(&fd->lock);
+	fd->log_cap = 16384;
+	fd->log = kvcalloc(fd->log_cap, sizeof(*fd->log), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fd->log);
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops, p, SHIFT),
+			0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, fake_destroy, fd),
+			0);
+	return fd;
+}
+
+/* Unmap [iova, iova + size) with nothing to hold; return the batcher's answer. */
+static int fake_unmap(struct fake_domain *fd, unsigned long iova, size_t size,
+		      size_t pgsize)
+{
+	struct iotlb_batch_unmap u = {
+		.iova = iova, .size = size,
+		.start = iova, .end = iova + size - 1, .pgsize = pgsize,
+	};
+
+	return iotlb_batch_unmap(&fd->b, &u);
+}
+
+static int cmp_inv(const void *a, const void *b)
+{
+	const struct fake_inv *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+/* ---- policy ------------------------------------------------------------ */
+
+struct decide_case {
+	const char *name;
+	unsigned int ranges;
+	unsigned long pages;
+	bool unknown;
+	enum iotlb_batch_decision want;
+};
+
+/* test_params: max_ranges 4, max_pages 64 */
+static const struct decide_case decide_cases[] = {
+	{ "1 range 1 page", 1, 1, false, IOTLB_BATCH_RANGES },
+	{ "ranges max-1", 3, 10, false, IOTLB_BATCH_RANGES },
+	{ "ranges at max", 4, 10, false, IOTLB_BATCH_RANGES },
+	{ "ranges max+1", 5, 10, false, IOTLB_BATCH_FULL_RANGES },
+	{ "pages max-1", 1, 63, false, IOTLB_BATCH_RANGES },
+	{ "pages at max", 1, 64, false, IOTLB_BATCH_RANGES },
+	{ "pages max+1", 1, 65, false, IOTLB_BATCH_FULL_PAGES },
+	{ "both over: ranges reported", 5, 65, false, IOTLB_BATCH_FULL_RANGES },
+	{ "both at max", 4, 64, false, IOTLB_BATCH_RANGES },
+	{ "unknown range", 1, 1, true, IOTLB_BATCH_FULL_UNKNOWN },
+	{ "unknown beats ranges", 5, 1, true, IOTLB_BATCH_FULL_UNKNOWN },
+};
+
+KUNIT_ARRAY_PARAM_DESC(decide, decide_cases, name);
+
+static void iotlb_batch_test_decide(struct kunit *test)
+{
+	const struct decide_case *c = test->param_value;
+
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&test_params, c->ranges,
+						 c->pages, c->unknown),
+			c->want);
+}
+
+static void iotlb_batch_test_decide_zero(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+
+	/* max_ranges 0: every batch is one full flush, as the flush queue. */
+	p.max_ranges = 0;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false),
+			IOTLB_BATCH_FULL_RANGES);
+	p = test_params;
+	p.max_pages = 0;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false),
+			IOTLB_BATCH_FULL_PAGES);
+}
+
+struct param_case {
+	const char *name;
+	const char *str;
+	int ret;
+	unsigned int val;
+};
+
+/* Parsed with min 1, max 100, previous value 7. */
+static const struct param_case param_cases[] = {
+	{ "plain", "42", 0, 42 },
+	{ "at min", "1", 0, 1 },
+	{ "at max", "100", 0, 100 },
+	{ "hex", "0x10", 0, 16 },
+	{ "below min", "0", -EINVAL, 7 },
+	{ "above max", "101", -EINVAL, 7 },
+	{ "negative", "-1", -EINVAL, 7 },
+	{ "garbage", "lots", -EINVAL, 7 },
+	{ "trailing junk", "12ms", -EINVAL, 7 },
+	{ "empty", "", -EINVAL, 7 },
+	{ "missing", NULL, -EINVAL, 7 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(param, param_cases, name);
+
+static void iotlb_batch_test_param(struct kunit *test)
+{
+	const struct param_case *c = test->param_value;
+	unsigned int v = 7;
+
+	KUNIT_EXPECT_EQ(test, iotlb_batch_parse_param("iommu.batch_test",
+						      c->str, 1, 100, &v),
+			c->ret);
+	KUNIT_EXPECT_EQ(test, v, c->val);
+}
+
+static void iotlb_batch_test_init_rejects(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+	struct iotlb_batcher b = {};
+
+	p.depth = 0;
+	KUNIT_EXPECT_EQ(test, iotlb_batcher_init(&b, &fake_ops, &p, SHIFT),
+			-EINVAL);
+	p = test_params;
+	p.timeout_ms = 0;
+	KUNIT_EXPECT_EQ(test, iotlb_batcher_init(&b, &fake_ops, &p, SHIFT),
+			-EINVAL);
+	p = test_params;
+	p.max_ranges = 65;
+	KUNIT_EXPECT_EQ(test, iotlb_batcher_init(&b, &fake_ops, &p, SHIFT),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, iotlb_batcher_init(&b, &fake_ops, &test_params,
+						 BITS_PER_LONG), -EINVAL);
+}
+
+/* ---- merging ----------------------------------------------------------- */
+
+struct merge_in {
+	unsigned long start;	/* in pages */
+	unsigned long npages;
+	size_t pgsize;
+};
+
+struct merge_case {
+	const char *name;
+	unsigned int nr_in;
+	struct merge_in in[6];
+	unsigned int nr_out;	/* 0: expect one full flush */
+	struct merge_in out[6];	/* sorted by start */
+	unsigned int merged;
+};
+
+#define M(s, n)		{ (s), (n), PG }
+#define MP(s, n, p)	{ (s), (n), (p) }
+
+static const struct merge_case merge_cases[] = {
+	{ "abutting ascending", 3, { M(10, 1), M(11, 1), M(12, 2) },
+	  1, { M(10, 4) }, 2 },
+	{ "abutting descending", 3, { M(12, 1), M(11, 1), M(10, 1) },
+	  1, { M(10, 3) }, 2 },
+	{ "overlapping", 2, { M(10, 4), M(12, 4) }, 1, { M(10, 6) }, 1 },
+	{ "contained", 2, { M(10, 8), M(12, 2) }, 1, { M(10, 8) }, 1 },
+	{ "bridge joins two", 3, { M(10, 2), M(14, 2), M(12, 2) },
+	  1, { M(10, 6) }, 2 },
+	{ "one-page gap stays apart", 2, { M(10, 1), M(12, 1) },
+	  2, { M(10, 1), M(12, 1) }, 0 },
+	{ "other leaf size stays apart", 2, { M(0, 16), MP(16, 16, 16 * PG) },
+	  2, { M(0, 16), MP(16, 16, 16 * PG) }, 0 },
+	{ "at max ranges", 4, { M(0, 1), M(2, 1), M(4, 1), M(6, 1) },
+	  4, { M(0, 1), M(2, 1), M(4, 1), M(6, 1) }, 0 },
+	{ "one over max ranges", 5, { M(0, 1), M(2, 1), M(4, 1), M(6, 1),
+	  M(8, 1) }, 0, {}, 0 },
+	{ "merging keeps under max", 6, { M(0, 1), M(2, 1), M(4, 1), M(6, 1),
+	  M(1, 1), M(8, 1) }, 4, { M(0, 3), M(4, 1), M(6, 1), M(8, 1) }, 2 },
+	{ "pages at max", 2, { M(0, 32), M(100, 32) },
+	  2, { M(0, 32), M(100, 32) }, 0 },
+	{ "pages over max", 2, { M(0, 32), M(100, 33) }, 0, {}, 0 },
+	{ "overlap counts pages once", 2, { M(0, 60), M(4, 60) },
+	  1, { M(0, 64) }, 1 },
+	{ "overlap over max", 2, { M(0, 60), M(5, 60) }, 0, {}, 1 },
+	{ "overlap under max", 2, { M(0, 40), M(4, 40) },
+	  1, { M(0, 44) }, 1 },
+};
+
+KUNIT_ARRAY_PARAM_DESC(merge, merge_cases, name);
+
+static void iotlb_batch_test_merge(struct kunit *test)
+{
+	const struct merge_case *c = test->param_value;
+	struct iotlb_batch_stats st0, st1;
+	struct fake_domain *fd;
+	unsigned int i;
+
+	fd = fake_domain_new(test, &test_params);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < c->nr_in; i++)
+		KUNIT_EXPECT_EQ(test, fake_unmap(fd, c->in[i].start * PG,
+						 c->in[i].npages * PG,
+						 c->in[i].pgsize), 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync + fd->nr_flush_all, 0);
+	iotlb_batch_flush(&fd->b);
+	iotlb_batch_read_stats(&st1);
+
+	KUNIT_EXPECT_EQ(test, fd->nr_release, c->nr_in);
+	KUNIT_EXPECT_EQ(test, st1.merged - st0.merged, c->merged);
+	if (!c->nr_out) {
+		KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+		KUNIT_EXPECT_EQ(test, fd->nr_sync, 0);
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 0);
+	KUNIT_ASSERT_EQ(test, fd->nr_sync, c->nr_out);
+	sort(fd->log, fd->log_len, sizeof(*fd->log), cmp_inv, NULL);
+	for (i = 0; i < c->nr_out; i++) {
+		KUNIT_EXPECT_EQ(test, fd->log[i].start, c->out[i].start * PG);
+		KUNIT_EXPECT_EQ(test, fd->log[i].end,
+				(c->out[i].start + c->out[i].npages) * PG - 1);
+		KUNIT_EXPECT_EQ(test, fd->log[i].pgsize, c->out[i].pgsize);
+	}
+}
+
+static void iotlb_batch_test_merge_edges(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+
+	/* The top of the address space must not wrap into "abutting 0". */
+	fake_unmap(fd, ULONG_MAX - PG + 1, PG, PG);
+	fake_unmap(fd, 0, PG, PG);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 2);
+
+	fake_unmap(fd, ULONG_MAX - 2 * PG + 1, PG, PG);
+	fake_unmap(fd, ULONG_MAX - PG + 1, PG, PG);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 3);
+	KUNIT_EXPECT_EQ(test, fd->log[2].start, ULONG_MAX - 2 * PG + 1);
+	KUNIT_EXPECT_EQ(test, fd->log[2].end, ULONG_MAX);
+}
+
+/* ---- thresholds through the batcher ------------------------------------ */
+
+static void iotlb_batch_test_depth(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i;
+
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < test_params.depth - 1; i++)
+		fake_unmap(fd, i * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync + fd->nr_flush_all, 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 0);
+
+	/* The unmap that fills the batch flushes it: one merged range. */
+	fake_unmap(fd, i * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.depth);
+	KUNIT_EXPECT_EQ(test, fd->log[0].start, 0);
+	KUNIT_EXPECT_EQ(test, fd->log[0].end, test_params.depth * PG - 1);
+
+	/* The next one starts a fresh batch. */
+	fake_unmap(fd, 1000 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.depth);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_DEPTH] -
+			st0.trigger[IOTLB_BATCH_TRIG_DEPTH], 1);
+	KUNIT_EXPECT_EQ(test, st1.hist[4] - st0.hist[4], 1);	/* 16 unmaps */
+	KUNIT_EXPECT_EQ(test, st1.merged - st0.merged, test_params.depth - 1);
+}
+
+static void iotlb_batch_test_depth_one(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+	struct fake_domain *fd;
+
+	p.depth = 1;
+	fd = fake_domain_new(test, &p);
+	KUNIT_EXPECT_EQ(test, fake_unmap(fd, 0, PG, PG), 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+}
+
+static void iotlb_batch_test_unknown_range(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 50 * PG, .size = PG, .start = 1, .end = 0,
+	};
+
+	fake_unmap(fd, 0, PG, PG);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	fake_unmap(fd, 2 * PG, PG, PG);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 3);
+}
+
+static void iotlb_batch_test_timeout(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+	struct iotlb_batch_stats st0, st1;
+	struct fake_domain *fd;
+	int i;
+
+	p.timeout_ms = 20;
+	fd = fake_domain_new(test, &p);
+	iotlb_batch_read_stats(&st0);
+	fake_unmap(fd, 0, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 0);
+	for (i = 0; i < 100 && !READ_ONCE(fd->nr_release); i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_TIMER] -
+			st0.trigger[IOTLB_BATCH_TRIG_TIMER], 1);
+
+	/* The timer re-arms for the next unmap. */
+	fake_unmap(fd, 8 * PG, PG, PG);
+	for (i = 0; i < 100 && READ_ONCE(fd->nr_release) < 2; i++)
+		msleep(20);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 2);
+}
+
+static void iotlb_batch_test_sync_policy(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = 64 * PG, .start = 0, .end = 64 * PG - 1,
+		.pgsize = PG, .sync = true,
+	};
+	struct iotlb_batch_stats st0, st1;
+
+	iotlb_batch_read_stats(&st0);
+	/* At max_pages an immediate invalidation is a range... */
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	/* ...one page more and it is promoted. */
+	u.iova = 128 * PG;
+	u.start = u.iova;
+	u.size = 65 * PG;
+	u.end = u.start + u.size - 1;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 2);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_CALLER] -
+			st0.sync[IOTLB_BATCH_SYNC_CALLER], 2);
+	KUNIT_EXPECT_EQ(test, st1.inv_range - st0.inv_range, 1);
+	KUNIT_EXPECT_EQ(test, st1.inv_full - st0.inv_full, 1);
+}
+
+/* A full flush done for one unmap also releases what was queued before. */
+static void iotlb_batch_test_covered(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 500 * PG, .size = PG, .start = 1, .end = 0, .sync = true,
+	};
+	struct iotlb_batch_stats st0, st1;
+
+	iotlb_batch_read_stats(&st0);
+	fake_unmap(fd, 0, PG, PG);
+	fake_unmap(fd, 10 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	/* The next unmap finds the batch covered and releases it first. */
+	fake_unmap(fd, 20 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 3);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 4);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_COVERED] -
+			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
+}
+
+static void iotlb_batch_test_destroy(struct kunit *test)
+{
+	struct fake_domain *fd = kunit_kzalloc(test, sizeof(*fd), GFP_KERNEL);
+	struct page *page = alloc_page(GFP_KERNEL);
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = PG, .start = 0, .end = PG - 1, .pgsize = PG,
+	};
+
+	KUNIT_ASSERT_NOT_NULL(test, fd);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	spin_lock_init(&fd->lock);
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops,
+						 &test_params, SHIFT), 0);
+	u.phys = page_to_phys(page);
+	u.len = PG;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	fake_unmap(fd, 4 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 2);
+	iotlb_batcher_destroy(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 2);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync + fd->nr_flush_all, 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	__free_page(page);
+}
+
+/* ---- memory held until the flush ---------------------------------------- */
+
+static int hold_unmap(struct fake_domain *fd, unsigned long iova,
+		      phys_addr_t phys, size_t len)
+{
+	struct iotlb_batch_unmap u = {
+		.iova = iova, .size = PAGE_ALIGN(len),
+		.start = iova, .end = iova + PAGE_ALIGN(len) - 1, .pgsize = PG,
+		.phys = phys, .len = len,
+	};
+
+	return iotlb_batch_unmap(&fd->b, &u);
+}
+
+static void iotlb_batch_test_hold_page(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	struct page *page = alloc_page(GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	iotlb_batch_read_stats(&st0);
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, page_to_phys(page) + 100, 200),
+			0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 2);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 1);
+
+	/*
+	 * The owner frees the page right after the unmap: the batch's
+	 * reference keeps it allocated until the invalidation has run.
+	 */
+	get_page(page);		/* the test's own, to look at it afterwards */
+	put_page(page);		/* the owner's */
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 2);
+	fd->watch = page;
+	fd->watch_min_ref = 2;
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->watch_bad), 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 0);
+	fd->watch = NULL;
+	put_page(page);
+}
+
+static void iotlb_batch_test_hold_compound(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	struct page *page = alloc_pages(GFP_KERNEL | __GFP_COMP, 2);
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	iotlb_batch_read_stats(&st0);
+	/* Pages 1..3 of a compound folio: one reference on the folio. */
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, page_to_phys(page) + PG,
+					 3 * PG), 0);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(page_folio(page)), 2);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 4);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(page_folio(page)), 1);
+	__free_pages(page, 2);
+}
+
+static void iotlb_batch_test_hold_unref(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	struct page *page = alloc_pages(GFP_KERNEL, 2);
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	iotlb_batch_read_stats(&st0);
+	/*
+	 * A non-compound order-2 block: page 0 holds the reference, the tail
+	 * pages none; memory spanning them is invalidated at once and no
+	 * reference is left behind.
+	 */
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, page_to_phys(page), 2 * PG), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page + 1), 0);
+	/* Page 0 alone can be held. */
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 8 * PG, page_to_phys(page), PG),
+			0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 2);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_UNREF] -
+			st0.sync[IOTLB_BATCH_SYNC_UNREF], 1);
+	__free_pages(page, 2);
+}
+
+static void iotlb_batch_test_hold_slab(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	void *obj = kmalloc(128, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, obj);
+	iotlb_batch_read_stats(&st0);
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, virt_to_phys(obj), 128), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_SLAB] -
+			st0.sync[IOTLB_BATCH_SYNC_SLAB], 1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 0);
+	kfree(obj);
+}
+
+static void iotlb_batch_test_hold_nopage(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	phys_addr_t phys = (phys_addr_t)-1 - 4 * PG + 1;
+
+	KUNIT_ASSERT_FALSE(test, pfn_valid(PHYS_PFN(phys)));
+	iotlb_batch_read_stats(&st0);
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, phys, PG), 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_NOPAGE] -
+			st0.sync[IOTLB_BATCH_SYNC_NOPAGE], 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+}
+
+static void free_page_array(struct page **pages, unsigned int n)
+{
+	while (n--)
+		if (pages[n])
+			__free_page(pages[n]);
+}
+
+static void iotlb_batch_test_hold_sg(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = 4 * PG, .start = 0, .end = 4 * PG - 1,
+		.pgsize = PG,
+	};
+	struct page *pages[3] = {};
+	struct scatterlist sg[4];
+	unsigned int i;
+	void *obj;
+
+	for (i = 0; i < 3; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, pages[i]);
+	}
+	sg_init_table(sg, 4);
+	sg_set_page(&sg[0], pages[0], 512, 0);
+	sg_set_page(&sg[1], pages[0], 512, 1024);	/* same page again */
+	sg_set_page(&sg[2], pages[1], PG, 0);
+	sg_set_page(&sg[3], pages[2], 100, 8);
+	u.sg = sg;
+	u.nents = 4;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(pages[0]), 2);
+	KUNIT_EXPECT_EQ(test, page_ref_count(pages[1]), 2);
+	KUNIT_EXPECT_EQ(test, page_ref_count(pages[2]), 2);
+	iotlb_batch_flush(&fd->b);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[i]), 1);
+
+	/* One slab segment in the list: the whole unmap is invalidated now. */
+	obj = kmalloc(64, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, obj);
+	sg_set_buf(&sg[3], obj, 64);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[i]), 1);
+	kfree(obj);
+	free_page_array(pages, 3);
+}
+
+static void iotlb_batch_test_hold_capacity(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_stats st0, st1;
+	const unsigned int n = 65;	/* hold_cap is 64 for depth 16 */
+	struct scatterlist *sg;
+	struct page **pages;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, fd->b.hold_cap, 64);
+	pages = kunit_kcalloc(test, n, sizeof(*pages), GFP_KERNEL);
+	sg = kunit_kcalloc(test, n, sizeof(*sg), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	KUNIT_ASSERT_NOT_NULL(test, sg);
+	sg_init_table(sg, n);
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i]) {
+			free_page_array(pages, i);
+			KUNIT_FAIL_AND_ABORT(test, "out of memory");
+		}
+		sg_set_page(&sg[i], pages[i], PG, 0);
+	}
+	iotlb_batch_read_stats(&st0);
+
+	/* 40 folios fit; 40 more do not: the batch is flushed first. */
+	{
+		struct iotlb_batch_unmap u = {
+			.iova = 0, .size = 40 * PG, .start = 0,
+			.end = 40 * PG - 1, .pgsize = PG, .sg = sg, .nents = 40,
+		};
+
+		KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+		u.iova = 100 * PG;
+		u.start = u.iova;
+		u.end = u.start + u.size - 1;
+		u.sg = sg + 25;
+		KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+		KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
+		KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[0]), 1);
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[30]), 2);
+		iotlb_batch_flush(&fd->b);
+	}
+	/* 65 folios never fit: invalidated at once, nothing left held. */
+	{
+		struct iotlb_batch_unmap u = {
+			.iova = 0, .size = n * PG, .start = 0,
+			.end = n * PG - 1, .pgsize = PG, .sg = sg, .nents = n,
+		};
+
+		KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	}
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[i]), 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_HOLD] -
+			st0.trigger[IOTLB_BATCH_TRIG_HOLD], 1);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_LARGE] -
+			st0.sync[IOTLB_BATCH_SYNC_LARGE], 1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 0);
+	free_page_array(pages, n);
+}
+
+/* ---- page-table pages ---------------------------------------------------- */
+
+static void tables_case(struct kunit *test, bool frees_tables, bool promote)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = PG, .start = 0, .end = PG - 1, .pgsize = PG,
+	};
+	void *va = iommu_alloc_page(GFP_KERNEL);
+	struct page *table;
+	LIST_HEAD(fl);
+	unsigned int i;
+
+	fd->frees_tables = frees_tables;
+	KUNIT_ASSERT_NOT_NULL(test, va);
+	table = virt_to_page(va);
+	get_page(table);	/* ours, to watch it */
+	list_add(&table->lru, &fl);
+	u.freelist = &fl;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	KUNIT_EXPECT_TRUE(test, list_empty(&fl));
+	fake_unmap(fd, 10 * PG, PG, PG);
+	if (promote)
+		for (i = 0; i < test_params.max_ranges; i++)
+			fake_unmap(fd, (20 + 2 * i) * PG, PG, PG);
+	fd->watch = table;
+	fd->watch_tables = true;
+	fd->watch_min_ref = 2;
+	KUNIT_EXPECT_EQ(test, page_ref_count(table), 2);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->watch_bad), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(table), 1);
+	if (promote) {
+		KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	} else {
+		/* Only the range whose unmap freed the table says so. */
+		KUNIT_ASSERT_EQ(test, fd->nr_sync, 2);
+		sort(fd->log, fd->log_len, sizeof(*fd->log), cmp_inv, NULL);
+		KUNIT_EXPECT_TRUE(test, fd->log[0].tables);
+		KUNIT_EXPECT_FALSE(test, fd->log[1].tables);
+	}
+	fd->watch = NULL;
+	put_page(table);
+}
+
+static void iotlb_batch_test_tables(struct kunit *test)
+{
+	tables_case(test, false, false);
+}
+
+static void iotlb_batch_test_tables_sync_frees(struct kunit *test)
+{
+	tables_case(test, true, false);
+}
+
+static void iotlb_batch_test_tables_promoted(struct kunit *test)
+{
+	tables_case(test, false, true);
+}
+
+/* ---- ordering under concurrent queuing ---------------------------------- */
+
+#define ORDER_THREADS	4
+#define ORDER_PER	400
+#define ORDER_STRIDE	(4 * PG)
+
+struct order_arg {
+	struct fake_domain *fd;
+	unsigned int t;
+	u64 seed;
+	atomic_t *left;
+	struct completion *done;
+	unsigned int bad_ref;
+};
+
+static void order_check_refs(struct fake_domain *fd, unsigned int first,
+			     unsigned int last, unsigned int *bad)
+{
+	unsigned int i;
+
+	for (i = first; i < last; i++) {
+		struct fake_ent *e = &fd->ents[i];
+		int ref = page_ref_count(e->page);
+
+		/*
+		 * The test holds one reference of its own; a count of one
+		 * means the batch dropped its reference, which it may only do
+		 * after the release. Pairs with the fully ordered folio_put().
+		 */
+		smp_rmb();
+		if (ref < 2 && !atomic_read(&e->released))
+			(*bad)++;
+	}
+}
+
+static int order_thread(void *data)
+{
+	struct order_arg *a = data;
+	struct fake_domain *fd = a->fd;
+	unsigned int first = a->t * ORDER_PER, i;
+	struct rnd_state rnd;
+
+	prandom_seed_state(&rnd, a->seed + a->t);
+	for (i = first; i < first + ORDER_PER; i++) {
+		struct fake_ent *e = &fd->ents[i];
+		u32 r = prandom_u32_state(&rnd);
+		struct iotlb_batch_unmap u = {
+			.iova = fd->ent_base + i * ORDER_STRIDE,
+			.size = (1 + r % 4) * PG,
+			.pgsize = PG,
+			.phys = page_to_phys(e->page),
+			.len = PG,
+		};
+
+		u.start = u.iova;
+		u.end = u.iova + u.size - 1;
+		if (r % 29 == 0)
+			u.start = u.end + 1;	/* not recorded: promoted */
+		if (r % 13 == 0) {
+			/* Invalidated now, sometimes by a full flush. */
+			u.sync = true;
+			if (r & 1)
+				u.start = u.end + 1;
+		}
+		/* The "page-table update" precedes the unmap's sequence. */
+		e->seq = atomic64_inc_return(&fd->seq);
+		iotlb_batch_unmap(&fd->b, &u);
+		put_page(e->page);	/* the owner lets go */
+		if (r % 7 == 0)
+			usleep_range(10, 200);
+		else if (r % 3 == 0)
+			cond_resched();
+		if (i % 16 == 15)
+			order_check_refs(fd, first, i + 1, &a->bad_ref);
+	}
+	if (atomic_dec_and_test(a->left))
+		complete(a->done);
+	return 0;
+}
+
+static void iotlb_batch_test_order_concurrent(struct kunit *test)
+{
+	struct iotlb_batch_params p = {
+		.max_ranges = 3, .max_pages = 24, .depth = 32, .timeout_ms = 1,
+	};
+	const unsigned int n = ORDER_THREADS * ORDER_PER;
+	struct order_arg args[ORDER_THREADS];
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct iotlb_batch_stats st0, st1;
+	struct fake_domain *fd;
+	atomic_t left;
+	unsigned int i, bad_ref = 0;
+	u64 s = seed ?: get_random_u64();
+
+	kunit_info(test, "seed %llu (iotlb_batch_kunit.seed=%llu repeats it)\n",
+		   s, s);
+	fd = fake_domain_new(test, &p);
+	fd->ent_base = 1UL << 30;
+	fd->ent_stride = ORDER_STRIDE;
+	fd->nr_ents = n;
+	fd->ents = kvcalloc(n, sizeof(*fd->ents), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fd->ents);
+	for (i = 0; i < n; i++) {
+		fd->ents[i].page = alloc_page(GFP_KERNEL);
+		if (!fd->ents[i].page) {
+			while (i--)
+				__free_page(fd->ents[i].page);
+			kvfree(fd->ents);
+			KUNIT_FAIL_AND_ABORT(test, "out of memory");
+		}
+		get_page(fd->ents[i].page);	/* ours, to watch it */
+	}
+	iotlb_batch_read_stats(&st0);
+
+	atomic_set(&left, ORDER_THREADS);
+	for (i = 0; i < ORDER_THREADS; i++) {
+		struct task_struct *tsk;
+
+		args[i] = (struct order_arg){
+			.fd = fd, .t = i, .seed = s, .left = &left,
+			.done = &done,
+		};
+		tsk = kthread_run(order_thread, &args[i], "iotlb-batch-%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(tsk));
+	}
+	wait_for_completion(&done);
+	for (i = 0; i < ORDER_THREADS; i++)
+		bad_ref += args[i].bad_ref;
+	iotlb_batch_flush(&fd->b);
+
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->bad_order), 0);
+	KUNIT_EXPECT_EQ(test, bad_ref, 0);
+	KUNIT_EXPECT_LT(test, fd->log_len, fd->log_cap);
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[i].released), 1);
+		KUNIT_EXPECT_EQ(test, page_ref_count(fd->ents[i].page), 1);
+		put_page(fd->ents[i].page);
+	}
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 0);
+	KUNIT_EXPECT_EQ(test, st1.unmaps - st0.unmaps, n);
+	KUNIT_EXPECT_EQ(test, (st1.deferred - st0.deferred) +
+			(st1.sync[IOTLB_BATCH_SYNC_CALLER] -
+			 st0.sync[IOTLB_BATCH_SYNC_CALLER]), n);
+	kunit_info(test, "%u unmaps: %u range and %u full invalidations, %llu merged\n",
+		   n, fd->nr_sync, fd->nr_flush_all, st1.merged - st0.merged);
+	kvfree(fd->ents);
+	fd->ents = NULL;
+}
+
+static struct kunit_case iotlb_batch_test_cases[] = {
+	KUNIT_CASE_PARAM(iotlb_batch_test_decide, decide_gen_params),
+	KUNIT_CASE(iotlb_batch_test_decide_zero),
+	KUNIT_CASE_PARAM(iotlb_batch_test_param, param_gen_params),
+	KUNIT_CASE(iotlb_batch_test_init_rejects),
+	KUNIT_CASE_PARAM(iotlb_batch_test_merge, merge_gen_params),
+	KUNIT_CASE(iotlb_batch_test_merge_edges),
+	KUNIT_CASE(iotlb_batch_test_depth),
+	KUNIT_CASE(iotlb_batch_test_depth_one),
+	KUNIT_CASE(iotlb_batch_test_unknown_range),
+	KUNIT_CASE(iotlb_batch_test_timeout),
+	KUNIT_CASE(iotlb_batch_test_sync_policy),
+	KUNIT_CASE(iotlb_batch_test_covered),
+	KUNIT_CASE(iotlb_batch_test_destroy),
+	KUNIT_CASE(iotlb_batch_test_hold_page),
+	KUNIT_CASE(iotlb_batch_test_hold_compound),
+	KUNIT_CASE(iotlb_batch_test_hold_unref),
+	KUNIT_CASE(iotlb_batch_test_hold_slab),
+	KUNIT_CASE(iotlb_batch_test_hold_nopage),
+	KUNIT_CASE(iotlb_batch_test_hold_sg),
+	KUNIT_CASE(iotlb_batch_test_hold_capacity),
+	KUNIT_CASE(iotlb_batch_test_tables),
+	KUNIT_CASE(iotlb_batch_test_tables_sync_frees),
+	KUNIT_CASE(iotlb_batch_test_tables_promoted),
+	KUNIT_CASE_SLOW(iotlb_batch_test_order_concurrent),
+	{}
+};
+
+static struct kunit_suite iotlb_batch_test_suite = {
+	.name = "iotlb_batch",
+	.test_cases = iotlb_batch_test_cases,
+};
+
+kunit_test_suite(iotlb_batch_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for batched IOTLB invalidation");
+MODULE_LICENSE("GPL");
