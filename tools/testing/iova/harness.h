@@ -116,8 +116,8 @@ struct iova_impl {
 	/* 0 when the tree is sound; ours: iova_validate(), stock: a walk */
 	int (*validate)(struct hdom *d);
 	void (*stats)(struct hdom *d, struct hstats *s);
-	/* ours: make the next internal node allocation of @d fail */
-	void (*fail_next_node)(struct hdom *d);
+	/* ours: make internal node allocations of @d fail until turned off */
+	void (*fail_nodes)(struct hdom *d, bool on);
 
 	/* the KUnit suite compiled against this implementation (or NULL) */
 	struct kunit_suite **kunit_suites;

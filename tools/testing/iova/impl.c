@@ -7,7 +7,6 @@
  * The Makefile links each into a relocatable object whose only global
  * symbol is the table, so both live in one binary.
  */
-#include "iova_shim.h"
 #include IOVA_C
 
 #include "harness.h"
@@ -188,9 +187,9 @@ static void h_stats(struct hdom *d, struct hstats *s)
 	s->lost = st.lost;
 }
 
-static void h_fail_next_node(struct hdom *d)
+static void h_fail_nodes(struct hdom *d, bool on)
 {
-	iova_inject_node_failures(&d->iovad, 1);
+	iova_inject_node_failures(&d->iovad, on ? UINT_MAX : 0);
 }
 
 #else /* stock 6.12 */
@@ -257,7 +256,7 @@ const struct iova_impl IMPL_TABLE = {
 	.exact_failure = true,
 	.has_merge_switch = true,
 	.has_node_fail = true,
-	.fail_next_node = h_fail_next_node,
+	.fail_nodes = h_fail_nodes,
 #endif
 	.cache_get = h_cache_get,
 	.cache_put = h_cache_put,

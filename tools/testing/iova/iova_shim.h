@@ -240,6 +240,41 @@ static inline unsigned long rounddown_pow_of_two(unsigned long n)
 	return 1UL << (fls_long(n) - 1);
 }
 
+/* Non-atomic bit operations on unsigned long bitmaps. */
+#define BIT_WORD(nr)		((nr) / BITS_PER_LONG)
+#define BIT_MASK(nr)		(1UL << ((nr) % BITS_PER_LONG))
+
+static inline void __set_bit(unsigned long nr, unsigned long *addr)
+{
+	addr[BIT_WORD(nr)] |= BIT_MASK(nr);
+}
+
+static inline void __clear_bit(unsigned long nr, unsigned long *addr)
+{
+	addr[BIT_WORD(nr)] &= ~BIT_MASK(nr);
+}
+
+static inline bool test_bit(unsigned long nr, const unsigned long *addr)
+{
+	return addr[BIT_WORD(nr)] & BIT_MASK(nr);
+}
+
+static inline bool __test_and_set_bit(unsigned long nr, unsigned long *addr)
+{
+	bool old = test_bit(nr, addr);
+
+	__set_bit(nr, addr);
+	return old;
+}
+
+static inline bool __test_and_clear_bit(unsigned long nr, unsigned long *addr)
+{
+	bool old = test_bit(nr, addr);
+
+	__clear_bit(nr, addr);
+	return old;
+}
+
 #define ilog2(n)	((int)__fls((unsigned long)(n)))
 #define order_base_2(n)	((n) > 1 ? ilog2((n) - 1) + 1 : 0)
 #define hweight_long(x)	__builtin_popcountl(x)
@@ -822,16 +857,18 @@ int param_set_ulong(const char *val, const struct kernel_param *kp);
 int param_get_ulong(char *buffer, const struct kernel_param *kp);
 void harness_register_param(struct kernel_param *kp);
 
-#define module_param_cb(name, _ops, _arg, _perm)			\
-	static struct kernel_param __harness_param_##name = {		\
-		.name = #name, .ops = (_ops), .perm = (_perm),		\
+#define module_param_cb(_name, _ops, _arg, _perm)			\
+	static struct kernel_param __harness_param_##_name = {		\
+		.name = #_name, .ops = (_ops), .perm = (_perm),		\
 		.arg = (void *)(_arg), .impl = HARNESS_IMPL_ID };	\
-	static void __attribute__((__constructor__)) __harness_param_reg_##name(void) \
-	{ harness_register_param(&__harness_param_##name); }
-#define module_param_named(name, value, type, perm)			\
-	module_param_cb(name, &param_ops_##type, &(value), perm)
-#define module_param(name, type, perm) module_param_named(name, name, type, perm)
-#define core_param(name, var, type, perm) module_param_named(name, var, type, perm)
+	static void __attribute__((__constructor__)) __harness_param_reg_##_name(void) \
+	{ harness_register_param(&__harness_param_##_name); }
+#define module_param_named(_name, _value, _type, _perm)			\
+	module_param_cb(_name, &param_ops_##_type, &(_value), _perm)
+#define module_param(_name, _type, _perm)				\
+	module_param_named(_name, _name, _type, _perm)
+#define core_param(_name, _var, _type, _perm)				\
+	module_param_named(_name, _var, _type, _perm)
 #define MODULE_PARM_DESC(p, d)
 #define __setup(str, fn)
 #define early_param(str, fn)
@@ -874,8 +911,19 @@ struct file_operations {
 };
 #define DEBUGFS_DUMMY		((struct dentry *)&harness_debugfs_dummy)
 extern char harness_debugfs_dummy;
-#define debugfs_create_dir(n, p) ((void)(p), DEBUGFS_DUMMY)
-#define debugfs_create_file(n, m, p, d, f) ((void)(p), (void)(d), DEBUGFS_DUMMY)
+
+static inline struct dentry *debugfs_create_dir(const char *name, struct dentry *parent)
+{
+	return DEBUGFS_DUMMY;
+}
+
+static inline struct dentry *debugfs_create_file(const char *name, umode_t mode,
+						 struct dentry *parent, void *data,
+						 const struct file_operations *fops)
+{
+	return DEBUGFS_DUMMY;
+}
+
 #define debugfs_create_u64(n, m, p, v)	do { (void)(p); (void)(v); } while (0)
 #define debugfs_create_u32(n, m, p, v)	do { (void)(p); (void)(v); } while (0)
 #define debugfs_create_ulong(n, m, p, v) do { (void)(p); (void)(v); } while (0)

@@ -35,6 +35,7 @@ struct model {
 	struct recs fast, nodes, resv;
 	long ops;
 	long live_pages;
+	long resv_pages;
 	long warn_base;
 	struct harness_mem mem_base;
 	bool failed;
@@ -329,6 +330,7 @@ static bool do_reserve(struct model *m, unsigned long lo, unsigned long len, boo
 	if (rlo != lo || rhi != hi)
 		return fail(m, "reserve_iova(%lu, %lu) returned [%lu, %lu]", lo, hi, rlo, rhi);
 	mark(m, lo, hi, RESV);
+	m->resv_pages += len;
 	recs_add(&m->resv, (struct rec){ lo, hi, len, n });
 	return true;
 }
@@ -363,7 +365,7 @@ bool model_step(struct model *m, enum model_op op, unsigned long a,
 	}
 	if (m->fault_node_next) {
 		m->fault_node_next = false;
-		m->impl->fail_next_node(m->d);
+		m->impl->fail_nodes(m->d, true);
 		faulty = true;
 	}
 
@@ -412,6 +414,7 @@ bool model_step(struct model *m, enum model_op op, unsigned long a,
 		r = recs_take(&m->resv, a % m->resv.nr);
 		m->impl->free_node(m->d, r.n);
 		mark(m, r.lo, r.hi, FREE);
+		m->resv_pages -= r.hi - r.lo + 1;
 		if (m->impl->find(m->d, r.lo))
 			ok = fail(m, "reservation [%lu, %lu] still found after __free_iova",
 				  r.lo, r.hi);
@@ -445,12 +448,27 @@ bool model_step(struct model *m, enum model_op op, unsigned long a,
 	default:
 		break;
 	}
-	if (faulty)
+	if (faulty) {
 		harness_fail_alloc_after(-1);
+		if (m->impl->fail_nodes)
+			m->impl->fail_nodes(m->d, false);
+	}
 	if (!ok)
 		return false;
 	if ((m->cfg.validate_every || op == MOP_FLUSH) && m->impl->validate(m->d))
 		return fail(m, "validate failed after op %d(%lu, %lu, %lu)", op, a, b, c);
+	if (m->cfg.validate_every && m->impl->has_stats) {
+		struct hstats st;
+
+		/* the counters agree with the model (unless a free is pending) */
+		m->impl->stats(m->d, &st);
+		if (!st.deferred && !st.lost &&
+		    (st.pages_live != m->live_pages - m->resv_pages ||
+		     st.allocs_live != m->fast.nr + m->nodes.nr))
+			return fail(m, "stats say %ld allocations / %ld pages live, model %ld / %ld",
+				    st.allocs_live, st.pages_live, m->fast.nr + m->nodes.nr,
+				    m->live_pages - m->resv_pages);
+	}
 	if (harness_warnings() != m->warn_base)
 		return fail(m, "a WARN fired during op %d(%lu, %lu, %lu)", op, a, b, c);
 	return true;

@@ -1,0 +1,825 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests of the IOVA allocator (drivers/iommu/iova.c): the contract
+ * its users rely on (dma-iommu's fast path, and alloc_iova()/find_iova()
+ * users such as ipu3, ipu6 and tegra-vde), alignment, limits,
+ * reservations, exhaustion and recovery, and the coalescing of fast-path
+ * extents with its counters, switch and failure paths.
+ *
+ * The contract cases also build against stock 6.12's iova.c: define
+ * IOVA_KUNIT_STOCK and the cases that need the new allocator's counters,
+ * validator and test hooks are left out. tools/testing/iova runs this file
+ * against both implementations in userspace.
+ */
+
+#include <kunit/test.h>
+#include <linux/iova.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+
+/* Small domains: every pfn of them can be checked. */
+#define IOVA_TEST_START		1UL
+#define IOVA_TEST_LIMIT		1023UL
+/* The top of the 32-bit space in 4 KiB pages, for tests that need room */
+#define IOVA_TEST_LIMIT32	((1UL << 20) - 1)
+
+struct iova_test_ctx {
+	struct iova_domain iovad;
+	bool live;
+};
+
+static int iova_test_init(struct kunit *test)
+{
+	struct iova_test_ctx *ctx;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	if (iova_cache_get())
+		return -ENOMEM;
+	test->priv = ctx;
+	return 0;
+}
+
+static void iova_test_exit(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+
+	if (ctx->live)
+		put_iova_domain(&ctx->iovad);
+	iova_cache_put();
+}
+
+/*
+ * The test's domain: granule PAGE_SIZE, @start_pfn, per-CPU caches when
+ * @rcaches, coalescing on or off (ours only; -1 keeps iova.merge).
+ */
+static struct iova_domain *iova_test_domain(struct kunit *test,
+					    unsigned long start_pfn,
+					    bool rcaches, int merge)
+{
+	struct iova_test_ctx *ctx = test->priv;
+
+	init_iova_domain(&ctx->iovad, PAGE_SIZE, start_pfn);
+	ctx->live = true;
+#ifndef IOVA_KUNIT_STOCK
+	if (merge >= 0)
+		iova_domain_set_merge(&ctx->iovad, merge);
+#endif
+	if (rcaches)
+		KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(&ctx->iovad), 0);
+	return &ctx->iovad;
+}
+
+/* The domain's invariants hold (CONFIG_IOVA_DEBUG, new allocator only). */
+static void iova_test_check(struct kunit *test, struct iova_domain *iovad)
+{
+#ifndef IOVA_KUNIT_STOCK
+	KUNIT_EXPECT_EQ(test, iova_validate(iovad), 0);
+#endif
+}
+
+/*
+ * Drain every per-CPU cache: a request that cannot fit makes
+ * alloc_iova_fast() flush the caches before it gives up.
+ */
+static void iova_test_drain(struct kunit *test, struct iova_domain *iovad,
+			    unsigned long limit)
+{
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, limit + 1, limit, true), 0UL);
+}
+
+/* ---- alloc_iova_fast() ---------------------------------------------------- */
+
+struct iova_fast_case {
+	unsigned long size;
+	unsigned long span;	/* pfns really taken: < 32 rounds up */
+	const char *desc;
+};
+
+static const struct iova_fast_case iova_fast_cases[] = {
+	{ 1, 1, "1 page" },
+	{ 2, 2, "2 pages" },
+	{ 3, 4, "3 pages round to 4" },
+	{ 5, 8, "5 pages round to 8" },
+	{ 16, 16, "16 pages" },
+	{ 17, 32, "17 pages round to 32" },
+	{ 31, 32, "31 pages round to 32" },
+	{ 32, 32, "32 pages" },
+	{ 33, 33, "33 pages stay 33, aligned to 64" },
+	{ 100, 100, "100 pages stay 100, aligned to 128" },
+	{ 257, 257, "257 pages stay 257, aligned to 512" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_fast, iova_fast_cases, desc);
+
+/*
+ * Sizes below 32 pages round up to a power of two, every range is
+ * naturally aligned to roundup_pow_of_two(size) (dma-iommu's map_sg
+ * relies on it), and the rounded tail is really taken.
+ */
+static void iova_alloc_fast_rounds_and_aligns(struct kunit *test)
+{
+	const struct iova_fast_case *p = test->param_value;
+	unsigned long align = roundup_pow_of_two(p->size);
+	struct iova_domain *iovad;
+	unsigned long pfn, next;
+	int i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (i = 0; i < 3; i++) {
+		pfn = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, pfn, 0UL);
+		KUNIT_EXPECT_EQ(test, pfn & (align - 1), 0UL);
+		KUNIT_EXPECT_LE(test, pfn + p->span - 1, IOVA_TEST_LIMIT32);
+		KUNIT_EXPECT_GE(test, pfn, IOVA_TEST_START);
+		KUNIT_EXPECT_NOT_NULL(test, find_iova(iovad, pfn + p->span - 1));
+		/* a single page never lands in the rounded-up tail */
+		next = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, next, 0UL);
+		KUNIT_EXPECT_TRUE(test, next < pfn || next >= pfn + p->span);
+		iova_test_check(test, iovad);
+	}
+}
+
+struct iova_limit_case {
+	unsigned long start;
+	unsigned long size;
+	unsigned long limit;
+	unsigned long expect;	/* 0: must fail */
+	const char *desc;
+};
+
+static const struct iova_limit_case iova_limit_cases[] = {
+	{ 1, 1, 1, 1, "limit == start, one page" },
+	{ 16, 16, 31, 16, "exactly one aligned fit" },
+	{ 16, 16, 30, 0, "one pfn short" },
+	{ 16, 9, 31, 16, "rounded 9 -> 16 fits exactly" },
+	{ 17, 16, 47, 32, "alignment skips the start" },
+	{ 17, 16, 46, 0, "no aligned fit" },
+	{ 64, 64, 127, 64, "64 pages at the limit" },
+	{ 1, 40, 63, 0, "40 pages need 64-alignment" },
+	{ 1, 40, 103, 64, "40 pages at 64" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_limit, iova_limit_cases, desc);
+
+/* The limit is inclusive, and failure is reported as 0. */
+static void iova_alloc_fast_limit_inclusive(struct kunit *test)
+{
+	const struct iova_limit_case *p = test->param_value;
+	struct iova_domain *iovad;
+	unsigned long pfn;
+
+	iovad = iova_test_domain(test, p->start, true, -1);
+	pfn = alloc_iova_fast(iovad, p->size, p->limit, true);
+	KUNIT_EXPECT_EQ(test, pfn, p->expect);
+	if (pfn)
+		free_iova_fast(iovad, pfn, p->size);
+	iova_test_check(test, iovad);
+}
+
+/*
+ * Ranges freed into this CPU's cache hold space a request of another size
+ * cannot use: without flush_rcache the request fails, with it the caches
+ * are drained and the retry succeeds.
+ */
+static void iova_alloc_fast_flush_rcache_retries(struct kunit *test)
+{
+	const unsigned long start = 16, limit = 31;
+	unsigned long pfn[16], got;
+	struct iova_domain *iovad;
+	int i, n;
+
+	iovad = iova_test_domain(test, start, true, -1);
+	for (n = 0; n < 16; n++) {
+		pfn[n] = alloc_iova_fast(iovad, 1, limit, false);
+		if (!pfn[n])
+			break;
+	}
+	KUNIT_ASSERT_EQ(test, n, 16);
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 1, limit, false), 0UL);
+	for (i = 0; i < n; i++)
+		free_iova_fast(iovad, pfn[i], 1);
+
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 2, limit, false), 0UL);
+	got = alloc_iova_fast(iovad, 16, limit, true);
+	KUNIT_EXPECT_EQ(test, got, start);
+	if (got)
+		free_iova_fast(iovad, got, 16);
+	iova_test_check(test, iovad);
+}
+
+/* free_iova_fast() gives the range back: it is the only room and is found. */
+static void iova_free_fast_returns_range(struct kunit *test)
+{
+	const unsigned long limit = 255;
+	struct iova_domain *iovad;
+	unsigned long pfn, victim = 0, got;
+	int n = 0;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	/* 3 pages take 4: the space fills up in 4-page slots */
+	while ((pfn = alloc_iova_fast(iovad, 3, limit, false))) {
+		if (++n == 20)
+			victim = pfn;
+	}
+	KUNIT_ASSERT_NE(test, victim, 0UL);
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 4, limit, true), 0UL);
+	free_iova_fast(iovad, victim, 3);	/* the caller's unrounded size */
+	got = alloc_iova_fast(iovad, 3, limit, true);
+	KUNIT_EXPECT_EQ(test, got, victim);
+	iova_test_check(test, iovad);
+}
+
+/* Filling the space, emptying it and filling it again. */
+static void iova_exhaustion_and_recovery(struct kunit *test)
+{
+	struct iova_domain *iovad;
+	unsigned long *pfns, pfn;
+	int n = 0, i, round;
+
+	pfns = kunit_kcalloc(test, IOVA_TEST_LIMIT, sizeof(*pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pfns);
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (round = 0; round < 2; round++) {
+		n = 0;
+		while (n < IOVA_TEST_LIMIT &&
+		       (pfn = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT, true)))
+			pfns[n++] = pfn;
+		KUNIT_EXPECT_EQ(test, n, (int)(IOVA_TEST_LIMIT - IOVA_TEST_START + 1));
+		KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT, true), 0UL);
+		KUNIT_EXPECT_NULL(test, alloc_iova(iovad, 1, IOVA_TEST_LIMIT, false));
+		iova_test_check(test, iovad);
+		for (i = 0; i < n; i++)
+			free_iova_fast(iovad, pfns[i], 1);
+		iova_test_check(test, iovad);
+	}
+	/* everything is free again: the largest aligned block fits */
+	pfn = alloc_iova_fast(iovad, 512, IOVA_TEST_LIMIT, true);
+	KUNIT_EXPECT_EQ(test, pfn, 512UL);
+	iova_test_check(test, iovad);
+}
+
+/* ---- alloc_iova(), find_iova(), free_iova() ----------------------------- */
+
+struct iova_node_case {
+	unsigned long size;
+	bool aligned;
+	const char *desc;
+};
+
+static const struct iova_node_case iova_node_cases[] = {
+	{ 1, false, "1 page" },
+	{ 3, false, "3 pages, unaligned, not rounded" },
+	{ 3, true, "3 pages aligned to 4, not rounded" },
+	{ 24, true, "24 pages aligned to 32" },
+	{ 33, false, "33 pages" },
+	{ 100, true, "100 pages aligned to 128" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_node, iova_node_cases, desc);
+
+/*
+ * alloc_iova() returns exactly one allocation of exactly @size pfns (ipu3,
+ * ipu6 and tegra-vde unmap iova_size() of it), aligned when asked, and
+ * find_iova() of any pfn inside returns that very node.
+ */
+static void iova_alloc_iova_exact_node(struct kunit *test)
+{
+	const struct iova_node_case *p = test->param_value;
+	struct iova *iova[4];
+	struct iova_domain *iovad;
+	unsigned long fast;
+	int i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (i = 0; i < ARRAY_SIZE(iova); i++) {
+		/* fast-path ranges right next to it must not join it */
+		fast = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+		KUNIT_EXPECT_NE(test, fast, 0UL);
+		iova[i] = alloc_iova(iovad, p->size, IOVA_TEST_LIMIT32, p->aligned);
+		KUNIT_ASSERT_NOT_NULL(test, iova[i]);
+		KUNIT_EXPECT_EQ(test, iova_size(iova[i]), p->size);
+		KUNIT_EXPECT_LE(test, iova[i]->pfn_hi, IOVA_TEST_LIMIT32);
+		KUNIT_EXPECT_GE(test, iova[i]->pfn_lo, IOVA_TEST_START);
+		if (p->aligned)
+			KUNIT_EXPECT_EQ(test, iova[i]->pfn_lo &
+					(roundup_pow_of_two(p->size) - 1), 0UL);
+		KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, iova[i]->pfn_lo), iova[i]);
+		KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, iova[i]->pfn_hi), iova[i]);
+		KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, iova[i]->pfn_lo + p->size / 2),
+				    iova[i]);
+		iova_test_check(test, iovad);
+	}
+	for (i = 0; i < ARRAY_SIZE(iova); i++) {
+		KUNIT_EXPECT_EQ(test, iova_size(iova[i]), p->size);
+		__free_iova(iovad, iova[i]);
+	}
+	iova_test_check(test, iovad);
+}
+
+/* find_iova() of space never allocated is NULL; free_iova() of it a no-op. */
+static void iova_find_and_free_unallocated(struct kunit *test)
+{
+	struct iova_domain *iovad;
+	struct iova *iova;
+	unsigned long lo, hi;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, 100));
+	free_iova(iovad, 100);
+	iova = alloc_iova(iovad, 8, IOVA_TEST_LIMIT, true);
+	KUNIT_ASSERT_NOT_NULL(test, iova);
+	lo = iova->pfn_lo;
+	hi = iova->pfn_hi;
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, lo - 1));
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, IOVA_TEST_START));
+	free_iova(iovad, IOVA_TEST_START);	/* nothing there */
+	KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, lo), iova);
+	KUNIT_EXPECT_EQ(test, iova->pfn_lo, lo);
+	KUNIT_EXPECT_EQ(test, iova->pfn_hi, hi);
+	free_iova(iovad, lo);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, lo));
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, hi));
+	iova_test_check(test, iovad);
+}
+
+/* Limits below 4 GiB are honoured even when all space above is free. */
+static void iova_alloc_iova_respects_limit(struct kunit *test)
+{
+	const unsigned long limit32 = (1UL << (32 - PAGE_SHIFT)) - 1;
+	struct iova_domain *iovad;
+	struct iova *iova;
+	unsigned long limit;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (limit = 63; limit <= limit32; limit = limit * 4 + 3) {
+		iova = alloc_iova(iovad, 16, limit, true);
+		KUNIT_ASSERT_NOT_NULL(test, iova);
+		KUNIT_EXPECT_LE(test, iova->pfn_hi, limit);
+		KUNIT_EXPECT_EQ(test, iova->pfn_lo & 15, 0UL);
+	}
+	iova = alloc_iova(iovad, 16, 14, true);
+	KUNIT_EXPECT_NULL(test, iova);
+	iova_test_check(test, iovad);
+}
+
+/* ---- reserve_iova() --------------------------------------------------------- */
+
+/*
+ * Overlapping reservations are accepted (PCI windows, reserved regions);
+ * nothing inside any of them is handed out, and each node returned can be
+ * given to __free_iova() once.
+ */
+static void iova_reserve_overlapping(struct kunit *test)
+{
+	static const unsigned long r[][2] = {
+		{ 100, 199 }, { 150, 249 }, { 120, 130 }, { 90, 260 }, { 500, 500 },
+	};
+	struct iova *res[ARRAY_SIZE(r)];
+	struct iova_domain *iovad;
+	unsigned long pfn;
+	int i, j, n = 0;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (i = 0; i < ARRAY_SIZE(r); i++) {
+		res[i] = reserve_iova(iovad, r[i][0], r[i][1]);
+		KUNIT_ASSERT_NOT_NULL(test, res[i]);
+		KUNIT_EXPECT_LE(test, res[i]->pfn_lo, r[i][1]);
+		KUNIT_EXPECT_GE(test, res[i]->pfn_hi, r[i][0]);
+		iova_test_check(test, iovad);
+	}
+	for (pfn = 90; pfn <= 260; pfn++)
+		KUNIT_EXPECT_NOT_NULL(test, find_iova(iovad, pfn));
+
+	while ((pfn = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT, false))) {
+		n++;
+		for (i = 0; i < ARRAY_SIZE(r); i++)
+			KUNIT_EXPECT_TRUE_MSG(test, pfn < r[i][0] || pfn > r[i][1],
+					      "pfn %lu inside reservation %d", pfn, i);
+	}
+	KUNIT_EXPECT_EQ(test, n, (int)(IOVA_TEST_LIMIT - 171 - 1));
+	iova_test_check(test, iovad);
+
+	/* the distinct nodes go back with __free_iova() */
+	for (i = 0; i < ARRAY_SIZE(r); i++) {
+		for (j = 0; j < i; j++)
+			if (res[j] == res[i])
+				break;
+		if (j == i)
+			__free_iova(iovad, res[i]);
+	}
+	iova_test_check(test, iovad);
+}
+
+/* A reservation given back with __free_iova() can be allocated. */
+static void iova_free_reserved_node(struct kunit *test)
+{
+	struct iova_domain *iovad;
+	struct iova *res, *iova;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, false, -1);
+	res = reserve_iova(iovad, 64, 127);
+	KUNIT_ASSERT_NOT_NULL(test, res);
+	KUNIT_EXPECT_EQ(test, iova_size(res), 64UL);
+	KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, 100), res);
+	KUNIT_EXPECT_NULL(test, alloc_iova(iovad, 64, 127, true));
+	__free_iova(iovad, res);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, 100));
+	iova = alloc_iova(iovad, 64, 127, true);
+	KUNIT_ASSERT_NOT_NULL(test, iova);
+	KUNIT_EXPECT_EQ(test, iova->pfn_lo, 64UL);
+	iova_test_check(test, iovad);
+}
+
+/* ---- domains ---------------------------------------------------------------- */
+
+/* tegra-vde: start_pfn 0, alloc_iova() only, pfn 0 is a valid result. */
+static void iova_domain_start_pfn_zero(struct kunit *test)
+{
+	struct iova_domain *iovad;
+	struct iova *iova, *zero = NULL;
+	int n = 0;
+
+	iovad = iova_test_domain(test, 0, false, -1);
+	KUNIT_EXPECT_EQ(test, iovad->start_pfn, 0UL);
+	KUNIT_EXPECT_NE(test, iovad->granule, 0UL);
+	while ((iova = alloc_iova(iovad, 1, 63, false))) {
+		if (iova->pfn_lo == 0)
+			zero = iova;
+		n++;
+	}
+	KUNIT_EXPECT_EQ(test, n, 64);
+	KUNIT_ASSERT_NOT_NULL(test, zero);
+	KUNIT_EXPECT_PTR_EQ(test, find_iova(iovad, 0), zero);
+	__free_iova(iovad, zero);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, 0));
+	iova_test_check(test, iovad);
+}
+
+/*
+ * put_iova_domain() copes with live fast-path ranges, nodes, reservations
+ * and cached ranges (KASAN and kmemleak see any leak), and with a domain
+ * that never had caches.
+ */
+static void iova_put_domain_with_live_allocations(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad;
+	unsigned long pfn;
+	int i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+	for (i = 0; i < 100; i++) {
+		pfn = alloc_iova_fast(iovad, 1 + i % 40, IOVA_TEST_LIMIT, false);
+		if (pfn && i % 3 == 0)
+			free_iova_fast(iovad, pfn, 1 + i % 40);
+	}
+	KUNIT_EXPECT_NOT_NULL(test, alloc_iova(iovad, 5, IOVA_TEST_LIMIT, false));
+	KUNIT_EXPECT_NOT_NULL(test, reserve_iova(iovad, 2, 3));
+	put_iova_domain(iovad);
+	ctx->live = false;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, false, -1);
+	for (i = 0; i < 10; i++)
+		KUNIT_EXPECT_NOT_NULL(test, alloc_iova(iovad, 7, IOVA_TEST_LIMIT, true));
+	KUNIT_EXPECT_NOT_NULL(test, reserve_iova(iovad, 2, 3));
+}
+
+struct iova_granule_case {
+	unsigned long granule;
+	const char *desc;
+};
+
+static const struct iova_granule_case iova_granule_cases[] = {
+	{ PAGE_SIZE, "PAGE_SIZE" },
+	{ PAGE_SIZE / 2, "PAGE_SIZE / 2" },
+	{ 512, "512 bytes" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_granule, iova_granule_cases, desc);
+
+/* The inline helpers dma-iommu uses, for each granule. */
+static void iova_granule_helpers(struct kunit *test)
+{
+	const struct iova_granule_case *p = test->param_value;
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	unsigned long shift = ilog2(p->granule);
+	dma_addr_t addr = ((dma_addr_t)37 << shift) + 5;
+	struct iova *iova;
+
+	init_iova_domain(iovad, p->granule, 1);
+	ctx->live = true;
+	KUNIT_EXPECT_EQ(test, iova_shift(iovad), shift);
+	KUNIT_EXPECT_EQ(test, iova_mask(iovad), p->granule - 1);
+	KUNIT_EXPECT_EQ(test, iova_offset(iovad, addr), (size_t)5);
+	KUNIT_EXPECT_EQ(test, iova_pfn(iovad, addr), 37UL);
+	KUNIT_EXPECT_EQ(test, iova_align(iovad, p->granule + 1), (size_t)(2 * p->granule));
+	KUNIT_EXPECT_EQ(test, iova_align_down(iovad, 2 * p->granule - 1), (size_t)p->granule);
+	/* 32-bit limit in this granule */
+	iova = alloc_iova(iovad, 1, (1UL << (32 - shift)) - 1, false);
+	KUNIT_ASSERT_NOT_NULL(test, iova);
+	KUNIT_EXPECT_EQ(test, iova_dma_addr(iovad, iova), (dma_addr_t)iova->pfn_lo << shift);
+	KUNIT_EXPECT_LE(test, iova_dma_addr(iovad, iova) + p->granule - 1, (dma_addr_t)U32_MAX);
+	KUNIT_EXPECT_TRUE(test, is_power_of_2(iova_rcache_range()));
+	KUNIT_EXPECT_GE(test, iova_rcache_range(), PAGE_SIZE);
+}
+
+/* ---- random operations against a bitmap (slow) --------------------------- */
+
+#define IOVA_RAND_PAGES	4096
+#define IOVA_RAND_OPS	20000
+
+struct iova_rand_live {
+	unsigned long pfn;
+	unsigned long size;
+	struct iova *node;	/* alloc_iova(), or NULL for the fast path */
+};
+
+/* Pages the fast path takes for @size. */
+static unsigned long iova_test_span(unsigned long size)
+{
+	return size < 32 ? roundup_pow_of_two(size) : size;
+}
+
+/*
+ * Random fast-path and alloc_iova() traffic over a 4096-page domain; a
+ * bitmap of owned pages catches any overlap, every range is checked for
+ * alignment and limit, and the domain is validated throughout.
+ */
+static void iova_random_against_bitmap(struct kunit *test)
+{
+	struct iova_rand_live *live;
+	unsigned long *owned, pfn, size, span, i;
+	struct iova_domain *iovad;
+	u32 seed = 0x1011a;
+	int nr = 0, op, j;
+
+	live = kunit_kcalloc(test, IOVA_RAND_PAGES, sizeof(*live), GFP_KERNEL);
+	owned = kunit_kcalloc(test, BITS_TO_LONGS(IOVA_RAND_PAGES), sizeof(long), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, live);
+	KUNIT_ASSERT_NOT_NULL(test, owned);
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, -1);
+
+	for (op = 0; op < IOVA_RAND_OPS; op++) {
+		seed = seed * 1103515245 + 12345;
+		if (nr && (nr >= 256 || (seed >> 16) % 2)) {
+			j = (seed >> 8) % nr;
+			span = live[j].node ? live[j].size : iova_test_span(live[j].size);
+			for (i = 0; i < span; i++)
+				__clear_bit(live[j].pfn + i, owned);
+			if (live[j].node)
+				__free_iova(iovad, live[j].node);
+			else
+				free_iova_fast(iovad, live[j].pfn, live[j].size);
+			live[j] = live[--nr];
+			continue;
+		}
+		size = (seed >> 20) % 8 ? 1 + (seed >> 12) % 8 : 1 + (seed >> 12) % 200;
+		if ((seed >> 24) % 4) {
+			pfn = alloc_iova_fast(iovad, size, IOVA_RAND_PAGES - 1, true);
+			if (!pfn)
+				continue;
+			live[nr].node = NULL;
+			span = iova_test_span(size);
+			KUNIT_EXPECT_EQ(test, pfn & (roundup_pow_of_two(size) - 1), 0UL);
+		} else {
+			live[nr].node = alloc_iova(iovad, size, IOVA_RAND_PAGES - 1,
+						   (seed >> 4) & 1);
+			if (!live[nr].node)
+				continue;
+			pfn = live[nr].node->pfn_lo;
+			span = size;
+			KUNIT_EXPECT_EQ(test, iova_size(live[nr].node), size);
+		}
+		KUNIT_ASSERT_LE(test, pfn + span, (unsigned long)IOVA_RAND_PAGES);
+		KUNIT_ASSERT_GE(test, pfn, IOVA_TEST_START);
+		for (i = 0; i < span; i++)
+			KUNIT_ASSERT_FALSE_MSG(test, __test_and_set_bit(pfn + i, owned),
+					       "pfn %lu handed out twice", pfn + i);
+		live[nr].pfn = pfn;
+		live[nr].size = size;
+		nr++;
+		if (op % 64 == 0)
+			iova_test_check(test, iovad);
+	}
+	iova_test_check(test, iovad);
+}
+
+#ifndef IOVA_KUNIT_STOCK
+/* ---- coalescing (the new allocator only) ------------------------------------ */
+
+/*
+ * 64-page ranges are beyond the per-CPU caches, so they reach the tree at
+ * once: abutting ones join one extent, freeing the middle one splits it.
+ */
+static void iova_merge_and_split(struct kunit *test)
+{
+	const unsigned long sz = 64;
+	struct iova_stats st0, st;
+	struct iova_domain *iovad;
+	unsigned long p[3];
+	int i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	iova_domain_stats(iovad, &st0);
+	for (i = 0; i < 3; i++) {
+		p[i] = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT, false);
+		KUNIT_ASSERT_NE(test, p[i], 0UL);
+		iova_test_check(test, iovad);
+	}
+	KUNIT_EXPECT_EQ(test, p[1] + sz, p[0]);
+	KUNIT_EXPECT_EQ(test, p[2] + sz, p[1]);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.extents, st0.extents + 1);
+	KUNIT_EXPECT_EQ(test, st.merges - st0.merges, 2UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 3UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, 3 * sz);
+
+	free_iova_fast(iovad, p[1], sz);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.splits - st0.splits, 1UL);
+	KUNIT_EXPECT_EQ(test, st.extents, st0.extents + 2);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, p[1]));
+
+	free_iova_fast(iovad, p[0], sz);
+	free_iova_fast(iovad, p[2], sz);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.extents, st0.extents);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
+}
+
+struct iova_merge_case {
+	int merge;
+	unsigned long extents;
+	const char *desc;
+};
+
+static const struct iova_merge_case iova_merge_cases[] = {
+	{ 1, 1, "merge on: one extent" },
+	{ 0, 100, "merge off: one node each" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_merge, iova_merge_cases, desc);
+
+/* The switch both ways: 100 abutting ranges become 1 node or 100. */
+static void iova_merge_switch(struct kunit *test)
+{
+	const struct iova_merge_case *p = test->param_value;
+	struct iova_domain *iovad;
+	struct iova_stats st;
+	unsigned long pfn;
+	int i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, p->merge);
+	for (i = 0; i < 100; i++) {
+		pfn = alloc_iova_fast(iovad, 64, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, pfn, 0UL);
+	}
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.extents, p->extents);
+	KUNIT_EXPECT_EQ(test, st.merges, p->merge ? 99UL : 0UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 100UL);
+}
+
+struct iova_param_case {
+	const char *val;
+	int ret;
+	bool result;
+	const char *desc;
+};
+
+static const struct iova_param_case iova_param_cases[] = {
+	{ "0", 0, false, "0 turns merging off" },
+	{ "1", 0, true, "1 turns it on" },
+	{ "n", 0, false, "n" },
+	{ "Y", 0, true, "Y" },
+	{ "bogus", -EINVAL, true, "a bad value keeps the old one" },
+	{ "", -EINVAL, true, "empty keeps the old one" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_param, iova_param_cases, desc);
+
+/* iova.merge= parses like iommu.strict=; bad values warn and change nothing. */
+static void iova_merge_param_parses(struct kunit *test)
+{
+	const struct iova_param_case *p = test->param_value;
+	bool flag = true;
+	struct kernel_param kp = { .name = "merge", .arg = &flag };
+
+	KUNIT_EXPECT_EQ(test, iova_merge_param_ops.set(p->val, &kp), p->ret);
+	KUNIT_EXPECT_EQ(test, flag, p->result);
+}
+
+/*
+ * Node allocations fail while ranges are freed from the middle of an
+ * extent: the frees must not corrupt the tree, must not be lost while the
+ * domain's reserve lasts, and must all be settled once memory is back.
+ */
+static void iova_split_without_memory(struct kunit *test)
+{
+	const unsigned long sz = 64;
+	struct iova_domain *iovad;
+	struct iova_stats st;
+	unsigned long p[12], got;
+	int i, round;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	for (i = 0; i < ARRAY_SIZE(p); i++) {
+		p[i] = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, p[i], 0UL);
+	}
+	iova_inject_node_failures(iovad, UINT_MAX);
+	for (i = 1; i + 1 < ARRAY_SIZE(p); i += 2) {
+		free_iova_fast(iovad, p[i], sz);
+		iova_test_check(test, iovad);
+	}
+	iova_inject_node_failures(iovad, 0);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.lost, 0UL);
+
+	free_iova_fast(iovad, p[ARRAY_SIZE(p) - 1], sz);
+	for (round = 0; round < 16; round++) {
+		iova_domain_stats(iovad, &st);
+		if (!st.deferred)
+			break;
+		got = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, got, 0UL);
+		free_iova_fast(iovad, got, sz);
+	}
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.deferred, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, (ARRAY_SIZE(p) / 2) * sz);
+	/* each hole comes back exactly where it was */
+	for (i = 1; i < ARRAY_SIZE(p); i += 2) {
+		got = alloc_iova_fast(iovad, sz, p[i] + sz - 1, false);
+		KUNIT_EXPECT_EQ(test, got, p[i]);
+	}
+	iova_test_check(test, iovad);
+}
+
+/* A NIC's boot: 30,000 single-page mappings stay a handful of nodes. */
+static void iova_many_pages_few_nodes(struct kunit *test)
+{
+	const unsigned long n = 30000;
+	struct iova_domain *iovad;
+	struct iova_stats st;
+	unsigned long i;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	for (i = 0; i < n; i++)
+		KUNIT_ASSERT_NE(test, alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, true), 0UL);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_LE(test, st.extents, 16UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, n);
+	KUNIT_EXPECT_EQ(test, st.pages_live, n);
+}
+#endif /* !IOVA_KUNIT_STOCK */
+
+static struct kunit_case iova_test_cases[] = {
+	KUNIT_CASE_PARAM(iova_alloc_fast_rounds_and_aligns, iova_fast_gen_params),
+	KUNIT_CASE_PARAM(iova_alloc_fast_limit_inclusive, iova_limit_gen_params),
+	KUNIT_CASE(iova_alloc_fast_flush_rcache_retries),
+	KUNIT_CASE(iova_free_fast_returns_range),
+	KUNIT_CASE(iova_exhaustion_and_recovery),
+	KUNIT_CASE_PARAM(iova_alloc_iova_exact_node, iova_node_gen_params),
+	KUNIT_CASE(iova_find_and_free_unallocated),
+	KUNIT_CASE(iova_alloc_iova_respects_limit),
+	KUNIT_CASE(iova_reserve_overlapping),
+	KUNIT_CASE(iova_free_reserved_node),
+	KUNIT_CASE(iova_domain_start_pfn_zero),
+	KUNIT_CASE(iova_put_domain_with_live_allocations),
+	KUNIT_CASE_PARAM(iova_granule_helpers, iova_granule_gen_params),
+	KUNIT_CASE_SLOW(iova_random_against_bitmap),
+#ifndef IOVA_KUNIT_STOCK
+	KUNIT_CASE(iova_merge_and_split),
+	KUNIT_CASE_PARAM(iova_merge_switch, iova_merge_gen_params),
+	KUNIT_CASE_PARAM(iova_merge_param_parses, iova_param_gen_params),
+	KUNIT_CASE(iova_split_without_memory),
+	KUNIT_CASE_SLOW(iova_many_pages_few_nodes),
+#endif
+	{}
+};
+
+static struct kunit_suite iova_test_suite = {
+	.name = "iova",
+	.init = iova_test_init,
+	.exit = iova_test_exit,
+	.test_cases = iova_test_cases,
+};
+
+kunit_test_suite(iova_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the IOVA allocator");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
