@@ -147,8 +147,7 @@ struct iova_cpu_cache {
 
 static bool iova_merge_enabled = true;
 
-VISIBLE_IF_KUNIT int iova_param_set_bool(const char *val,
-					 const struct kernel_param *kp)
+static int iova_param_set_bool(const char *val, const struct kernel_param *kp)
 {
 	bool *flag = kp->arg;
 	bool v;
@@ -165,7 +164,6 @@ VISIBLE_IF_KUNIT int iova_param_set_bool(const char *val,
 	*flag = v;
 	return 0;
 }
-EXPORT_SYMBOL_IF_KUNIT(iova_param_set_bool);
 
 VISIBLE_IF_KUNIT const struct kernel_param_ops iova_merge_param_ops = {
 	.set = iova_param_set_bool,
