@@ -7,8 +7,12 @@
  * file unchanged: besides rbtree, spinlocks, atomics, kmem_cache, percpu,
  * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
  * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache has
- * its own lock and is also touched by other CPUs when draining), and on the
- * lock order "per-CPU cache lock, then iova_rbtree_lock".
+ * its own lock and is also touched by other CPUs when draining), on the
+ * lock order "per-CPU cache lock, then iova_rbtree_lock", and on a
+ * seqcount_spinlock_t (write sections under the tree lock, lockless
+ * readers in free_iova_fast()). Those readers may touch a node that was
+ * just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed nodes must
+ * stay readable memory while the domain lives.
  */
 
 /**
@@ -90,7 +94,9 @@
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/rbtree_augmented.h>
+#include <linux/rcupdate.h>
 #include <linux/seq_file.h>
+#include <linux/seqlock.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/sort.h>
@@ -272,6 +278,25 @@ static void iova_trim_spares(struct iova_domain *iovad)
 		iova_node_free(iova_take_spare(iovad));
 }
 
+/*
+ * Every change of the tree happens under the tree lock inside a write
+ * section of iovad->seq, so that free_iova_fast() can check a range
+ * against the tree without the lock (see iova_range_is_fast()).
+ */
+static void iova_wlock(struct iova_domain *iovad, unsigned long *flags)
+	__acquires(&iovad->iova_rbtree_lock)
+{
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, *flags);
+	write_seqcount_begin(&iovad->seq);
+}
+
+static void iova_wunlock(struct iova_domain *iovad, unsigned long flags)
+	__releases(&iovad->iova_rbtree_lock)
+{
+	write_seqcount_end(&iovad->seq);
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+}
+
 /* --- gap summaries --------------------------------------------------------- */
 
 /* Fit key of the gap [lo, hi], lo <= hi <= IOVA_ANCHOR - 1. */
@@ -319,13 +344,18 @@ static void iova_sum_child(struct iova_gapsum *sum, struct rb_node *child)
 	sum->fit = max(sum->fit, c->sub.fit);
 }
 
+static void iova_gap_sum(const struct iova *n, struct iova_gapsum *sum)
+{
+	iova_own_gap(n, sum);
+	iova_sum_child(sum, n->node.rb_left);
+	iova_sum_child(sum, n->node.rb_right);
+}
+
 static bool iova_gap_compute(struct iova *n, bool exit)
 {
 	struct iova_gapsum sum;
 
-	iova_own_gap(n, &sum);
-	iova_sum_child(&sum, n->node.rb_left);
-	iova_sum_child(&sum, n->node.rb_right);
+	iova_gap_sum(n, &sum);
 	if (exit && sum.gap == n->sub.gap && sum.fit == n->sub.fit)
 		return true;
 	n->sub = sum;
@@ -767,6 +797,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 		granule = PAGE_SIZE;
 
 	spin_lock_init(&iovad->iova_rbtree_lock);
+	seqcount_spinlock_init(&iovad->seq, &iovad->iova_rbtree_lock);
 	iovad->rbroot = RB_ROOT;
 	iovad->granule = granule;
 	iovad->start_pfn = start_pfn;
@@ -824,14 +855,14 @@ struct iova *alloc_iova(struct iova_domain *iovad, unsigned long size,
 	if (!nw)
 		return NULL;
 
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	next = iova_search(iovad, &req, &pfn);
 	if (next) {
 		iova_place(iovad, next, pfn, size, IOVA_KIND_ALLOC, nw);
 		iovad->nr_allocs++;
 		iovad->nr_pages += size;
 	}
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 
 	if (!next) {
 		iova_node_free(nw);
@@ -909,9 +940,9 @@ void __free_iova(struct iova_domain *iovad, struct iova *iova)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	iova = iova_remove_node(iovad, iova);
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 	if (iova)
 		iova_node_free(iova);
 }
@@ -931,11 +962,11 @@ void free_iova(struct iova_domain *iovad, unsigned long pfn)
 	unsigned long flags;
 	struct iova *n;
 
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	n = iova_find_node(iovad, pfn);
 	if (n)
 		n = iova_remove_node(iovad, n);
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 	if (n)
 		iova_node_free(n);
 }
@@ -970,7 +1001,7 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	if (pfn_lo > pfn_hi)
 		return NULL;
 
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	n = iova_find_ceil(iovad, cur);
 	for (;;) {
 		if (cur < n->pfn_lo) {
@@ -1000,7 +1031,7 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 		cur = n->pfn_hi + 1;
 		n = iova_next(n);
 	}
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
@@ -1037,6 +1068,7 @@ static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc
 
 	iova_prealloc(iovad, &pre, runs);
 	spin_lock(&iovad->iova_rbtree_lock);
+	write_seqcount_begin(&iovad->seq);
 	iova_stash(iovad, &pre);
 	iova_retry_deferred(iovad);
 	for (i = 0; i < count; i = j) {
@@ -1052,6 +1084,7 @@ static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc
 		}
 	}
 	iova_trim_spares(iovad);
+	write_seqcount_end(&iovad->seq);
 	spin_unlock(&iovad->iova_rbtree_lock);
 
 	memmove(&pfns[kept], &pfns[count], (nr - count) * sizeof(*pfns));
@@ -1132,27 +1165,47 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 	return 0;
 }
 
-/* Whether [pfn, pfn + pages - 1] lies in fast-path extents. */
+/*
+ * Whether [pfn, pfn + pages - 1] lies in one fast-path extent, checked
+ * without the tree lock: a lookup under the domain's sequence count,
+ * retried if the tree changed meanwhile. Nodes come from a
+ * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
+ * nodes, so whatever a reader races with (a node freed, reused or not yet
+ * initialised), it reads struct iova memory until the RCU read section
+ * ends, and the sequence count tells it to retry. The walk is bounded.
+ */
 static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
 			       unsigned long pages)
 {
-	unsigned long flags, end = pfn + pages - 1;
+	unsigned long end = pfn + pages - 1, lo, hi;
+	unsigned int seq, steps;
+	struct rb_node *rb;
 	struct iova *n;
 	bool ok;
 
 	if (end < pfn)
 		return false;
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
-	n = iova_find_node(iovad, pfn);
-	ok = n && n->kind == IOVA_KIND_FAST;
-	while (ok && n->pfn_hi < end) {
-		struct iova *next = iova_next(n);
-
-		ok = next->kind == IOVA_KIND_FAST &&
-		     next->pfn_lo == n->pfn_hi + 1;
-		n = next;
-	}
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	rcu_read_lock();
+	do {
+		seq = read_seqcount_begin(&iovad->seq);
+		ok = false;
+		rb = READ_ONCE(iovad->rbroot.rb_node);
+		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
+			n = to_iova(rb);
+			lo = READ_ONCE(n->pfn_lo);
+			hi = READ_ONCE(n->pfn_hi);
+			if (pfn < lo) {
+				rb = READ_ONCE(rb->rb_left);
+			} else if (pfn > hi) {
+				rb = READ_ONCE(rb->rb_right);
+			} else {
+				ok = READ_ONCE(n->kind) == IOVA_KIND_FAST &&
+				     end <= hi;
+				break;
+			}
+		}
+	} while (read_seqcount_retry(&iovad->seq, seq));
+	rcu_read_unlock();
 	return ok;
 }
 
@@ -1175,7 +1228,7 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
 		return 0;
 	iova_prealloc(iovad, &pre, 1);
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
 	next = iova_search(iovad, &req, &pfn);
 	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
@@ -1185,7 +1238,7 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 		pfn = 0;
 	}
 	iova_trim_spares(iovad);
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 	return pfn;
 }
 
@@ -1260,11 +1313,11 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 		return;
 
 	iova_prealloc(iovad, &pre, 1);
-	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
 	iova_free_fast_locked(iovad, pfn, pages);
 	iova_trim_spares(iovad);
-	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	iova_wunlock(iovad, flags);
 }
 EXPORT_SYMBOL_GPL(free_iova_fast);
 
@@ -1466,8 +1519,8 @@ static const char *iova_check_node(struct iova_domain *iovad,
 				   struct iova *prev, struct iova *n,
 				   unsigned long *pages)
 {
-	struct iova_gapsum sum = n->sub;
 	unsigned long gap_lo = iovad->start_pfn;
+	struct iova_gapsum sum;
 
 	if (n->pfn_lo > n->pfn_hi)
 		return "inverted range";
@@ -1481,10 +1534,9 @@ static const char *iova_check_node(struct iova_domain *iovad,
 	}
 	if (n->gap_lo != gap_lo)
 		return "wrong gap start";
-	if (!iova_gap_compute(n, true)) {
-		n->sub = sum;
+	iova_gap_sum(n, &sum);
+	if (sum.gap != n->sub.gap || sum.fit != n->sub.fit)
 		return "wrong gap summary";
-	}
 	if (n->kind == IOVA_KIND_ALLOC || n->kind == IOVA_KIND_FAST)
 		*pages += iova_size(n);
 	else if (n->kind != IOVA_KIND_RESERVED &&
@@ -1595,7 +1647,7 @@ int iova_cache_get(void)
 	mutex_lock(&iova_cache_mutex);
 	if (!iova_cache_users) {
 		iova_cache = kmem_cache_create("iommu_iova", sizeof(struct iova),
-					       0, 0, NULL);
+					       0, SLAB_TYPESAFE_BY_RCU, NULL);
 		if (!iova_cache)
 			goto out_err;
 

@@ -13,6 +13,7 @@
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
 #include <linux/rbtree.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/dma-mapping.h>
@@ -89,6 +90,7 @@ struct iova_domain {
 	unsigned long	dma_32bit_pfn;
 	struct iova	anchor;
 	/* private: owned by iova.c */
+	seqcount_spinlock_t seq;
 	bool		merge;
 	atomic_t	fail_node_allocs;
 	unsigned int	nr_spare;
