@@ -7,8 +7,10 @@
 #   mk/guest/compare.sh ARCH
 #
 # Environment: BENCH_SECONDS (5) seconds per benchmark run, BENCH_THREADS
-# ("1,2"), BENCH_GRANULE (1), GUEST_MODES ("strict lazy passthrough"),
-# CMDLINE (kernel parameters added to every boot). Writes
+# ("1,2"), BENCH_GRANULE (1), GUEST_MODES ("strict lazy safedefer
+# passthrough"; a stock kernel ignores iommu.safedefer=1 and runs its
+# default mode, so that row compares stock's default with ours), CMDLINE
+# (kernel parameters added to every boot). Writes
 # build/results/compare-ARCH.json and compare-ARCH.txt; exits non-zero if
 # a guest failed (the table then shows the runs that did come back).
 set -e -o pipefail
@@ -20,16 +22,8 @@ guest_arch "$1"
 secs=${BENCH_SECONDS:-5}
 threads=${BENCH_THREADS:-1,2}
 granule=${BENCH_GRANULE:-1}
-modes=${GUEST_MODES:-strict lazy passthrough}
+modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 
-mode_param() {
-	case "$1" in
-	strict) echo iommu.strict=1 ;;
-	lazy) echo iommu.strict=0 ;;
-	passthrough) echo iommu.passthrough=1 ;;
-	*) die "unknown mode '$1' (strict, lazy, passthrough)" ;;
-	esac
-}
 
 step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)

@@ -65,3 +65,16 @@ inv_events() {
 		;;
 	esac
 }
+
+# mode_param MODE: the kernel parameter that selects an IOMMU DMA mode.
+# "safedefer" is the rework's safe deferred mode: a stock kernel ignores
+# the parameter and boots in its default mode (lazy on x86, strict on Arm).
+mode_param() {
+	case "$1" in
+	strict) echo iommu.strict=1 ;;
+	lazy) echo iommu.strict=0 ;;
+	safedefer) echo iommu.safedefer=1 ;;
+	passthrough) echo iommu.passthrough=1 ;;
+	*) die "unknown mode '$1' (strict, lazy, safedefer, passthrough)" ;;
+	esac
+}

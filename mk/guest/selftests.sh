@@ -8,8 +8,9 @@
 #
 # Kernel parameters given here (or in $CMDLINE when none are given) are
 # added to every boot. Modes (GUEST_MODES, default "strict lazy
-# passthrough"): strict = iommu.strict=1, lazy = iommu.strict=0,
-# passthrough = iommu.passthrough=1. GUEST_FLAVOR picks the kernel (ours,
+# safedefer passthrough", no safedefer for stock): strict = iommu.strict=1,
+# lazy = iommu.strict=0, safedefer = iommu.safedefer=1, passthrough =
+# iommu.passthrough=1. GUEST_FLAVOR picks the kernel (ours,
 # the default; ours-debug; stock). GUEST_TRACE=1 also counts IOTLB
 # invalidations (build/results/guest/*.json). The counts go to
 # build/results/selftests-ARCH.counts; the exit status is non-zero when any
@@ -29,14 +30,6 @@ fi
 flavor=${GUEST_FLAVOR:-ours}
 part=selftests-$GARCH
 
-mode_param() {
-	case "$1" in
-	strict) echo iommu.strict=1 ;;
-	lazy) echo iommu.strict=0 ;;
-	passthrough) echo iommu.passthrough=1 ;;
-	*) die "unknown mode '$1' (strict, lazy, passthrough)" ;;
-	esac
-}
 
 fail_setup() {
 	record_result "$part" 0 1
@@ -48,10 +41,13 @@ kernel=$("$GUEST_DIR/kernel.sh" "$GARCH" "$flavor" | tail -n 1) ||
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1) ||
 	fail_setup "initramfs build failed"
 
+modes=${GUEST_MODES:-strict lazy safedefer passthrough}
+[ "$flavor" = stock ] && [ -z "$GUEST_MODES" ] && modes="strict lazy passthrough"
+
 passed=0
 failed=0
 bad=
-for mode in ${GUEST_MODES:-strict lazy passthrough}; do
+for mode in $modes; do
 	name=$part-$mode
 	[ "$flavor" = ours ] || name=$part-$flavor-$mode
 	GUEST_FLAVOR=$flavor GUEST_MODE=$mode \

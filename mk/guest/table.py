@@ -12,6 +12,7 @@ import sys
 MODE_PARAM = {
     "strict": "iommu.strict=1",
     "lazy": "iommu.strict=0",
+    "safedefer": "iommu.safedefer=1",
     "passthrough": "iommu.passthrough=1",
 }
 INV_CLASSES = ("pages", "domain", "global")
@@ -93,14 +94,18 @@ def main():
             }
             rows.append(row)
 
-    head = ["mode", "threads", "stock map/unmap us", "ours map/unmap us",
+    def domains(s, o):
+        st, ot = s.get("type") or "-", o.get("type") or "-"
+        return st if st == ot else f"{st} / {ot}"
+
+    head = ["mode", "domain", "threads", "stock map/unmap us", "ours map/unmap us",
             "stock/ours map", "stock/ours unmap",
             "inv stock pages/dom/glob", "inv ours pages/dom/glob"]
     table = []
     for r in rows:
         s, o = r["stock"] or {}, r["ours"] or {}
         table.append([
-            r["param"], str(r["threads"]),
+            r["param"], domains(s, o), str(r["threads"]),
             f"{fmt(s.get('map_us'))} / {fmt(s.get('unmap_us'))}",
             f"{fmt(o.get('map_us'))} / {fmt(o.get('unmap_us'))}",
             fmt(r["ratio"]["map"], 2), fmt(r["ratio"]["unmap"], 2),
@@ -120,8 +125,9 @@ def main():
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
     out += [line(r) for r in table]
-    out.append("stock/ours above 1: ours is faster. Invalidations: QEMU "
-               "trace events counted during each run (page-range / "
+    out.append("stock/ours above 1: ours is faster. Domain: the IOMMU "
+               "group type, stock / ours where they differ. Invalidations: "
+               "QEMU trace events counted during each run (page-range / "
                "domain / global).")
     failed = [b["name"] for b in boots if b.get("error") or b.get("failed")]
     if failed:
