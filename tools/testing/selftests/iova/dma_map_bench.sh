@@ -14,6 +14,7 @@
 #   IOVA_BENCH_THREADS  thread counts, space or comma separated ("1 2")
 #   IOVA_BENCH_SECONDS  seconds per run (1)
 #   IOVA_BENCH_GRANULE  pages per mapping (1)
+#   IOVA_TEST_REQUIRE_DEVICE=1  fail rather than skip without the device
 #   IOVA_BENCH_MARK=1   write the run id into the device's config space at
 #                       0x40 before and 0x44 after each run, so that an
 #                       emulator's trace (QEMU pci_cfg_write) can attribute
@@ -84,6 +85,11 @@ if [ -z "$TOOL" ]; then
 	exit "$KSFT_SKIP"
 fi
 if [ -z "$DEV" ]; then
+	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
+		ktap_set_plan 1
+		ktap_test_fail "find the edu device (1234:11e8)"
+		ktap_finished
+	fi
 	ktap_skip_all "no edu device (1234:11e8) and no IOVA_TEST_DEVICE"
 	exit "$KSFT_SKIP"
 fi
