@@ -15,7 +15,7 @@ rm -f "$RESULTS/harness.counts" "$BUILD/harness/results.counts"
 step "harness: build (plain, ASan+UBSan, TSan, libFuzzer) and run"
 nice -n 10 make -s -C "$TOP/tools/testing/iova" test KSRC="$KSRC" STOCK="$STOCK" \
 	O="$BUILD/harness" -j"$(jobs)" 2>&1 | tee "$log" |
-	grep -E '^(not ok|# (plain|asan|tsan|fuzz):)|passed, [0-9]+ failed$|error'
+	grep -E '^(not ok|#   |# (plain|asan|tsan|fuzz):)|passed, [0-9]+ failed$|error'
 if [ -s "$BUILD/harness/results.counts" ]; then
 	read -r pass fail < "$BUILD/harness/results.counts"
 else

@@ -99,6 +99,7 @@ int harness_kunit_run(const char *prefix, struct kunit_suite **suites, int nr,
 		      bool slow)
 {
 	int fails_before = tap_failed;
+
 	for (int s = 0; s < nr; s++) {
 		struct kunit_suite *suite = suites[s];
 

@@ -16,7 +16,8 @@ enum model_op {
 	MOP_ALLOC_FAST,		/* a = size, b = limit, c = flush */
 	MOP_FREE_FAST,		/* a = index of a live fast allocation */
 	MOP_ALLOC,		/* a = size, b = limit, c = size_aligned */
-	MOP_FREE_NODE,		/* a = index, c: 0 __free_iova, 1 free_iova(lo), 2 free_iova(inside) */
+	MOP_FREE_NODE,		/* a = index; c % 3: __free_iova, free_iova(lo), */
+				/* free_iova(b-th pfn inside) */
 	MOP_RESERVE,		/* a = lo, b = length */
 	MOP_FREE_RESERVED,	/* a = index */
 	MOP_FIND,		/* a = pfn */

@@ -32,7 +32,10 @@ stage() {
 	p=$((p - s))
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "not ok - [$name] exited with status $rc"
-		tail -n 20 "$out" | sed 's/^/#   /'
+		{
+			grep -E 'SUMMARY:|runtime error|^BUG:|^WARNING:' "$out" | head -n 8
+			tail -n 5 "$out"
+		} | sed 's/^/#   /'
 		f=1
 	fi
 	passed=$((passed + p))
