@@ -465,6 +465,71 @@ static void iova_unlink(struct iova_domain *iovad, struct iova *n)
 	iovad->nr_extents--;
 }
 
+/* --- invariants ---------------------------------------------------------- */
+
+#if IS_ENABLED(CONFIG_IOVA_DEBUG)
+static const char *iova_check_node(struct iova_domain *iovad,
+				   struct iova *prev, struct iova *n,
+				   unsigned long *pages)
+{
+	unsigned long gap_lo = iovad->start_pfn;
+	struct iova_gapsum sum;
+
+	if (n->pfn_lo > n->pfn_hi)
+		return "inverted range";
+	if (prev) {
+		if (prev->pfn_hi >= n->pfn_lo)
+			return "overlap or disorder";
+		gap_lo = max(gap_lo, prev->pfn_hi + 1);
+		if (iovad->merge && prev->kind == IOVA_KIND_FAST &&
+		    n->kind == IOVA_KIND_FAST && prev->pfn_hi + 1 == n->pfn_lo)
+			return "abutting fast-path extents not merged";
+	}
+	if (n->gap_lo != gap_lo)
+		return "wrong gap start";
+	iova_gap_sum(n, &sum);
+	if (sum.gap != n->sub.gap || sum.fit != n->sub.fit)
+		return "wrong gap summary";
+	if (n->kind == IOVA_KIND_ALLOC || n->kind == IOVA_KIND_FAST)
+		*pages += iova_size(n);
+	else if (n->kind != IOVA_KIND_RESERVED &&
+		 !(n == &iovad->anchor && n->kind == IOVA_KIND_ANCHOR))
+		return "bad node kind";
+	return NULL;
+}
+
+/*
+ * After a change next to @n, tree lock held: check @n, its neighbours and
+ * the summaries on its path to the root. O(log n); iova_validate() checks
+ * the whole tree.
+ */
+static void iova_debug_check(struct iova_domain *iovad, struct iova *n)
+{
+	struct iova *prev = iova_prev(n);
+	unsigned long pages = 0;
+	struct iova_gapsum sum;
+	const char *err;
+	struct rb_node *rb;
+
+	err = iova_check_node(iovad, prev, n, &pages);
+	if (!err && prev)
+		err = iova_check_node(iovad, iova_prev(prev), prev, &pages);
+	if (!err && n != &iovad->anchor)
+		err = iova_check_node(iovad, n, iova_next(n), &pages);
+	for (rb = rb_parent(&n->node); !err && rb; rb = rb_parent(rb)) {
+		iova_gap_sum(to_iova(rb), &sum);
+		if (sum.gap != to_iova(rb)->sub.gap ||
+		    sum.fit != to_iova(rb)->sub.fit)
+			err = "stale gap summary above a change";
+	}
+	WARN_ONCE(err, "iova: %s near %#lx-%#lx\n", err, n->pfn_lo, n->pfn_hi);
+}
+#else
+static inline void iova_debug_check(struct iova_domain *iovad, struct iova *n)
+{
+}
+#endif
+
 /* --- allocation ---------------------------------------------------------- */
 
 /**
@@ -597,9 +662,9 @@ static struct iova *iova_search(struct iova_domain *iovad,
  * domain, by growing an abutting extent. Returns false if a node was
  * needed and none was left.
  */
-static bool iova_place(struct iova_domain *iovad, struct iova *next,
-		       unsigned long pfn, unsigned long size,
-		       enum iova_kind kind, struct iova *nw)
+static bool __iova_place(struct iova_domain *iovad, struct iova *next,
+			 unsigned long pfn, unsigned long size,
+			 enum iova_kind kind, struct iova *nw)
 {
 	unsigned long end = pfn + size - 1;
 	struct iova *prev;
@@ -646,6 +711,16 @@ static bool iova_place(struct iova_domain *iovad, struct iova *next,
 	nw->pfn_hi = end;
 	nw->kind = kind;
 	iova_link_before(iovad, nw, next);
+	return true;
+}
+
+static bool iova_place(struct iova_domain *iovad, struct iova *next,
+		       unsigned long pfn, unsigned long size,
+		       enum iova_kind kind, struct iova *nw)
+{
+	if (!__iova_place(iovad, next, pfn, size, kind, nw))
+		return false;
+	iova_debug_check(iovad, iova_find_node(iovad, pfn));
 	return true;
 }
 
@@ -709,6 +784,7 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 out:
 	iovad->nr_allocs -= units;
 	iovad->nr_pages -= pages;
+	iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
 	return 0;
 }
 
@@ -926,6 +1002,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 		return NULL;
 	}
 	iova_unlink(iovad, n);
+	iova_debug_check(iovad, iova_find_ceil(iovad, n->pfn_lo));
 	return n;
 }
 
@@ -1031,6 +1108,7 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 		cur = n->pfn_hi + 1;
 		n = iova_next(n);
 	}
+	iova_debug_check(iovad, iova_find_ceil(iovad, pfn_lo));
 	iova_wunlock(iovad, flags);
 	return ret;
 }
@@ -1512,39 +1590,9 @@ static void iova_debugfs_add(struct iova_domain *iovad)
 			    &iova_stats_fops);
 }
 
-/* --- invariants ------------------------------------------------------------ */
+/* --- full check ------------------------------------------------------------ */
 
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
-static const char *iova_check_node(struct iova_domain *iovad,
-				   struct iova *prev, struct iova *n,
-				   unsigned long *pages)
-{
-	unsigned long gap_lo = iovad->start_pfn;
-	struct iova_gapsum sum;
-
-	if (n->pfn_lo > n->pfn_hi)
-		return "inverted range";
-	if (prev) {
-		if (prev->pfn_hi >= n->pfn_lo)
-			return "overlap or disorder";
-		gap_lo = max(gap_lo, prev->pfn_hi + 1);
-		if (iovad->merge && prev->kind == IOVA_KIND_FAST &&
-		    n->kind == IOVA_KIND_FAST && prev->pfn_hi + 1 == n->pfn_lo)
-			return "abutting fast-path extents not merged";
-	}
-	if (n->gap_lo != gap_lo)
-		return "wrong gap start";
-	iova_gap_sum(n, &sum);
-	if (sum.gap != n->sub.gap || sum.fit != n->sub.fit)
-		return "wrong gap summary";
-	if (n->kind == IOVA_KIND_ALLOC || n->kind == IOVA_KIND_FAST)
-		*pages += iova_size(n);
-	else if (n->kind != IOVA_KIND_RESERVED &&
-		 !(n == &iovad->anchor && n->kind == IOVA_KIND_ANCHOR))
-		return "bad node kind";
-	return NULL;
-}
-
 /**
  * iova_validate - check a domain's invariants
  * @iovad: domain
@@ -1608,8 +1656,7 @@ EXPORT_SYMBOL_GPL(iova_validate);
  *
  * Context: before the domain's first allocation.
  */
-VISIBLE_IF_KUNIT void iova_domain_set_merge(struct iova_domain *iovad,
-					    bool merge)
+void iova_domain_set_merge(struct iova_domain *iovad, bool merge)
 {
 	iovad->merge = merge;
 }
@@ -1622,8 +1669,7 @@ EXPORT_SYMBOL_IF_KUNIT(iova_domain_set_merge);
  *
  * Context: any context.
  */
-VISIBLE_IF_KUNIT void iova_inject_node_failures(struct iova_domain *iovad,
-						unsigned int count)
+void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count)
 {
 	atomic_set(&iovad->fail_node_allocs, count);
 }

@@ -211,10 +211,11 @@ static inline int iova_validate(struct iova_domain *iovad)
 }
 #endif
 
-#if IS_ENABLED(CONFIG_KUNIT)
-extern const struct kernel_param_ops iova_merge_param_ops;
+/* Test hooks, exported to KUnit tests only */
 void iova_domain_set_merge(struct iova_domain *iovad, bool merge);
 void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
+#if IS_ENABLED(CONFIG_KUNIT)
+extern const struct kernel_param_ops iova_merge_param_ops;
 #endif
 
 #else
