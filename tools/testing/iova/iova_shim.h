@@ -659,17 +659,120 @@ struct mutex {
 	__atomic_compare_exchange_n((p), (po), (n), false,		\
 				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
-/* ---- RCU (no concurrent readers in iova.c; kept for the rbtree) --------- */
-
+/*
+ * ---- RCU and sequence counts ----------------------------------------------
+ *
+ * Read sections only count (sleeping inside one is reported). Memory a
+ * reader may still see is kept alive by the allocator instead of by grace
+ * periods: SLAB_TYPESAFE_BY_RCU caches never give freed objects back to
+ * malloc() before kmem_cache_destroy(), as the slab keeps their pages.
+ *
+ * Under ThreadSanitizer the reads of a seqcount read section are not
+ * recorded, the way KCSAN treats seqlock readers as atomic: a racing writer
+ * is what the retry is for.
+ */
+extern __thread int harness_rcu_depth;
 #define rcu_assign_pointer(p, v)	smp_store_release(&(p), (v))
 #define RCU_INIT_POINTER(p, v)		WRITE_ONCE(p, v)
 #define rcu_dereference(p)		READ_ONCE(p)
 #define rcu_dereference_raw(p)		READ_ONCE(p)
+#define rcu_dereference_check(p, c)	READ_ONCE(p)
 #define rcu_dereference_protected(p, c)	(p)
 #define rcu_access_pointer(p)		READ_ONCE(p)
-#define rcu_read_lock()			do { } while (0)
-#define rcu_read_unlock()		do { } while (0)
+#define rcu_read_lock()			do { harness_rcu_depth++; barrier(); } while (0)
+#define rcu_read_unlock()		do { barrier(); harness_rcu_depth--; } while (0)
+#define rcu_read_lock_held()		(harness_rcu_depth > 0)
 #define synchronize_rcu()		might_sleep()
+#define rcu_barrier()			might_sleep()
+
+#if defined(__SANITIZE_THREAD__)
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define __seq_ignore_reads_begin()	AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define __seq_ignore_reads_end()	AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define __seq_ignore_reads_begin()	do { } while (0)
+#define __seq_ignore_reads_end()	do { } while (0)
+#endif
+
+typedef struct {
+	unsigned int sequence;
+} seqcount_t;
+
+typedef struct {
+	seqcount_t seqcount;
+	struct harness_lock *lock;
+} seqcount_spinlock_t;
+
+typedef struct {
+	seqcount_spinlock_t seqcount;
+	struct harness_lock lock;
+} seqlock_t;
+
+#define SEQCNT_ZERO(name)		{ .sequence = 0 }
+#define seqcount_init(s)		do { (s)->sequence = 0; } while (0)
+#define seqcount_spinlock_init(s, l)	do { (s)->seqcount.sequence = 0; (s)->lock = (l); } while (0)
+#define seqcount_raw_spinlock_init(s, l) seqcount_spinlock_init(s, l)
+#define __seqcount_ptr(s) _Generic((s),					\
+	seqcount_t *: (seqcount_t *)(s),				\
+	seqcount_spinlock_t *: &((seqcount_spinlock_t *)(s))->seqcount)
+#define __seqcount_assert_held(s) _Generic((s),				\
+	seqcount_t *: 0,						\
+	seqcount_spinlock_t *: WARN(!harness_lock_held(((seqcount_spinlock_t *)(s))->lock), \
+				    "seqcount write section without its lock"))
+
+static inline unsigned int __harness_read_seqcount_begin(seqcount_t *s)
+{
+	unsigned int seq;
+
+	while ((seq = __atomic_load_n(&s->sequence, __ATOMIC_ACQUIRE)) & 1)
+		cpu_relax();
+	__seq_ignore_reads_begin();
+	return seq;
+}
+
+/* Writers bump the sequence with full read-modify-writes. */
+static inline bool __harness_read_seqcount_retry(seqcount_t *s, unsigned int start)
+{
+	__seq_ignore_reads_end();
+#if defined(__SANITIZE_THREAD__)
+	/* TSan does not model the fence below */
+	return __atomic_fetch_add(&s->sequence, 0, __ATOMIC_SEQ_CST) != start;
+#else
+	smp_rmb();
+	return __atomic_load_n(&s->sequence, __ATOMIC_RELAXED) != start;
+#endif
+}
+
+static inline void __harness_write_seqcount(seqcount_t *s, bool begin)
+{
+	__atomic_fetch_add(&s->sequence, 1, __ATOMIC_SEQ_CST);
+}
+
+#define read_seqcount_begin(s)		__harness_read_seqcount_begin(__seqcount_ptr(s))
+#define raw_read_seqcount_begin(s)	read_seqcount_begin(s)
+#define read_seqcount_retry(s, start)	__harness_read_seqcount_retry(__seqcount_ptr(s), start)
+#define write_seqcount_begin(s) do {					\
+	(void)__seqcount_assert_held(s);				\
+	__harness_write_seqcount(__seqcount_ptr(s), true);		\
+} while (0)
+#define write_seqcount_end(s)		__harness_write_seqcount(__seqcount_ptr(s), false)
+#define raw_write_seqcount_begin(s)	__harness_write_seqcount(__seqcount_ptr(s), true)
+#define raw_write_seqcount_end(s)	__harness_write_seqcount(__seqcount_ptr(s), false)
+#define seqlock_init(sl) do {						\
+	harness_lock_init(&(sl)->lock, true);				\
+	seqcount_spinlock_init(&(sl)->seqcount, &(sl)->lock);		\
+} while (0)
+#define read_seqbegin(sl)		read_seqcount_begin(&(sl)->seqcount)
+#define read_seqretry(sl, start)	read_seqcount_retry(&(sl)->seqcount, start)
+#define write_seqlock(sl) do {						\
+	harness_lock(&(sl)->lock);					\
+	write_seqcount_begin(&(sl)->seqcount);				\
+} while (0)
+#define write_sequnlock(sl) do {					\
+	write_seqcount_end(&(sl)->seqcount);				\
+	harness_unlock(&(sl)->lock);					\
+} while (0)
 
 /* ---- lists ---------------------------------------------------------------- */
 

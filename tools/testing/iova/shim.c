@@ -78,6 +78,7 @@ unsigned int nr_cpu_ids = 8;
 bool harness_cpu_online_map[NR_CPUS];
 static __thread int this_cpu;
 __thread int harness_preempt_count;
+__thread int harness_rcu_depth;
 __thread char harness_thread_marker;
 static __thread int spin_depth;
 static long percpu_live;
@@ -131,10 +132,10 @@ unsigned int harness_possible_cpus(void)
 
 void harness_might_sleep(const char *file, int line)
 {
-	if (spin_depth || harness_preempt_count)
+	if (spin_depth || harness_preempt_count || harness_rcu_depth)
 		harness_warn(file, line,
-			     "sleeping function called from invalid context (spinlocks held %d, preempt %d)",
-			     spin_depth, harness_preempt_count);
+			     "sleeping function called from invalid context (spinlocks %d, preempt %d, rcu %d)",
+			     spin_depth, harness_preempt_count, harness_rcu_depth);
 }
 
 /* ---- locks ----------------------------------------------------------------- */
@@ -194,6 +195,7 @@ bool harness_lock_held(const struct harness_lock *l)
 #define HDR_MAGIC_KMALLOC 0x6b6d616c6c6f6321ULL
 #define HDR_MAGIC_SLAB    0x736c61626f626a21ULL
 #define HDR_MAGIC_FREED   0x6672656564212121ULL
+#define HDR_MAGIC_STABLE  0x7479706573616665ULL	/* freed, type-stable */
 #define HDR_SIZE 64		/* keeps objects 64-byte aligned */
 
 struct hdr {
@@ -201,6 +203,7 @@ struct hdr {
 	struct kmem_cache *cache;
 	size_t size;		/* requested */
 	size_t charged;		/* as the kernel would round it */
+	struct hdr *next;	/* on a type-stable cache's free list */
 };
 
 struct kmem_cache {
@@ -210,6 +213,9 @@ struct kmem_cache {
 	slab_flags_t flags;
 	void (*ctor)(void *);
 	long live;
+	/* SLAB_TYPESAFE_BY_RCU: freed objects, reused but never unmapped */
+	pthread_mutex_t lock;
+	struct hdr *stable;
 	struct kmem_cache *next;
 };
 
@@ -383,6 +389,7 @@ struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
 	if (!s)
 		return NULL;
 	snprintf(s->name, sizeof(s->name), "%s", name);
+	pthread_mutex_init(&s->lock, NULL);
 	s->size = size;
 	s->flags = flags;
 	s->ctor = ctor;
@@ -419,6 +426,12 @@ void kmem_cache_destroy(struct kmem_cache *s)
 		}
 	}
 	pthread_mutex_unlock(&caches_lock);
+	while (s->stable) {
+		struct hdr *h = s->stable;
+
+		s->stable = h->next;
+		free(h);
+	}
 	free(s);
 }
 
@@ -429,7 +442,18 @@ void *kmem_cache_alloc(struct kmem_cache *s, gfp_t gfp)
 
 	if (should_fail(gfp))
 		return NULL;
-	h = hdr_alloc(s->size, gfp & __GFP_ZERO);
+	h = NULL;
+	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
+		pthread_mutex_lock(&s->lock);
+		h = s->stable;
+		if (h)
+			s->stable = h->next;
+		pthread_mutex_unlock(&s->lock);
+		if (h && (gfp & __GFP_ZERO))
+			memset((char *)h + HDR_SIZE, 0, s->size);
+	}
+	if (!h)
+		h = hdr_alloc(s->size, gfp & __GFP_ZERO);
 	if (!h)
 		return NULL;
 	h->magic = HDR_MAGIC_SLAB;
@@ -459,14 +483,24 @@ void kmem_cache_free(struct kmem_cache *s, void *p)
 	h = to_hdr(p);
 	if (h->magic != HDR_MAGIC_SLAB)
 		harness_bug(__FILE__, __LINE__,
-			    h->magic == HDR_MAGIC_FREED ? "kmem_cache_free: double free" :
+			    h->magic == HDR_MAGIC_FREED || h->magic == HDR_MAGIC_STABLE ?
+			    "kmem_cache_free: double free" :
 			    "kmem_cache_free of memory not from a cache");
 	if (h->cache != s)
 		harness_bug(__FILE__, __LINE__, "kmem_cache_free to the wrong cache");
-	h->magic = HDR_MAGIC_FREED;
 	__atomic_sub_fetch(&s->live, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&slab_live, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&slab_live_bytes, s->objsize, __ATOMIC_RELAXED);
+	if (s->flags & SLAB_TYPESAFE_BY_RCU) {
+		/* contents stay as they were: RCU readers may still look */
+		h->magic = HDR_MAGIC_STABLE;
+		pthread_mutex_lock(&s->lock);
+		h->next = s->stable;
+		s->stable = h;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	h->magic = HDR_MAGIC_FREED;
 	free(h);
 }
 

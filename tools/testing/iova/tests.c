@@ -257,10 +257,12 @@ static int split_failure(const struct iova_impl *im, unsigned long n, bool may_l
 	/* every other range: (n - 2) / 2 splits, no memory to be had */
 	harness_fail_nonblocking(true);
 	im->fail_nodes(x.d, true);
+	harness_set_quiet(may_lose);	/* dropping a free may warn */
 	for (unsigned long i = 1; i + 1 < n; i += 2) {
 		im->free_fast(x.d, p[i], sz);
 		CHECK(im->validate(x.d) == 0, "validate after failed split %lu", i);
 	}
+	harness_set_quiet(false);
 	im->fail_nodes(x.d, false);
 	harness_fail_nonblocking(false);
 	s = stats_of(&x);
@@ -303,6 +305,46 @@ static int t_split_failure(const struct iova_impl *im)
 static int t_split_failure_storm(const struct iova_impl *im)
 {
 	return split_failure(im, 64, true);
+}
+
+/* 100 abutting 64-page ranges in a new domain: how many nodes? */
+static long extents_after_100(const struct iova_impl *im)
+{
+	struct dom x;
+	long n;
+
+	if (dom_open(&x, im, 1, true, -1))
+		return -1;
+	for (int i = 0; i < 100; i++)
+		if (!im->alloc_fast(x.d, 64, LIMIT32, false))
+			return -1;
+	n = stats_of(&x).extents;
+	if (dom_close(&x))
+		return -1;
+	return n;
+}
+
+/*
+ * The iova.merge module parameter, set through its registered ops as the
+ * kernel command line would: it decides for domains created afterwards;
+ * a bad value is refused and changes nothing.
+ */
+static int t_merge_param(const struct iova_impl *im)
+{
+	char val[16];
+
+	CHECK(harness_param_get(im->name, "merge", val, sizeof(val)) > 0, "no merge parameter");
+	CHECK(val[0] == 'Y', "default is %s", val);
+	CHECK(harness_param_set(im->name, "merge", "0") == 0, "merge=0");
+	CHECK(extents_after_100(im) == 100, "merge=0 gave %ld nodes", extents_after_100(im));
+	harness_set_quiet(true);
+	CHECK(harness_param_set(im->name, "merge", "maybe") != 0, "merge=maybe accepted");
+	harness_set_quiet(false);
+	harness_param_get(im->name, "merge", val, sizeof(val));
+	CHECK(val[0] == 'N', "a bad value changed merge to %s", val);
+	CHECK(harness_param_set(im->name, "merge", "1") == 0, "merge=1");
+	CHECK(extents_after_100(im) == 1, "merge=1 gave %ld nodes", extents_after_100(im));
+	return 0;
 }
 
 /* An rbtree of n nodes is never deeper than 2 log2(n + 1). */
@@ -816,6 +858,7 @@ static const struct test tests[] = {
 	{ "exact_nodes_apart", t_exact_nodes_apart, 0 },
 	{ "split_failure", t_split_failure, T_STATS },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
+	{ "merge_param", t_merge_param, T_STATS },
 	{ "depth_bound", t_depth_bound, 0 },
 	{ "validator_catches", t_validator_catches, 0 },
 	{ "cross_cpu_free", t_cross_cpu_free, T_THREADED },
