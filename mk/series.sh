@@ -7,8 +7,6 @@ set -e
 . "$(dirname "$0")/lib.sh"
 
 OUT=$BUILD/series
-WT=$BUILD/series-wt
-AUTHOR="IOVA rework <iova@localhost>"
 
 entries() {
 	grep -v '^[[:space:]]*\(#\|$\)' "$TOP/patches/series"
@@ -32,39 +30,56 @@ check_coverage() {
 	[ -z "$dup" ] || die "files named twice in patches/series: $dup"
 }
 
+# Commit the series without a work tree: a private index starts at the
+# baseline, patches go in with "git apply --cached", owned files with
+# "git update-index", each commit made by "git commit-tree". Seconds
+# instead of a checkout of the whole tree.
 build_series() {
 	[ -d "$KSRC/.git" ] || bash "$TOP/mk/tree.sh"
 	check_coverage
-	step "series: committing the series on a worktree of the baseline"
-	git -C "$KSRC" worktree remove --force "$WT" 2>/dev/null || rm -rf "$WT"
-	git -C "$KSRC" worktree prune
-	git -C "$KSRC" worktree add -q --detach "$WT" baseline
-	local n=0 kind name
+	step "series: committing the series on the baseline"
+	local idx=$BUILD/.series-index tmp=$BUILD/.series-tmp
+	local head n=0 kind name rest tree
+	rm -rf "$tmp"; mkdir -p "$tmp"
+	export GIT_INDEX_FILE=$idx
+	git -C "$KSRC" read-tree baseline
+	head=$(git -C "$KSRC" rev-parse baseline)
 	while read -r kind name rest; do
 		n=$((n + 1))
 		case $kind in
 		patch)
-			git -C "$WT" am -q --committer-date-is-author-date "$TOP/patches/$name" ||
+			git -C "$KSRC" mailinfo "$tmp/msg" "$tmp/diff" \
+				< "$TOP/patches/$name" > "$tmp/info"
+			(cd "$KSRC" && git apply --cached "$TOP/patches/$name") ||
 				die "patches/$name does not apply"
+			export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL
+			GIT_AUTHOR_NAME=$(sed -n 's/^Author: //p' "$tmp/info")
+			GIT_AUTHOR_EMAIL=$(sed -n 's/^Email: //p' "$tmp/info")
+			{ sed -n 's/^Subject: //p' "$tmp/info"; echo; cat "$tmp/msg"; } > "$tmp/commit"
 			;;
 		files)
 			for f in $rest; do
-				mkdir -p "$WT/$(dirname "$(kpath "$f")")"
-				cp "$TOP/$f" "$WT/$(kpath "$f")"
-				git -C "$WT" add -f "$(kpath "$f")"
+				git -C "$KSRC" update-index --add --cacheinfo \
+					"100644,$(git -C "$KSRC" hash-object -w "$TOP/$f"),$(kpath "$f")"
 			done
-			git -C "$WT" commit -q --author="$AUTHOR" -s \
-				-F "$TOP/patches/msg/$name" ||
-				die "series entry $n (files $name) committed nothing"
+			export GIT_AUTHOR_NAME="IOVA rework" GIT_AUTHOR_EMAIL="iova@localhost"
+			{ cat "$TOP/patches/msg/$name"; echo;
+			  echo "Signed-off-by: $GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL>"; } > "$tmp/commit"
 			;;
 		*) die "patches/series: bad entry '$kind $name'" ;;
 		esac
+		tree=$(git -C "$KSRC" write-tree)
+		[ "$tree" != "$(git -C "$KSRC" rev-parse "$head^{tree}")" ] ||
+			die "series entry $n ($kind $name) changes nothing"
+		head=$(git -C "$KSRC" commit-tree "$tree" -p "$head" -F "$tmp/commit")
 	done < <(entries)
-	rm -rf "$OUT"
+	unset GIT_INDEX_FILE
+	git -C "$KSRC" update-ref refs/heads/series "$head"
+	rm -rf "$OUT" "$tmp" "$idx"
 	mkdir -p "$OUT"
 	local subject="iommu: Merged-range IOVA allocator, per-CPU pools and batched IOTLB invalidation"
-	git -C "$WT" format-patch -q --cover-letter --thread -o "$OUT" \
-		--subject-prefix="PATCH" baseline..HEAD
+	git -C "$KSRC" format-patch -q --cover-letter --thread -o "$OUT" \
+		--subject-prefix="PATCH" baseline..series
 	# Fill in the cover letter from the project's own text.
 	python3 - "$OUT"/0000-cover-letter.patch "$TOP/patches/cover-letter.txt" \
 		"$BUILD/bench/summary.md" "$subject" <<'PY'
@@ -86,28 +101,28 @@ PY
 check_series() {
 	[ -d "$OUT" ] || build_series
 	local d=$BUILD/series-check
-	step "series-check: fresh unpack of the pristine tarball"
+	step "series-check: fresh unpack of the files the series touches"
 	rm -rf "$d"
 	mkdir -p "$d"
-	tar -C "$d" -xf "$TARBALL"
-	d=$(echo "$d"/linux-source-*)
-	git -C "$d" init -q
-	git -C "$d" config user.name check; git -C "$d" config user.email check@localhost
-	git -C "$d" config core.looseCompression 1
-	# git am only needs the files the series touches to be tracked: add
-	# those (as unpacked) instead of hashing the whole tree.
-	local touched
+	local top touched
+	top=$(tar -tf "$TARBALL" | head -n 1 | cut -d/ -f1)
 	touched=$(for p in "$OUT"/0*-*.patch; do
 		git apply --numstat "$p" 2>/dev/null | cut -f3
-	done | sort -u | (cd "$d" && while read -r f; do [ ! -e "$f" ] || echo "$f"; done))
-	git -C "$d" commit -q --allow-empty -m pristine
-	[ -z "$touched" ] || (cd "$d" && echo "$touched" | xargs git add -f -- &&
-		git commit -q -m "pristine files the series touches")
+	done | sort -u)
+	# Members that do not exist in the tarball are files the series adds.
+	tar -C "$d" -xf "$TARBALL" --ignore-failed-read \
+		$(echo "$touched" | sed "s|^|$top/|") 2>/dev/null || true
+	d=$d/$top
+	mkdir -p "$d"
+	git -C "$d" init -q
+	git -C "$d" config user.name check; git -C "$d" config user.email check@localhost
+	git -C "$d" add -A -f
+	git -C "$d" commit -q --allow-empty -m "pristine files the series touches"
 	step "series-check: git am"
 	if git -C "$d" am -q $(ls "$OUT"/0*-*.patch | grep -v 0000-cover-letter) 2>&1 | grep -v '^$'; then :; fi
 	local want got
 	want=$(ls "$OUT"/0*-*.patch | grep -vc 0000-cover-letter)
-	got=$(git -C "$d" rev-list --count HEAD --grep=^pristine --invert-grep)
+	got=$(( $(git -C "$d" rev-list --count HEAD) - 1 ))
 	if [ -d "$d/.git/rebase-apply" ] || [ "$got" != "$want" ]; then
 		die "series does not apply with git am on a pristine tree"
 	fi
@@ -119,6 +134,9 @@ check_series() {
 			cmp -s "$TOP/$f" "$d/$(kpath "$f")" || { echo "differs: $f"; bad=1; }
 		done
 	done < <(entries)
+	for f in $touched; do
+		cmp -s "$KSRC/$f" "$d/$f" || { echo "differs from build/linux: $f"; bad=1; }
+	done
 	[ $bad = 0 ] || die "applied series differs from the repository"
 	step "series-check: $want patches apply with git am on pristine $(cat "$BUILD/KERNEL_VERSION")"
 	rm -rf "$BUILD/series-check"
