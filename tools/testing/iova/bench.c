@@ -14,17 +14,32 @@
  *
  * Each measurement is repeated; ns/op is reported as the median with the
  * minimum and maximum. Loop counts are calibrated on this machine so that
- * one repetition takes about --ms milliseconds. Results go to stdout as a
- * table and, with --json FILE, as JSON.
+ * one repetition takes about --ms milliseconds. With --instructions the
+ * single-threaded measurements are also run once under valgrind's
+ * callgrind, which counts instructions per operation: a figure a busy or
+ * shared machine cannot disturb. Results go to stdout as a table and,
+ * with --json FILE, as JSON.
  *
  * Options: --quick  --json FILE  --reps N  --ms N  --only NAME  --seed N
+ *          --instructions
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#else
+#define CALLGRIND_ZERO_STATS do { } while (0)
+#define CALLGRIND_DUMP_STATS_AT(l) do { (void)(l); } while (0)
+#define HAVE_CALLGRIND 0
+#endif
 
 #include "harness.h"
 
@@ -40,7 +55,28 @@ static struct {
 	const char *json;
 	const char *only;
 	unsigned long long seed;
+	bool instructions;	/* also count instructions under callgrind */
+	bool ir_child;		/* we are that callgrind run */
+	const char *self;
 } opt = { .reps = 5, .ms = 200, .seed = 42 };
+
+/*
+ * Instruction counting: in the callgrind run each measured loop is framed
+ * by a reset of the counters and a dump labelled "bench|impl|ops"; the
+ * parent reads the dumps back. Outside valgrind these are no-ops.
+ */
+static void ir_start(void)
+{
+	CALLGRIND_ZERO_STATS;
+}
+
+static void ir_stop(const char *bench, const char *impl, long ops)
+{
+	char label[128];
+
+	snprintf(label, sizeof(label), "%s|%s|%ld", bench, impl, ops);
+	CALLGRIND_DUMP_STATS_AT(label);
+}
 
 struct sample {
 	double ns_per_op;
@@ -57,6 +93,7 @@ struct result {
 	long slab_bytes;	/* live objects of the node cache, slab-rounded */
 	long series[MAX_SERIES][2];
 	int nr_series;
+	double ir_per_op;	/* instructions per operation, 0 if not counted */
 	char note[128];
 };
 
@@ -66,6 +103,7 @@ struct bench {
 	const char *target;
 	struct result r[2];	/* stock, ours */
 	double ratio;		/* stock ns/op over ours */
+	double ir_ratio;	/* stock instructions over ours */
 	int threads;		/* for the thread sweep */
 };
 
@@ -152,6 +190,7 @@ static double boot_and_churn(const struct iova_impl *im, long churn, double *boo
 	double t0, t1, t2;
 	struct hstats st;
 
+	ir_start();
 	t0 = harness_now_ns();
 	for (long i = 0; i < BOOT_PAGES; i++) {
 		if (!im->alloc_fast(d, 1, LIMIT32, true))
@@ -166,9 +205,11 @@ static double boot_and_churn(const struct iova_impl *im, long churn, double *boo
 		}
 	}
 	t1 = harness_now_ns();
+	ir_stop("boot_trace", im->name, BOOT_PAGES);
 	/* the tree right after the boot trace (not timed) */
 	im->stats(d, &r->st);
 	r->slab_bytes = node_cache_bytes();
+	ir_start();
 	t1 = harness_now_ns();
 	for (long i = 0; i < churn; i++) {
 		struct churn_slot *s = &ring[i % 512];
@@ -181,6 +222,7 @@ static double boot_and_churn(const struct iova_impl *im, long churn, double *boo
 			abort();
 	}
 	t2 = harness_now_ns();
+	ir_stop("boot_churn", im->name, 2 * churn);
 	*boot_ns = (t1 - t0) / BOOT_PAGES;
 	im->stats(d, &rc->st);
 	rc->slab_bytes = node_cache_bytes();
@@ -200,6 +242,7 @@ static double large_allocs(const struct iova_impl *im, long n, struct result *r)
 	for (long i = 0; i < BOOT_PAGES; i++)
 		if (!im->alloc_fast(d, 1, LIMIT32, true))
 			abort();
+	ir_start();
 	t0 = harness_now_ns();
 	for (long i = 0; i < n; i++) {
 		struct churn_slot *s = &ring[i % 64];
@@ -212,6 +255,7 @@ static double large_allocs(const struct iova_impl *im, long n, struct result *r)
 			abort();
 	}
 	t1 = harness_now_ns();
+	ir_stop("large_allocs", im->name, 2 * n);
 	im->stats(d, &r->st);
 	r->slab_bytes = node_cache_bytes();
 	close_domain(im, d);
@@ -242,6 +286,7 @@ static double fragmented(const struct iova_impl *im, long blocks, long n, struct
 		for (int k = 0; k < 4; k++)
 			if (!im->reserve(d, b + 64 + 16 * k, b + 64 + 16 * k))
 				abort();
+	ir_start();
 	t0 = harness_now_ns();
 	for (long i = 0; i < n; i++) {
 		unsigned long pfn;
@@ -255,6 +300,7 @@ static double fragmented(const struct iova_impl *im, long blocks, long n, struct
 		im->free_fast(d, pfn, 64);
 	}
 	t1 = harness_now_ns();
+	ir_stop("fragmented32", im->name, n);
 	im->stats(d, &r->st);
 	r->slab_bytes = node_cache_bytes();
 	snprintf(r->note, sizeof(r->note), "%ld nodes, %ld failing requests", r->st.nodes, fails);
@@ -524,20 +570,125 @@ static void run_threads(void)
 	}
 }
 
+/* ---- instruction counts under callgrind ------------------------------------ */
+
+/* The callgrind run: every single-threaded loop once per implementation. */
+static void ir_child(void)
+{
+	long churn = opt.quick ? 5000 : 20000, large = opt.quick ? 500 : 2000;
+	long blocks = opt.quick ? 1024 : 8192;
+
+	for (int k = 0; k < 2; k++) {
+		const struct iova_impl *im = iova_impl_by_name(k ? "ours" : "stock");
+		struct result r = { 0 }, rc = { 0 };
+		double boot;
+
+		boot_and_churn(im, churn, &boot, &r, &rc, false);
+		large_allocs(im, large, &r);
+		fragmented(im, blocks, 20, &r);
+	}
+}
+
+static struct result *find_result(const char *bench, const char *impl)
+{
+	for (int i = 0; i < nr_benches; i++)
+		if (!strcmp(benches[i].name, bench))
+			return &benches[i].r[strcmp(impl, "stock") ? 1 : 0];
+	return NULL;
+}
+
+/* Run ourselves under callgrind and read the labelled dumps back. */
+static int count_instructions(void)
+{
+	char dir[] = "/tmp/iova_bench_cg.XXXXXX", out[512], path[600], line[128];
+	char label[128] = "";
+	struct dirent *e;
+	int status, found = 0;
+	pid_t pid;
+	DIR *dp;
+
+	if (!HAVE_CALLGRIND || !mkdtemp(dir))
+		return -1;
+	snprintf(out, sizeof(out), "--callgrind-out-file=%s/cg.out", dir);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		const char *argv[] = { "valgrind", "--tool=callgrind", "-q", out, opt.self,
+				       "--ir-child", opt.quick ? "--quick" : "--seed",
+				       opt.quick ? NULL : "42", NULL };
+		char seed[32];
+
+		snprintf(seed, sizeof(seed), "%llu", opt.seed);
+		if (!opt.quick)
+			argv[7] = seed;
+		execvp("valgrind", (char **)argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return -1;
+	dp = opendir(dir);
+	while (dp && (e = readdir(dp))) {
+		FILE *f;
+
+		if (strncmp(e->d_name, "cg.out.", 7))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			char *b, *i, *o;
+			struct result *r;
+
+			if (!strncmp(line, "desc: Trigger: Client Request: ", 31)) {
+				snprintf(label, sizeof(label), "%s", line + 31);
+				label[strcspn(label, "\n")] = 0;
+			} else if (!strncmp(line, "totals: ", 8) && label[0]) {
+				b = strtok(label, "|");
+				i = strtok(NULL, "|");
+				o = strtok(NULL, "|");
+				r = b && i && o ? find_result(b, i) : NULL;
+				if (r && atol(o) > 0) {
+					r->ir_per_op = strtod(line + 8, NULL) / atol(o);
+					found++;
+				}
+				label[0] = 0;
+			}
+		}
+		if (f)
+			fclose(f);
+		unlink(path);
+	}
+	if (dp)
+		closedir(dp);
+	snprintf(path, sizeof(path), "%s/cg.out", dir);
+	unlink(path);
+	rmdir(dir);
+	for (int i = 0; i < nr_benches; i++)
+		if (benches[i].r[1].ir_per_op > 0)
+			benches[i].ir_ratio = benches[i].r[0].ir_per_op / benches[i].r[1].ir_per_op;
+	return found ? 0 : -1;
+}
+
 static void print_table(void)
 {
-	printf("\n%-14s %-6s %12s %12s %12s %9s %8s %6s %10s %8s\n", "benchmark", "impl",
-	       "ns/op(med)", "min", "max", "ops", "nodes", "depth", "node_mem", "stock/x");
+	printf("\n%-14s %-6s %11s %10s %11s %9s %7s %5s %9s %8s %9s %8s\n", "benchmark",
+	       "impl", "ns/op(med)", "min", "max", "ops", "nodes", "depth", "node_mem",
+	       "stock/x", "instr/op", "stock/x");
 	for (int i = 0; i < nr_benches; i++) {
 		struct bench *b = &benches[i];
 
 		for (int k = 0; k < 2; k++) {
 			struct result *r = &b->r[k];
+			char ir[16] = "-", irr[16] = "-";
 
-			printf("%-14s %-6s %12.1f %12.1f %12.1f %9ld %8ld %6ld %10ld %8.2f\n",
+			if (r->ir_per_op > 0) {
+				snprintf(ir, sizeof(ir), "%.0f", r->ir_per_op);
+				snprintf(irr, sizeof(irr), "%.2f", k ? b->ir_ratio : 1.0);
+			}
+			printf("%-14s %-6s %11.1f %10.1f %11.1f %9ld %7ld %5ld %9ld %8.2f %9s %8s\n",
 			       k ? "" : b->name, r->impl, r->median, r->min, r->max, r->ops,
 			       r->st.nodes, r->st.depth, r->slab_bytes,
-			       k ? b->ratio : 1.0);
+			       k ? b->ratio : 1.0, ir, irr);
 		}
 	}
 	printf("\n");
@@ -557,6 +708,8 @@ static void json_result(FILE *f, const struct result *r)
 		r->ops, r->st.nodes, r->st.depth, r->slab_bytes);
 	fprintf(f, "\"merges\": %ld, \"splits\": %ld, \"cache_hits\": %ld, \"cache_misses\": %ld",
 		r->st.merges, r->st.splits, r->st.cache_hits, r->st.cache_misses);
+	if (r->ir_per_op > 0)
+		fprintf(f, ", \"instructions_per_op\": %.1f", r->ir_per_op);
 	if (r->nr_series) {
 		fprintf(f, ", \"nodes_series\": [");
 		for (int i = 0; i < r->nr_series; i++)
@@ -591,8 +744,10 @@ static void write_json(const char *path)
 	fprintf(f, "{\n \"tool\": \"tools/testing/iova/iova_bench\",\n");
 	fprintf(f, " \"machine\": {\"online_cpus\": %ld, \"cpu\": \"%.200s\", \"simulated_cpus\": %u},\n",
 		sysconf(_SC_NPROCESSORS_ONLN), cpu, harness_possible_cpus());
-	fprintf(f, " \"config\": {\"quick\": %s, \"reps\": %d, \"target_ms\": %.0f, \"seed\": %llu, \"granule\": 4096},\n",
-		opt.quick ? "true" : "false", opt.reps, opt.ms, opt.seed);
+	fprintf(f, " \"config\": {\"quick\": %s, \"reps\": %d, \"target_ms\": %.0f, ",
+		opt.quick ? "true" : "false", opt.reps, opt.ms);
+	fprintf(f, "\"seed\": %llu, \"granule\": 4096, \"instructions\": %s},\n",
+		opt.seed, opt.instructions ? "\"callgrind\"" : "null");
 	fprintf(f, " \"benchmarks\": [\n");
 	for (int i = 0; i < nr_benches; i++) {
 		struct bench *b = &benches[i];
@@ -613,8 +768,12 @@ static void write_json(const char *path)
 
 		fprintf(f, "%s\n  \"stock.%s.ns_per_op\": %.2f, \"ours.%s.ns_per_op\": %.2f, ",
 			i ? "," : "", b->name, b->r[0].median, b->name, b->r[1].median);
-		fprintf(f, "\"stock.%s.nodes\": %ld, \"ours.%s.nodes\": %ld, \"%s.stock_over_ours\": %.3f",
-			b->name, b->r[0].st.nodes, b->name, b->r[1].st.nodes, b->name, b->ratio);
+		fprintf(f, "\"stock.%s.nodes\": %ld, \"ours.%s.nodes\": %ld, ",
+			b->name, b->r[0].st.nodes, b->name, b->r[1].st.nodes);
+		fprintf(f, "\"%s.stock_over_ours\": %.3f", b->name, b->ratio);
+		if (b->ir_ratio > 0)
+			fprintf(f, ", \"%s.stock_over_ours_instructions\": %.3f", b->name,
+				b->ir_ratio);
 	}
 	fprintf(f, "\n }\n}\n");
 	fclose(f);
@@ -629,6 +788,8 @@ int main(int argc, char **argv)
 		{ "ms", required_argument, NULL, 'm' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "instructions", no_argument, NULL, 'i' },
+		{ "ir-child", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -653,9 +814,16 @@ int main(int argc, char **argv)
 		case 's':
 			opt.seed = strtoull(optarg, NULL, 0);
 			break;
+		case 'i':
+			opt.instructions = true;
+			break;
+		case 'I':
+			opt.ir_child = true;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [--quick] [--json FILE] [--reps N] [--ms N] [--only NAME] [--seed N]\n",
-				argv[0]);
+			fprintf(stderr,
+				"usage: %s [--quick] [--json FILE] [--reps N] [--ms N] [--only NAME]\n"
+				"          [--seed N] [--instructions]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -665,8 +833,15 @@ int main(int argc, char **argv)
 	}
 	if (opt.reps < 1 || opt.reps > MAX_REPS)
 		opt.reps = 5;
+	opt.self = realpath("/proc/self/exe", NULL);
+	if (!opt.self)
+		opt.self = argv[0];
 	harness_set_possible_cpus(16);
 	harness_set_quiet(true);
+	if (opt.ir_child) {
+		ir_child();
+		return 0;
+	}
 	/* delayed work (stock's depot trimming) runs as the kernel's would */
 	harness_wq_threaded(true);
 
@@ -683,6 +858,8 @@ int main(int argc, char **argv)
 	if (wanted("threads"))
 		run_threads();
 	harness_wq_threaded(false);
+	if (opt.instructions && count_instructions())
+		printf("(no instruction counts: valgrind's callgrind did not run)\n");
 	print_table();
 	if (opt.json) {
 		write_json(opt.json);
