@@ -46,7 +46,7 @@ struct opts {
 static struct opts opt;
 static char why[1024];
 
-static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int failf(const char *fmt, ...) __printf(1, 2);
 
 static int failf(const char *fmt, ...)
 {
@@ -943,10 +943,10 @@ int main(int argc, char **argv)
 		const struct iova_impl *im = iova_impls[i];
 
 		if (!opt.kunit_only)
-			for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++)
+			for (size_t t = 0; t < ARRAY_SIZE(tests); t++)
 				run_test(im, &tests[t]);
 		if (!opt.kunit_only && !opt.threads_only) {
-			for (size_t k = 0; k < sizeof(diff_cfgs) / sizeof(diff_cfgs[0]); k++) {
+			for (size_t k = 0; k < ARRAY_SIZE(diff_cfgs); k++) {
 				const struct diff_cfg *dc = &diff_cfgs[k];
 				char name[256];
 				bool ok;
