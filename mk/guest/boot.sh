@@ -46,13 +46,15 @@ params="panic=-1 oops=panic $*"
 if [ -z "$GUEST_TIMEOUT" ]; then
 	secs=1
 	threads="1 2"
+	repeat=1
 	for p in $params; do
 		case "$p" in
 		iovatest.seconds=*) secs=${p#*=} ;;
 		iovatest.threads=*) threads=$(echo "${p#*=}" | tr ',' ' ') ;;
+		iovatest.repeat=*) repeat=${p#*=} ;;
 		esac
 	done
-	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * (secs + 2) * 2 + 10))
+	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * (secs + 2) * 2 + 10))
 fi
 
 # kvm_works: whether this guest really boots and finishes under KVM here

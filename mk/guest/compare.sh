@@ -7,7 +7,8 @@
 #   mk/guest/compare.sh ARCH
 #
 # Environment: BENCH_SECONDS (5) seconds per benchmark run, BENCH_THREADS
-# ("1,2"), BENCH_GRANULE (1), GUEST_MODES ("strict lazy safedefer
+# ("1,2"), BENCH_GRANULE (1), BENCH_REPEAT (1: runs per thread count, the
+# table shows the median), GUEST_MODES ("strict lazy safedefer
 # passthrough"; a stock kernel ignores iommu.safedefer=1 and runs its
 # default mode, so that row compares stock's default with ours), CMDLINE
 # (kernel parameters added to every boot). Writes
@@ -22,10 +23,11 @@ guest_arch "$1"
 secs=${BENCH_SECONDS:-5}
 threads=${BENCH_THREADS:-1,2}
 granule=${BENCH_GRANULE:-1}
+repeat=${BENCH_REPEAT:-1}
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 
 
-step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule"
+step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) each"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
 k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
@@ -41,7 +43,8 @@ for mode in $modes; do
 			"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
 			"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
 			iovatest.seconds="$secs" iovatest.threads="$threads" \
-			iovatest.granule="$granule" $CMDLINE || bad="$bad $name"
+			iovatest.granule="$granule" iovatest.repeat="$repeat" \
+			$CMDLINE || bad="$bad $name"
 	done
 done
 

@@ -7,6 +7,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import sys
 
 MODE_PARAM = {
@@ -27,6 +28,26 @@ def num(v):
 
 def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(recs):
+    """The median of repeated runs of one configuration."""
+    out = {"type": recs[0].get("type"), "runs": len(recs)}
+    for k in ("map_us", "map_sd", "unmap_us", "unmap_sd"):
+        out[k] = median([num(r.get(k)) for r in recs])
+    invs = [r["inv"] for r in recs if r.get("inv")]
+    out["inv"] = None
+    if invs:
+        out["inv"] = {c: int(median([i.get(c, 0) for i in invs]))
+                      for c in invs[0]}
+    out["samples"] = [{k: r.get(k) for k in
+                       ("map_us", "unmap_us", "inv")} for r in recs]
+    return out
 
 
 def ratio(stock, ours):
@@ -65,7 +86,7 @@ def main():
             boots.append(rec)
             continue
         key = (rec["mode"], int(rec["threads"]), rec["flavor"])
-        runs[key] = rec
+        runs.setdefault(key, []).append(rec)
 
     rows = []
     modes = args.modes.split()
@@ -75,18 +96,8 @@ def main():
             row = {"mode": mode, "param": MODE_PARAM.get(mode, mode),
                    "threads": t}
             for flavor in ("stock", "ours"):
-                rec = runs.get((mode, t, flavor))
-                if rec is None:
-                    row[flavor] = None
-                    continue
-                row[flavor] = {
-                    "type": rec.get("type"),
-                    "map_us": num(rec.get("map_us")),
-                    "map_sd": num(rec.get("map_sd")),
-                    "unmap_us": num(rec.get("unmap_us")),
-                    "unmap_sd": num(rec.get("unmap_sd")),
-                    "inv": rec.get("inv"),
-                }
+                recs = runs.get((mode, t, flavor))
+                row[flavor] = summarise(recs) if recs else None
             s, o = row["stock"] or {}, row["ours"] or {}
             row["ratio"] = {
                 "map": ratio(s.get("map_us"), o.get("map_us")),
@@ -117,10 +128,13 @@ def main():
         return "| " + " | ".join(c.ljust(w) for c, w in
                                  zip(cells, widths)) + " |"
 
+    nruns = sorted({len(v) for v in runs.values()})
+    rep = "/".join(str(n) for n in nruns) or "0"
     out = [
         f"dma_map_benchmark, {args.arch} guest under "
         f"{args.qemu or 'QEMU'}, {args.seconds}s per run, "
-        f"granule {args.granule} page(s); kernel {args.kernel}",
+        f"granule {args.granule} page(s), median of {rep} run(s); "
+        f"kernel {args.kernel}",
         line(head),
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]

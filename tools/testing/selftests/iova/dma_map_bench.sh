@@ -14,6 +14,7 @@
 #   IOVA_BENCH_THREADS  thread counts, space or comma separated ("1 2")
 #   IOVA_BENCH_SECONDS  seconds per run (1)
 #   IOVA_BENCH_GRANULE  pages per mapping (1)
+#   IOVA_BENCH_REPEAT   runs per thread count (1), interleaved
 #   IOVA_TEST_REQUIRE_DEVICE=1  fail rather than skip without the device
 #   IOVA_BENCH_MARK=1   write the run id into the device's config space at
 #                       0x40 before and 0x44 after each run, so that an
@@ -26,6 +27,7 @@ DIR=$(dirname "$0")
 THREADS=$(echo "${IOVA_BENCH_THREADS:-1 2}" | tr ',' ' ')
 SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
 GRANULE=${IOVA_BENCH_GRANULE:-1}
+REPEAT=${IOVA_BENCH_REPEAT:-1}
 PCI=/sys/bus/pci/devices
 DEBUGFS=/sys/kernel/debug
 
@@ -105,7 +107,13 @@ if [ -e "$DEBUGFS/dma_map_benchmark" ]; then
 fi
 
 TYPE=$(cat "$PCI/$DEV/iommu_group/type" 2>/dev/null || echo none)
-set -- $THREADS
+RUNS=
+r=0
+while [ $r -lt "$REPEAT" ]; do
+	RUNS="$RUNS $THREADS"
+	r=$((r + 1))
+done
+set -- $RUNS
 ktap_set_plan $(($# + 1))
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, granule $GRANULE," \
 	"$SECONDS_PER_RUN s per run"
@@ -119,9 +127,9 @@ else
 fi
 
 id=0
-for t in $THREADS; do
+for t in $RUNS; do
 	id=$((id + 1))
-	desc="threads=$t granule=$GRANULE"
+	desc="run $id: threads=$t granule=$GRANULE"
 	mark 64 $id
 	out=$("$TOOL" -t "$t" -s "$SECONDS_PER_RUN" -g "$GRANULE" 2>&1)
 	rc=$?
