@@ -16,8 +16,9 @@
 # Environment: GUEST_TRACE=1 counts IOTLB invalidations with QEMU's trace
 # events; GUEST_TIMEOUT (seconds, default from the benchmark length);
 # GUEST_KVM=1 uses KVM where a probe boot shows that it really works
-# (timings then are not comparable with TCG ones); GUEST_SMP (2), GUEST_MEM (512M); GUEST_FLAVOR
-# and GUEST_MODE only label the JSON.
+# (timings then are not comparable with TCG ones); GUEST_SMP (2),
+# GUEST_MEM (512M); KEEP_TRACE=1 keeps QEMU's trace log (NAME.qemu.log,
+# large); GUEST_FLAVOR and GUEST_MODE only label the JSON.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -42,7 +43,7 @@ params="panic=-1 oops=panic $*"
 
 # Long enough for a slow TCG boot plus the benchmark runs the guest was
 # asked for (dma_map_bench.sh sleeps a second after each run, the group
-# type test runs three one-second benchmarks).
+# type test runs four one-second benchmarks).
 if [ -z "$GUEST_TIMEOUT" ]; then
 	secs=1
 	threads="1 2"
