@@ -139,11 +139,18 @@ enum iova_kind {
  * @nr: number of cached ranges of each order
  * @hits: allocations served from this cache
  * @misses: cacheable allocations this cache could not serve
+ * @vseq: tree sequence count at which [@vlo, @vhi] was seen to be a
+ *	fast-path extent (odd: nothing seen yet)
+ * @vlo: first pfn of that extent
+ * @vhi: last pfn of that extent
  * @pfns: the cached ranges by order, a stack each (the top is the newest)
  */
 struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects this CPU's cache */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned int	vseq;
+	unsigned long	vlo;
+	unsigned long	vhi;
 	unsigned long	hits;
 	unsigned long	misses;
 	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_CACHE_DEPTH];
@@ -322,6 +329,7 @@ static u64 iova_fit_query(unsigned long size)
 	return ((u64)order_base_2(size) << IOVA_FIT_SHIFT) | size;
 }
 
+/* Summary of the gap below @n alone, from its gap_lo and pfn_lo. */
 static void iova_own_gap(const struct iova *n, struct iova_gapsum *sum)
 {
 	if (n->pfn_lo <= n->gap_lo) {
@@ -344,9 +352,10 @@ static void iova_sum_child(struct iova_gapsum *sum, struct rb_node *child)
 	sum->fit = max(sum->fit, c->sub.fit);
 }
 
+/* Summary of @n's subtree, from its cached own gap and its children. */
 static void iova_gap_sum(const struct iova *n, struct iova_gapsum *sum)
 {
-	iova_own_gap(n, sum);
+	*sum = n->own;
 	iova_sum_child(sum, n->node.rb_left);
 	iova_sum_child(sum, n->node.rb_right);
 }
@@ -417,9 +426,10 @@ static struct iova *iova_next(struct iova *n)
 	return to_iova(rb_next(&n->node));
 }
 
-/* Own gap of @n changed: refresh the summaries up to the root. */
+/* Own gap of @n changed: refresh it and the summaries up to the root. */
 static void iova_update(struct iova *n)
 {
+	iova_own_gap(n, &n->own);
 	iova_gap_callbacks_propagate(&n->node, NULL);
 }
 
@@ -440,17 +450,29 @@ static void iova_link_before(struct iova_domain *iovad, struct iova *nw,
 	struct rb_node **link = &next->node.rb_left, *parent = &next->node;
 
 	nw->gap_lo = next->gap_lo;
-	iova_set_gap_lo(iovad, next, nw->pfn_hi + 1);
+	next->gap_lo = max(nw->pfn_hi + 1, iovad->start_pfn);
+	iova_own_gap(next, &next->own);
 
 	while (*link) {
 		parent = *link;
 		link = &parent->rb_right;
 	}
 	rb_link_node(&nw->node, parent, link);
+	iova_own_gap(nw, &nw->own);
 	iova_gap_compute(nw, false);
-	iova_gap_callbacks_propagate(parent, NULL);
+	/* @nw hangs below @next, whose own gap changed too */
+	iova_gap_callbacks_propagate(parent, &next->node);
+	iova_gap_callbacks_propagate(&next->node, NULL);
 	rb_insert_augmented(&nw->node, &iovad->rbroot, &iova_gap_callbacks);
 	iovad->nr_extents++;
+}
+
+/* Erase @n; the caller then hands its gap to the next node. */
+static void iova_erase(struct iova_domain *iovad, struct iova *n)
+{
+	rb_erase_augmented(&n->node, &iovad->rbroot, &iova_gap_callbacks);
+	RB_CLEAR_NODE(&n->node);
+	iovad->nr_extents--;
 }
 
 /* Take @n out of the tree; its range becomes part of the next node's gap. */
@@ -458,11 +480,9 @@ static void iova_unlink(struct iova_domain *iovad, struct iova *n)
 {
 	struct iova *next = iova_next(n);
 
-	rb_erase_augmented(&n->node, &iovad->rbroot, &iova_gap_callbacks);
-	RB_CLEAR_NODE(&n->node);
+	iova_erase(iovad, n);
 	next->gap_lo = n->gap_lo;
 	iova_update(next);
-	iovad->nr_extents--;
 }
 
 /* --- invariants ---------------------------------------------------------- */
@@ -487,6 +507,9 @@ static const char *iova_check_node(struct iova_domain *iovad,
 	}
 	if (n->gap_lo != gap_lo)
 		return "wrong gap start";
+	iova_own_gap(n, &sum);
+	if (sum.gap != n->own.gap || sum.fit != n->own.fit)
+		return "wrong own gap";
 	iova_gap_sum(n, &sum);
 	if (sum.gap != n->sub.gap || sum.fit != n->sub.fit)
 		return "wrong gap summary";
@@ -601,6 +624,21 @@ static bool iova_gap_place(const struct iova *n, const struct iova_req *req,
 }
 
 /*
+ * Whether the gap below @n can take @req: from its cached summary when the
+ * whole gap lies within the request's bounds, else by placing it.
+ */
+static bool iova_own_fits(const struct iova *n, const struct iova_req *req)
+{
+	unsigned long pfn;
+
+	if (n->pfn_lo && n->pfn_lo - 1 <= req->limit &&
+	    n->gap_lo >= req->min_pfn)
+		return req->aligned ? n->own.fit >= req->key :
+				      n->own.gap >= req->size;
+	return iova_gap_place(n, req, &pfn);
+}
+
+/*
  * Find the highest place for @req; returns the node whose gap holds it,
  * or NULL. Nodes whose gap starts at or below the limit form a prefix of
  * the address order; walking the limit's path, they are the path nodes we
@@ -612,7 +650,6 @@ static struct iova *iova_search(struct iova_domain *iovad,
 {
 	struct rb_node *rb = iovad->rbroot.rb_node;
 	struct iova *n, *cand = NULL;
-	unsigned long place, cand_pfn = 0;
 	bool cand_own = false;
 
 	if (!iova_sub_fits(rb, req))
@@ -624,10 +661,9 @@ static struct iova *iova_search(struct iova_domain *iovad,
 			rb = rb->rb_left;
 			continue;
 		}
-		if (iova_gap_place(n, req, &place)) {
+		if (iova_own_fits(n, req)) {
 			cand = n;
 			cand_own = true;
-			cand_pfn = place;
 		} else if (iova_sub_fits(rb->rb_left, req)) {
 			cand = n;
 			cand_own = false;
@@ -636,10 +672,8 @@ static struct iova *iova_search(struct iova_domain *iovad,
 	}
 	if (!cand)
 		return NULL;
-	if (cand_own) {
-		*pfn = cand_pfn;
-		return cand;
-	}
+	if (cand_own)
+		return iova_gap_place(cand, req, pfn) ? cand : NULL;
 
 	rb = cand->node.rb_left;
 	while (rb) {
@@ -648,8 +682,8 @@ static struct iova *iova_search(struct iova_domain *iovad,
 			rb = rb->rb_right;
 			continue;
 		}
-		if (iova_gap_place(n, req, pfn))
-			return n;
+		if (iova_own_fits(n, req))
+			return iova_gap_place(n, req, pfn) ? n : NULL;
 		rb = rb->rb_left;
 	}
 	/* Only with saturated keys or the pfn 0 exclusion */
@@ -679,12 +713,11 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			prev = NULL;
 		if (join_next && prev) {
 			/* bridge: fuse prev into next */
-			unsigned long lo = prev->pfn_lo;
-
-			iova_unlink(iovad, prev);
-			iova_put_node(iovad, prev);
-			next->pfn_lo = lo;
+			iova_erase(iovad, prev);
+			next->gap_lo = prev->gap_lo;
+			next->pfn_lo = prev->pfn_lo;
 			iova_update(next);
+			iova_put_node(iovad, prev);
 			iovad->nr_merges += 2;
 			return true;
 		}
@@ -720,7 +753,8 @@ static bool iova_place(struct iova_domain *iovad, struct iova *next,
 {
 	if (!__iova_place(iovad, next, pfn, size, kind, nw))
 		return false;
-	iova_debug_check(iovad, iova_find_node(iovad, pfn));
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(iovad, iova_find_node(iovad, pfn));
 	return true;
 }
 
@@ -757,8 +791,8 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 		low->pfn_lo = first->pfn_lo;
 		low->pfn_hi = pfn - 1;
 		low->kind = IOVA_KIND_FAST;
+		/* iova_link_before() refreshes @first's own gap */
 		first->pfn_lo = end + 1;
-		iova_update(first);
 		iova_link_before(iovad, low, first);
 		iovad->nr_splits++;
 		goto out;
@@ -767,7 +801,7 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 	for (n = first; ; n = next) {
 		lo = max(pfn, n->pfn_lo);
 		hi = min(end, n->pfn_hi);
-		next = iova_next(n);
+		next = hi == end ? NULL : iova_next(n);
 		if (lo == n->pfn_lo && hi == n->pfn_hi) {
 			iova_unlink(iovad, n);
 			iova_put_node(iovad, n);
@@ -776,15 +810,16 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 			iova_update(n);
 		} else {
 			n->pfn_hi = lo - 1;
-			iova_set_gap_lo(iovad, next, lo);
+			iova_set_gap_lo(iovad, next ?: iova_next(n), lo);
 		}
-		if (hi == end)
+		if (!next)
 			break;
 	}
 out:
 	iovad->nr_allocs -= units;
 	iovad->nr_pages -= pages;
-	iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
 	return 0;
 }
 
@@ -897,6 +932,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->anchor.pfn_hi = IOVA_ANCHOR;
 	iovad->anchor.gap_lo = start_pfn;
 	iovad->anchor.kind = IOVA_KIND_ANCHOR;
+	iova_own_gap(&iovad->anchor, &iovad->anchor.own);
 	iova_gap_compute(&iovad->anchor, false);
 	rb_link_node(&iovad->anchor.node, NULL, &iovad->rbroot.rb_node);
 	rb_insert_augmented(&iovad->anchor.node, &iovad->rbroot,
@@ -1002,7 +1038,8 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 		return NULL;
 	}
 	iova_unlink(iovad, n);
-	iova_debug_check(iovad, iova_find_ceil(iovad, n->pfn_lo));
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(iovad, iova_find_ceil(iovad, n->pfn_lo));
 	return n;
 }
 
@@ -1108,7 +1145,8 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 		cur = n->pfn_hi + 1;
 		n = iova_next(n);
 	}
-	iova_debug_check(iovad, iova_find_ceil(iovad, pfn_lo));
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(iovad, iova_find_ceil(iovad, pfn_lo));
 	iova_wunlock(iovad, flags);
 	return ret;
 }
@@ -1195,21 +1233,81 @@ static unsigned long iova_cc_pop(struct iova_domain *iovad, unsigned int order,
 	return pfn;
 }
 
+/*
+ * Whether [pfn, pfn + pages - 1] lies in one fast-path extent, checked
+ * without the tree lock: a lookup under the domain's sequence count,
+ * retried if the tree changed meanwhile. Nodes come from a
+ * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
+ * nodes, so whatever a reader races with (a node freed, reused or not yet
+ * initialised), it reads struct iova memory until the RCU read section
+ * ends, and the sequence count tells it to retry. The walk is bounded.
+ * The extent found is remembered in @cc with the sequence count, so that
+ * while the tree does not change, frees into it need no lookup at all.
+ */
+static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
+			       unsigned long end, struct iova_cpu_cache *cc)
+{
+	unsigned long lo = 0, hi = 0;
+	unsigned int seq, steps;
+	struct rb_node *rb;
+	struct iova *n;
+	bool ok;
+
+	rcu_read_lock();
+	do {
+		seq = read_seqcount_begin(&iovad->seq);
+		ok = false;
+		rb = READ_ONCE(iovad->rbroot.rb_node);
+		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
+			n = to_iova(rb);
+			lo = READ_ONCE(n->pfn_lo);
+			hi = READ_ONCE(n->pfn_hi);
+			if (pfn < lo) {
+				rb = READ_ONCE(rb->rb_left);
+			} else if (pfn > hi) {
+				rb = READ_ONCE(rb->rb_right);
+			} else {
+				ok = READ_ONCE(n->kind) == IOVA_KIND_FAST &&
+				     end <= hi;
+				break;
+			}
+		}
+	} while (read_seqcount_retry(&iovad->seq, seq));
+	rcu_read_unlock();
+	if (ok) {
+		cc->vseq = seq;
+		cc->vlo = lo;
+		cc->vhi = hi;
+	}
+	return ok;
+}
+
+/*
+ * Cache a freed range of @order if it is a live fast-path allocation.
+ * Returns false if the caller must free it to the tree.
+ */
 static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
 			 unsigned long pfn)
 {
+	unsigned long flags, end = pfn + (1UL << order) - 1;
 	struct iova_cpu_cache *cc;
-	unsigned long flags;
 	bool done = false;
 
+	if (end < pfn)
+		return false;
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
+	if ((read_seqcount_begin(&iovad->seq) != cc->vseq ||
+	     pfn < cc->vlo || end > cc->vhi) &&
+	    !iova_range_is_fast(iovad, pfn, end, cc))
+		goto out;
 	if (cc->nr[order] == IOVA_CACHE_DEPTH)
 		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
 	if (cc->nr[order] < IOVA_CACHE_DEPTH) {
 		cc->pfns[order][cc->nr[order]++] = pfn;
 		done = true;
 	}
+out:
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return done;
 }
@@ -1241,50 +1339,6 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 	iovad = hlist_entry_safe(node, struct iova_domain, cpuhp_dead);
 	iova_cc_drain(iovad, cpu);
 	return 0;
-}
-
-/*
- * Whether [pfn, pfn + pages - 1] lies in one fast-path extent, checked
- * without the tree lock: a lookup under the domain's sequence count,
- * retried if the tree changed meanwhile. Nodes come from a
- * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
- * nodes, so whatever a reader races with (a node freed, reused or not yet
- * initialised), it reads struct iova memory until the RCU read section
- * ends, and the sequence count tells it to retry. The walk is bounded.
- */
-static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
-			       unsigned long pages)
-{
-	unsigned long end = pfn + pages - 1, lo, hi;
-	unsigned int seq, steps;
-	struct rb_node *rb;
-	struct iova *n;
-	bool ok;
-
-	if (end < pfn)
-		return false;
-	rcu_read_lock();
-	do {
-		seq = read_seqcount_begin(&iovad->seq);
-		ok = false;
-		rb = READ_ONCE(iovad->rbroot.rb_node);
-		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
-			n = to_iova(rb);
-			lo = READ_ONCE(n->pfn_lo);
-			hi = READ_ONCE(n->pfn_hi);
-			if (pfn < lo) {
-				rb = READ_ONCE(rb->rb_left);
-			} else if (pfn > hi) {
-				rb = READ_ONCE(rb->rb_right);
-			} else {
-				ok = READ_ONCE(n->kind) == IOVA_KIND_FAST &&
-				     end <= hi;
-				break;
-			}
-		}
-	} while (read_seqcount_retry(&iovad->seq, seq));
-	rcu_read_unlock();
-	return ok;
 }
 
 /* --- fast path ------------------------------------------------------------ */
@@ -1386,7 +1440,6 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	pages = iova_fast_pages(size);
 	order = order_base_2(pages);
 	if (iovad->caches && order < IOVA_CACHE_ORDERS &&
-	    iova_range_is_fast(iovad, pfn, pages) &&
 	    iova_cc_push(iovad, order, pfn))
 		return;
 
@@ -1436,6 +1489,7 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 
 		spin_lock_init(&cc->lock);
 		memset(cc->nr, 0, sizeof(cc->nr));
+		cc->vseq = 1;
 		cc->hits = 0;
 		cc->misses = 0;
 	}

@@ -46,6 +46,7 @@ struct iova {
 	unsigned long	pfn_lo;
 	/* private: owned by iova.c */
 	unsigned long	gap_lo;
+	struct iova_gapsum own;
 	struct iova_gapsum sub;
 	unsigned int	kind;
 };
