@@ -189,7 +189,7 @@ tr -d '\r' < "$log" | sed -n 's/.*iova-bench: //p' > "$out/$name.bench"
 if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 	inv_events > "$out/$name.classes"
 	# Invalidations between the marks of run N (pci_cfg_write of N at
-	# 0x40 and at 0x44) belong to run N; the total covers the whole boot.
+	# 0xf0 and at 0xf4) belong to run N; the total covers the whole boot.
 	awk -v classes="$out/$name.classes" '
 	function hex(s,  i, v) {
 		v = 0
@@ -202,8 +202,8 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 	BEGIN { while ((getline l < classes) > 0) { split(l, a, " "); cls[a[2]] = a[1] } }
 	{ sub(/^[0-9]+@[0-9.]+:/, ""); ev = $1 }
 	ev == "pci_cfg_write" && $2 == "edu" {
-		if ($4 == "@0x40") { run = hex($6); next }
-		if ($4 == "@0x44") { run = 0; next }
+		if ($4 == "@0xf0") { run = hex($6); next }
+		if ($4 == "@0xf4") { run = 0; next }
 	}
 	ev in cls { total[cls[ev]]++; if (run) n[run, cls[ev]]++ }
 	END {

@@ -16,10 +16,11 @@
 #   IOVA_BENCH_GRANULE  pages per mapping (1)
 #   IOVA_BENCH_REPEAT   runs per thread count (1), interleaved
 #   IOVA_TEST_REQUIRE_DEVICE=1  fail rather than skip without the device
-#   IOVA_BENCH_MARK=1   write the run id into the device's config space at
-#                       0x40 before and 0x44 after each run, so that an
-#                       emulator's trace (QEMU pci_cfg_write) can attribute
-#                       IOTLB invalidations to runs. QEMU devices only.
+#   IOVA_BENCH_MARK=1   write the run id (modulo 256) into the device's
+#                       config space at 0xf0 before and 0xf4 after each run,
+#                       so that an emulator's trace (QEMU pci_cfg_write) can
+#                       attribute IOTLB invalidations to runs. Only for
+#                       QEMU's edu, where nothing lives at those offsets.
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -61,7 +62,7 @@ find_device()
 mark()
 {
 	[ "$IOVA_BENCH_MARK" = 1 ] || return 0
-	printf "$(printf '\\%03o' "$2")" |
+	printf "$(printf '\\%03o' $(($2 % 256)))" |
 		dd of="$PCI/$DEV/config" bs=1 seek="$1" conv=notrunc 2>/dev/null
 }
 
@@ -95,7 +96,7 @@ if [ -z "$DEV" ]; then
 	ktap_skip_all "no edu device (1234:11e8) and no IOVA_TEST_DEVICE"
 	exit "$KSFT_SKIP"
 fi
-[ -d "$DEBUGFS/dma_map_benchmark" ] ||
+grep -q " $DEBUGFS debugfs " /proc/mounts ||
 	mount -t debugfs none "$DEBUGFS" 2>/dev/null
 if [ -e "$PCI/$DEV/driver" ]; then
 	ktap_skip_all "$DEV already has a driver"
@@ -130,12 +131,12 @@ id=0
 for t in $RUNS; do
 	id=$((id + 1))
 	desc="run $id: threads=$t granule=$GRANULE"
-	mark 64 $id
+	mark 240 $id
 	out=$("$TOOL" -t "$t" -s "$SECONDS_PER_RUN" -g "$GRANULE" 2>&1)
 	rc=$?
 	# Let a lazy-mode flush (10 ms timer) land before the end mark.
 	sleep 1
-	mark 68 $id
+	mark 244 $id
 	echo "$out" | sed 's/^/# /'
 	map=$(echo "$out" | sed -n 's/^average map latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
 	unmap=$(echo "$out" | sed -n 's/^average unmap latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
