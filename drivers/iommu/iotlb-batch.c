@@ -14,7 +14,9 @@
  *             max_ranges of them; abutting or overlapping ranges of the
  *             same leaf size become one
  *   ents[]    the IOVA ranges to release, at most depth of them
- *   held[]    one reference per folio behind the unmapped memory
+ *   held[]    one reference per folio behind the unmapped memory, each
+ *             folio once however many of the batch's unmaps it backs
+ *             (a small hash set finds it)
  *
  * A batch is flushed when it holds depth unmaps, when its held[] is full,
  * or timeout_ms after an unmap, whichever comes first. A flush invalidates
@@ -44,6 +46,7 @@
 #define pr_fmt(fmt) "iommu: " fmt
 
 #include <linux/debugfs.h>
+#include <linux/hash.h>
 #include <linux/init.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
@@ -274,11 +277,29 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	return merged;
 }
 
+/*
+ * The folios a batch holds are also in an open-addressing hash set, so that
+ * a buffer unmapped again and again within one batch (a ring, a benchmark)
+ * costs one reference, not one per unmap. Entries leave the set only in the
+ * reverse order of their insertion (undo) or all at once (release), which
+ * linear probing allows without tombstones.
+ */
+static u32 *held_lookup(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			struct folio *folio)
+{
+	u32 i = hash_ptr(folio, 32) & b->table_mask;
+
+	while (bt->table[i] && bt->held[bt->table[i] - 1] != folio)
+		i = (i + 1) & b->table_mask;
+	return &bt->table[i];
+}
+
 static void batch_unhold(struct iotlb_batch *bt, unsigned int first)
 {
 	while (bt->nr_held > first) {
 		struct folio *folio = bt->held[--bt->nr_held];
 
+		bt->table[bt->held_slot[bt->nr_held]] = 0;
 		bt->held_pages -= folio_nr_pages(folio);
 		folio_put(folio);
 	}
@@ -289,7 +310,7 @@ static void batch_unhold(struct iotlb_batch *bt, unsigned int first)
  * why; the references this call took stay in held[] for the caller to drop.
  */
 static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
-			    unsigned int first, phys_addr_t phys, size_t len,
+			    phys_addr_t phys, size_t len,
 			    enum iotlb_batch_sync_reason *why)
 {
 	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
@@ -303,6 +324,7 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	while (pfn <= last) {
 		struct folio *folio;
 		struct page *page;
+		u32 *slot;
 
 		if (!pfn_valid(pfn)) {
 			*why = IOTLB_BATCH_SYNC_NOPAGE;
@@ -318,8 +340,9 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			return false;
 		}
 		folio = page_folio(page);
-		if (bt->nr_held > first && bt->held[bt->nr_held - 1] == folio)
-			goto next;
+		slot = held_lookup(b, bt, folio);
+		if (*slot)
+			goto next;	/* the batch holds it already */
 		if (bt->nr_held == b->hold_cap) {
 			*why = IOTLB_BATCH_SYNC_LARGE;
 			return false;
@@ -334,7 +357,9 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			*why = IOTLB_BATCH_SYNC_UNREF;
 			return false;
 		}
-		bt->held[bt->nr_held++] = folio;
+		bt->held[bt->nr_held] = folio;
+		bt->held_slot[bt->nr_held] = slot - bt->table;
+		*slot = ++bt->nr_held;
 		bt->held_pages += folio_nr_pages(folio);
 next:
 		pfn = folio_pfn(folio) + folio_nr_pages(folio);
@@ -350,10 +375,10 @@ static bool batch_hold(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	struct scatterlist *s;
 	int i;
 
-	if (!batch_hold_span(b, bt, first, u->phys, u->len, why))
+	if (!batch_hold_span(b, bt, u->phys, u->len, why))
 		goto fail;
 	for_each_sg(u->sg, s, u->sg ? u->nents : 0, i)
-		if (!batch_hold_span(b, bt, first, sg_phys(s), s->length, why))
+		if (!batch_hold_span(b, bt, sg_phys(s), s->length, why))
 			goto fail;
 	return true;
 fail:
@@ -605,6 +630,8 @@ static void batcher_free_arrays(struct iotlb_batcher *b)
 		kfree(bt->ranges);
 		kfree(bt->ents);
 		kfree(bt->held);
+		kfree(bt->held_slot);
+		kfree(bt->table);
 	}
 	free_percpu(b->cpu);
 	b->cpu = NULL;
@@ -639,6 +666,8 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	b->granule_shift = granule_shift;
 	b->hold_cap = clamp_t(unsigned int, 2 * params->depth,
 			      IOTLB_BATCH_MIN_HOLD, IOTLB_BATCH_MAX_HOLD);
+	/* At most half full, so that probes stay short. */
+	b->table_mask = roundup_pow_of_two(2 * b->hold_cap) - 1;
 	atomic64_set(&b->full_started, 0);
 	atomic64_set(&b->full_done, 0);
 	atomic_set(&b->timer_on, 0);
@@ -659,7 +688,13 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 					GFP_KERNEL, node);
 		bt->held = kcalloc_node(b->hold_cap, sizeof(*bt->held),
 					GFP_KERNEL, node);
-		if (!bt->ranges || !bt->ents || !bt->held) {
+		bt->held_slot = kcalloc_node(b->hold_cap,
+					     sizeof(*bt->held_slot),
+					     GFP_KERNEL, node);
+		bt->table = kcalloc_node(b->table_mask + 1, sizeof(*bt->table),
+					 GFP_KERNEL, node);
+		if (!bt->ranges || !bt->ents || !bt->held || !bt->held_slot ||
+		    !bt->table) {
 			batcher_free_arrays(b);
 			return -ENOMEM;
 		}

@@ -147,6 +147,8 @@ struct iotlb_batch {
 	struct iotlb_batch_range *ranges;
 	struct iotlb_batch_ent *ents;
 	struct folio **held;
+	u32 *held_slot;		/* where held[i] sits in @table */
+	u32 *table;		/* 1 + index in held[], or 0: a folio set */
 };
 
 /**
@@ -154,7 +156,8 @@ struct iotlb_batch {
  * @ops: the domain's invalidation and release callbacks
  * @params: thresholds, fixed at init
  * @granule_shift: log2 of the domain's smallest page size
- * @hold_cap: folios one CPU's batch can hold
+ * @hold_cap: distinct folios one CPU's batch can hold
+ * @table_mask: size - 1 of each batch's folio hash table
  * @cpu: the per-CPU batches
  * @full_started: full flushes started
  * @full_done: full flushes completed
@@ -166,6 +169,7 @@ struct iotlb_batcher {
 	struct iotlb_batch_params params;
 	unsigned int granule_shift;
 	unsigned int hold_cap;
+	unsigned int table_mask;
 	struct iotlb_batch __percpu *cpu;
 	atomic64_t full_started;
 	atomic64_t full_done;

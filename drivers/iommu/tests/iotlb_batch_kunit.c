@@ -783,6 +783,76 @@ static void iotlb_batch_test_hold_sg(struct kunit *test)
 	free_page_array(pages, 3);
 }
 
+/* A folio the batch holds already costs no second reference. */
+static void iotlb_batch_test_hold_dedup(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 100 * PG, .size = 3 * PG, .start = 100 * PG,
+		.end = 103 * PG - 1, .pgsize = PG,
+	};
+	struct iotlb_batch_stats st0, st1;
+	struct page *a = alloc_page(GFP_KERNEL);
+	struct page *b = alloc_page(GFP_KERNEL);
+	struct scatterlist sg[3];
+	unsigned int i;
+	void *obj = kmalloc(64, GFP_KERNEL);
+
+	if (!a || !b || !obj) {
+		if (a)
+			__free_page(a);
+		if (b)
+			__free_page(b);
+		kfree(obj);
+		KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	}
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < 10; i++)
+		KUNIT_EXPECT_EQ(test, hold_unmap(fd, i * 2 * PG,
+						 page_to_phys(a), PG), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 2);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 1);
+
+	/*
+	 * An unmap that fails half way drops the references it took and
+	 * none of those the batch held before it.
+	 */
+	sg_init_table(sg, 3);
+	sg_set_page(&sg[0], a, PG, 0);
+	sg_set_page(&sg[1], b, PG, 0);
+	sg_set_buf(&sg[2], obj, 64);
+	u.sg = sg;
+	u.nents = 3;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 2);
+	KUNIT_EXPECT_EQ(test, page_ref_count(b), 1);
+
+	/* Both found again: b is new to the set after the undo. */
+	u.nents = 2;
+	u.iova = 200 * PG;
+	u.start = u.iova;
+	u.end = u.start + u.size - 1;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 2);
+	KUNIT_EXPECT_EQ(test, page_ref_count(b), 2);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(b), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 12);
+
+	/* The next batch takes its own reference. */
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, page_to_phys(a), PG), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 2);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, page_ref_count(a), 1);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.held_now - st0.held_now, 0);
+	kfree(obj);
+	__free_page(a);
+	__free_page(b);
+}
+
 static void iotlb_batch_test_hold_capacity(struct kunit *test)
 {
 	struct fake_domain *fd = fake_domain_new(test, &test_params);
@@ -808,7 +878,10 @@ static void iotlb_batch_test_hold_capacity(struct kunit *test)
 	}
 	iotlb_batch_read_stats(&st0);
 
-	/* 40 folios fit; 40 more do not: the batch is flushed first. */
+	/*
+	 * 40 folios fit; 40 more, 15 of them held already, do not: the batch
+	 * is flushed first.
+	 */
 	{
 		struct iotlb_batch_unmap u = {
 			.iova = 0, .size = 40 * PG, .start = 0,
@@ -1077,6 +1150,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_hold_slab),
 	KUNIT_CASE(iotlb_batch_test_hold_nopage),
 	KUNIT_CASE(iotlb_batch_test_hold_sg),
+	KUNIT_CASE(iotlb_batch_test_hold_dedup),
 	KUNIT_CASE(iotlb_batch_test_hold_capacity),
 	KUNIT_CASE(iotlb_batch_test_tables),
 	KUNIT_CASE(iotlb_batch_test_tables_sync_frees),
