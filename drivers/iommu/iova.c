@@ -8,7 +8,7 @@
  * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
  * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache has
  * its own lock and is also touched by other CPUs when draining), on the
- * lock order "per-CPU cache lock, then iova_rbtree_lock", and on a
+ * lock order "per-CPU cache lock, depot lock, iova_rbtree_lock", and on a
  * seqcount_spinlock_t (write sections under the tree lock, lockless
  * readers in free_iova_fast()). Those readers may touch a node that was
  * just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed nodes must
@@ -68,15 +68,21 @@
  *
  *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  32p [..]  lock, hits
  *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  32p [..]  lock, hits
- *                      |  full: the oldest half goes back to the tree,
+ *                      |  ^
+ *       full: oldest   |  |  empty: take a batch
+ *       half moves     v  |
+ *   depot:      1p [batch ..]     2p [..]     ..  32p [..]  lock
+ *                      |  full: the batch goes back to the tree,
  *                      v  sorted, abutting ranges carved as one
  *   tree (iova_rbtree_lock)
  *
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
- * the spare and deferred lists and the tree counters. Each per-CPU cache
- * has its own lock, taken before the tree lock when both are needed; it is
- * also taken by other CPUs that drain the cache (flush_rcache retries and
- * CPU hotplug).
+ * the spare and deferred lists and the tree counters; every change of the
+ * tree is also a write section of the domain's sequence count, which lets
+ * free_iova_fast() check a range without the lock. Each per-CPU cache and
+ * the depot have their own locks; the order is CPU cache, depot, tree. A
+ * CPU's cache lock is also taken by other CPUs that drain it
+ * (flush_rcache retries and CPU hotplug).
  */
 
 #define pr_fmt(fmt) "iova: " fmt
@@ -112,6 +118,8 @@
 #define IOVA_CACHE_ORDERS	6
 #define IOVA_CACHE_DEPTH	128
 #define IOVA_CACHE_BATCH	(IOVA_CACHE_DEPTH / 2)
+/* Ranges of each order the domain's shared depot holds */
+#define IOVA_DEPOT_DEPTH	(4 * IOVA_CACHE_BATCH)
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -154,6 +162,22 @@ struct iova_cpu_cache {
 	unsigned long	hits;
 	unsigned long	misses;
 	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_CACHE_DEPTH];
+};
+
+/**
+ * struct iova_depot - a domain's shared store of freed fast-path ranges
+ * @lock: protects this structure
+ * @nr: number of ranges of each order
+ * @pfns: the ranges by order, a stack each
+ *
+ * A CPU whose cache is full moves its oldest batch here, and a CPU whose
+ * cache has nothing to give takes a batch back, so ranges freed on one
+ * CPU serve allocations on another without the tree lock.
+ */
+struct iova_depot {
+	spinlock_t	lock;		/* protects the depot */
+	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_DEPOT_DEPTH];
 };
 
 /* --- switches ------------------------------------------------------------ */
@@ -220,7 +244,8 @@ static struct iova *iova_take_spare(struct iova_domain *iovad)
 
 	if (n) {
 		iovad->spares = n->node.rb_right ? to_iova(n->node.rb_right) : NULL;
-		iovad->nr_spare--;
+		/* read unlocked by iova_prealloc() */
+		WRITE_ONCE(iovad->nr_spare, iovad->nr_spare - 1);
 		memset(n, 0, sizeof(*n));
 	}
 	return n;
@@ -230,7 +255,7 @@ static void iova_add_spare(struct iova_domain *iovad, struct iova *n)
 {
 	n->node.rb_right = iovad->spares ? &iovad->spares->node : NULL;
 	iovad->spares = n;
-	iovad->nr_spare++;
+	WRITE_ONCE(iovad->nr_spare, iovad->nr_spare + 1);
 }
 
 /* A node that left the tree: keep it as a spare or give it back. */
@@ -925,6 +950,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_splits = 0;
 	iovad->nr_lost = 0;
 	iovad->caches = NULL;
+	iovad->depot = NULL;
 	iovad->debugfs = NULL;
 
 	memset(&iovad->anchor, 0, sizeof(iovad->anchor));
@@ -1163,15 +1189,17 @@ static int iova_cmp_pfn(const void *a, const void *b)
 }
 
 /*
- * Return the @count oldest ranges of @order in @cc to the tree, abutting
- * ones carved as one. Ranges that would need a node when none is left
- * stay cached. Called with @cc->lock held.
+ * Return the @count oldest of the *@nrp ranges of @order in the stack
+ * @pfns to the tree, abutting ones carved as one. Ranges that would need a
+ * node when none is left stay. Called with the lock of the stack held and
+ * interrupts off.
  */
-static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc,
-			    unsigned int order, unsigned int count)
+static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
+			 unsigned int *nrp, unsigned int order,
+			 unsigned int count)
 {
-	unsigned long *pfns = cc->pfns[order], pages = 1UL << order;
-	unsigned int i, j, runs, kept = 0, nr = cc->nr[order];
+	unsigned int i, j, runs, kept = 0, nr = *nrp;
+	unsigned long pages = 1UL << order;
 	struct iova_prealloc pre;
 	int ret;
 
@@ -1204,26 +1232,116 @@ static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc
 	spin_unlock(&iovad->iova_rbtree_lock);
 
 	memmove(&pfns[kept], &pfns[count], (nr - count) * sizeof(*pfns));
-	cc->nr[order] = kept + nr - count;
+	WRITE_ONCE(*nrp, kept + nr - count);
 }
 
-/* Cached range of @order that ends at or below @limit_pfn, or 0. */
-static unsigned long iova_cc_pop(struct iova_domain *iovad, unsigned int order,
-				 unsigned long limit_pfn)
+static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			    unsigned int order, unsigned int count)
+{
+	iova_release(iovad, cc->pfns[order], &cc->nr[order], order, count);
+}
+
+/*
+ * @cc is full: move its oldest batch of @order to the depot, or to the
+ * tree if the depot is full too. Called with @cc->lock held.
+ */
+static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			  unsigned int order)
+{
+	struct iova_depot *dp = iovad->depot;
+	unsigned long *pfns = cc->pfns[order];
+	bool moved = false;
+
+	spin_lock(&dp->lock);
+	if (dp->nr[order] + IOVA_CACHE_BATCH <= IOVA_DEPOT_DEPTH) {
+		memcpy(&dp->pfns[order][dp->nr[order]], pfns,
+		       IOVA_CACHE_BATCH * sizeof(*pfns));
+		/* read unlocked by iova_cc_fill() */
+		WRITE_ONCE(dp->nr[order], dp->nr[order] + IOVA_CACHE_BATCH);
+		moved = true;
+	}
+	spin_unlock(&dp->lock);
+	if (!moved) {
+		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+		return;
+	}
+	cc->nr[order] -= IOVA_CACHE_BATCH;
+	memmove(pfns, &pfns[IOVA_CACHE_BATCH], cc->nr[order] * sizeof(*pfns));
+}
+
+/*
+ * Move up to a batch of @order from the depot on top of @cc, if @cc has
+ * room for it. Returns how many came. Called with @cc->lock held.
+ */
+static unsigned int iova_cc_fill(struct iova_domain *iovad,
+				 struct iova_cpu_cache *cc, unsigned int order)
+{
+	struct iova_depot *dp = iovad->depot;
+	unsigned int take;
+
+	if (cc->nr[order] > IOVA_CACHE_DEPTH - IOVA_CACHE_BATCH ||
+	    !READ_ONCE(dp->nr[order]))
+		return 0;
+	spin_lock(&dp->lock);
+	take = min_t(unsigned int, IOVA_CACHE_BATCH, dp->nr[order]);
+	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
+	memcpy(&cc->pfns[order][cc->nr[order]], &dp->pfns[order][dp->nr[order]],
+	       take * sizeof(unsigned long));
+	spin_unlock(&dp->lock);
+	cc->nr[order] += take;
+	return take;
+}
+
+static void iova_depot_drain(struct iova_domain *iovad)
+{
+	struct iova_depot *dp = iovad->depot;
+	unsigned long flags;
+	unsigned int order;
+
+	spin_lock_irqsave(&dp->lock, flags);
+	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+		iova_release(iovad, dp->pfns[order], &dp->nr[order], order,
+			     dp->nr[order]);
+	spin_unlock_irqrestore(&dp->lock, flags);
+}
+
+/* Newest of the ranges of @order in @cc from index @from that fit @limit_pfn */
+static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
+				  unsigned int from, unsigned long limit_pfn)
+{
+	unsigned long last = (1UL << order) - 1, pfn;
+	unsigned int i;
+
+	if (limit_pfn < last)
+		return 0;
+	for (i = cc->nr[order]; i-- > from; ) {
+		pfn = cc->pfns[order][i];
+		if (pfn <= limit_pfn - last) {
+			cc->pfns[order][i] = cc->pfns[order][--cc->nr[order]];
+			return pfn;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A cached range of @order that ends at or below @limit_pfn, from this
+ * CPU's cache or else from a batch taken from the depot; 0 if none.
+ */
+static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order,
+				   unsigned long limit_pfn)
 {
 	struct iova_cpu_cache *cc;
-	unsigned long flags, pfn = 0, last = (1UL << order) - 1;
-	unsigned int i;
+	unsigned long flags, pfn;
+	unsigned int nr;
 
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	for (i = cc->nr[order]; i--; ) {
-		if (limit_pfn >= last &&
-		    cc->pfns[order][i] <= limit_pfn - last) {
-			pfn = cc->pfns[order][i];
-			cc->pfns[order][i] = cc->pfns[order][--cc->nr[order]];
-			break;
-		}
+	pfn = iova_cc_take(cc, order, 0, limit_pfn);
+	if (!pfn) {
+		nr = cc->nr[order];
+		if (iova_cc_fill(iovad, cc, order))
+			pfn = iova_cc_take(cc, order, nr, limit_pfn);
 	}
 	if (pfn)
 		cc->hits++;
@@ -1291,18 +1409,21 @@ static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
 {
 	unsigned long flags, end = pfn + (1UL << order) - 1;
 	struct iova_cpu_cache *cc;
-	bool done = false;
+	bool known, done = false;
+	unsigned int seq;
 
 	if (end < pfn)
 		return false;
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	if ((read_seqcount_begin(&iovad->seq) != cc->vseq ||
-	     pfn < cc->vlo || end > cc->vhi) &&
-	    !iova_range_is_fast(iovad, pfn, end, cc))
+	seq = read_seqcount_begin(&iovad->seq);
+	known = seq == cc->vseq && pfn >= cc->vlo && end <= cc->vhi;
+	if (read_seqcount_retry(&iovad->seq, seq))
+		known = false;
+	if (!known && !iova_range_is_fast(iovad, pfn, end, cc))
 		goto out;
 	if (cc->nr[order] == IOVA_CACHE_DEPTH)
-		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+		iova_cc_spill(iovad, cc, order);
 	if (cc->nr[order] < IOVA_CACHE_DEPTH) {
 		cc->pfns[order][cc->nr[order]++] = pfn;
 		done = true;
@@ -1330,6 +1451,7 @@ static void iova_drain_caches(struct iova_domain *iovad)
 
 	for_each_possible_cpu(cpu)
 		iova_cc_drain(iovad, cpu);
+	iova_depot_drain(iovad);
 }
 
 static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
@@ -1400,7 +1522,7 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 	size = iova_fast_pages(size);
 	order = order_base_2(size);
 	if (iovad->caches && order < IOVA_CACHE_ORDERS) {
-		pfn = iova_cc_pop(iovad, order, limit_pfn);
+		pfn = iova_cc_alloc(iovad, order, limit_pfn);
 		if (pfn)
 			return pfn;
 	}
@@ -1478,12 +1600,16 @@ static void iova_debugfs_add(struct iova_domain *iovad);
  */
 int iova_domain_init_rcaches(struct iova_domain *iovad)
 {
+	int ret = -ENOMEM;
 	unsigned int cpu;
-	int ret;
 
+	iovad->depot = kzalloc(sizeof(*iovad->depot), GFP_KERNEL);
+	if (!iovad->depot)
+		return -ENOMEM;
+	spin_lock_init(&iovad->depot->lock);
 	iovad->caches = alloc_percpu(struct iova_cpu_cache);
 	if (!iovad->caches)
-		return -ENOMEM;
+		goto out_depot;
 	for_each_possible_cpu(cpu) {
 		struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
 
@@ -1498,10 +1624,15 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 	if (ret) {
 		free_percpu(iovad->caches);
 		iovad->caches = NULL;
-		return ret;
+		goto out_depot;
 	}
 	iova_debugfs_add(iovad);
 	return 0;
+
+out_depot:
+	kfree(iovad->depot);
+	iovad->depot = NULL;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(iova_domain_init_rcaches);
 
@@ -1524,6 +1655,8 @@ void put_iova_domain(struct iova_domain *iovad)
 						    &iovad->cpuhp_dead);
 		free_percpu(iovad->caches);
 		iovad->caches = NULL;
+		kfree(iovad->depot);
+		iovad->depot = NULL;
 	}
 	rbtree_postorder_for_each_entry_safe(n, tmp, &iovad->rbroot, node)
 		if (n != &iovad->anchor)
@@ -1593,6 +1726,12 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 			}
 			spin_unlock_irqrestore(&cc->lock, flags);
 		}
+		spin_lock_irqsave(&iovad->depot->lock, flags);
+		for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
+			st->cached += iovad->depot->nr[order];
+			cached_pages += (unsigned long)iovad->depot->nr[order] << order;
+		}
+		spin_unlock_irqrestore(&iovad->depot->lock, flags);
 	}
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);

@@ -52,6 +52,7 @@ struct iova {
 };
 
 struct iova_cpu_cache;
+struct iova_depot;
 
 /* Spare nodes a domain keeps so that freeing never needs memory under its lock */
 #define IOVA_SPARE_NODES	8
@@ -105,6 +106,7 @@ struct iova_domain {
 	unsigned long	nr_splits;
 	unsigned long	nr_lost;
 	struct iova_cpu_cache __percpu *caches;
+	struct iova_depot *depot;
 	struct hlist_node cpuhp_dead;
 	struct dentry	*debugfs;
 };
@@ -118,7 +120,7 @@ struct iova_domain {
  * @splits: extents split in two by a free from their middle
  * @cache_hits: fast-path allocations served by a per-CPU cache
  * @cache_misses: cacheable fast-path allocations that went to the tree
- * @cached: ranges held in the per-CPU caches
+ * @cached: ranges held in the per-CPU caches and the depot
  * @deferred: frees waiting for a node (see &struct iova_deferred)
  * @lost: frees dropped because the deferred list was full (leaked space)
  * @node_bytes: memory of the tree nodes and spare nodes
