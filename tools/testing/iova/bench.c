@@ -266,8 +266,10 @@ static double large_allocs(const struct iova_impl *im, long n, struct result *r)
 
 /*
  * Every 128-page block of the 32-bit space holds four single-page
- * reservations in its upper half, so a 64-page aligned hole is left in
- * each and no 128-page range fits anywhere. A 128-page request fails, a
+ * allocations in its upper half, so a 64-page aligned hole is left in
+ * each and no 128-page range fits anywhere. (They are made top-down with
+ * alloc_iova() and a limit at each pfn, which costs stock O(1) each; its
+ * reserve_iova() walks the whole tree every time.) A 128-page request fails, a
  * 64-page one succeeds and is freed again (beyond the caches, so the free
  * reaches the tree): stock walks every node on each failure.
  * @blocks: how many 128-page blocks are fragmented (the rest of the space
@@ -280,12 +282,22 @@ static double fragmented(const struct iova_impl *im, long blocks, long n, struct
 	double t0, t1;
 	long fails = 0;
 
+	for (unsigned long b = top - 128;; b -= 128) {
+		for (int k = 3; k >= 0; k--) {
+			unsigned long p = b + 64 + 16 * k, lo, hi;
+			struct hnode *node = im->alloc(d, 1, p, false);
+
+			if (!node)
+				abort();
+			im->node_range(node, &lo, &hi);
+			if (lo != p)
+				abort();
+		}
+		if (b == base)
+			break;
+	}
 	if (base > 1 && !im->reserve(d, 1, base - 1))
 		abort();
-	for (unsigned long b = base; b < top; b += 128)
-		for (int k = 0; k < 4; k++)
-			if (!im->reserve(d, b + 64 + 16 * k, b + 64 + 16 * k))
-				abort();
 	ir_start();
 	t0 = harness_now_ns();
 	for (long i = 0; i < n; i++) {
