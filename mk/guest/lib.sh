@@ -58,7 +58,10 @@ inv_events() {
 		echo "global vtd_inv_desc_iotlb_global"
 		;;
 	arm64)
-		echo "pages smmu_iotlb_inv_iova"
+		# QEMU 7.2 traces a CMD_TLBI_NH_VA as smmuv3_s1_range_inval;
+		# smmu_iotlb_inv_iova fires only on some paths: kept apart.
+		echo "pages smmuv3_s1_range_inval"
+		echo "pages_iotlb smmu_iotlb_inv_iova"
 		echo "domain smmu_iotlb_inv_asid"
 		echo "domain_cmd smmuv3_cmdq_tlbi_nh_asid"
 		echo "global smmu_iotlb_inv_all"

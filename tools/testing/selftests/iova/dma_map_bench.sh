@@ -107,7 +107,6 @@ if [ -e "$DEBUGFS/dma_map_benchmark" ]; then
 	exit "$KSFT_SKIP"
 fi
 
-TYPE=$(cat "$PCI/$DEV/iommu_group/type" 2>/dev/null || echo none)
 RUNS=
 r=0
 while [ $r -lt "$REPEAT" ]; do
@@ -116,8 +115,6 @@ while [ $r -lt "$REPEAT" ]; do
 done
 set -- $RUNS
 ktap_set_plan $(($# + 1))
-ktap_print_msg "device $DEV, IOMMU domain $TYPE, granule $GRANULE," \
-	"$SECONDS_PER_RUN s per run"
 
 if bind; then
 	ktap_test_pass "bind $DEV to dma_map_benchmark"
@@ -126,6 +123,11 @@ else
 	unbind
 	ktap_exit_fail_msg "cannot bind $DEV"
 fi
+# Read the type once bound: on device-tree systems a PCI device meets its
+# IOMMU only when a driver first binds to it.
+TYPE=$(cat "$PCI/$DEV/iommu_group/type" 2>/dev/null || echo none)
+ktap_print_msg "device $DEV, IOMMU domain $TYPE, granule $GRANULE," \
+	"$SECONDS_PER_RUN s per run"
 
 id=0
 for t in $RUNS; do

@@ -202,22 +202,40 @@ static const char *expected_type(const char *cmdline)
 	return NULL;
 }
 
-/* One short dma_map_benchmark run through the device's current domain. */
-static int bench_once(const char *dev, struct map_benchmark *map)
+static int bind_bench(const char *dev)
 {
-	char path[PATH_MAX];
-	int fd, ret, err;
+	int ret;
 
 	ret = set_dev_attr(dev, "driver_override", BENCH_DRIVER);
 	if (ret)
 		return ret;
 	ret = write_str("/sys/bus/pci/drivers_probe", dev);
-	if (ret)
-		goto out_override;
-	if (!has_driver(dev)) {
+	if (!ret && !has_driver(dev))
 		ret = -ENXIO;
-		goto out_override;
-	}
+	if (ret)
+		set_dev_attr(dev, "driver_override", "\n");
+	return ret;
+}
+
+static int unbind_bench(const char *dev)
+{
+	char path[PATH_MAX];
+	int ret, err;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", dev);
+	ret = write_str(path, dev);
+	err = set_dev_attr(dev, "driver_override", "\n");
+	return ret ? ret : err;
+}
+
+/* One short dma_map_benchmark run through the device's current domain. */
+static int bench_once(const char *dev, struct map_benchmark *map)
+{
+	int fd, ret, err;
+
+	ret = bind_bench(dev);
+	if (ret)
+		return ret;
 
 	fd = open(BENCH_DEBUGFS, O_RDWR);
 	if (fd < 0) {
@@ -235,13 +253,28 @@ static int bench_once(const char *dev, struct map_benchmark *map)
 		close(fd);
 	}
 
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", dev);
-	err = write_str(path, dev);
-	if (!ret)
-		ret = err;
-out_override:
-	err = set_dev_attr(dev, "driver_override", "\n");
+	err = unbind_bench(dev);
 	return ret ? ret : err;
+}
+
+/*
+ * On device-tree systems Linux 6.12 attaches a PCI device to its IOMMU
+ * only when a driver first binds to it (of_dma_configure() runs at probe
+ * time), so a device that never had a driver has no group yet. Bind the
+ * benchmark driver once to get one; the group stays after the unbind.
+ */
+static int ensure_group(const char *dev)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/iommu_group", dev);
+	if (!access(path, F_OK) || has_driver(dev))
+		return 0;
+	ret = bind_bench(dev);
+	if (ret)
+		return ret;
+	return unbind_bench(dev);
 }
 
 FIXTURE(edu)
@@ -256,6 +289,7 @@ FIXTURE_SETUP(edu)
 			TH_LOG("no edu device (1234:11e8)");
 		SKIP(return, "no edu device and no IOVA_TEST_DEVICE");
 	}
+	ASSERT_EQ(0, ensure_group(self->dev));
 }
 
 FIXTURE_TEARDOWN(edu)
@@ -336,11 +370,12 @@ FIXTURE_SETUP(group)
 	}
 	if (has_driver(self->dev))
 		SKIP(return, "%s has a driver bound", self->dev);
+	if (access(BENCH_DEBUGFS, F_OK) == 0)
+		SKIP(return, BENCH_DEBUGFS " is taken by another device");
+	ASSERT_EQ(0, ensure_group(self->dev));
 	snprintf(self->path, sizeof(self->path),
 		 PCI_DEVICES "/%s/iommu_group/type", self->dev);
 	ASSERT_EQ(0, read_line(self->path, self->orig, sizeof(self->orig)));
-	if (access(BENCH_DEBUGFS, F_OK) == 0)
-		SKIP(return, BENCH_DEBUGFS " is taken by another device");
 }
 
 FIXTURE_TEARDOWN(group)
