@@ -4,6 +4,7 @@
 # cover letter under build/series/. "check" instead verifies that the series
 # applies with git am on a fresh unpack of the pristine tarball.
 set -e
+export LC_ALL=C
 . "$(dirname "$0")/lib.sh"
 
 OUT=$BUILD/series

@@ -6,6 +6,7 @@
 # rewritten, so kbuild recompiles only what changed. Also keeps
 # build/stock/linux, a pristine worktree of the baseline, for comparisons.
 set -e
+export LC_ALL=C
 . "$(dirname "$0")/lib.sh"
 
 OVERLAY_DIRS="drivers include tools Documentation"
