@@ -15,7 +15,7 @@ extra=
 if [ "$variant" = debug ]; then
 	part=kunit-debug
 	bdir=$BUILD/kunit-debug
-	extra="--kconfig_add CONFIG_KASAN=y --kconfig_add CONFIG_KASAN_VMALLOC=y
+	extra="--kconfig_add CONFIG_DEBUG_KERNEL=y --kconfig_add CONFIG_KASAN=y --kconfig_add CONFIG_KASAN_VMALLOC=y
 		--kconfig_add CONFIG_PROVE_LOCKING=y --kconfig_add CONFIG_DEBUG_ATOMIC_SLEEP=y
 		--kconfig_add CONFIG_DEBUG_LIST=y --kconfig_add CONFIG_DEBUG_OBJECTS=y"
 fi
@@ -35,7 +35,7 @@ set +e
 (cd "$KSRC" && nice -n 5 python3 tools/testing/kunit/kunit.py run \
 	--build_dir="$bdir" $configs $extra \
 	--make_options "CC=ccache gcc" --jobs="$(nproc)" --timeout=600 \
-	--raw_output=all --json="$json") > "$log" 2>&1
+	--json="$json") > "$log" 2>&1
 rc=$?
 set -e
 
