@@ -168,6 +168,7 @@ struct iova_cpu_cache {
  * struct iova_depot - a domain's shared store of freed fast-path ranges
  * @lock: protects this structure
  * @nr: number of ranges of each order
+ * @locks: times @lock was taken to move ranges
  * @pfns: the ranges by order, a stack each
  *
  * A CPU whose cache is full moves its oldest batch here, and a CPU whose
@@ -177,6 +178,7 @@ struct iova_cpu_cache {
 struct iova_depot {
 	spinlock_t	lock;		/* protects the depot */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned long	locks;
 	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_DEPOT_DEPTH];
 };
 
@@ -319,6 +321,7 @@ static void iova_wlock(struct iova_domain *iovad, unsigned long *flags)
 	__acquires(&iovad->iova_rbtree_lock)
 {
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, *flags);
+	iovad->nr_tree_locks++;
 	write_seqcount_begin(&iovad->seq);
 }
 
@@ -949,6 +952,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_merges = 0;
 	iovad->nr_splits = 0;
 	iovad->nr_lost = 0;
+	iovad->nr_tree_locks = 0;
 	iovad->caches = NULL;
 	iovad->depot = NULL;
 	iovad->debugfs = NULL;
@@ -1030,6 +1034,7 @@ struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn)
 	struct iova *n;
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	iovad->nr_tree_locks++;
 	n = iova_find_node(iovad, pfn);
 	if (n && n->kind == IOVA_KIND_ANCHOR)
 		n = NULL;
@@ -1212,6 +1217,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 
 	iova_prealloc(iovad, &pre, runs);
 	spin_lock(&iovad->iova_rbtree_lock);
+	iovad->nr_tree_locks++;
 	write_seqcount_begin(&iovad->seq);
 	iova_stash(iovad, &pre);
 	iova_retry_deferred(iovad);
@@ -1253,6 +1259,7 @@ static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 	bool moved = false;
 
 	spin_lock(&dp->lock);
+	dp->locks++;
 	if (dp->nr[order] + IOVA_CACHE_BATCH <= IOVA_DEPOT_DEPTH) {
 		memcpy(&dp->pfns[order][dp->nr[order]], pfns,
 		       IOVA_CACHE_BATCH * sizeof(*pfns));
@@ -1283,6 +1290,7 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	    !READ_ONCE(dp->nr[order]))
 		return 0;
 	spin_lock(&dp->lock);
+	dp->locks++;
 	take = min_t(unsigned int, IOVA_CACHE_BATCH, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
 	memcpy(&cc->pfns[order][cc->nr[order]], &dp->pfns[order][dp->nr[order]],
@@ -1299,6 +1307,7 @@ static void iova_depot_drain(struct iova_domain *iovad)
 	unsigned int order;
 
 	spin_lock_irqsave(&dp->lock, flags);
+	dp->locks++;
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_release(iovad, dp->pfns[order], &dp->nr[order], order,
 			     dp->nr[order]);
@@ -1731,11 +1740,16 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 			st->cached += iovad->depot->nr[order];
 			cached_pages += (unsigned long)iovad->depot->nr[order] << order;
 		}
+		st->shared_locks += iovad->depot->locks;
 		spin_unlock_irqrestore(&iovad->depot->lock, flags);
+		st->cache_bytes = sizeof(struct iova_depot) +
+			num_possible_cpus() * sizeof(struct iova_cpu_cache);
 	}
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
 	st->extents = iovad->nr_extents;
+	st->shared_locks += iovad->nr_tree_locks;
+	st->cached_pages = cached_pages;
 	st->allocs_live = iovad->nr_allocs - st->cached;
 	st->pages_live = iovad->nr_pages - cached_pages;
 	st->merges = iovad->nr_merges;
@@ -1763,6 +1777,9 @@ static int iova_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "cache_hits: %lu\n", st.cache_hits);
 	seq_printf(m, "cache_misses: %lu\n", st.cache_misses);
 	seq_printf(m, "cached: %lu\n", st.cached);
+	seq_printf(m, "cached_pages: %lu\n", st.cached_pages);
+	seq_printf(m, "shared_locks: %lu\n", st.shared_locks);
+	seq_printf(m, "cache_bytes: %lu\n", st.cache_bytes);
 	seq_printf(m, "deferred: %lu\n", st.deferred);
 	seq_printf(m, "lost: %lu\n", st.lost);
 	seq_printf(m, "depth: %u\n", st.depth);

@@ -105,6 +105,7 @@ struct iova_domain {
 	unsigned long	nr_merges;
 	unsigned long	nr_splits;
 	unsigned long	nr_lost;
+	unsigned long	nr_tree_locks;
 	struct iova_cpu_cache __percpu *caches;
 	struct iova_depot *depot;
 	struct hlist_node cpuhp_dead;
@@ -121,8 +122,11 @@ struct iova_domain {
  * @cache_hits: fast-path allocations served by a per-CPU cache
  * @cache_misses: cacheable fast-path allocations that went to the tree
  * @cached: ranges held in the per-CPU caches and the depot
+ * @cached_pages: pages of those ranges
  * @deferred: frees waiting for a node (see &struct iova_deferred)
  * @lost: frees dropped because the deferred list was full (leaked space)
+ * @shared_locks: acquisitions of the domain-wide locks (tree and depot)
+ * @cache_bytes: memory of the per-CPU caches and the depot
  * @node_bytes: memory of the tree nodes and spare nodes
  * @depth: height of the rbtree
  */
@@ -135,8 +139,11 @@ struct iova_stats {
 	unsigned long	cache_hits;
 	unsigned long	cache_misses;
 	unsigned long	cached;
+	unsigned long	cached_pages;
 	unsigned long	deferred;
 	unsigned long	lost;
+	unsigned long	shared_locks;
+	unsigned long	cache_bytes;
 	unsigned long	node_bytes;
 	unsigned int	depth;
 };
