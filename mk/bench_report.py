@@ -118,6 +118,37 @@ def harness_plots(d, harness, plots):
         plots.append(os.path.basename(png))
 
 
+def load_attack(d):
+    """The stale IOTLB attack runs (attack-*.json, one JSON line each)."""
+    runs = []
+    for p in sorted(glob.glob(os.path.join(d, "attack-*.json"))):
+        with open(p) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        runs.append(json.loads(line))
+                    except ValueError:
+                        pass
+    return runs
+
+
+def attack_table(runs):
+    md = ["## Stale IOTLB attack (selftests/iova/iotlb_attack.sh)", "",
+          "Writes by a device through a stale IOTLB entry that landed in"
+          " memory reused after the unmap; faults are the IOMMU's"
+          " (rate-limited) reports.", "",
+          "| arch | kernel | mode | domain | load threads | trials | valid"
+          " | landed | victim reused | faults |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % tuple(
+            r.get(k, "") for k in ("arch", "flavor", "mode", "type", "load",
+                                   "trials", "valid", "landed", "reused",
+                                   "faults")))
+    return md + [""]
+
+
 def main():
     d = sys.argv[1]
     harness = load(os.path.join(d, "harness.json"))
@@ -136,6 +167,7 @@ def main():
         "harness": harness,
         "guests": guests,
         "plots": plots,
+        "attack": load_attack(d),
     }
     # Flat figures other tools quote ("ours.X" / "stock.X").
     figures = {}
@@ -155,6 +187,8 @@ def main():
         t = os.path.join(d, f"{name}.txt")
         if os.path.exists(t):
             md += [f"## Guest: {name}", "", open(t).read().rstrip(), ""]
+    if results["attack"]:
+        md += attack_table(results["attack"])
     if plots:
         md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     with open(os.path.join(d, "summary.md"), "w") as f:

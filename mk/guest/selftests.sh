@@ -12,7 +12,9 @@
 # lazy = iommu.strict=0, safedefer = iommu.safedefer=1, passthrough =
 # iommu.passthrough=1. GUEST_FLAVOR picks the kernel (ours,
 # the default; ours-debug; stock). GUEST_TRACE=1 also counts IOTLB
-# invalidations (build/results/guest/*.json). The counts go to
+# invalidations (build/results/guest/*.json). The stale IOTLB attack's
+# results (trials, landed writes, faults per mode and load) go to
+# build/results/attack-ARCH.json, one JSON line per run. The counts go to
 # build/results/selftests-ARCH.counts; the exit status is non-zero when any
 # test failed or any guest panicked, hung or printed no complete TAP plan.
 set -e -o pipefail
@@ -44,6 +46,28 @@ initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1) ||
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 [ "$flavor" = stock ] && [ -z "$GUEST_MODES" ] && modes="strict lazy passthrough"
 
+# attack_json NAME MODE: the stale IOTLB attack's result lines of one boot
+# (selftests/iova/iotlb_attack.sh), one JSON object per line.
+attack_json() {
+	tr -d '\r' < "$RESULTS/guest/$1.log" | sed -n 's/.*iova-attack: //p' |
+		awk -v arch="$GARCH" -v flavor="$flavor" -v mode="$2" '{
+			printf "{\"arch\": \"%s\", \"flavor\": \"%s\", \"mode\": \"%s\"", arch, flavor, mode
+			for (i = 1; i <= NF; i++) {
+				k = $i; sub(/=.*/, "", k)
+				v = $i; sub(/^[^=]*=/, "", v)
+				if (v ~ /^[0-9]+$/)
+					printf ", \"%s\": %s", k, v
+				else
+					printf ", \"%s\": \"%s\"", k, v
+			}
+			print "}"
+		}'
+}
+attack=$RESULTS/attack-$GARCH.json
+[ "$flavor" = ours ] || attack=$RESULTS/attack-$GARCH-$flavor.json
+mkdir -p "$RESULTS"
+: > "$attack"
+
 passed=0
 failed=0
 bad=
@@ -54,6 +78,7 @@ for mode in $modes; do
 		"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
 		"$(mode_param "$mode")" iovatest.seconds=1 iovatest.threads=1,2 \
 		$extra || bad="$bad $mode"
+	attack_json "$name" "$mode" >> "$attack"
 	read -r p f < "$RESULTS/guest/$name.counts"
 	passed=$((passed + p))
 	failed=$((failed + f))
