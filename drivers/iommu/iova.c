@@ -615,7 +615,8 @@ static bool iova_req_init(struct iova_req *req, struct iova_domain *iovad,
 	req->align_mask = ~0UL;
 	req->key = 0;
 	if (aligned) {
-		if (order_base_2(size) > IOVA_FIT_MAX_ORDER)
+		if (order_base_2(size) > IOVA_FIT_MAX_ORDER ||
+		    order_base_2(size) >= BITS_PER_LONG)
 			return false;
 		req->align_mask = ~((1UL << order_base_2(size)) - 1);
 		req->key = iova_fit_query(size);
