@@ -79,8 +79,8 @@ fi
 
 # --- overlay ---------------------------------------------------------------
 list=$BUILD/.overlay-files.new
-(cd "$TOP" && git ls-files -co --exclude-standard -- $OVERLAY_DIRS) | sort > "$list"
-echo "Kconfig:drivers/iommu/Kconfig.iova" >> "$list"
+{ (cd "$TOP" && git ls-files -co --exclude-standard -- $OVERLAY_DIRS)
+  echo "Kconfig:drivers/iommu/Kconfig.iova"; } | sort > "$list"
 while IFS= read -r ent; do
 	src=${ent%%:*}; dst=${ent#*:}
 	[ -f "$TOP/$src" ] || continue
