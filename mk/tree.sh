@@ -81,15 +81,8 @@ fi
 list=$BUILD/.overlay-files.new
 { (cd "$TOP" && git ls-files -co --exclude-standard -- $OVERLAY_DIRS)
   echo "Kconfig:drivers/iommu/Kconfig.iova"; } | sort > "$list"
-while IFS= read -r ent; do
-	src=${ent%%:*}; dst=${ent#*:}
-	[ -f "$TOP/$src" ] || continue
-	if ! cmp -s "$TOP/$src" "$KSRC/$dst"; then
-		mkdir -p "$KSRC/$(dirname "$dst")"
-		cp "$TOP/$src" "$KSRC/$dst"
-	fi
-done < <(sed '/:/!s/.*/&:&/' "$list")
-# Files the project no longer has go back to the baseline (or away).
+# Files the project no longer has go back to the baseline (or away);
+# done first, so that the copy below always wins.
 if [ -f "$BUILD/.overlay-files" ]; then
 	comm -23 "$BUILD/.overlay-files" "$list" | while IFS= read -r ent; do
 		dst=${ent#*:}
@@ -100,6 +93,14 @@ if [ -f "$BUILD/.overlay-files" ]; then
 		fi
 	done
 fi
+while IFS= read -r ent; do
+	src=${ent%%:*}; dst=${ent#*:}
+	[ -f "$TOP/$src" ] || continue
+	if ! cmp -s "$TOP/$src" "$KSRC/$dst"; then
+		mkdir -p "$KSRC/$(dirname "$dst")"
+		cp "$TOP/$src" "$KSRC/$dst"
+	fi
+done < <(sed '/:/!s/.*/&:&/' "$list")
 mv "$list" "$BUILD/.overlay-files"
 
 $G add -u
