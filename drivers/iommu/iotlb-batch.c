@@ -10,9 +10,11 @@
  * to invalidate, its leaf size and the page-table pages it freed. The batch
  * of the CPU doing the unmap keeps::
  *
- *   ranges[]  merged invalidation ranges, sorted by nothing, at most
+ *   ranges[]  merged invalidation ranges, in no order, at most
  *             max_ranges of them; abutting or overlapping ranges of the
- *             same leaf size become one
+ *             same leaf size become one, and one range too many joins
+ *             the two closest of a leaf size across their gap while the
+ *             pages to invalidate stay within max_pages
  *   ents[]    the IOVA ranges to release, at most depth of them
  *   held[]    one reference per folio behind the unmapped memory, each
  *             folio once however many of the batch's unmaps it backs
@@ -20,9 +22,9 @@
  *
  * A batch is flushed when it holds depth unmaps, when its held[] is full,
  * or timeout_ms after an unmap, whichever comes first. A flush invalidates
- * the merged ranges one by one, or, when they are more than max_ranges or
- * cover more than max_pages pages, promotes the batch to one flush of the
- * whole domain. Only once the invalidation has returned are the IOVAs given
+ * the merged ranges one by one, or, when they could not be kept to
+ * max_ranges or cover more than max_pages pages, promotes the batch to one
+ * flush of the whole domain. Only once the invalidation has returned are the IOVAs given
  * back to their allocator, the page-table pages freed and the folio
  * references dropped; so neither the address nor the memory behind it can
  * be reused while a device may still hold a stale translation.
@@ -223,6 +225,88 @@ static void batch_drop_ranges(struct iotlb_batch *bt)
 	bt->nr_ranges = 0;
 }
 
+/* Pages between two disjoint ranges, rounded up to whole pages. */
+static unsigned long gap_pages(const struct iotlb_batcher *b,
+			       unsigned long s1, unsigned long e1,
+			       unsigned long s2, unsigned long e2)
+{
+	unsigned long gap = e1 < s2 ? s2 - e1 - 1 : s1 - e2 - 1;
+
+	return DIV_ROUND_UP(gap, 1UL << b->granule_shift);
+}
+
+static void batch_remove_range(struct iotlb_batch *bt, unsigned int i)
+{
+	if (i != --bt->nr_ranges)
+		range_move(&bt->ranges[i], &bt->ranges[bt->nr_ranges]);
+}
+
+/*
+ * The batch has max_ranges ranges and one more, [*start, *end], to add:
+ * join the two closest ranges of the same leaf size (the new one included)
+ * into one that also covers the gap between them, if the pages to
+ * invalidate stay within max_pages. Invalidating the gap is harmless, its
+ * live translations are just walked again; one range costs less than two.
+ * The closest pair of a leaf size has no range of that size between them,
+ * so the joined range touches no other. Return false to promote instead.
+ */
+static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			   unsigned long *start, unsigned long *end,
+			   size_t pgsize, struct list_head *list)
+{
+	unsigned int n = bt->nr_ranges, i, j, bi = 0, bj = 0;
+	unsigned long best = ULONG_MAX, si, ei, sj, ej, g;
+	struct iotlb_batch_range *ri, *rj;
+
+	/* Index n stands for the new range. */
+	for (i = 0; i < n; i++) {
+		ri = &bt->ranges[i];
+		for (j = i + 1; j <= n; j++) {
+			if (j < n) {
+				rj = &bt->ranges[j];
+				if (rj->pgsize != ri->pgsize)
+					continue;
+				sj = rj->start;
+				ej = rj->end;
+			} else {
+				if (pgsize != ri->pgsize)
+					continue;
+				sj = *start;
+				ej = *end;
+			}
+			g = gap_pages(b, ri->start, ri->end, sj, ej);
+			if (g < best) {
+				best = g;
+				bi = i;
+				bj = j;
+			}
+		}
+	}
+	if (best == ULONG_MAX ||
+	    bt->pages + range_pages(b, *start, *end) + best > b->params.max_pages)
+		return false;
+
+	ri = &bt->ranges[bi];
+	if (bj == n) {
+		*start = min(*start, ri->start);
+		*end = max(*end, ri->end);
+		list_splice_init(&ri->freelist, list);
+		bt->pages -= range_pages(b, ri->start, ri->end);
+		batch_remove_range(bt, bi);
+	} else {
+		rj = &bt->ranges[bj];
+		bt->pages -= range_pages(b, ri->start, ri->end) +
+			     range_pages(b, rj->start, rj->end);
+		ri->start = min(ri->start, rj->start);
+		ri->end = max(ri->end, rj->end);
+		list_splice_init(&rj->freelist, &ri->freelist);
+		bt->pages += range_pages(b, ri->start, ri->end);
+		batch_remove_range(bt, bj);
+	}
+	stat_inc(coalesced);
+	return true;
+}
+
 /* Add one unmap's range; return how many queued ranges it absorbed. */
 static unsigned int batch_add_range(struct iotlb_batcher *b,
 				    struct iotlb_batch *bt,
@@ -256,12 +340,13 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		end = max(end, r->end);
 		list_splice_init(&r->freelist, &list);
 		bt->pages -= range_pages(b, r->start, r->end);
-		if (i != --bt->nr_ranges)
-			range_move(r, &bt->ranges[bt->nr_ranges]);
+		batch_remove_range(bt, i);
 		merged++;
 	}
 
-	if (bt->nr_ranges == b->params.max_ranges) {
+	if (bt->nr_ranges == b->params.max_ranges &&
+	    (!b->params.max_ranges ||
+	     !batch_coalesce(b, bt, &start, &end, u->pgsize, &list))) {
 		bt->overflow = true;
 		batch_drop_ranges(bt);
 		list_splice_init(&list, &bt->freelist);
@@ -314,13 +399,22 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			    enum iotlb_batch_sync_reason *why)
 {
 	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	phys_addr_t start, end;
 	unsigned long pfn, last;
+	unsigned int i;
 
 	if (!len)
 		return true;
 	/* All the IOMMU pages the mapping covered: the device reached those. */
-	pfn = PHYS_PFN(phys & ~gmask);
-	last = PHYS_PFN((phys + len - 1) | gmask);
+	start = phys & ~gmask;
+	end = (phys + len - 1) | gmask;
+	/* A buffer unmapped again within the batch: its folios are held. */
+	for (i = 0; i < bt->nr_spans; i++)
+		if (bt->span[i].start <= start && bt->span[i].end >= end)
+			return true;
+
+	pfn = PHYS_PFN(start);
+	last = PHYS_PFN(end);
 	while (pfn <= last) {
 		struct folio *folio;
 		struct page *page;
@@ -364,6 +458,12 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 next:
 		pfn = folio_pfn(folio) + folio_nr_pages(folio);
 	}
+
+	bt->span[bt->span_next].start = start;
+	bt->span[bt->span_next].end = end;
+	bt->span_next = (bt->span_next + 1) % IOTLB_BATCH_SPANS;
+	if (bt->nr_spans < IOTLB_BATCH_SPANS)
+		bt->nr_spans++;
 	return true;
 }
 
@@ -383,6 +483,9 @@ static bool batch_hold(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	return true;
 fail:
 	batch_unhold(bt, first);
+	/* Spans of this unmap may have lost folios: forget them all. */
+	bt->nr_spans = 0;
+	bt->span_next = 0;
 	return false;
 }
 
@@ -417,6 +520,8 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
 		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
 	stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
+	bt->nr_spans = 0;
+	bt->span_next = 0;
 	batch_drop_ranges(bt);
 	iommu_put_pages_list(&bt->freelist);
 	bt->nr_ents = 0;
@@ -755,6 +860,7 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 		st->inv_range += c->inv_range;
 		st->inv_full += c->inv_full;
 		st->merged += c->merged;
+		st->coalesced += c->coalesced;
 		for (i = 0; i < IOTLB_BATCH_DECISION_NR; i++)
 			st->decision[i] += c->decision[i];
 		for (i = 0; i < IOTLB_BATCH_TRIG_NR; i++)
@@ -794,6 +900,7 @@ static int stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "inv_range %llu\n", st.inv_range);
 	seq_printf(m, "inv_full %llu\n", st.inv_full);
 	seq_printf(m, "merged %llu\n", st.merged);
+	seq_printf(m, "coalesced %llu\n", st.coalesced);
 	for (i = 0; i < IOTLB_BATCH_DECISION_NR; i++)
 		seq_printf(m, "flush_%s %llu\n", decision_names[i],
 			   st.decision[i]);

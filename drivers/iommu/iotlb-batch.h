@@ -20,7 +20,8 @@ struct iotlb_batcher;
 /**
  * struct iotlb_batch_params - thresholds of the batching policy
  * @max_ranges: distinct ranges a batch may invalidate one by one; one more
- *	and the batch is promoted to a full-domain flush (0: always promote)
+ *	joins the two closest across their gap if @max_pages allows, or
+ *	promotes the batch to a full-domain flush (0: always promote)
  * @max_pages: pages (of the domain's granule) a batch may invalidate by
  *	range; more and the batch is promoted to a full-domain flush
  * @depth: unmaps a per-CPU batch holds; the unmap that fills it flushes it
@@ -89,6 +90,7 @@ enum iotlb_batch_decision {
 };
 
 #define IOTLB_BATCH_HIST	10	/* log2 buckets of unmaps per batch */
+#define IOTLB_BATCH_SPANS	4	/* memory ranges a batch remembers */
 
 /**
  * struct iotlb_batch_stats - counters, summed over every CPU and domain
@@ -98,6 +100,7 @@ enum iotlb_batch_decision {
  * @inv_range: page-range invalidations issued
  * @inv_full: full-domain flushes issued
  * @merged: unmapped ranges merged into an abutting or overlapping one
+ * @coalesced: pairs of ranges joined across a gap to stay within max_ranges
  * @decision: batch flushes by decision (ranges, or promotion and why)
  * @trigger: batch flushes by what started them
  * @batched_unmaps: unmaps released by batch flushes
@@ -112,6 +115,7 @@ struct iotlb_batch_stats {
 	u64 inv_range;
 	u64 inv_full;
 	u64 merged;
+	u64 coalesced;
 	u64 decision[IOTLB_BATCH_DECISION_NR];
 	u64 trigger[IOTLB_BATCH_TRIG_NR];
 	u64 batched_unmaps;
@@ -143,6 +147,12 @@ struct iotlb_batch {
 	unsigned long pages;	/* pages to invalidate */
 	unsigned long held_pages;
 	u64 gen;		/* full flushes started before the last add */
+	unsigned int nr_spans;	/* valid entries of @span */
+	unsigned int span_next;	/* the one to replace next */
+	struct {		/* memory whose folios the batch holds */
+		phys_addr_t start;
+		phys_addr_t end;
+	} span[IOTLB_BATCH_SPANS];
 	struct list_head freelist;	/* page-table pages of dropped ranges */
 	struct iotlb_batch_range *ranges;
 	struct iotlb_batch_ent *ents;

@@ -347,6 +347,7 @@ struct merge_case {
 	unsigned int nr_out;	/* 0: expect one full flush */
 	struct merge_in out[6];	/* sorted by start */
 	unsigned int merged;
+	unsigned int coalesced;
 };
 
 #define M(s, n)		{ (s), (n), PG }
@@ -367,8 +368,19 @@ static const struct merge_case merge_cases[] = {
 	  2, { M(0, 16), MP(16, 16, 16 * PG) }, 0 },
 	{ "at max ranges", 4, { M(0, 1), M(2, 1), M(4, 1), M(6, 1) },
 	  4, { M(0, 1), M(2, 1), M(4, 1), M(6, 1) }, 0 },
-	{ "one over max ranges", 5, { M(0, 1), M(2, 1), M(4, 1), M(6, 1),
-	  M(8, 1) }, 0, {}, 0 },
+	{ "one over max ranges coalesces", 5, { M(0, 1), M(2, 1), M(4, 1),
+	  M(6, 1), M(8, 1) }, 4, { M(0, 3), M(4, 1), M(6, 1), M(8, 1) }, 0, 1 },
+	{ "coalesce the closest pair", 5, { M(0, 1), M(10, 1), M(12, 1),
+	  M(30, 1), M(50, 1) }, 4, { M(0, 1), M(10, 3), M(30, 1), M(50, 1) },
+	  0, 1 },
+	{ "coalesce with the new range", 5, { M(0, 1), M(100, 1), M(200, 1),
+	  M(300, 1), M(302, 1) }, 4, { M(0, 1), M(100, 1), M(200, 1),
+	  M(300, 3) }, 0, 1 },
+	{ "coalescing skips other leaf sizes", 5, { M(0, 1), M(30, 1),
+	  M(60, 1), MP(62, 2, 2 * PG), M(65, 1) }, 4, { M(0, 1), M(30, 1),
+	  M(60, 6), MP(62, 2, 2 * PG) }, 0, 1 },
+	{ "coalescing past max pages promotes", 5, { M(0, 1), M(1000, 1),
+	  M(2000, 1), M(3000, 1), M(4000, 1) }, 0, {}, 0, 0 },
 	{ "merging keeps under max", 6, { M(0, 1), M(2, 1), M(4, 1), M(6, 1),
 	  M(1, 1), M(8, 1) }, 4, { M(0, 3), M(4, 1), M(6, 1), M(8, 1) }, 2 },
 	{ "pages at max", 2, { M(0, 32), M(100, 32) },
@@ -402,6 +414,7 @@ static void iotlb_batch_test_merge(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, fd->nr_release, c->nr_in);
 	KUNIT_EXPECT_EQ(test, st1.merged - st0.merged, c->merged);
+	KUNIT_EXPECT_EQ(test, st1.coalesced - st0.coalesced, c->coalesced);
 	if (!c->nr_out) {
 		KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
 		KUNIT_EXPECT_EQ(test, fd->nr_sync, 0);
@@ -941,10 +954,11 @@ static void tables_case(struct kunit *test, bool frees_tables, bool promote)
 	u.freelist = &fl;
 	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
 	KUNIT_EXPECT_TRUE(test, list_empty(&fl));
-	fake_unmap(fd, 10 * PG, PG, PG);
+	fake_unmap(fd, 1000 * PG, PG, PG);
+	/* Too far apart to coalesce within max_pages: promoted. */
 	if (promote)
 		for (i = 0; i < test_params.max_ranges; i++)
-			fake_unmap(fd, (20 + 2 * i) * PG, PG, PG);
+			fake_unmap(fd, (2000 + 1000 * i) * PG, PG, PG);
 	fd->watch = table;
 	fd->watch_tables = true;
 	fd->watch_min_ref = 2;

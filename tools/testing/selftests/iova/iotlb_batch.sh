@@ -1,0 +1,276 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Batched IOTLB invalidation and the safe deferred mode (iommu.safedefer=1),
+# seen from a booted kernel: run dma_map_benchmark through the test device
+# (QEMU's edu, 1234:11e8, unless IOVA_TEST_DEVICE names a PCI address) and
+# check the batcher's counters in /sys/kernel/debug/iommu/iotlb_batch/:
+#
+#   - the thresholds in force are those of the command line (or defaults);
+#   - in a DMA-SAFE domain every unmap of the benchmark's page-backed buffer
+#     is batched, none falls back to an immediate invalidation, far fewer
+#     invalidations than unmaps are issued, and once the timer has run no
+#     page is held any more; the same with 16-page mappings;
+#   - in DMA, DMA-FQ and identity domains the batcher is not used at all;
+#   - a group booted strict can be switched to DMA-SAFE and back with no
+#     driver bound, and batches once switched;
+#   - the iotlb_batch tracepoints fire, where the kernel has tracing.
+#
+# Without the counters (a kernel without the rework) everything is skipped,
+# unless the command line asks for the safe deferred mode.
+
+DIR=$(dirname "$0")
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+PCI=/sys/bus/pci/devices
+DEBUGFS=/sys/kernel/debug
+STATS=$DEBUGFS/iommu/iotlb_batch/stats
+PARAMS=$DEBUGFS/iommu/iotlb_batch/params
+TRACEFS=/sys/kernel/tracing
+SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
+
+find_tool()
+{
+	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
+		 "$DIR/../dma/dma_map_benchmark"; do
+		if [ -n "$t" ] && [ -x "$t" ]; then
+			echo "$t"
+			return 0
+		fi
+	done
+	command -v dma_map_benchmark
+}
+
+find_device()
+{
+	if [ -n "$IOVA_TEST_DEVICE" ]; then
+		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
+		return
+	fi
+	for d in "$PCI"/*; do
+		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
+		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
+		basename "$d"
+		return
+	done
+}
+
+# counter NAME [FILE]: one counter (or parameter) by name.
+counter()
+{
+	awk -v k="$1" '$1 == k { print $2; found = 1 } END { if (!found) print "" }' \
+		"${2:-$STATS}"
+}
+
+snapshot()
+{
+	cat "$STATS" > "$1"
+}
+
+# delta NAME: counter NAME in $AFTER minus $BEFORE.
+delta()
+{
+	echo $(($(counter "$1" "$AFTER") - $(counter "$1" "$BEFORE")))
+}
+
+# cmdline_param NAME DEFAULT: the value of NAME= on the command line.
+cmdline_param()
+{
+	v=
+	for arg in $(cat /proc/cmdline); do
+		case "$arg" in
+		"$1"=*) v=${arg#*=} ;;
+		esac
+	done
+	echo "${v:-$2}"
+}
+
+bind()
+{
+	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
+		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+}
+
+unbind()
+{
+	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
+	echo > "$PCI/$DEV/driver_override"
+}
+
+# bench GRANULE: one benchmark run, with counters before and after.
+bench()
+{
+	snapshot "$BEFORE"
+	if ! bind; then
+		unbind
+		return 1
+	fi
+	out=$("$TOOL" -t 1 -s "$SECONDS_PER_RUN" -g "$1" 2>&1)
+	rc=$?
+	unbind
+	# Let the batch timer (iommu.batch_timeout, 10 ms) release the rest.
+	sleep 1
+	snapshot "$AFTER"
+	echo "$out" | grep latency | sed 's/^/# /'
+	return $rc
+}
+
+# safe_ok NAME: did the last run through a DMA-SAFE domain batch every
+# unmap, fall back for none, issue far fewer invalidations than unmaps, and
+# leave no page held once the timer ran?
+safe_ok()
+{
+	u=$(delta unmaps)
+	d=$(delta deferred)
+	sync=$(($(delta sync_caller) + $(delta sync_slab) + $(delta sync_nopage) + \
+		$(delta sync_unref) + $(delta sync_large)))
+	inv=$(($(delta inv_range) + $(delta inv_full)))
+	b=$(delta batched_unmaps)
+	held=$(counter held_now "$AFTER")
+	ktap_print_msg "$1: unmaps=$u deferred=$d sync=$sync invalidations=$inv" \
+		"(range $(delta inv_range), full $(delta inv_full))" \
+		"merged=$(delta merged) batched=$b held_now=$held" \
+		"promoted=$(($(delta flush_promote_ranges) + $(delta flush_promote_pages)))"
+	[ "$u" -gt 0 ] && [ "$d" -eq "$u" ] && [ "$sync" -eq 0 ] &&
+		[ "$inv" -gt 0 ] && [ $((inv * 4)) -lt "$u" ] &&
+		[ "$b" -ge "$d" ] && [ "$held" -eq 0 ]
+}
+
+check_safe()
+{
+	if safe_ok "$1"; then
+		ktap_test_pass "$1"
+	else
+		ktap_test_fail "$1"
+	fi
+}
+
+# check_unused NAME: the batcher saw none of the run's unmaps.
+check_unused()
+{
+	u=$(delta unmaps)
+	ktap_print_msg "$1: unmaps through the batcher: $u"
+	if [ "$u" -eq 0 ]; then
+		ktap_test_pass "$1"
+	else
+		ktap_test_fail "$1"
+	fi
+}
+
+ktap_print_header
+
+[ -d "$DEBUGFS/iommu" ] || mount -t debugfs none "$DEBUGFS" 2>/dev/null
+if [ ! -r "$STATS" ]; then
+	case " $(cat /proc/cmdline) " in
+	*" iommu.safedefer=1 "*)
+		ktap_set_plan 1
+		ktap_test_fail "$STATS exists with iommu.safedefer=1"
+		ktap_finished
+		;;
+	esac
+	ktap_skip_all "no $STATS: kernel without batched IOTLB invalidation"
+	exit "$KSFT_SKIP"
+fi
+
+TOOL=$(find_tool)
+DEV=$(find_device)
+if [ -z "$TOOL" ] || [ -z "$DEV" ]; then
+	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
+		ktap_set_plan 1
+		ktap_test_fail "find dma_map_benchmark and the edu device"
+		ktap_finished
+	fi
+	ktap_skip_all "no dma_map_benchmark tool or no edu device"
+	exit "$KSFT_SKIP"
+fi
+if [ -e "$PCI/$DEV/driver" ]; then
+	ktap_skip_all "$DEV already has a driver"
+	exit "$KSFT_SKIP"
+fi
+
+TMP=$(mktemp -d)
+BEFORE=$TMP/before
+AFTER=$TMP/after
+trap 'unbind 2>/dev/null; rm -rf "$TMP"' EXIT
+GROUP_TYPE=$PCI/$DEV/iommu_group/type
+TYPE=$(cat "$GROUP_TYPE" 2>/dev/null || echo none)
+ktap_print_msg "device $DEV, IOMMU domain $TYPE"
+
+ktap_set_plan 5
+
+# 1. The thresholds in force.
+bad=
+for p in ranges:max_ranges:8 pages:max_pages:512 depth:depth:256 \
+	 timeout:timeout_ms:10; do
+	name=${p%%:*}
+	rest=${p#*:}
+	key=${rest%%:*}
+	def=${rest#*:}
+	want=$(cmdline_param "iommu.batch_$name" "$def")
+	got=$(counter "$key" "$PARAMS")
+	[ "$got" = "$want" ] || bad="$bad $key=$got(want $want)"
+done
+if [ -z "$bad" ]; then
+	ktap_test_pass "thresholds as on the command line"
+else
+	ktap_test_fail "thresholds as on the command line:$bad"
+fi
+
+# 2, 3. A run with 1-page and one with 16-page mappings.
+for g in 1 16; do
+	name="granule $g through $TYPE"
+	if ! bench "$g"; then
+		ktap_test_fail "$name: dma_map_benchmark failed"
+		continue
+	fi
+	case "$TYPE" in
+	DMA-SAFE) check_safe "$name: batched, no fallback, pages released" ;;
+	*) check_unused "$name: batcher unused" ;;
+	esac
+done
+
+# 4. Switching a strict group to DMA-SAFE and back, no driver bound.
+if [ "$TYPE" != DMA ]; then
+	ktap_test_skip "switch DMA -> DMA-SAFE -> DMA (booted $TYPE)"
+elif ! echo DMA-SAFE > "$GROUP_TYPE" ||
+     [ "$(cat "$GROUP_TYPE")" != DMA-SAFE ]; then
+	ktap_test_fail "switch DMA -> DMA-SAFE"
+else
+	ok=1
+	if ! bench 1 || ! safe_ok "switched to DMA-SAFE"; then
+		ok=
+	fi
+	echo DMA > "$GROUP_TYPE" && [ "$(cat "$GROUP_TYPE")" = DMA ] || ok=
+	if [ -n "$ok" ]; then
+		ktap_test_pass "switch DMA -> DMA-SAFE -> DMA and batch in between"
+	else
+		ktap_test_fail "switch DMA -> DMA-SAFE -> DMA and batch in between"
+	fi
+fi
+
+# 5. Tracepoints, where the kernel has tracefs.
+[ -d "$TRACEFS/events" ] || mount -t tracefs none "$TRACEFS" 2>/dev/null
+EV=$TRACEFS/events/iotlb_batch
+if [ ! -d "$EV" ]; then
+	ktap_test_skip "iotlb_batch tracepoints (no tracefs in this kernel)"
+elif [ "$TYPE" != DMA-SAFE ]; then
+	ktap_test_skip "iotlb_batch tracepoints (domain is $TYPE)"
+else
+	echo > "$TRACEFS/trace"
+	echo 1 > "$EV/iotlb_batch_flush/enable"
+	echo 1 > "$EV/iotlb_batch_release/enable"
+	bench 1
+	echo 0 > "$EV/iotlb_batch_flush/enable"
+	echo 0 > "$EV/iotlb_batch_release/enable"
+	flushes=$(grep -c "iotlb_batch_flush:" "$TRACEFS/trace")
+	releases=$(grep -c "iotlb_batch_release:" "$TRACEFS/trace")
+	grep -m 2 "iotlb_batch_flush:" "$TRACEFS/trace" | sed 's/^/# /'
+	if [ "$flushes" -gt 0 ] && [ "$releases" -ge "$flushes" ]; then
+		ktap_test_pass "iotlb_batch tracepoints ($flushes flushes)"
+	else
+		ktap_test_fail "iotlb_batch tracepoints ($flushes flushes, $releases releases)"
+	fi
+fi
+
+ktap_finished
