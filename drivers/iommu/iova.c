@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * IOVA allocator: coalescing extents in a gap-augmented rbtree, with
- * per-CPU caches of freed fast-path ranges.
+ * per-CPU caches of freed fast-path ranges and per-CPU pools.
  *
  * Note for the userspace harness (tools/testing/iova/), which compiles this
  * file unchanged: besides rbtree, spinlocks, atomics, kmem_cache, percpu,
  * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
- * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache has
- * its own lock and is also touched by other CPUs when draining), on the
- * lock order "per-CPU cache lock, depot lock, iova_rbtree_lock", and on a
- * seqcount_spinlock_t (write sections under the tree lock, lockless
- * readers in free_iova_fast()). Those readers may touch a node that was
- * just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed nodes must
- * stay readable memory while the domain lives.
+ * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache
+ * and pool have their own locks and are also touched by other CPUs), on
+ * the lock order "per-CPU cache, depot, pool, iova_rbtree_lock" (a pool is
+ * a struct iova_domain of its own inside the per-CPU cache), and on a
+ * seqcount_spinlock_t per tree (write sections under the tree's lock,
+ * lockless readers in free_iova_fast()). Those readers may touch a node
+ * that was just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed
+ * nodes must stay readable memory while the domain lives.
  */
 
 /**
@@ -76,13 +77,23 @@
  *                      v  sorted, abutting ranges carved as one
  *   tree (iova_rbtree_lock)
  *
+ * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
+ * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
+ * ranges of up to 1024 pfns inside them from a tree of its own, where the
+ * space it does not own is FOREIGN. The domain's tree lock is then taken
+ * only to get or give back a chunk::
+ *
+ *   domain:  [F..] gap [POOL cpu0 =========] gap [POOL cpu1 ==] [anchor]
+ *   cpu0:    [FOREIGN ......][F==] gap [F=] [FOREIGN .................]
+ *
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
  * the spare and deferred lists and the tree counters; every change of the
  * tree is also a write section of the domain's sequence count, which lets
- * free_iova_fast() check a range without the lock. Each per-CPU cache and
- * the depot have their own locks; the order is CPU cache, depot, tree. A
- * CPU's cache lock is also taken by other CPUs that drain it
- * (flush_rcache retries and CPU hotplug).
+ * free_iova_fast() check a range without the lock. Each per-CPU cache, the
+ * depot and each pool have their own locks; the order is CPU cache, depot,
+ * pool, tree, and a pool lock and the domain's tree lock are never held
+ * together. A CPU's cache and pool locks are also taken by other CPUs
+ * that drain them or free into them.
  */
 
 #define pr_fmt(fmt) "iova: " fmt
@@ -116,7 +127,7 @@
 
 /* Per-CPU caches: ranges of 1 << order pages, order < IOVA_CACHE_ORDERS */
 #define IOVA_CACHE_ORDERS	6
-#define IOVA_CACHE_DEPTH	128
+#define IOVA_CACHE_DEPTH	256
 #define IOVA_CACHE_BATCH	(IOVA_CACHE_DEPTH / 2)
 /* Ranges of each order the domain's shared depot holds */
 #define IOVA_DEPOT_DEPTH	(4 * IOVA_CACHE_BATCH)
@@ -134,12 +145,35 @@
 #define IOVA_FIT_SHIFT		57
 #define IOVA_FIT_MAX_ORDER	55
 
+/* Per-CPU pools: chunks of address space that one CPU allocates from */
+#define IOVA_CHUNK_PAGES	4096UL
+#define IOVA_POOL_MAX_PAGES	1024	/* larger ranges come from the tree */
+#define IOVA_SHRINK_BATCH	8	/* free ranges a pool gives back at once */
+
 enum iova_kind {
 	IOVA_KIND_ANCHOR,
 	IOVA_KIND_ALLOC,	/* alloc_iova(): exactly one allocation */
 	IOVA_KIND_RESERVED,	/* reserve_iova() */
 	IOVA_KIND_FAST,		/* extent of alloc_iova_fast() ranges */
+	IOVA_KIND_FOREIGN,	/* pool tree: space its CPU does not own */
+	IOVA_KIND_POOL,		/* domain tree: chunks of CPU n, kind POOL + n */
 };
+
+static unsigned int iova_pool_kind(unsigned int cpu)
+{
+	return IOVA_KIND_POOL + cpu;
+}
+
+static bool iova_is_pool(unsigned int kind)
+{
+	return kind >= IOVA_KIND_POOL;
+}
+
+/* Abutting nodes of such a kind are one node */
+static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
+{
+	return kind == IOVA_KIND_FAST ? iovad->merge : kind >= IOVA_KIND_FOREIGN;
+}
 
 /**
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
@@ -147,21 +181,36 @@ enum iova_kind {
  * @nr: number of cached ranges of each order
  * @hits: allocations served from this cache
  * @misses: cacheable allocations this cache could not serve
- * @vseq: tree sequence count at which [@vlo, @vhi] was seen to be a
- *	fast-path extent (odd: nothing seen yet)
+ * @vtree: tree in which [@vlo, @vhi] was seen to be a fast-path extent
+ * @vseq: @vtree's sequence count then (odd: nothing seen yet)
  * @vlo: first pfn of that extent
  * @vhi: last pfn of that extent
  * @pfns: the cached ranges by order, a stack each (the top is the newest)
+ * @cpu: the CPU this is
+ * @pool_pages: pages of the chunks this CPU's pool owns
+ * @refills: chunks the pool took from the domain's tree
+ * @returns: chunks the pool gave back
+ * @remote_frees: frees into the pool made by other CPUs
+ * @pool: this CPU's pool: a tree of its own over the domain's address
+ *	space, where what the CPU does not own is one FOREIGN extent and its
+ *	chunks are free space and fast-path extents (its lock is the pool's)
  */
 struct iova_cpu_cache {
-	spinlock_t	lock;		/* protects this CPU's cache */
+	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
 	unsigned int	vseq;
+	struct iova_domain *vtree;
 	unsigned long	vlo;
 	unsigned long	vhi;
 	unsigned long	hits;
 	unsigned long	misses;
 	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_CACHE_DEPTH];
+	unsigned int	cpu;
+	unsigned long	pool_pages;
+	unsigned long	refills;
+	unsigned long	returns;
+	unsigned long	remote_frees;
+	struct iova_domain pool;
 };
 
 /**
@@ -182,9 +231,24 @@ struct iova_depot {
 	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_DEPOT_DEPTH];
 };
 
+static struct iova_domain *iova_pool_of(struct iova_domain *iovad,
+					unsigned int cpu)
+{
+	return &per_cpu_ptr(iovad->caches, cpu)->pool;
+}
+
+static void iova_pools_shrink(struct iova_domain *iovad);
+
+/* Whether @iovad has per-CPU pools (they come with the caches) */
+static bool iova_pooled(const struct iova_domain *iovad)
+{
+	return iovad->pools && iovad->caches;
+}
+
 /* --- switches ------------------------------------------------------------ */
 
 static bool iova_merge_enabled = true;
+static bool iova_pools_enabled = true;
 
 static int iova_param_set_bool(const char *val, const struct kernel_param *kp)
 {
@@ -213,6 +277,9 @@ EXPORT_SYMBOL_IF_KUNIT(iova_merge_param_ops);
 module_param_cb(merge, &iova_merge_param_ops, &iova_merge_enabled, 0644);
 MODULE_PARM_DESC(merge,
 		 "Coalesce abutting fast-path allocations into one node (default 1; applies to domains created afterwards)");
+module_param_cb(pools, &iova_merge_param_ops, &iova_pools_enabled, 0644);
+MODULE_PARM_DESC(pools,
+		 "Give each CPU chunks of address space to allocate from alone (default 1; applies to domains created afterwards)");
 
 /* --- node memory --------------------------------------------------------- */
 
@@ -493,6 +560,7 @@ static void iova_link_before(struct iova_domain *iovad, struct iova *nw,
 	iova_gap_callbacks_propagate(&next->node, NULL);
 	rb_insert_augmented(&nw->node, &iovad->rbroot, &iova_gap_callbacks);
 	iovad->nr_extents++;
+	iovad->nr_pool_nodes += nw->kind >= IOVA_KIND_FOREIGN;
 }
 
 /* Erase @n; the caller then hands its gap to the next node. */
@@ -501,6 +569,7 @@ static void iova_erase(struct iova_domain *iovad, struct iova *n)
 	rb_erase_augmented(&n->node, &iovad->rbroot, &iova_gap_callbacks);
 	RB_CLEAR_NODE(&n->node);
 	iovad->nr_extents--;
+	iovad->nr_pool_nodes -= n->kind >= IOVA_KIND_FOREIGN;
 }
 
 /* Take @n out of the tree; its range becomes part of the next node's gap. */
@@ -529,9 +598,9 @@ static const char *iova_check_node(struct iova_domain *iovad,
 		if (prev->pfn_hi >= n->pfn_lo)
 			return "overlap or disorder";
 		gap_lo = max(gap_lo, prev->pfn_hi + 1);
-		if (iovad->merge && prev->kind == IOVA_KIND_FAST &&
-		    n->kind == IOVA_KIND_FAST && prev->pfn_hi + 1 == n->pfn_lo)
-			return "abutting fast-path extents not merged";
+		if (iova_mergeable(iovad, n->kind) && prev->kind == n->kind &&
+		    prev->pfn_hi + 1 == n->pfn_lo)
+			return "abutting extents of one kind not merged";
 	}
 	if (n->gap_lo != gap_lo)
 		return "wrong gap start";
@@ -544,6 +613,9 @@ static const char *iova_check_node(struct iova_domain *iovad,
 	if (n->kind == IOVA_KIND_ALLOC || n->kind == IOVA_KIND_FAST)
 		*pages += iova_size(n);
 	else if (n->kind != IOVA_KIND_RESERVED &&
+		 n->kind != IOVA_KIND_FOREIGN &&
+		 !(iova_is_pool(n->kind) &&
+		   n->kind - IOVA_KIND_POOL < nr_cpu_ids) &&
 		 !(n == &iovad->anchor && n->kind == IOVA_KIND_ANCHOR))
 		return "bad node kind";
 	return NULL;
@@ -727,18 +799,17 @@ static struct iova *iova_search(struct iova_domain *iovad,
  */
 static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			 unsigned long pfn, unsigned long size,
-			 enum iova_kind kind, struct iova *nw)
+			 unsigned int kind, struct iova *nw)
 {
 	unsigned long end = pfn + size - 1;
+	unsigned int fast = kind == IOVA_KIND_FAST;
 	struct iova *prev;
 
-	if (kind == IOVA_KIND_FAST && iovad->merge) {
-		bool join_next = next->kind == IOVA_KIND_FAST &&
-				 end + 1 == next->pfn_lo;
+	if (iova_mergeable(iovad, kind)) {
+		bool join_next = next->kind == kind && end + 1 == next->pfn_lo;
 
 		prev = iova_prev(next);
-		if (!(prev && prev->kind == IOVA_KIND_FAST &&
-		      prev->pfn_hi + 1 == pfn))
+		if (!(prev && prev->kind == kind && prev->pfn_hi + 1 == pfn))
 			prev = NULL;
 		if (join_next && prev) {
 			/* bridge: fuse prev into next */
@@ -747,19 +818,19 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			next->pfn_lo = prev->pfn_lo;
 			iova_update(next);
 			iova_put_node(iovad, prev);
-			iovad->nr_merges += 2;
+			iovad->nr_merges += 2 * fast;
 			return true;
 		}
 		if (join_next) {
 			next->pfn_lo = pfn;
 			iova_update(next);
-			iovad->nr_merges++;
+			iovad->nr_merges += fast;
 			return true;
 		}
 		if (prev) {
 			prev->pfn_hi = end;
 			iova_set_gap_lo(iovad, next, end + 1);
-			iovad->nr_merges++;
+			iovad->nr_merges += fast;
 			return true;
 		}
 	}
@@ -778,7 +849,7 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 
 static bool iova_place(struct iova_domain *iovad, struct iova *next,
 		       unsigned long pfn, unsigned long size,
-		       enum iova_kind kind, struct iova *nw)
+		       unsigned int kind, struct iova *nw)
 {
 	if (!__iova_place(iovad, next, pfn, size, kind, nw))
 		return false;
@@ -790,13 +861,15 @@ static bool iova_place(struct iova_domain *iovad, struct iova *next,
 /* --- freeing fast-path ranges (tree lock held) ------------------------------ */
 
 /*
- * Carve [pfn, pfn + pages - 1], @units fast-path allocations, out of the
- * extents holding it. Returns -ENOENT, changing nothing, if fast-path
- * extents do not cover the whole range, and -ENOMEM, changing nothing, if
- * the range lies inside one extent and no spare node is left to split it.
+ * Carve [pfn, pfn + pages - 1] out of the extents of @kind holding it; for
+ * fast-path extents the range is @units allocations. Returns -ENOENT,
+ * changing nothing, if such extents do not cover the whole range, and
+ * -ENOMEM, changing nothing, if the range lies inside one extent and no
+ * spare node is left to split it.
  */
 static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
-		      unsigned long pages, unsigned long units)
+		      unsigned long pages, unsigned long units,
+		      unsigned int kind)
 {
 	unsigned long end = pfn + pages - 1, lo, hi;
 	struct iova *first, *n, *next;
@@ -804,11 +877,11 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 	if (!pages || end < pfn)
 		return -ENOENT;
 	first = iova_find_node(iovad, pfn);
-	if (!first || first->kind != IOVA_KIND_FAST)
+	if (!first || first->kind != kind)
 		return -ENOENT;
 	for (n = first; n->pfn_hi < end; n = next) {
 		next = iova_next(n);
-		if (next->kind != IOVA_KIND_FAST || next->pfn_lo != n->pfn_hi + 1)
+		if (next->kind != kind || next->pfn_lo != n->pfn_hi + 1)
 			return -ENOENT;
 	}
 
@@ -819,11 +892,11 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 			return -ENOMEM;
 		low->pfn_lo = first->pfn_lo;
 		low->pfn_hi = pfn - 1;
-		low->kind = IOVA_KIND_FAST;
+		low->kind = kind;
 		/* iova_link_before() refreshes @first's own gap */
 		first->pfn_lo = end + 1;
 		iova_link_before(iovad, low, first);
-		iovad->nr_splits++;
+		iovad->nr_splits += kind == IOVA_KIND_FAST;
 		goto out;
 	}
 
@@ -845,15 +918,18 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 			break;
 	}
 out:
-	iovad->nr_allocs -= units;
-	iovad->nr_pages -= pages;
+	if (kind == IOVA_KIND_FAST) {
+		iovad->nr_allocs -= units;
+		iovad->nr_pages -= pages;
+	}
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
 	return 0;
 }
 
 static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
-		       unsigned long pages, unsigned long units)
+		       unsigned long pages, unsigned long units,
+		       unsigned int kind)
 {
 	struct iova_deferred *d;
 
@@ -867,6 +943,7 @@ static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
 	d->pfn = pfn;
 	d->pages = pages;
 	d->units = units;
+	d->kind = kind;
 }
 
 static void iova_retry_deferred(struct iova_domain *iovad)
@@ -876,7 +953,7 @@ static void iova_retry_deferred(struct iova_domain *iovad)
 
 	while (iovad->nr_deferred) {
 		d = &iovad->deferred[iovad->nr_deferred - 1];
-		ret = iova_carve(iovad, d->pfn, d->pages, d->units);
+		ret = iova_carve(iovad, d->pfn, d->pages, d->units, d->kind);
 		if (ret == -ENOMEM)
 			break;
 		WARN_ON_ONCE(ret);
@@ -896,9 +973,9 @@ static void iova_free_fast_locked(struct iova_domain *iovad, unsigned long pfn,
 	int ret;
 
 	iova_retry_deferred(iovad);
-	ret = iova_carve(iovad, pfn, pages, 1);
+	ret = iova_carve(iovad, pfn, pages, 1, IOVA_KIND_FAST);
 	if (ret == -ENOMEM) {
-		iova_defer(iovad, pfn, pages, 1);
+		iova_defer(iovad, pfn, pages, 1, IOVA_KIND_FAST);
 		return;
 	}
 	if (!ret)
@@ -943,11 +1020,14 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->start_pfn = start_pfn;
 	iovad->dma_32bit_pfn = 1UL << (32 - iova_shift(iovad));
 	iovad->merge = READ_ONCE(iova_merge_enabled);
+	iovad->pools = READ_ONCE(iova_pools_enabled);
 	atomic_set(&iovad->fail_node_allocs, 0);
 	iovad->spares = NULL;
 	iovad->nr_spare = 0;
 	iovad->nr_deferred = 0;
 	iovad->nr_extents = 0;
+	iovad->nr_pool_nodes = 0;
+	iovad->nr_fast_allocs = 0;
 	iovad->nr_allocs = 0;
 	iovad->nr_pages = 0;
 	iovad->nr_merges = 0;
@@ -991,6 +1071,7 @@ struct iova *alloc_iova(struct iova_domain *iovad, unsigned long size,
 	struct iova_req req;
 	struct iova *nw, *next;
 	unsigned long flags, pfn;
+	bool shrunk = false;
 
 	if (!iova_req_init(&req, iovad, size, limit_pfn, size_aligned, false))
 		return NULL;
@@ -998,20 +1079,25 @@ struct iova *alloc_iova(struct iova_domain *iovad, unsigned long size,
 	if (!nw)
 		return NULL;
 
-	iova_wlock(iovad, &flags);
-	next = iova_search(iovad, &req, &pfn);
-	if (next) {
-		iova_place(iovad, next, pfn, size, IOVA_KIND_ALLOC, nw);
-		iovad->nr_allocs++;
-		iovad->nr_pages += size;
+	for (;;) {
+		iova_wlock(iovad, &flags);
+		next = iova_search(iovad, &req, &pfn);
+		if (next) {
+			iova_place(iovad, next, pfn, size, IOVA_KIND_ALLOC, nw);
+			iovad->nr_allocs++;
+			iovad->nr_pages += size;
+		}
+		iova_wunlock(iovad, flags);
+		if (next)
+			return nw;
+		/* the room may be in the pools' chunks */
+		if (!iova_pooled(iovad) || shrunk) {
+			iova_node_free(nw);
+			return NULL;
+		}
+		iova_pools_shrink(iovad);
+		shrunk = true;
 	}
-	iova_wunlock(iovad, flags);
-
-	if (!next) {
-		iova_node_free(nw);
-		return NULL;
-	}
-	return nw;
 }
 EXPORT_SYMBOL_GPL(alloc_iova);
 
@@ -1022,27 +1108,45 @@ EXPORT_SYMBOL_GPL(alloc_iova);
  *
  * For alloc_iova() and reserve_iova() ranges the node is exactly that
  * allocation or reservation. A pfn of a fast-path allocation yields the
- * extent holding it, which may be larger than the allocation and may change
- * or go away at the next fast-path call; do not take its size as the
- * allocation's.
+ * extent holding it (in a CPU's pool, with pools on), which may be larger
+ * than the allocation and may change or go away at the next fast-path
+ * call; do not take its size as the allocation's.
  *
  * Context: any context; takes the domain's tree lock with interrupts off.
  * Return: the node, or NULL if @pfn is not allocated.
  */
 struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn)
 {
+	unsigned int kind = IOVA_KIND_ANCHOR;
 	unsigned long flags;
 	struct iova *n;
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
 	iovad->nr_tree_locks++;
 	n = iova_find_node(iovad, pfn);
-	if (n && n->kind == IOVA_KIND_ANCHOR)
+	if (n)
+		kind = n->kind;
+	if (kind == IOVA_KIND_ANCHOR || kind == IOVA_KIND_FOREIGN)
 		n = NULL;
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	/* in a pool's chunk: the pool's extent, if the pfn is allocated */
+	if (n && iova_is_pool(kind) && iovad->caches)
+		return find_iova(iova_pool_of(iovad, kind - IOVA_KIND_POOL), pfn);
 	return n;
 }
 EXPORT_SYMBOL_GPL(find_iova);
+
+/* Whether @n is a node of @iovad's tree (not of a pool's) */
+static bool iova_in_tree(struct iova_domain *iovad, struct iova *n)
+{
+	struct rb_node *rb = &n->node;
+
+	if (RB_EMPTY_NODE(rb))
+		return false;
+	while (rb_parent(rb))
+		rb = rb_parent(rb);
+	return rb == iovad->rbroot.rb_node;
+}
 
 /*
  * Remove a node given to __free_iova()/free_iova(); tree lock held.
@@ -1059,7 +1163,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 		break;
 	case IOVA_KIND_FAST:
 		/* only an unmerged node is known to be one allocation */
-		if (WARN_ONCE(iovad->merge,
+		if (WARN_ONCE(iovad->merge || !iova_in_tree(iovad, n),
 			      "iova: free_iova() of fast-path extent %#lx-%#lx, use free_iova_fast()\n",
 			      n->pfn_lo, n->pfn_hi))
 			return NULL;
@@ -1127,6 +1231,7 @@ EXPORT_SYMBOL_GPL(free_iova);
  * Reservations may overlap each other and live allocations. A reservation
  * overlapping an earlier one grows it downwards and continues above it;
  * the free parts around other ranges get reservation nodes of their own.
+ * With per-CPU pools, the pools first give their free space back.
  *
  * Context: any context; takes the domain's tree lock with interrupts off.
  * Return: the last reservation node this call added or grew, or, if the
@@ -1146,6 +1251,9 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	pfn_hi = min(pfn_hi, IOVA_ANCHOR - 1);
 	if (pfn_lo > pfn_hi)
 		return NULL;
+	/* free space the pools own goes back to the domain first */
+	if (iova_pooled(iovad))
+		iova_pools_shrink(iovad);
 
 	iova_wlock(iovad, &flags);
 	n = iova_find_ceil(iovad, cur);
@@ -1184,6 +1292,307 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
 
+static unsigned long iova_fast_pages(unsigned long size)
+{
+	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
+}
+
+static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
+					  unsigned long size,
+					  unsigned long limit_pfn)
+{
+	struct iova_prealloc pre;
+	struct iova_req req;
+	struct iova *next;
+	unsigned long flags, pfn = 0;
+
+	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
+		return 0;
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	next = iova_search(iovad, &req, &pfn);
+	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
+		iovad->nr_allocs++;
+		iovad->nr_pages += size;
+		iovad->nr_fast_allocs++;
+	} else {
+		pfn = 0;
+	}
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+	return pfn;
+}
+
+/* --- per-CPU pools ---------------------------------------------------------- */
+
+/*
+ * With pools, each CPU owns chunks of IOVA_CHUNK_PAGES pages, aligned to
+ * their size, that the domain's tree holds as extents of kind POOL + cpu.
+ * The CPU allocates inside them from a tree of its own (cc->pool), the
+ * same allocator over the same address space, in which everything it does
+ * not own is covered by FOREIGN extents: its lock is taken by no other CPU
+ * in the steady state. The domain's tree lock is taken only to get or give
+ * back a chunk. A pool lock is never held while the domain's tree lock is
+ * taken, nor the other way round.
+ */
+
+/*
+ * Kind of the node of @iovad that holds [pfn, end] whole, looked up
+ * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
+ * node's range and the sequence count the answer is valid for.
+ */
+static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
+		       unsigned long end, unsigned long *lop,
+		       unsigned long *hip, unsigned int *seqp)
+{
+	unsigned long lo = 0, hi = 0;
+	unsigned int seq, steps;
+	struct rb_node *rb;
+	struct iova *n;
+	int kind;
+
+	rcu_read_lock();
+	do {
+		seq = read_seqcount_begin(&iovad->seq);
+		kind = -1;
+		rb = READ_ONCE(iovad->rbroot.rb_node);
+		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
+			n = to_iova(rb);
+			lo = READ_ONCE(n->pfn_lo);
+			hi = READ_ONCE(n->pfn_hi);
+			if (pfn < lo) {
+				rb = READ_ONCE(rb->rb_left);
+			} else if (pfn > hi) {
+				rb = READ_ONCE(rb->rb_right);
+			} else {
+				if (end <= hi)
+					kind = READ_ONCE(n->kind);
+				break;
+			}
+		}
+	} while (read_seqcount_retry(&iovad->seq, seq));
+	rcu_read_unlock();
+	*lop = lo;
+	*hip = hi;
+	*seqp = seq;
+	return kind;
+}
+
+/* CPU whose pool holds [pfn, end], or -1 if the domain's tree does. */
+static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
+			   unsigned long end)
+{
+	unsigned long lo, hi;
+	unsigned int seq;
+	int kind;
+
+	if (!iova_pooled(iovad) || end < pfn)
+		return -1;
+	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq);
+	return kind >= 0 && iova_is_pool(kind) ? kind - IOVA_KIND_POOL : -1;
+}
+
+/*
+ * Give [pfn, pfn + pages - 1], which CPU @cpu's pool has just made foreign,
+ * back to the domain's tree (no pool lock held).
+ */
+static void iova_return_space(struct iova_domain *iovad, unsigned int cpu,
+			      unsigned long pfn, unsigned long pages)
+{
+	struct iova_prealloc pre;
+	unsigned long flags;
+	int ret;
+
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	iova_retry_deferred(iovad);
+	ret = iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cpu));
+	if (ret == -ENOMEM)
+		iova_defer(iovad, pfn, pages, 0, iova_pool_kind(cpu));
+	else
+		WARN_ON_ONCE(ret);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+}
+
+static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
+			      unsigned long pfn)
+{
+	iova_return_space(iovad, cpu, pfn, IOVA_CHUNK_PAGES);
+}
+
+/*
+ * With @cc's pool lock held: if the free space around @pfn in the pool
+ * holds the whole chunk of @pfn, and the pool may part with it (it is not
+ * the pool's last chunk, or @all), make it foreign space again and return
+ * its first pfn, for the caller to hand to iova_return_chunk() once the
+ * pool lock is dropped; else 0.
+ */
+static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
+					  unsigned long pfn, bool all)
+{
+	struct iova_domain *pool = &cc->pool;
+	unsigned long start = ALIGN_DOWN(pfn, IOVA_CHUNK_PAGES);
+	struct iova *n;
+
+	if ((!all && cc->pool_pages <= IOVA_CHUNK_PAGES) ||
+	    cc->pool_pages - pool->nr_pages < IOVA_CHUNK_PAGES)
+		return 0;
+	n = iova_find_ceil(pool, start);
+	if (n->gap_lo > start || n->pfn_lo <= start + IOVA_CHUNK_PAGES - 1 ||
+	    !iova_place(pool, n, start, IOVA_CHUNK_PAGES, IOVA_KIND_FOREIGN,
+			NULL))
+		return 0;
+	cc->pool_pages -= IOVA_CHUNK_PAGES;
+	cc->returns++;
+	return start;
+}
+
+/* Take a chunk below @limit_pfn from the domain's tree for @cc's pool. */
+static bool iova_pool_refill(struct iova_domain *iovad,
+			     struct iova_cpu_cache *cc, unsigned long limit_pfn)
+{
+	struct iova_domain *pool = &cc->pool;
+	unsigned long flags, pfn = 0;
+	struct iova_prealloc pre;
+	struct iova_req req;
+	struct iova *next;
+	int ret;
+
+	if (!iova_req_init(&req, iovad, IOVA_CHUNK_PAGES, limit_pfn, true, true))
+		return false;
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	next = iova_search(iovad, &req, &pfn);
+	if (!next || !iova_place(iovad, next, pfn, IOVA_CHUNK_PAGES,
+				 iova_pool_kind(cc->cpu), NULL))
+		pfn = 0;
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+	if (!pfn)
+		return false;
+
+	/* the chunk is foreign in the pool until here: nobody can use it */
+	iova_prealloc(pool, &pre, 1);
+	iova_wlock(pool, &flags);
+	iova_stash(pool, &pre);
+	ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
+	if (!ret) {
+		cc->pool_pages += IOVA_CHUNK_PAGES;
+		cc->refills++;
+	}
+	iova_wunlock(pool, flags);
+	if (ret)
+		iova_return_chunk(iovad, cc->cpu, pfn);
+	return !ret;
+}
+
+/* Allocate from this CPU's pool, taking a new chunk if it has no room. */
+static unsigned long iova_pool_alloc(struct iova_domain *iovad,
+				     unsigned long size, unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	unsigned long pfn;
+
+	pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+	if (!pfn && iova_pool_refill(iovad, cc, limit_pfn))
+		pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+	return pfn;
+}
+
+/* Allocate from any CPU's pool: the room left in chunks others own. */
+static unsigned long iova_pool_steal(struct iova_domain *iovad,
+				     unsigned long size, unsigned long limit_pfn)
+{
+	unsigned long pfn;
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
+					   limit_pfn);
+		if (pfn)
+			return pfn;
+	}
+	return 0;
+}
+
+/* Free [pfn, pfn + pages - 1], a range of CPU @cpu's pool. */
+static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
+			   unsigned long pfn, unsigned long pages)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	struct iova_domain *pool = &cc->pool;
+	unsigned long flags, chunk;
+	struct iova_prealloc pre;
+
+	iova_prealloc(pool, &pre, 2);
+	iova_wlock(pool, &flags);
+	iova_stash(pool, &pre);
+	iova_free_fast_locked(pool, pfn, pages);
+	if (cpu != raw_smp_processor_id())
+		cc->remote_frees++;
+	chunk = iova_pool_take_chunk(cc, pfn, !cpu_online(cpu));
+	iova_trim_spares(pool);
+	iova_wunlock(pool, flags);
+	if (chunk)
+		iova_return_chunk(iovad, cpu, chunk);
+}
+
+/*
+ * Give all the free space of CPU @cpu's pool back to the domain, so that
+ * the domain's tree sees every free pfn again: for flush_rcache retries, a
+ * failed alloc_iova() and CPU hotplug. Walks the pool's tree.
+ */
+static void iova_pool_shrink(struct iova_domain *iovad, unsigned int cpu)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	unsigned long flags, resume = 0, start[IOVA_SHRINK_BATCH];
+	unsigned long pages[IOVA_SHRINK_BATCH];
+	struct iova_domain *pool = &cc->pool;
+	struct iova_prealloc pre;
+	unsigned int i, nr;
+	struct iova *n;
+
+	do {
+		iova_prealloc(pool, &pre, IOVA_SHRINK_BATCH);
+		iova_wlock(pool, &flags);
+		iova_stash(pool, &pre);
+		nr = 0;
+		n = iova_find_ceil(pool, resume);
+		while (nr < IOVA_SHRINK_BATCH) {
+			if (n->pfn_lo > n->gap_lo) {
+				start[nr] = n->gap_lo;
+				pages[nr] = n->pfn_lo - n->gap_lo;
+				if (!iova_place(pool, n, start[nr], pages[nr],
+						IOVA_KIND_FOREIGN, NULL))
+					break;
+				cc->pool_pages -= pages[nr];
+				cc->returns++;
+				nr++;
+			}
+			if (n == &pool->anchor)
+				break;
+			resume = n->pfn_hi + 1;
+			n = iova_next(n);
+		}
+		iova_trim_spares(pool);
+		iova_wunlock(pool, flags);
+		for (i = 0; i < nr; i++)
+			iova_return_space(iovad, cpu, start[i], pages[i]);
+	} while (nr == IOVA_SHRINK_BATCH);
+}
+
+static void iova_pools_shrink(struct iova_domain *iovad)
+{
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu)
+		iova_pool_shrink(iovad, cpu);
+}
+
 /* --- per-CPU caches -------------------------------------------------------- */
 
 static int iova_cmp_pfn(const void *a, const void *b)
@@ -1194,50 +1603,120 @@ static int iova_cmp_pfn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void iova_set_bits(unsigned long *map, unsigned int from, unsigned int to)
+{
+	while (from < to)
+		__set_bit(from++, map);
+}
+
+/* Index of the next run after the one that starts at @i (see starts) */
+static unsigned int iova_run_end(const unsigned long *starts, unsigned int i,
+				 unsigned int count)
+{
+	for (i++; i < count && !test_bit(i, starts); i++)
+		;
+	return i;
+}
+
 /*
  * Return the @count oldest of the *@nrp ranges of @order in the stack
- * @pfns to the tree, abutting ones carved as one. Ranges that would need a
- * node when none is left stay. Called with the lock of the stack held and
- * interrupts off.
+ * @pfns to the trees holding them (the domain's or a pool's), abutting
+ * ones carved as one. Ranges that would need a node when none is left
+ * stay. Called with the lock of the stack held and interrupts off.
  */
 static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 			 unsigned int *nrp, unsigned int order,
 			 unsigned int count)
 {
-	unsigned int i, j, runs, kept = 0, nr = *nrp;
-	unsigned long pages = 1UL << order;
+	unsigned long keep[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
+	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
+	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
+	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
+	unsigned int i, j, seq, runs = 0, kept = 0, nr = *nrp;
+	struct iova_cpu_cache *cc;
 	struct iova_prealloc pre;
-	int ret;
+	int ret, cpu, kind = -1;
 
-	count = min(count, nr);
+	count = min3(count, nr, (unsigned int)IOVA_DEPOT_DEPTH);
 	if (!count)
 		return;
 	sort(pfns, count, sizeof(*pfns), iova_cmp_pfn, NULL);
-	for (i = 1, runs = 1; i < count; i++)
-		runs += pfns[i] != pfns[i - 1] + pages;
-
-	iova_prealloc(iovad, &pre, runs);
-	spin_lock(&iovad->iova_rbtree_lock);
-	iovad->nr_tree_locks++;
-	write_seqcount_begin(&iovad->seq);
-	iova_stash(iovad, &pre);
-	iova_retry_deferred(iovad);
-	for (i = 0; i < count; i = j) {
-		for (j = i + 1; j < count && pfns[j] == pfns[j - 1] + pages; j++)
-			;
-		ret = iova_carve(iovad, pfns[i], (j - i) * pages, j - i);
-		if (ret == -ENOMEM) {
-			memmove(&pfns[kept], &pfns[i], (j - i) * sizeof(*pfns));
-			kept += j - i;
-		} else {
-			WARN_ONCE(ret, "iova: cached pfn %#lx is not allocated\n",
-				  pfns[i]);
-		}
+	/*
+	 * Runs: abutting ranges in one node of the domain's tree, so that a
+	 * run lies in the domain's tree or in one pool, not across both.
+	 */
+	for (i = 0; i < count; i++) {
+		if (i && pfns[i] == pfns[i - 1] + pages &&
+		    pfns[i] + pages - 1 <= hi)
+			continue;
+		__set_bit(i, starts);
+		if (iova_pooled(iovad))
+			kind = iova_lookup(iovad, pfns[i], pfns[i] + pages - 1,
+					   &lo, &hi, &seq);
+		else
+			hi = ULONG_MAX;
+		if (kind >= 0 && iova_is_pool(kind))
+			__set_bit(i, pooled);
+		else
+			runs++;
 	}
-	iova_trim_spares(iovad);
-	write_seqcount_end(&iovad->seq);
-	spin_unlock(&iovad->iova_rbtree_lock);
 
+	if (runs) {
+		iova_prealloc(iovad, &pre, runs);
+		spin_lock(&iovad->iova_rbtree_lock);
+		iovad->nr_tree_locks++;
+		write_seqcount_begin(&iovad->seq);
+		iova_stash(iovad, &pre);
+		iova_retry_deferred(iovad);
+		for (i = 0; i < count; i = j) {
+			j = iova_run_end(starts, i, count);
+			if (test_bit(i, pooled))
+				continue;
+			ret = iova_carve(iovad, pfns[i], (j - i) * pages, j - i,
+					 IOVA_KIND_FAST);
+			if (ret == -ENOMEM)
+				iova_set_bits(keep, i, j);
+			else
+				WARN_ONCE(ret, "iova: cached pfn %#lx is not allocated\n",
+					  pfns[i]);
+		}
+		iova_trim_spares(iovad);
+		write_seqcount_end(&iovad->seq);
+		spin_unlock(&iovad->iova_rbtree_lock);
+	}
+
+	/* ranges of pools go back to their pool, one run at a time */
+	for (i = 0; i < count; i = j) {
+		j = iova_run_end(starts, i, count);
+		if (!test_bit(i, pooled))
+			continue;
+		cpu = iova_pool_owner(iovad, pfns[i], pfns[i] + pages - 1);
+		if (WARN_ON_ONCE(cpu < 0))
+			continue;
+		cc = per_cpu_ptr(iovad->caches, cpu);
+		iova_prealloc(&cc->pool, &pre, 2);
+		iova_wlock(&cc->pool, &flags);
+		iova_stash(&cc->pool, &pre);
+		iova_retry_deferred(&cc->pool);
+		ret = iova_carve(&cc->pool, pfns[i], (j - i) * pages, j - i,
+				 IOVA_KIND_FAST);
+		chunk = 0;
+		if (ret == -ENOMEM)
+			iova_set_bits(keep, i, j);
+		else if (!WARN_ONCE(ret, "iova: cached pfn %#lx is not allocated\n",
+				    pfns[i]))
+			chunk = iova_pool_take_chunk(cc, pfns[i], !cpu_online(cpu));
+		if (cpu != raw_smp_processor_id())
+			cc->remote_frees += j - i;
+		iova_trim_spares(&cc->pool);
+		iova_wunlock(&cc->pool, flags);
+		if (chunk)
+			iova_return_chunk(iovad, cpu, chunk);
+	}
+
+	for (i = 0; i < count; i++)
+		if (test_bit(i, keep))
+			pfns[kept++] = pfns[i];
 	memmove(&pfns[kept], &pfns[count], (nr - count) * sizeof(*pfns));
 	WRITE_ONCE(*nrp, kept + nr - count);
 }
@@ -1259,6 +1738,11 @@ static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 	unsigned long *pfns = cc->pfns[order];
 	bool moved = false;
 
+	/* with pools, ranges go home to their pool instead */
+	if (iova_pooled(iovad)) {
+		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+		return;
+	}
 	spin_lock(&dp->lock);
 	dp->locks++;
 	if (dp->nr[order] + IOVA_CACHE_BATCH <= IOVA_DEPOT_DEPTH) {
@@ -1375,39 +1859,23 @@ static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order
 static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
 			       unsigned long end, struct iova_cpu_cache *cc)
 {
-	unsigned long lo = 0, hi = 0;
-	unsigned int seq, steps;
-	struct rb_node *rb;
-	struct iova *n;
-	bool ok;
+	struct iova_domain *tree = iovad;
+	unsigned long lo, hi;
+	unsigned int seq;
+	int kind;
 
-	rcu_read_lock();
-	do {
-		seq = read_seqcount_begin(&iovad->seq);
-		ok = false;
-		rb = READ_ONCE(iovad->rbroot.rb_node);
-		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
-			n = to_iova(rb);
-			lo = READ_ONCE(n->pfn_lo);
-			hi = READ_ONCE(n->pfn_hi);
-			if (pfn < lo) {
-				rb = READ_ONCE(rb->rb_left);
-			} else if (pfn > hi) {
-				rb = READ_ONCE(rb->rb_right);
-			} else {
-				ok = READ_ONCE(n->kind) == IOVA_KIND_FAST &&
-				     end <= hi;
-				break;
-			}
-		}
-	} while (read_seqcount_retry(&iovad->seq, seq));
-	rcu_read_unlock();
-	if (ok) {
-		cc->vseq = seq;
-		cc->vlo = lo;
-		cc->vhi = hi;
+	kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+	if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
+		tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
 	}
-	return ok;
+	if (kind != IOVA_KIND_FAST)
+		return false;
+	cc->vtree = tree;
+	cc->vseq = seq;
+	cc->vlo = lo;
+	cc->vhi = hi;
+	return true;
 }
 
 /*
@@ -1426,10 +1894,13 @@ static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
 		return false;
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	seq = read_seqcount_begin(&iovad->seq);
-	known = seq == cc->vseq && pfn >= cc->vlo && end <= cc->vhi;
-	if (read_seqcount_retry(&iovad->seq, seq))
-		known = false;
+	known = false;
+	if (cc->vtree) {
+		seq = read_seqcount_begin(&cc->vtree->seq);
+		known = seq == cc->vseq && pfn >= cc->vlo && end <= cc->vhi;
+		if (read_seqcount_retry(&cc->vtree->seq, seq))
+			known = false;
+	}
 	if (!known && !iova_range_is_fast(iovad, pfn, end, cc))
 		goto out;
 	if (cc->nr[order] == IOVA_CACHE_DEPTH)
@@ -1470,41 +1941,12 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 
 	iovad = hlist_entry_safe(node, struct iova_domain, cpuhp_dead);
 	iova_cc_drain(iovad, cpu);
+	if (iova_pooled(iovad))
+		iova_pool_shrink(iovad, cpu);
 	return 0;
 }
 
 /* --- fast path ------------------------------------------------------------ */
-
-static unsigned long iova_fast_pages(unsigned long size)
-{
-	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
-}
-
-static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
-					  unsigned long size,
-					  unsigned long limit_pfn)
-{
-	struct iova_prealloc pre;
-	struct iova_req req;
-	struct iova *next;
-	unsigned long flags, pfn = 0;
-
-	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
-		return 0;
-	iova_prealloc(iovad, &pre, 1);
-	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
-	next = iova_search(iovad, &req, &pfn);
-	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
-		iovad->nr_allocs++;
-		iovad->nr_pages += size;
-	} else {
-		pfn = 0;
-	}
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
-	return pfn;
-}
 
 /**
  * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
@@ -1536,13 +1978,22 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 		if (pfn)
 			return pfn;
 	}
+	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
+		pfn = iova_pool_alloc(iovad, size, limit_pfn);
+		if (pfn)
+			return pfn;
+	}
 
 	for (;;) {
 		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn);
+		if (!pfn && iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES)
+			pfn = iova_pool_steal(iovad, size, limit_pfn);
 		if (pfn || !flush_rcache || !iovad->caches)
 			return pfn;
 		flush_rcache = false;
 		iova_drain_caches(iovad);
+		if (iova_pooled(iovad))
+			iova_pools_shrink(iovad);
 	}
 }
 EXPORT_SYMBOL_GPL(alloc_iova_fast);
@@ -1566,6 +2017,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	struct iova_prealloc pre;
 	unsigned long flags, pages;
 	unsigned int order;
+	int cpu;
 
 	if (WARN_ONCE(!size, "iova: %s() of 0 pages\n", __func__))
 		return;
@@ -1574,6 +2026,11 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	if (iovad->caches && order < IOVA_CACHE_ORDERS &&
 	    iova_cc_push(iovad, order, pfn))
 		return;
+	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
+	if (cpu >= 0) {
+		iova_pool_free(iovad, cpu, pfn, pages);
+		return;
+	}
 
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
@@ -1598,12 +2055,27 @@ unsigned long iova_rcache_range(void)
 
 static void iova_debugfs_add(struct iova_domain *iovad);
 
+/* Make all of @pool's address space foreign: the pool owns no chunk yet. */
+static int iova_pool_init(struct iova_domain *pool)
+{
+	struct iova *n = kmem_cache_zalloc(iova_cache, GFP_KERNEL);
+
+	if (!n)
+		return -ENOMEM;
+	n->pfn_lo = 0;
+	n->pfn_hi = IOVA_ANCHOR - 1;
+	n->kind = IOVA_KIND_FOREIGN;
+	iova_link_before(pool, n, &pool->anchor);
+	return 0;
+}
+
 /**
  * iova_domain_init_rcaches - add per-CPU caches of freed ranges to a domain
  * @iovad: domain initialised by init_iova_domain()
  *
- * Also registers the domain for CPU hotplug draining and creates its
- * debugfs directory (iova/<id>/stats).
+ * With the iova.pools switch set, also gives each CPU a pool of address
+ * space of its own. Registers the domain for CPU hotplug draining and
+ * creates its debugfs directory (iova/<id>/stats).
  *
  * Context: process context, may sleep.
  * Return: 0, or -ENOMEM or a CPU hotplug error.
@@ -1625,20 +2097,34 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 
 		spin_lock_init(&cc->lock);
 		memset(cc->nr, 0, sizeof(cc->nr));
+		cc->vtree = NULL;
 		cc->vseq = 1;
 		cc->hits = 0;
 		cc->misses = 0;
+		cc->cpu = cpu;
+		cc->pool_pages = 0;
+		cc->refills = 0;
+		cc->returns = 0;
+		cc->remote_frees = 0;
+		/* an empty tree even without pools, for the counters */
+		init_iova_domain(&cc->pool, iovad->granule, iovad->start_pfn);
+		cc->pool.merge = iovad->merge;
+		cc->pool.pools = false;
+		if (iovad->pools && iova_pool_init(&cc->pool))
+			goto out_pools;
 	}
 	ret = cpuhp_state_add_instance_nocalls(CPUHP_IOMMU_IOVA_DEAD,
 					       &iovad->cpuhp_dead);
-	if (ret) {
-		free_percpu(iovad->caches);
-		iovad->caches = NULL;
-		goto out_depot;
-	}
+	if (ret)
+		goto out_pools;
 	iova_debugfs_add(iovad);
 	return 0;
 
+out_pools:
+	for_each_possible_cpu(cpu)
+		put_iova_domain(iova_pool_of(iovad, cpu));
+	free_percpu(iovad->caches);
+	iovad->caches = NULL;
 out_depot:
 	kfree(iovad->depot);
 	iovad->depot = NULL;
@@ -1657,12 +2143,15 @@ EXPORT_SYMBOL_GPL(iova_domain_init_rcaches);
 void put_iova_domain(struct iova_domain *iovad)
 {
 	struct iova *n, *tmp;
+	unsigned int cpu;
 
 	if (iovad->caches) {
 		debugfs_remove_recursive(iovad->debugfs);
 		iovad->debugfs = NULL;
 		cpuhp_state_remove_instance_nocalls(CPUHP_IOMMU_IOVA_DEAD,
 						    &iovad->cpuhp_dead);
+		for_each_possible_cpu(cpu)
+			put_iova_domain(iova_pool_of(iovad, cpu));
 		free_percpu(iovad->caches);
 		iovad->caches = NULL;
 		kfree(iovad->depot);
@@ -1707,25 +2196,44 @@ static unsigned int iova_tree_depth(struct rb_root *root)
 	return deepest;
 }
 
+/* Add the counters of one tree (the domain's or a pool's) to @st. */
+static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
+			    unsigned long *allocs, unsigned long *pages)
+{
+	st->extents += tree->nr_extents - tree->nr_pool_nodes;
+	*allocs += tree->nr_allocs;
+	*pages += tree->nr_pages;
+	st->merges += tree->nr_merges;
+	st->splits += tree->nr_splits;
+	st->deferred += tree->nr_deferred;
+	st->lost += tree->nr_lost;
+	st->node_bytes += (tree->nr_extents + tree->nr_spare) *
+			  sizeof(struct iova);
+}
+
 /**
  * iova_domain_stats - read a domain's counters
  * @iovad: domain
  * @st: filled with the counters
  *
- * The snapshot is exact when no other CPU uses the domain. The tree depth
- * is measured by a walk of the whole tree.
+ * The snapshot is exact when no other CPU uses the domain. Counts cover
+ * the domain's tree and the CPUs' pools; extents count the nodes that hold
+ * allocations or reservations, node_bytes all nodes. The depth, of the
+ * domain's tree, is measured by a walk of the whole tree.
  *
- * Context: any context; takes every CPU's cache lock, then the tree lock.
+ * Context: any context; takes every CPU's cache and pool locks, then the
+ * tree lock.
  */
 void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 {
-	unsigned long flags, cached_pages = 0;
+	unsigned long flags, cached_pages = 0, allocs = 0, pages = 0;
 	unsigned int cpu, order;
 
 	memset(st, 0, sizeof(*st));
 	if (iovad->caches) {
 		for_each_possible_cpu(cpu) {
 			struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+			struct iova_domain *pool = &cc->pool;
 
 			spin_lock_irqsave(&cc->lock, flags);
 			st->cache_hits += cc->hits;
@@ -1735,6 +2243,15 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 				cached_pages += (unsigned long)cc->nr[order] << order;
 			}
 			spin_unlock_irqrestore(&cc->lock, flags);
+
+			spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
+			iova_tree_stats(pool, st, &allocs, &pages);
+			st->pool_allocs += pool->nr_fast_allocs;
+			st->pool_pages += cc->pool_pages;
+			st->chunk_refills += cc->refills;
+			st->chunk_returns += cc->returns;
+			st->remote_frees += cc->remote_frees;
+			spin_unlock_irqrestore(&pool->iova_rbtree_lock, flags);
 		}
 		spin_lock_irqsave(&iovad->depot->lock, flags);
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
@@ -1748,19 +2265,13 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 	}
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
-	st->extents = iovad->nr_extents;
+	iova_tree_stats(iovad, st, &allocs, &pages);
 	st->shared_locks += iovad->nr_tree_locks;
-	st->cached_pages = cached_pages;
-	st->allocs_live = iovad->nr_allocs - st->cached;
-	st->pages_live = iovad->nr_pages - cached_pages;
-	st->merges = iovad->nr_merges;
-	st->splits = iovad->nr_splits;
-	st->deferred = iovad->nr_deferred;
-	st->lost = iovad->nr_lost;
-	st->node_bytes = (iovad->nr_extents + iovad->nr_spare) *
-			 sizeof(struct iova);
 	st->depth = iova_tree_depth(&iovad->rbroot);
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+	st->cached_pages = cached_pages;
+	st->allocs_live = allocs - st->cached;
+	st->pages_live = pages - cached_pages;
 }
 EXPORT_SYMBOL_GPL(iova_domain_stats);
 
@@ -1781,11 +2292,17 @@ static int iova_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "cached_pages: %lu\n", st.cached_pages);
 	seq_printf(m, "shared_locks: %lu\n", st.shared_locks);
 	seq_printf(m, "cache_bytes: %lu\n", st.cache_bytes);
+	seq_printf(m, "pool_allocs: %lu\n", st.pool_allocs);
+	seq_printf(m, "pool_pages: %lu\n", st.pool_pages);
+	seq_printf(m, "chunk_refills: %lu\n", st.chunk_refills);
+	seq_printf(m, "chunk_returns: %lu\n", st.chunk_returns);
+	seq_printf(m, "remote_frees: %lu\n", st.remote_frees);
 	seq_printf(m, "deferred: %lu\n", st.deferred);
 	seq_printf(m, "lost: %lu\n", st.lost);
 	seq_printf(m, "depth: %u\n", st.depth);
 	seq_printf(m, "node_bytes: %lu\n", st.node_bytes);
 	seq_printf(m, "merge: %d\n", iovad->merge);
+	seq_printf(m, "pools: %d\n", iova_pooled(iovad));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(iova_stats);
@@ -1804,22 +2321,10 @@ static void iova_debugfs_add(struct iova_domain *iovad)
 /* --- full check ------------------------------------------------------------ */
 
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
-/**
- * iova_validate - check a domain's invariants
- * @iovad: domain
- *
- * Checks address order and no overlap, the gap below each node and the
- * gap summaries of every subtree, that abutting fast-path extents are
- * merged (when merging is on), the anchor, and the node and page counts.
- * Reports the first violation once with WARN_ONCE. Walks the whole tree.
- *
- * Context: any context; takes the domain's tree lock with interrupts off.
- * Return: 0 if the domain is consistent, -EINVAL otherwise.
- */
-int iova_validate(struct iova_domain *iovad)
+static int iova_validate_tree(struct iova_domain *iovad)
 {
+	unsigned long flags, count = 0, pages = 0, pool_nodes = 0;
 	struct iova *n, *prev = NULL, *last = NULL;
-	unsigned long flags, count = 0, pages = 0;
 	const char *err = NULL;
 	struct rb_node *rb;
 
@@ -1835,6 +2340,7 @@ int iova_validate(struct iova_domain *iovad)
 			break;
 		}
 		err = iova_check_node(iovad, prev, n, &pages);
+		pool_nodes += n->kind >= IOVA_KIND_FOREIGN;
 		prev = n;
 		count++;
 	}
@@ -1843,6 +2349,8 @@ int iova_validate(struct iova_domain *iovad)
 		err = "anchor missing or moved";
 	if (!err && count != iovad->nr_extents)
 		err = "node count";
+	if (!err && pool_nodes != iovad->nr_pool_nodes)
+		err = "pool node count";
 	if (!err && pages != iovad->nr_pages)
 		err = "page count";
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
@@ -1852,6 +2360,89 @@ int iova_validate(struct iova_domain *iovad)
 			  iovad, err, prev ? prev->pfn_lo : 0,
 			  prev ? prev->pfn_hi : 0);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The space CPU @cpu's pool owns (what is not foreign in its tree) must be
+ * exactly the extents of kind POOL + @cpu of the domain's tree.
+ */
+static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	unsigned long flags, lo, hi, owned = 0, regions = 0, start = 0;
+	struct iova_domain *pool = &cc->pool;
+	const char *err = NULL;
+	struct rb_node *rb;
+	unsigned int seq;
+	struct iova *n;
+
+	spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
+	for (rb = rb_first(&pool->rbroot); rb && !err; rb = rb_next(rb)) {
+		n = to_iova(rb);
+		if (n->kind != IOVA_KIND_FOREIGN) {
+			if (n->kind != IOVA_KIND_FAST && n != &pool->anchor)
+				err = "pool holds a node that is not fast-path";
+			continue;
+		}
+		if (n->pfn_lo > start) {
+			if (iova_lookup(iovad, start, n->pfn_lo - 1, &lo, &hi,
+					&seq) != iova_pool_kind(cpu) ||
+			    lo != start || hi != n->pfn_lo - 1)
+				err = "pool space is not the domain's pool extent";
+			owned += n->pfn_lo - start;
+			regions++;
+		}
+		start = n->pfn_hi + 1;
+	}
+	if (!err && owned != cc->pool_pages)
+		err = "pool page count";
+	spin_unlock_irqrestore(&pool->iova_rbtree_lock, flags);
+
+	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
+	for (rb = rb_first(&iovad->rbroot); rb && !err; rb = rb_next(rb))
+		regions -= to_iova(rb)->kind == iova_pool_kind(cpu);
+	if (!err && regions)
+		err = "domain holds pool extents the pool does not own";
+	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+
+	if (err) {
+		WARN_ONCE(1, "iova: pool of CPU %u of domain %p invalid: %s\n",
+			  cpu, iovad, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * iova_validate - check a domain's invariants
+ * @iovad: domain
+ *
+ * Checks address order and no overlap, the gap below each node and the
+ * gap summaries of every subtree, that abutting extents of one kind are
+ * merged (fast-path ones when merging is on), the anchor, and the node and
+ * page counts, for the domain's tree and each CPU's pool; and that the
+ * space each pool owns is the domain's pool extents of that CPU. Reports
+ * the first violation once with WARN_ONCE. Walks every tree.
+ *
+ * Context: any context; takes the tree and pool locks with interrupts off.
+ * Return: 0 if the domain is consistent, -EINVAL otherwise.
+ */
+int iova_validate(struct iova_domain *iovad)
+{
+	unsigned int cpu;
+	int ret;
+
+	ret = iova_validate_tree(iovad);
+	if (ret || !iovad->caches)
+		return ret;
+	for_each_possible_cpu(cpu) {
+		ret = iova_validate_tree(iova_pool_of(iovad, cpu));
+		if (!ret && iova_pooled(iovad))
+			ret = iova_validate_pool(iovad, cpu);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -1874,15 +2465,35 @@ void iova_domain_set_merge(struct iova_domain *iovad, bool merge)
 EXPORT_SYMBOL_IF_KUNIT(iova_domain_set_merge);
 
 /**
+ * iova_domain_set_pools - give a domain per-CPU pools or not
+ * @iovad: domain, right after init_iova_domain()
+ * @pools: give each CPU chunks of address space of its own
+ *
+ * Context: before iova_domain_init_rcaches().
+ */
+void iova_domain_set_pools(struct iova_domain *iovad, bool pools)
+{
+	iovad->pools = pools;
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_domain_set_pools);
+
+/**
  * iova_inject_node_failures - make node allocations fail
  * @iovad: domain
- * @count: how many of the domain's next node allocations fail
+ * @count: how many of the domain's next node allocations fail (and of
+ *	each of its pools')
  *
  * Context: any context.
  */
 void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count)
 {
+	unsigned int cpu;
+
 	atomic_set(&iovad->fail_node_allocs, count);
+	if (iovad->caches)
+		for_each_possible_cpu(cpu)
+			atomic_set(&iova_pool_of(iovad, cpu)->fail_node_allocs,
+				   count);
 }
 EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
 

@@ -64,11 +64,13 @@ struct iova_depot;
  * @pfn: first pfn of the range
  * @pages: length of the range
  * @units: number of allocations it holds
+ * @kind: kind of the extent it is carved from
  */
 struct iova_deferred {
 	unsigned long	pfn;
 	unsigned long	pages;
 	unsigned long	units;
+	unsigned int	kind;
 };
 
 /**
@@ -94,18 +96,21 @@ struct iova_domain {
 	/* private: owned by iova.c */
 	seqcount_spinlock_t seq;
 	bool		merge;
+	bool		pools;
 	atomic_t	fail_node_allocs;
 	unsigned int	nr_spare;
 	unsigned int	nr_deferred;
 	struct iova	*spares;
 	struct iova_deferred deferred[IOVA_DEFERRED_MAX];
 	unsigned long	nr_extents;
+	unsigned long	nr_pool_nodes;
 	unsigned long	nr_allocs;
 	unsigned long	nr_pages;
 	unsigned long	nr_merges;
 	unsigned long	nr_splits;
 	unsigned long	nr_lost;
 	unsigned long	nr_tree_locks;
+	unsigned long	nr_fast_allocs;
 	struct iova_cpu_cache __percpu *caches;
 	struct iova_depot *depot;
 	struct hlist_node cpuhp_dead;
@@ -126,7 +131,12 @@ struct iova_domain {
  * @deferred: frees waiting for a node (see &struct iova_deferred)
  * @lost: frees dropped because the deferred list was full (leaked space)
  * @shared_locks: acquisitions of the domain-wide locks (tree and depot)
- * @cache_bytes: memory of the per-CPU caches and the depot
+ * @cache_bytes: memory of the per-CPU caches, pools and the depot
+ * @pool_allocs: fast-path allocations served by a CPU's pool
+ * @pool_pages: pages of the chunks the pools own
+ * @chunk_refills: chunks the pools took from the domain's tree
+ * @chunk_returns: chunks the pools gave back
+ * @remote_frees: frees into a pool made by another CPU
  * @node_bytes: memory of the tree nodes and spare nodes
  * @depth: height of the rbtree
  */
@@ -144,6 +154,11 @@ struct iova_stats {
 	unsigned long	lost;
 	unsigned long	shared_locks;
 	unsigned long	cache_bytes;
+	unsigned long	pool_allocs;
+	unsigned long	pool_pages;
+	unsigned long	chunk_refills;
+	unsigned long	chunk_returns;
+	unsigned long	remote_frees;
 	unsigned long	node_bytes;
 	unsigned int	depth;
 };
@@ -223,6 +238,7 @@ static inline int iova_validate(struct iova_domain *iovad)
 
 /* Test hooks, exported to KUnit tests only */
 void iova_domain_set_merge(struct iova_domain *iovad, bool merge);
+void iova_domain_set_pools(struct iova_domain *iovad, bool pools);
 void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops iova_merge_param_ops;
