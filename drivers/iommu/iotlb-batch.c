@@ -83,7 +83,7 @@ static_assert(IOTLB_BATCH_RANGES == 0 && IOTLB_BATCH_FULL_RANGES == 1 &&
 #define IOTLB_BATCH_MAX_HOLD	4096
 
 struct iotlb_batch_params iotlb_batch_default_params __read_mostly = {
-	.max_ranges	= 8,
+	.max_ranges	= 1,
 	.max_pages	= 512,
 	.depth		= 256,
 	.timeout_ms	= 10,

@@ -201,7 +201,7 @@ ktap_set_plan 5
 
 # 1. The thresholds in force.
 bad=
-for p in ranges:max_ranges:8 pages:max_pages:512 depth:depth:256 \
+for p in ranges:max_ranges:1 pages:max_pages:512 depth:depth:256 \
 	 timeout:timeout_ms:10; do
 	name=${p%%:*}
 	rest=${p#*:}
