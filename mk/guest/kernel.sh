@@ -7,10 +7,11 @@
 # ARCH is x86_64 or arm64. FLAVOR is "ours" (build/linux, the patched tree),
 # "stock" (build/stock/linux, the pristine baseline) or "ours-debug" (ours
 # with the allocator's invariant checks and lock debugging). The kernel is
-# configured as allnoconfig plus mk/guest/ARCH.config (plus ours.config or
-# debug.config), built with O=build/guest/ARCH-FLAVOR, incrementally and
-# through ccache. EXTRA_CONFIG=FILE adds a fragment of one's own. Progress
-# goes to stderr; the path of the boot image is printed on stdout.
+# configured as allnoconfig plus mk/guest/ARCH.config (plus ours.config and
+# ours-ARCH.config where there is one, or debug.config), built with
+# O=build/guest/ARCH-FLAVOR, incrementally and through ccache.
+# EXTRA_CONFIG=FILE adds a fragment of one's own. Progress goes to stderr;
+# the path of the boot image is printed on stdout.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +27,9 @@ case "$flavor" in
 ours)
 	src=$KSRC
 	frags="$frags $GUEST_DIR/ours.config"
+	# Options of ours for one architecture only.
+	[ ! -f "$GUEST_DIR/ours-$GARCH.config" ] ||
+		frags="$frags $GUEST_DIR/ours-$GARCH.config"
 	;;
 ours-debug)
 	src=$KSRC

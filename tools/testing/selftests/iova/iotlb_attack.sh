@@ -8,9 +8,14 @@
 # PCI address in IOVA_TEST_DEVICE), bound through driver_override. See
 # drivers/iommu/tests/iotlb_attack_test.c for one trial.
 #
-# Two runs of IOVA_ATTACK_TRIALS trials each: one quiet, one with
-# IOVA_ATTACK_LOAD kernel threads mapping and unmapping pages of the same
-# device (same domain) all along. Expected, by the device's domain type:
+# Two runs of IOVA_ATTACK_TRIALS valid trials each (valid: the page was
+# unmapped before the transfer started; the driver tries up to three times
+# as many): one quiet, one under
+# concurrent map/unmap load: IOVA_ATTACK_LOAD kernel threads of the test
+# driver mapping and unmapping pages of the same device (same domain) all
+# along, and, where the guest has another PCI device without a driver in a
+# domain of the same type (QEMU's VGA or NIC), dma_map_benchmark running on
+# it meanwhile. Expected, by the device's domain type:
 #
 #   DMA (strict)          no write lands;
 #   DMA-SAFE (safedefer)  no write lands, ever;
@@ -19,19 +24,22 @@
 #                         failure);
 #   identity              nothing to test (SKIP).
 #
-# A run whose control transfer fails, or in which fewer than half the
-# trials unmapped the page before the transfer started, tested nothing and
+# A run whose control transfer fails, or that got fewer than half the
+# valid trials it asked for (a quarter under load), tested too little and
 # fails. Each run prints one line for the result collectors:
 #
 #   # iova-attack: type=T load=N trials=N valid=N landed=N reused=N
-#     faults=N timeouts=N lead_us=N load_ops=N            (on one line)
+#     faults=N timeouts=N lead_us=N load_ops=N delay_us=N bench=DEV|none
+#                                                          (on one line)
 #
 # faults counts the IOMMU fault reports in the kernel log during the run
 # (rate limited by the IOMMU drivers: a lower bound).
 #
-# Knobs: IOVA_ATTACK_TRIALS (30), IOVA_ATTACK_LEAD_US (4000, how long
-# before the transfer fires the page is unmapped), IOVA_ATTACK_LOAD (2),
-# IOVA_ATTACK_REUSE (64 pages reallocated after each free).
+# Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_LEAD_US (5000, how long
+# before the transfer fires the page is unmapped), IOVA_ATTACK_LOAD_LEAD_US
+# (20000, the same under load, where the guest and QEMU's timer both run
+# late by milliseconds), IOVA_ATTACK_LOAD (2), IOVA_ATTACK_REUSE (64 pages
+# reallocated after each free).
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -39,8 +47,9 @@ DIR=$(dirname "$0")
 PCI=/sys/bus/pci/devices
 DRIVER=iotlb_attack
 RUN=/sys/kernel/debug/$DRIVER/run
-TRIALS=${IOVA_ATTACK_TRIALS:-30}
-LEAD_US=${IOVA_ATTACK_LEAD_US:-4000}
+TRIALS=${IOVA_ATTACK_TRIALS:-20}
+LEAD_US=${IOVA_ATTACK_LEAD_US:-5000}
+LOAD_LEAD_US=${IOVA_ATTACK_LOAD_LEAD_US:-20000}
 LOAD=${IOVA_ATTACK_LOAD:-2}
 REUSE=${IOVA_ATTACK_REUSE:-64}
 
@@ -58,17 +67,75 @@ find_device()
 	done
 }
 
-bind()
+find_tool()
 {
-	echo "$DRIVER" > "$PCI/$DEV/driver_override" &&
-		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = "$DRIVER" ]
+	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
+		 "$DIR/../dma/dma_map_benchmark"; do
+		if [ -n "$t" ] && [ -x "$t" ]; then
+			echo "$t"
+			return 0
+		fi
+	done
+	command -v dma_map_benchmark
 }
 
+# A device for dma_map_benchmark's load: no driver, not a bridge, in a
+# domain of the same type as the device under attack.
+find_load_device()
+{
+	for d in "$PCI"/*; do
+		b=$(basename "$d")
+		[ "$b" != "$DEV" ] || continue
+		[ ! -e "$d/driver" ] || continue
+		case "$(cat "$d/class")" in
+		0x06*) continue ;;
+		esac
+		[ "$(cat "$d/iommu_group/type" 2>/dev/null)" = "$TYPE" ] || continue
+		echo "$b"
+		return
+	done
+}
+
+# bind DEVICE DRIVER
+bind()
+{
+	echo "$2" > "$PCI/$1/driver_override" &&
+		echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$PCI/$1/driver")")" = "$2" ]
+}
+
+# unbind DEVICE
 unbind()
 {
-	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
-	echo > "$PCI/$DEV/driver_override"
+	[ -e "$PCI/$1/driver" ] && echo "$1" > "$PCI/$1/driver/unbind"
+	echo > "$PCI/$1/driver_override"
+}
+
+cleanup()
+{
+	[ -z "$LOADER" ] || kill "$LOADER" 2>/dev/null
+	unbind "$DEV"
+	[ -z "$LOADDEV" ] || unbind "$LOADDEV"
+	rm -f "$STOP"
+}
+
+# dma_map_benchmark on $LOADDEV, one-second runs until $STOP exists.
+start_bench_load()
+{
+	rm -f "$STOP"
+	(
+		while [ ! -e "$STOP" ]; do
+			"$TOOL" -t 1 -s 1 -g 1 > /dev/null 2>&1 || break
+		done
+	) &
+	LOADER=$!
+}
+
+stop_bench_load()
+{
+	touch "$STOP"
+	wait "$LOADER"
+	LOADER=
 }
 
 # IOMMU fault reports so far: Intel VT-d, AMD-Vi, Arm SMMUv3.
@@ -84,11 +151,11 @@ field()
 	echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
-# attack NAME NR_LOAD: one run, judged by the domain type.
+# attack NAME NR_LOAD LEAD_US: one run, judged by the domain type.
 attack()
 {
 	f0=$(faults)
-	if ! echo "$TRIALS $LEAD_US $2 $REUSE" > "$RUN"; then
+	if ! echo "$TRIALS $3 $2 $REUSE" > "$RUN"; then
 		ktap_print_msg "$1: run failed: $(cat "$RUN")"
 		ktap_test_fail "$1"
 		return
@@ -100,13 +167,17 @@ attack()
 	l=$(field landed "$res")
 	ktap_print_msg "iova-attack: type=$TYPE load=$2 trials=$t valid=$v" \
 		"landed=$l reused=$(field reused "$res") faults=$nf" \
-		"timeouts=$(field timeouts "$res") lead_us=$LEAD_US" \
-		"load_ops=$(field load_ops "$res")"
-	if [ "$(field control "$res")" != ok ] || [ "$t" -ne "$TRIALS" ]; then
-		ktap_test_fail "$1: control transfer or trials incomplete"
+		"timeouts=$(field timeouts "$res") lead_us=$3" \
+		"load_ops=$(field load_ops "$res") delay_us=$(field delay_us "$res")" \
+		"bench=${BENCHDEV:-none}"
+	if [ "$(field control "$res")" != ok ]; then
+		ktap_test_fail "$1: control transfer failed"
 		return
 	fi
-	if [ $((v * 2)) -lt "$t" ]; then
+	# Under load fewer trials time out right: ask for a quarter of them.
+	need=$((TRIALS / 2))
+	[ "$2" -eq 0 ] || need=$((TRIALS / 4))
+	if [ "$v" -lt "$need" ]; then
 		ktap_test_fail "$1: only $v of $t trials unmapped before the transfer"
 		return
 	fi
@@ -154,8 +225,11 @@ DMA | DMA-FQ | DMA-SAFE) ;;
 esac
 
 [ -d /sys/kernel/debug/iommu ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
-trap unbind EXIT
-if ! bind || [ ! -w "$RUN" ]; then
+STOP=/tmp/iotlb_attack.stop.$$
+LOADER=
+LOADDEV=
+trap cleanup EXIT
+if ! bind "$DEV" "$DRIVER" || [ ! -w "$RUN" ]; then
 	ktap_set_plan 1
 	ktap_test_fail "bind $DEV to $DRIVER"
 	ktap_finished
@@ -163,6 +237,21 @@ fi
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, $TRIALS trials per run"
 
 ktap_set_plan 2
-attack "$TYPE: $TRIALS trials" 0
-attack "$TYPE: $TRIALS trials, $LOAD map/unmap threads" "$LOAD"
+attack "$TYPE: $TRIALS trials" 0 "$LEAD_US"
+
+TOOL=$(find_tool)
+LOADDEV=$(find_load_device)
+if [ -n "$TOOL" ] && [ -n "$LOADDEV" ] && bind "$LOADDEV" dma_map_benchmark; then
+	start_bench_load
+	BENCHDEV=$LOADDEV
+	attack "$TYPE: $TRIALS trials, $LOAD map/unmap threads, dma_map_benchmark on $LOADDEV" \
+		"$LOAD" "$LOAD_LEAD_US"
+	stop_bench_load
+else
+	ktap_print_msg "no device or tool for dma_map_benchmark: driver threads only"
+	[ -z "$LOADDEV" ] || unbind "$LOADDEV"
+	LOADDEV=
+	attack "$TYPE: $TRIALS trials, $LOAD map/unmap threads" "$LOAD" \
+		"$LOAD_LEAD_US"
+fi
 ktap_finished
