@@ -231,8 +231,9 @@ static unsigned long gap_pages(const struct iotlb_batcher *b,
 			       unsigned long s2, unsigned long e2)
 {
 	unsigned long gap = e1 < s2 ? s2 - e1 - 1 : s1 - e2 - 1;
+	unsigned long mask = (1UL << b->granule_shift) - 1;
 
-	return DIV_ROUND_UP(gap, 1UL << b->granule_shift);
+	return (gap >> b->granule_shift) + !!(gap & mask);
 }
 
 static void batch_remove_range(struct iotlb_batch *bt, unsigned int i)
@@ -652,7 +653,6 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	LIST_HEAD(none);
 	struct list_head *fl = u->freelist ?: &none;
 
-	stat_inc(unmaps);
 	if (unknown)
 		pages = DIV_ROUND_UP(u->size, 1UL << b->granule_shift);
 	else
@@ -680,8 +680,10 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 			goto unlock_now;
 	}
 	held = bt->held_pages - held;
-	stat_add(held_now, held);
-	stat_add(held_total, held);
+	if (held) {
+		stat_add(held_now, held);
+		stat_add(held_total, held);
+	}
 
 	merged = batch_add_range(b, bt, u, pages, fl);
 	bt->ents[bt->nr_ents].iova = u->iova;
@@ -689,7 +691,8 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	bt->nr_ents++;
 	bt->gen = atomic64_read(&b->full_started);
 	stat_inc(deferred);
-	stat_add(merged, merged);
+	if (merged)
+		stat_add(merged, merged);
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, -1, merged, held);
 
@@ -853,7 +856,6 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 		const struct iotlb_batch_stats *c;
 
 		c = per_cpu_ptr(&iotlb_batch_stats, cpu);
-		st->unmaps += c->unmaps;
 		st->deferred += c->deferred;
 		for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
 			st->sync[i] += c->sync[i];
@@ -871,6 +873,10 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 		st->held_total += c->held_total;
 		st->held_now += c->held_now;
 	}
+	/* Every unmap is either deferred or invalidated at once. */
+	st->unmaps = st->deferred;
+	for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
+		st->unmaps += st->sync[i];
 }
 EXPORT_SYMBOL_GPL(iotlb_batch_read_stats);
 

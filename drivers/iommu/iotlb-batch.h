@@ -94,7 +94,7 @@ enum iotlb_batch_decision {
 
 /**
  * struct iotlb_batch_stats - counters, summed over every CPU and domain
- * @unmaps: unmaps handed to iotlb_batch_unmap()
+ * @unmaps: unmaps handed to iotlb_batch_unmap() (@deferred plus @sync)
  * @deferred: of those, batched (invalidated later)
  * @sync: of those, invalidated at once, by reason
  * @inv_range: page-range invalidations issued
