@@ -256,7 +256,7 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			   size_t pgsize, struct list_head *list)
 {
 	unsigned int n = bt->nr_ranges, i, j, bi = 0, bj = 0;
-	unsigned long best = ULONG_MAX, si, ei, sj, ej, g;
+	unsigned long best = ULONG_MAX, sj, ej, g;
 	struct iotlb_batch_range *ri, *rj;
 
 	/* Index n stands for the new range. */
