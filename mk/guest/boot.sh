@@ -134,7 +134,7 @@ secs=$(($(date +%s) - t0))
 # with "# ". Count the subtests of a test where it has them, the test
 # itself where it has none; a failed test counts at least once, and the
 # subtests its plan promised but never reported count as failed.
-read -r passed failed skipped planned seen blocks done panic < <(
+read -r passed failed skipped planned seen blocks finished panic < <(
 	tr -d '\r' < "$log" | awk '
 	function sub_reset() { sp = 0; sf = 0; ss = 0; splan = 0; sseen = 0 }
 	BEGIN { sub_reset() }
@@ -171,7 +171,7 @@ elif [ "$blocks" = 0 ] || [ "$planned" = 0 ]; then
 	why="no TAP plan (qemu exit $qrc)"
 elif [ "$seen" != "$planned" ]; then
 	why="incomplete TAP: $seen of $planned results"
-elif [ "$done" != 1 ]; then
+elif [ "$finished" != 1 ]; then
 	why="guest did not finish"
 elif [ "$qrc" != 0 ]; then
 	why="qemu exit $qrc"

@@ -38,7 +38,8 @@ for mode in $modes; do
 	for flavor in stock ours; do
 		name=compare-$GARCH-$mode-$flavor
 		names="$names $name"
-		eval kernel=\$k_$flavor
+		kernel=$k_ours
+		[ "$flavor" = stock ] && kernel=$k_stock
 		GUEST_TRACE=1 GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
 			"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
 			"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
