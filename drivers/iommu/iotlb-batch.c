@@ -93,7 +93,9 @@ EXPORT_SYMBOL_GPL(iotlb_batch_default_params);
 static DEFINE_PER_CPU(struct iotlb_batch_stats, iotlb_batch_stats);
 
 #define stat_inc(field)		this_cpu_inc(iotlb_batch_stats.field)
-#define stat_add(field, n)	this_cpu_add(iotlb_batch_stats.field, n)
+/* With a batch lock held, interrupts are off: plain per-CPU updates do. */
+#define __stat_inc(field)	__this_cpu_inc(iotlb_batch_stats.field)
+#define __stat_add(field, n)	__this_cpu_add(iotlb_batch_stats.field, n)
 
 /**
  * iotlb_batch_parse_param() - parse one threshold given on the command line
@@ -304,7 +306,7 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		bt->pages += range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bj);
 	}
-	stat_inc(coalesced);
+	__stat_inc(coalesced);
 	return true;
 }
 
@@ -519,7 +521,7 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
 	trace_iotlb_batch_release(b, bt->nr_ents, bt->held_pages);
 	for (i = 0; i < bt->nr_ents; i++)
 		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
-	stat_add(held_now, -(s64)bt->held_pages);
+	__stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
 	bt->nr_spans = 0;
 	bt->span_next = 0;
@@ -550,10 +552,10 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown);
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, nr, bt->pages,
 				bt->held_pages);
-	stat_inc(decision[d]);
-	stat_inc(trigger[trig]);
-	stat_add(batched_unmaps, bt->nr_ents);
-	stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
+	__stat_inc(decision[d]);
+	__stat_inc(trigger[trig]);
+	__stat_add(batched_unmaps, bt->nr_ents);
+	__stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
 			    IOTLB_BATCH_HIST - 1)]);
 
 	if (d == IOTLB_BATCH_RANGES) {
@@ -573,7 +575,7 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	if (bt->nr_ents && batch_covered(b, bt)) {
-		stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+		__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1,
 					bt->nr_ents,
 					bt->nr_ranges, bt->pages,
@@ -681,8 +683,8 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	}
 	held = bt->held_pages - held;
 	if (held) {
-		stat_add(held_now, held);
-		stat_add(held_total, held);
+		__stat_add(held_now, held);
+		__stat_add(held_total, held);
 	}
 
 	merged = batch_add_range(b, bt, u, pages, fl);
@@ -690,9 +692,9 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	bt->ents[bt->nr_ents].size = u->size;
 	bt->nr_ents++;
 	bt->gen = atomic64_read(&b->full_started);
-	stat_inc(deferred);
+	__stat_inc(deferred);
 	if (merged)
-		stat_add(merged, merged);
+		__stat_add(merged, merged);
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, -1, merged, held);
 
