@@ -556,7 +556,7 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	__stat_inc(trigger[trig]);
 	__stat_add(batched_unmaps, bt->nr_ents);
 	__stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
-			    IOTLB_BATCH_HIST - 1)]);
+			      IOTLB_BATCH_HIST - 1)]);
 
 	if (d == IOTLB_BATCH_RANGES) {
 		for (i = 0; i < bt->nr_ranges; i++) {
