@@ -6,7 +6,7 @@
 
 parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 lint selftests-arm64"}
 mkdir -p "$RESULTS"
-declare -A secs
+declare -A secs notes
 
 run_part() {
 	case $1 in
@@ -26,14 +26,16 @@ for p in $parts; do
 	rm -f "$RESULTS/$p.counts"
 	t0=$(date +%s)
 	step "check: $p"
-	run_part "$p"
-	rc=$?
+	run_part "$p" 2>&1 | tee "$RESULTS/$p.out"
+	rc=${PIPESTATUS[0]}
 	secs[$p]=$(( $(date +%s) - t0 ))
 	if [ ! -s "$RESULTS/$p.counts" ]; then
-		echo "check: $p recorded no counts (exit $rc): counted as 1 failure"
+		notes[$p]="recorded no counts (exit $rc): counted as 1 failure"
+		echo "check: $p ${notes[$p]}"
 		record_result "$p" 0 1
 	elif [ "$rc" != 0 ] && [ "$(cut -d' ' -f2 "$RESULTS/$p.counts")" = 0 ]; then
-		echo "check: $p exited $rc with no failed test: counted as 1 failure"
+		notes[$p]="exited $rc with no failed test: counted as 1 failure"
+		echo "check: $p ${notes[$p]}"
 		read -r a _ < "$RESULTS/$p.counts"
 		record_result "$p" "$a" 1
 	fi
@@ -48,6 +50,18 @@ for p in $parts; do
 	printf '%-20s %8d %8d %8d\n' "$p" "$a" "$b" "${secs[$p]}"
 	total_p=$((total_p + a))
 	total_f=$((total_f + b))
+done
+
+# Name what failed, so that the tail of a CI log says it.
+for p in $parts; do
+	read -r _ b < "$RESULTS/$p.counts"
+	[ "$b" != 0 ] || continue
+	echo "failed in $p:${notes[$p]:+ ${notes[$p]}}"
+	logs=$RESULTS/$p.out
+	case $p in selftests-*) logs="$logs $(ls "$RESULTS/guest/$p"-*.log 2>/dev/null)" ;; esac
+	# shellcheck disable=SC2086
+	grep -a -h -E '^(# )*not ok|^FAIL|FAILED|error:' $logs 2>/dev/null |
+		grep -v ' # SKIP' | sort -u | head -n 20 | sed 's/^/  /'
 done
 echo
 echo "$total_p passed, $total_f failed"
