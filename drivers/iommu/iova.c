@@ -119,6 +119,9 @@
 #include <linux/sort.h>
 #include <kunit/visibility.h>
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/iova.h>
+
 /* The anchor node sits above the top of the usable address space */
 #define IOVA_ANCHOR		(~0UL)
 
@@ -389,6 +392,7 @@ static void iova_wlock(struct iova_domain *iovad, unsigned long *flags)
 {
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, *flags);
 	iovad->nr_tree_locks++;
+	trace_iova_lock(iovad, IOVA_TRACE_LOCK_TREE);
 	write_seqcount_begin(&iovad->seq);
 }
 
@@ -819,18 +823,27 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			iova_update(next);
 			iova_put_node(iovad, prev);
 			iovad->nr_merges += 2 * fast;
+			if (fast)
+				trace_iova_merge(iovad, pfn, size, next->pfn_lo,
+						 next->pfn_hi, true);
 			return true;
 		}
 		if (join_next) {
 			next->pfn_lo = pfn;
 			iova_update(next);
 			iovad->nr_merges += fast;
+			if (fast)
+				trace_iova_merge(iovad, pfn, size, next->pfn_lo,
+						 next->pfn_hi, false);
 			return true;
 		}
 		if (prev) {
 			prev->pfn_hi = end;
 			iova_set_gap_lo(iovad, next, end + 1);
 			iovad->nr_merges += fast;
+			if (fast)
+				trace_iova_merge(iovad, pfn, size, prev->pfn_lo,
+						 prev->pfn_hi, false);
 			return true;
 		}
 	}
@@ -897,6 +910,9 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 		first->pfn_lo = end + 1;
 		iova_link_before(iovad, low, first);
 		iovad->nr_splits += kind == IOVA_KIND_FAST;
+		if (kind == IOVA_KIND_FAST)
+			trace_iova_split(iovad, pfn, pages, low->pfn_lo,
+					 first->pfn_hi);
 		goto out;
 	}
 
@@ -1088,11 +1104,16 @@ struct iova *alloc_iova(struct iova_domain *iovad, unsigned long size,
 			iovad->nr_pages += size;
 		}
 		iova_wunlock(iovad, flags);
-		if (next)
+		if (next) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_NODE);
 			return nw;
+		}
 		/* the room may be in the pools' chunks */
 		if (!iova_pooled(iovad) || shrunk) {
 			iova_node_free(nw);
+			trace_iova_alloc(iovad, size, limit_pfn, 0,
+					 IOVA_TRACE_FAIL);
 			return NULL;
 		}
 		iova_pools_shrink(iovad);
@@ -1123,6 +1144,7 @@ struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn)
 
 	spin_lock_irqsave(&iovad->iova_rbtree_lock, flags);
 	iovad->nr_tree_locks++;
+	trace_iova_lock(iovad, IOVA_TRACE_LOCK_TREE);
 	n = iova_find_node(iovad, pfn);
 	if (n)
 		kind = n->kind;
@@ -1173,6 +1195,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 	default:
 		return NULL;
 	}
+	trace_iova_free(iovad, n->pfn_lo, iova_size(n), IOVA_TRACE_NODE);
 	iova_unlink(iovad, n);
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, n->pfn_lo));
@@ -1404,6 +1427,7 @@ static void iova_return_space(struct iova_domain *iovad, unsigned int cpu,
 	unsigned long flags;
 	int ret;
 
+	trace_iova_pool_return(iovad, cpu, pfn, pages);
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
@@ -1483,6 +1507,7 @@ static bool iova_pool_refill(struct iova_domain *iovad,
 	if (!ret) {
 		cc->pool_pages += IOVA_CHUNK_PAGES;
 		cc->refills++;
+		trace_iova_pool_refill(iovad, cc->cpu, pfn, IOVA_CHUNK_PAGES);
 	}
 	iova_wunlock(pool, flags);
 	if (ret)
@@ -1513,8 +1538,10 @@ static unsigned long iova_pool_steal(struct iova_domain *iovad,
 	for_each_possible_cpu(cpu) {
 		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
 					   limit_pfn);
-		if (pfn)
+		if (pfn) {
+			trace_iova_pool_steal(iovad, cpu, pfn, size);
 			return pfn;
+		}
 	}
 	return 0;
 }
@@ -1665,6 +1692,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		iova_prealloc(iovad, &pre, runs);
 		spin_lock(&iovad->iova_rbtree_lock);
 		iovad->nr_tree_locks++;
+		trace_iova_lock(iovad, IOVA_TRACE_LOCK_TREE);
 		write_seqcount_begin(&iovad->seq);
 		iova_stash(iovad, &pre);
 		iova_retry_deferred(iovad);
@@ -1745,6 +1773,7 @@ static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 	}
 	spin_lock(&dp->lock);
 	dp->locks++;
+	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
 	if (dp->nr[order] + IOVA_CACHE_BATCH <= IOVA_DEPOT_DEPTH) {
 		memcpy(&dp->pfns[order][dp->nr[order]], pfns,
 		       IOVA_CACHE_BATCH * sizeof(*pfns));
@@ -1776,6 +1805,7 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 		return 0;
 	spin_lock(&dp->lock);
 	dp->locks++;
+	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
 	take = min_t(unsigned int, IOVA_CACHE_BATCH, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
 	memcpy(&cc->pfns[order][cc->nr[order]], &dp->pfns[order][dp->nr[order]],
@@ -1793,6 +1823,7 @@ static void iova_depot_drain(struct iova_domain *iovad)
 
 	spin_lock_irqsave(&dp->lock, flags);
 	dp->locks++;
+	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_release(iovad, dp->pfns[order], &dp->nr[order], order,
 			     dp->nr[order]);
@@ -1966,6 +1997,7 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 			      unsigned long limit_pfn, bool flush_rcache)
 {
+	enum iova_trace_path path;
 	unsigned int order;
 	unsigned long pfn;
 
@@ -1975,21 +2007,33 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 	order = order_base_2(size);
 	if (iovad->caches && order < IOVA_CACHE_ORDERS) {
 		pfn = iova_cc_alloc(iovad, order, limit_pfn);
-		if (pfn)
+		if (pfn) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_CACHE);
 			return pfn;
+		}
 	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
-		if (pfn)
+		if (pfn) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_POOL);
 			return pfn;
+		}
 	}
 
 	for (;;) {
+		path = IOVA_TRACE_TREE;
 		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn);
-		if (!pfn && iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES)
+		if (!pfn && iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
+			path = IOVA_TRACE_STEAL;
 			pfn = iova_pool_steal(iovad, size, limit_pfn);
-		if (pfn || !flush_rcache || !iovad->caches)
+		}
+		if (pfn || !flush_rcache || !iovad->caches) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 pfn ? path : IOVA_TRACE_FAIL);
 			return pfn;
+		}
 		flush_rcache = false;
 		iova_drain_caches(iovad);
 		if (iova_pooled(iovad))
@@ -2024,13 +2068,17 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	pages = iova_fast_pages(size);
 	order = order_base_2(pages);
 	if (iovad->caches && order < IOVA_CACHE_ORDERS &&
-	    iova_cc_push(iovad, order, pfn))
+	    iova_cc_push(iovad, order, pfn)) {
+		trace_iova_free(iovad, pfn, pages, IOVA_TRACE_CACHE);
 		return;
+	}
 	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
 	if (cpu >= 0) {
+		trace_iova_free(iovad, pfn, pages, IOVA_TRACE_POOL);
 		iova_pool_free(iovad, cpu, pfn, pages);
 		return;
 	}
+	trace_iova_free(iovad, pfn, pages, IOVA_TRACE_TREE);
 
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
