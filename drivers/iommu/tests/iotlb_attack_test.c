@@ -512,9 +512,14 @@ static int attack_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ad->regs = pcim_iomap(pdev, 0, 0);
 	if (!ad->regs)
 		return -ENOMEM;
+	/*
+	 * Fails without translation where no RAM lies below 256 MiB (arm64
+	 * virt in an identity domain): nothing to attack there anyway.
+	 */
 	ret = dma_set_mask_and_coherent(dev, DMA_BIT_MASK(EDU_DMA_BITS));
 	if (ret)
-		return ret;
+		return dev_err_probe(dev, ret, "no memory within edu's %u-bit DMA reach\n",
+				     EDU_DMA_BITS);
 	pci_set_master(pdev);
 
 	ad->dir = debugfs_create_dir(DRV_NAME, NULL);
