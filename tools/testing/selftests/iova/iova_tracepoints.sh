@@ -1,0 +1,332 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The IOVA allocator's tracepoints (events/iova in tracefs), seen from a
+# booted kernel: give the test device (QEMU's edu, 1234:11e8, unless
+# IOVA_TEST_DEVICE names a PCI address) a fresh DMA domain by switching its
+# group to the other DMA type, record every iova event during a short
+# dma_map_benchmark run, switch back, and check the events:
+#
+#   - allocations: size > 0, a known path (cache, pool, steal, tree, node,
+#     fail), a failure has pfn 0, a range ends at or below its limit and a
+#     fast-path range is naturally aligned to its size rounded up to a
+#     power of two;
+#   - frees: size > 0 and a known path (cache, pool, tree, node);
+#   - a fresh domain takes chunks for its pools (iova.pools=1, chunks
+#     aligned to their size) or allocates from its tree (iova.pools=0);
+#   - merges and splits describe a range inside its extent, and abutting
+#     allocations do merge when iova.merge=1 (none when 0);
+#   - lock events name a known lock and the tree lock is among them.
+#
+# The ring buffer stops when full rather than overwriting, so the first
+# events of the fresh domain are kept. Skipped in a kernel without the
+# iova events or tracefs, and for an identity domain.
+
+DIR=$(dirname "$0")
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+PCI=/sys/bus/pci/devices
+TRACEFS=/sys/kernel/tracing
+EV=$TRACEFS/events/iova
+PARAMS=/sys/module/iova/parameters
+BUF_KB=${IOVA_TRACE_BUFFER_KB:-1024}
+
+find_tool()
+{
+	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
+		 "$DIR/../dma/dma_map_benchmark"; do
+		if [ -n "$t" ] && [ -x "$t" ]; then
+			echo "$t"
+			return 0
+		fi
+	done
+	command -v dma_map_benchmark
+}
+
+find_device()
+{
+	if [ -n "$IOVA_TEST_DEVICE" ]; then
+		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
+		return
+	fi
+	for d in "$PCI"/*; do
+		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
+		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
+		basename "$d"
+		return
+	done
+}
+
+bind()
+{
+	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
+		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
+	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+}
+
+unbind()
+{
+	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
+	echo > "$PCI/$DEV/driver_override"
+}
+
+# switch_type TYPE: give the group (no driver bound) a new domain of TYPE.
+switch_type()
+{
+	echo "$1" > "$GROUP_TYPE" 2>/dev/null &&
+		[ "$(cat "$GROUP_TYPE")" = "$1" ]
+}
+
+# param NAME DEFAULT: an iova module parameter as 0 or 1.
+param()
+{
+	case "$(cat "$PARAMS/$1" 2>/dev/null)" in
+	Y | y | 1) echo 1 ;;
+	N | n | 0) echo 0 ;;
+	*) echo "$2" ;;
+	esac
+}
+
+trace_off()
+{
+	echo 0 > "$EV/enable" 2>/dev/null
+	echo 1 > "$TRACEFS/options/overwrite" 2>/dev/null
+	[ -z "$OLD_BUF" ] || echo "$OLD_BUF" > "$TRACEFS/buffer_size_kb" 2>/dev/null
+}
+
+cleanup()
+{
+	trace_off
+	unbind 2>/dev/null
+	[ -z "$SWITCHED" ] || switch_type "$TYPE"
+	rm -rf "$TMP"
+}
+
+# check EVENT: awk over the recorded trace, one line per event of EVENT
+# with its key=value fields in f[]. Prints "count bad first-bad-line".
+# The programs below set ok = 0 for a bad event. Numbers are parsed by
+# hand: neither busybox awk nor mawk reads hex.
+check()
+{
+	awk -v ev="$1:" '
+	function num(s,    i, c, v) {
+		v = 0
+		if (s ~ /^0x/) {
+			s = substr(s, 3)
+			for (i = 1; i <= length(s); i++) {
+				c = index("0123456789abcdef", substr(s, i, 1))
+				if (!c)
+					return -1
+				v = v * 16 + c - 1
+			}
+			return v
+		}
+		return s ~ /^[0-9]+$/ ? s + 0 : -1
+	}
+	function p2(n,    v) {
+		v = 1
+		while (v < n)
+			v *= 2
+		return v
+	}
+	# a % b for values beyond 2^31, which some awks truncate in %
+	function mod(a, b) {
+		return a - int(a / b) * b
+	}
+	{
+		for (i = 1; i <= NF; i++)
+			if ($i == ev)
+				break
+		if (i > NF)
+			next
+		delete f
+		for (i++; i <= NF; i++)
+			if ((j = index($i, "=")))
+				f[substr($i, 1, j - 1)] = substr($i, j + 1)
+		ok = 1
+		n++
+		'"$2"'
+		if (!ok && !bad++)
+			first = $0
+	}
+	END { printf "%d %d %s\n", n, bad, first }' "$TRACE"
+}
+
+# verdict NAME RESULT [MIN]: pass when RESULT (from check) names no bad
+# event and at least MIN (default 1) events.
+verdict()
+{
+	set -- "$1" "$2" "${3:-1}"
+	n=${2%% *}
+	rest=${2#* }
+	bad=${rest%% *}
+	first=${rest#* }
+	[ "$bad" -eq 0 ] || ktap_print_msg "first bad event: $first"
+	if [ "$bad" -eq 0 ] && [ "$n" -ge "$3" ]; then
+		ktap_test_pass "$1 ($n events)"
+	else
+		ktap_test_fail "$1 ($n events, $bad bad)"
+	fi
+}
+
+ktap_print_header
+
+[ -d "$TRACEFS/events" ] || mount -t tracefs none "$TRACEFS" 2>/dev/null
+if [ ! -d "$TRACEFS/events" ]; then
+	ktap_skip_all "no tracefs in this kernel"
+	exit "$KSFT_SKIP"
+fi
+if [ ! -d "$EV" ]; then
+	ktap_skip_all "no iova tracepoints: kernel without the IOVA rework"
+	exit "$KSFT_SKIP"
+fi
+
+TOOL=$(find_tool)
+DEV=$(find_device)
+if [ -z "$TOOL" ] || [ -z "$DEV" ]; then
+	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
+		ktap_set_plan 1
+		ktap_test_fail "find dma_map_benchmark and the edu device"
+		ktap_finished
+	fi
+	ktap_skip_all "no dma_map_benchmark tool or no edu device"
+	exit "$KSFT_SKIP"
+fi
+if [ -e "$PCI/$DEV/driver" ]; then
+	ktap_skip_all "$DEV already has a driver"
+	exit "$KSFT_SKIP"
+fi
+GROUP_TYPE=$PCI/$DEV/iommu_group/type
+TYPE=$(cat "$GROUP_TYPE" 2>/dev/null || echo none)
+case "$TYPE" in
+DMA) OTHER=DMA-FQ ;;
+DMA-FQ | DMA-SAFE) OTHER=DMA ;;
+*)
+	ktap_skip_all "IOMMU domain $TYPE allocates no IOVA"
+	exit "$KSFT_SKIP"
+	;;
+esac
+
+TMP=$(mktemp -d)
+TRACE=$TMP/trace
+SWITCHED=
+OLD_BUF=
+trap cleanup EXIT
+POOLS=$(param pools 1)
+MERGE=$(param merge 1)
+ktap_print_msg "device $DEV, IOMMU domain $TYPE, iova.pools=$POOLS iova.merge=$MERGE"
+
+ktap_set_plan 7
+
+# 1. The events exist and can be enabled.
+missing=
+for e in iova_alloc iova_free iova_merge iova_split iova_pool_refill \
+	 iova_pool_return iova_pool_steal iova_lock; do
+	[ -d "$EV/$e" ] || missing="$missing $e"
+done
+OLD_BUF=$(cat "$TRACEFS/buffer_size_kb" | sed 's/ .*//')
+echo 0 > "$TRACEFS/tracing_on"
+echo > "$TRACEFS/trace"
+echo "$BUF_KB" > "$TRACEFS/buffer_size_kb"
+echo 0 > "$TRACEFS/options/overwrite"
+if [ -z "$missing" ] && echo 1 > "$EV/enable" &&
+   [ "$(cat "$EV/iova_alloc/enable")" = 1 ]; then
+	ktap_test_pass "iova events present and enabled"
+else
+	ktap_test_fail "iova events present and enabled (missing:$missing)"
+fi
+
+# A fresh domain, so that its pools start empty, then one short run.
+fresh=
+if switch_type "$OTHER"; then
+	SWITCHED=1
+	fresh=1
+else
+	ktap_print_msg "cannot switch the group to $OTHER: using the $TYPE domain"
+fi
+echo 1 > "$TRACEFS/tracing_on"
+ran=
+if bind; then
+	"$TOOL" -t 1 -s 1 -g 1 2>&1 | grep latency | sed 's/^/# /'
+	ran=1
+fi
+unbind
+echo 0 > "$TRACEFS/tracing_on"
+cat "$TRACEFS/trace" > "$TRACE"
+trace_off
+if [ -n "$SWITCHED" ]; then
+	switch_type "$TYPE" || ktap_print_msg "cannot switch the group back to $TYPE"
+	SWITCHED=
+fi
+[ -n "$ran" ] || ktap_print_msg "dma_map_benchmark could not be bound"
+grep -m 3 ' iova_alloc:' "$TRACE" | sed 's/^/# /'
+
+# 2. Allocations.
+r=$(check iova_alloc '
+	s = num(f["size"]); l = num(f["limit"]); p = num(f["pfn"])
+	path = f["path"]
+	if (s <= 0 || l < 0 || p < 0)
+		ok = 0
+	else if (path == "fail")
+		ok = p == 0
+	else if (path !~ /^(cache|pool|steal|tree|node)$/)
+		ok = 0
+	else if (p == 0 || p + s - 1 > l)
+		ok = 0
+	else if (path != "node" && mod(p, p2(s)))
+		ok = 0')
+verdict "iova_alloc: size, limit, pfn and path sane" "$r"
+
+# 3. Frees.
+r=$(check iova_free '
+	s = num(f["size"]); p = num(f["pfn"])
+	ok = s > 0 && p > 0 && f["path"] ~ /^(cache|pool|tree|node)$/')
+verdict "iova_free: size, pfn and path sane" "$r"
+
+# 4. The fresh domain's first allocations.
+if [ -z "$fresh" ]; then
+	ktap_test_skip "fresh domain (no second DMA domain type)"
+elif [ "$POOLS" = 1 ]; then
+	r=$(check iova_pool_refill '
+		g = num(f["pages"]); p = num(f["pfn"])
+		ok = g > 0 && p >= 0 && !mod(p, p2(g))')
+	verdict "fresh domain: pools take aligned chunks" "$r"
+else
+	r=$(check iova_alloc 'ok = f["path"] == "tree"')
+	n=${r%% *}
+	if [ "$n" -gt 0 ]; then
+		ktap_test_pass "fresh domain: allocations from the tree ($n)"
+	else
+		ktap_test_fail "fresh domain: allocations from the tree"
+	fi
+fi
+
+# 5. Merges: the range lies inside the extent it joined.
+r=$(check iova_merge '
+	s = num(f["size"]); p = num(f["pfn"])
+	split(f["extent"], e, "-"); lo = num(e[1]); hi = num(e[2])
+	ok = s > 0 && lo >= 0 && hi >= 0 && lo <= p && p + s - 1 <= hi &&
+		hi - lo + 1 > s')
+if [ "$MERGE" = 1 ] && [ -n "$fresh" ]; then
+	verdict "iova_merge: ranges join abutting extents" "$r"
+else
+	verdict "iova_merge: ranges join abutting extents" "$r" 0
+fi
+
+# 6. Splits: the freed range lies strictly inside the extent.
+r=$(check iova_split '
+	s = num(f["size"]); p = num(f["pfn"])
+	split(f["extent"], e, "-"); lo = num(e[1]); hi = num(e[2])
+	ok = s > 0 && lo >= 0 && lo < p && p + s - 1 < hi')
+verdict "iova_split: freed range inside its extent" "$r" 0
+
+# 7. Locks.
+r=$(check iova_lock 'ok = f["lock"] ~ /^(tree|depot)$/')
+trees=$(grep -c ' iova_lock: .* lock=tree' "$TRACE")
+if [ "$trees" -gt 0 ]; then
+	verdict "iova_lock: known locks, tree lock taken" "$r"
+else
+	ktap_test_fail "iova_lock: no tree lock taken"
+fi
+
+ktap_finished
