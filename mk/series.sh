@@ -82,16 +82,23 @@ build_series() {
 	git -C "$KSRC" format-patch -q --cover-letter --thread -o "$OUT" \
 		--subject-prefix="PATCH" baseline..series
 	# Fill in the cover letter from the project's own text.
+	# The attack results (bench_report.py's attack.md) go to @ATTACK@,
+	# not twice.
 	python3 - "$OUT"/0000-cover-letter.patch "$TOP/patches/cover-letter.txt" \
-		"$BUILD/bench/summary.md" "$subject" <<'PY'
+		"$BUILD/bench/summary.md" "$subject" "$BUILD/bench/attack.md" <<'PY'
 import sys, os
-path, body_file, bench, subject = sys.argv[1:5]
+path, body_file, bench, subject, attack = sys.argv[1:6]
 s = open(path).read()
 body = open(body_file).read() if os.path.exists(body_file) else ""
+table = open(attack).read().strip() if os.path.exists(attack) else ""
 if os.path.exists(bench):
-    body = body.replace("@BENCH@", open(bench).read())
+    body = body.replace("@BENCH@", open(bench).read().replace(table, "").strip())
 else:
     body = body.replace("@BENCH@", "(run 'make bench' to fill in the numbers)")
+if table:
+    body = body.replace("@ATTACK@", table)
+else:
+    body = body.replace("@ATTACK@", "(run 'make check', then 'make bench', for the counts per\narchitecture and mode)")
 s = s.replace("*** SUBJECT HERE ***", subject)
 s = s.replace("*** BLURB HERE ***", body.strip() + "\n")
 open(path, "w").write(s)
