@@ -9,7 +9,7 @@
 # drivers/iommu/tests/iotlb_attack_test.c for one trial.
 #
 # Two runs of IOVA_ATTACK_TRIALS valid trials each (valid: the page was
-# unmapped before the transfer started; the driver tries up to three times
+# unmapped before the transfer started; the driver tries up to five times
 # as many): one quiet, one under
 # concurrent map/unmap load: IOVA_ATTACK_LOAD kernel threads of the test
 # driver mapping and unmapping pages of the same device (same domain) all
