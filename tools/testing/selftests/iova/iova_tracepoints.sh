@@ -224,7 +224,8 @@ for e in iova_alloc iova_free iova_merge iova_split iova_pool_refill \
 	 iova_pool_return iova_pool_steal iova_lock; do
 	[ -d "$EV/$e" ] || missing="$missing $e"
 done
-OLD_BUF=$(cat "$TRACEFS/buffer_size_kb" | sed 's/ .*//')
+# "7 (expanded: 1408)" before the buffer was first used
+OLD_BUF=$(sed 's/.*expanded: *//; s/[^0-9].*//' "$TRACEFS/buffer_size_kb")
 echo 0 > "$TRACEFS/tracing_on"
 echo > "$TRACEFS/trace"
 echo "$BUF_KB" > "$TRACEFS/buffer_size_kb"
