@@ -63,16 +63,21 @@
  * Setting iova.merge=0 gives every fast-path allocation its own node, as
  * before.
  *
- * Freed fast-path ranges of up to 32 pages first go to per-CPU caches, one
- * bounded stack per power-of-two size; they stay allocated in the tree
- * while cached::
+ * Freed fast-path ranges of up to 1024 pages first go to per-CPU caches,
+ * one bounded stack per power-of-two size; they stay allocated in the tree
+ * while cached. To make a cached range fit every request of its order,
+ * fast-path ranges of up to 1024 pages take a whole naturally aligned
+ * power of two (the alignment already kept the rest of the block from
+ * ranges of their size; dma-iommu itself rounds sizes below 32). Each
+ * order above 32 pages holds half as many ranges as the one below it, so
+ * no order holds more than 8192 pages per CPU::
  *
- *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  32p [..]  lock, hits
- *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  32p [..]  lock, hits
+ *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  1024p [..]  lock, hits
+ *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  1024p [..]  lock, hits
  *                      |  ^
  *       full: oldest   |  |  empty: take a batch
  *       half moves     v  |
- *   depot:      1p [batch ..]     2p [..]     ..  32p [..]  lock
+ *   depot:      1p [batch ..]     2p [..]     ..  1024p [..]  lock
  *                      |  full: the batch goes back to the tree,
  *                      v  sorted, abutting ranges carved as one
  *   tree (iova_rbtree_lock)
@@ -125,15 +130,28 @@
 /* The anchor node sits above the top of the usable address space */
 #define IOVA_ANCHOR		(~0UL)
 
-/* Fast-path sizes below this are rounded up to a power of two */
-#define IOVA_FAST_ROUND_LIMIT	32
-
-/* Per-CPU caches: ranges of 1 << order pages, order < IOVA_CACHE_ORDERS */
-#define IOVA_CACHE_ORDERS	6
+/*
+ * Per-CPU caches: ranges of 1 << order pages, order < IOVA_CACHE_ORDERS.
+ * The orders below IOVA_CACHE_SMALL_ORDERS hold up to IOVA_CACHE_DEPTH
+ * ranges each; every larger order holds half as many as the one below it,
+ * so that no order holds more pages than the largest small one.
+ */
+#define IOVA_CACHE_ORDERS	11
+#define IOVA_CACHE_SMALL_ORDERS	6
 #define IOVA_CACHE_DEPTH	256
-#define IOVA_CACHE_BATCH	(IOVA_CACHE_DEPTH / 2)
-/* Ranges of each order the domain's shared depot holds */
-#define IOVA_DEPOT_DEPTH	(4 * IOVA_CACHE_BATCH)
+/* Slots of all orders together: 6 * 256 + 128 + 64 + 32 + 16 + 8 */
+#define IOVA_CACHE_SLOTS	(IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH + \
+				 IOVA_CACHE_DEPTH - (IOVA_CACHE_DEPTH >> \
+				 (IOVA_CACHE_ORDERS - IOVA_CACHE_SMALL_ORDERS)))
+/* The domain's shared depot holds twice a cache's depth of each order */
+#define IOVA_DEPOT_MAX		(2 * IOVA_CACHE_DEPTH)
+
+/*
+ * Fast-path sizes up to this take a whole power of two, so that a cached
+ * range of an order serves any size of that order. Below 32 pages this
+ * is what dma-iommu has always asked for.
+ */
+#define IOVA_FAST_ROUND_MAX	(1UL << (IOVA_CACHE_ORDERS - 1))
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -188,7 +206,8 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @vseq: @vtree's sequence count then (odd: nothing seen yet)
  * @vlo: first pfn of that extent
  * @vhi: last pfn of that extent
- * @pfns: the cached ranges by order, a stack each (the top is the newest)
+ * @pfns: the cached ranges by order, a stack each (the top is the newest),
+ *	order after order (see iova_cache_first())
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -207,7 +226,7 @@ struct iova_cpu_cache {
 	unsigned long	vhi;
 	unsigned long	hits;
 	unsigned long	misses;
-	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_CACHE_DEPTH];
+	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	cpu;
 	unsigned long	pool_pages;
 	unsigned long	refills;
@@ -221,7 +240,7 @@ struct iova_cpu_cache {
  * @lock: protects this structure
  * @nr: number of ranges of each order
  * @locks: times @lock was taken to move ranges
- * @pfns: the ranges by order, a stack each
+ * @pfns: the ranges by order, a stack each, order after order
  *
  * A CPU whose cache is full moves its oldest batch here, and a CPU whose
  * cache has nothing to give takes a batch back, so ranges freed on one
@@ -231,8 +250,44 @@ struct iova_depot {
 	spinlock_t	lock;		/* protects the depot */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
 	unsigned long	locks;
-	unsigned long	pfns[IOVA_CACHE_ORDERS][IOVA_DEPOT_DEPTH];
+	unsigned long	pfns[2 * IOVA_CACHE_SLOTS];
 };
+
+/* Ranges of @order a per-CPU cache holds at most */
+static unsigned int iova_cache_depth(unsigned int order)
+{
+	if (order < IOVA_CACHE_SMALL_ORDERS)
+		return IOVA_CACHE_DEPTH;
+	return IOVA_CACHE_DEPTH >> (order - IOVA_CACHE_SMALL_ORDERS + 1);
+}
+
+/* Ranges of @order a cache moves to or from the depot at once */
+static unsigned int iova_cache_batch(unsigned int order)
+{
+	return iova_cache_depth(order) / 2;
+}
+
+/* Index of the first slot of @order in a cache's pfns[] */
+static unsigned int iova_cache_first(unsigned int order)
+{
+	if (order <= IOVA_CACHE_SMALL_ORDERS)
+		return order * IOVA_CACHE_DEPTH;
+	return IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH + IOVA_CACHE_DEPTH -
+	       (IOVA_CACHE_DEPTH >> (order - IOVA_CACHE_SMALL_ORDERS));
+}
+
+static unsigned long *iova_cc_stack(struct iova_cpu_cache *cc,
+				    unsigned int order)
+{
+	return &cc->pfns[iova_cache_first(order)];
+}
+
+/* The depot holds twice a cache's depth of each order */
+static unsigned long *iova_depot_stack(struct iova_depot *dp,
+				       unsigned int order)
+{
+	return &dp->pfns[2 * iova_cache_first(order)];
+}
 
 static struct iova_domain *iova_pool_of(struct iova_domain *iovad,
 					unsigned int cpu)
@@ -1317,7 +1372,7 @@ EXPORT_SYMBOL_GPL(reserve_iova);
 
 static unsigned long iova_fast_pages(unsigned long size)
 {
-	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
+	return size <= IOVA_FAST_ROUND_MAX ? roundup_pow_of_two(size) : size;
 }
 
 static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
@@ -1655,16 +1710,16 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 			 unsigned int *nrp, unsigned int order,
 			 unsigned int count)
 {
-	unsigned long keep[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
-	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
-	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_DEPTH)] = { 0 };
+	unsigned long keep[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
+	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
+	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
 	unsigned int i, j, seq, runs = 0, kept = 0, nr = *nrp;
 	struct iova_cpu_cache *cc;
 	struct iova_prealloc pre;
 	int ret, cpu, kind = -1;
 
-	count = min3(count, nr, (unsigned int)IOVA_DEPOT_DEPTH);
+	count = min3(count, nr, (unsigned int)IOVA_DEPOT_MAX);
 	if (!count)
 		return;
 	sort(pfns, count, sizeof(*pfns), iova_cmp_pfn, NULL);
@@ -1752,7 +1807,8 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			    unsigned int order, unsigned int count)
 {
-	iova_release(iovad, cc->pfns[order], &cc->nr[order], order, count);
+	iova_release(iovad, iova_cc_stack(cc, order), &cc->nr[order], order,
+		     count);
 }
 
 /*
@@ -1762,32 +1818,33 @@ static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc
 static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			  unsigned int order)
 {
+	unsigned int batch = iova_cache_batch(order);
+	unsigned long *pfns = iova_cc_stack(cc, order);
 	struct iova_depot *dp = iovad->depot;
-	unsigned long *pfns = cc->pfns[order];
 	bool moved = false;
 
 	/* with pools, ranges go home to their pool instead */
 	if (iova_pooled(iovad)) {
-		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+		iova_cc_release(iovad, cc, order, batch);
 		return;
 	}
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	if (dp->nr[order] + IOVA_CACHE_BATCH <= IOVA_DEPOT_DEPTH) {
-		memcpy(&dp->pfns[order][dp->nr[order]], pfns,
-		       IOVA_CACHE_BATCH * sizeof(*pfns));
+	if (dp->nr[order] + batch <= 2 * iova_cache_depth(order)) {
+		memcpy(iova_depot_stack(dp, order) + dp->nr[order], pfns,
+		       batch * sizeof(*pfns));
 		/* read unlocked by iova_cc_fill() */
-		WRITE_ONCE(dp->nr[order], dp->nr[order] + IOVA_CACHE_BATCH);
+		WRITE_ONCE(dp->nr[order], dp->nr[order] + batch);
 		moved = true;
 	}
 	spin_unlock(&dp->lock);
 	if (!moved) {
-		iova_cc_release(iovad, cc, order, IOVA_CACHE_BATCH);
+		iova_cc_release(iovad, cc, order, batch);
 		return;
 	}
-	cc->nr[order] -= IOVA_CACHE_BATCH;
-	memmove(pfns, &pfns[IOVA_CACHE_BATCH], cc->nr[order] * sizeof(*pfns));
+	cc->nr[order] -= batch;
+	memmove(pfns, &pfns[batch], cc->nr[order] * sizeof(*pfns));
 }
 
 /*
@@ -1797,18 +1854,19 @@ static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 static unsigned int iova_cc_fill(struct iova_domain *iovad,
 				 struct iova_cpu_cache *cc, unsigned int order)
 {
+	unsigned int take, batch = iova_cache_batch(order);
 	struct iova_depot *dp = iovad->depot;
-	unsigned int take;
 
-	if (cc->nr[order] > IOVA_CACHE_DEPTH - IOVA_CACHE_BATCH ||
+	if (cc->nr[order] > iova_cache_depth(order) - batch ||
 	    !READ_ONCE(dp->nr[order]))
 		return 0;
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	take = min_t(unsigned int, IOVA_CACHE_BATCH, dp->nr[order]);
+	take = min(batch, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
-	memcpy(&cc->pfns[order][cc->nr[order]], &dp->pfns[order][dp->nr[order]],
+	memcpy(iova_cc_stack(cc, order) + cc->nr[order],
+	       iova_depot_stack(dp, order) + dp->nr[order],
 	       take * sizeof(unsigned long));
 	spin_unlock(&dp->lock);
 	cc->nr[order] += take;
@@ -1825,8 +1883,8 @@ static void iova_depot_drain(struct iova_domain *iovad)
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
-		iova_release(iovad, dp->pfns[order], &dp->nr[order], order,
-			     dp->nr[order]);
+		iova_release(iovad, iova_depot_stack(dp, order), &dp->nr[order],
+			     order, dp->nr[order]);
 	spin_unlock_irqrestore(&dp->lock, flags);
 }
 
@@ -1835,14 +1893,15 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 				  unsigned int from, unsigned long limit_pfn)
 {
 	unsigned long last = (1UL << order) - 1, pfn;
+	unsigned long *pfns = iova_cc_stack(cc, order);
 	unsigned int i;
 
 	if (limit_pfn < last)
 		return 0;
 	for (i = cc->nr[order]; i-- > from; ) {
-		pfn = cc->pfns[order][i];
+		pfn = pfns[i];
 		if (pfn <= limit_pfn - last) {
-			cc->pfns[order][i] = cc->pfns[order][--cc->nr[order]];
+			pfns[i] = pfns[--cc->nr[order]];
 			return pfn;
 		}
 	}
@@ -1867,6 +1926,17 @@ static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order
 		nr = cc->nr[order];
 		if (iova_cc_fill(iovad, cc, order))
 			pfn = iova_cc_take(cc, order, nr, limit_pfn);
+	}
+	/*
+	 * Else split a cached range of the next order: both halves are
+	 * allocated in the tree already, one is handed out, one is cached.
+	 */
+	if (!pfn && order + 1 < IOVA_CACHE_ORDERS &&
+	    cc->nr[order] < iova_cache_depth(order)) {
+		pfn = iova_cc_take(cc, order + 1, 0, limit_pfn);
+		if (pfn)
+			iova_cc_stack(cc, order)[cc->nr[order]++] =
+				pfn + (1UL << order);
 	}
 	if (pfn)
 		cc->hits++;
@@ -1893,12 +1963,24 @@ static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
 	struct iova_domain *tree = iovad;
 	unsigned long lo, hi;
 	unsigned int seq;
-	int kind;
+	int kind = -1;
 
-	kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
-	if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
-		tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
+	/*
+	 * Most frees are of ranges this CPU's own pool handed out, and a
+	 * pool's tree alone tells whether a range of its chunks is
+	 * allocated: look there first.
+	 */
+	if (iova_pooled(iovad)) {
+		tree = &cc->pool;
 		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+	}
+	if (kind != IOVA_KIND_FAST) {
+		tree = iovad;
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
+			tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
+			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		}
 	}
 	if (kind != IOVA_KIND_FAST)
 		return false;
@@ -1934,10 +2016,10 @@ static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
 	}
 	if (!known && !iova_range_is_fast(iovad, pfn, end, cc))
 		goto out;
-	if (cc->nr[order] == IOVA_CACHE_DEPTH)
+	if (cc->nr[order] == iova_cache_depth(order))
 		iova_cc_spill(iovad, cc, order);
-	if (cc->nr[order] < IOVA_CACHE_DEPTH) {
-		cc->pfns[order][cc->nr[order]++] = pfn;
+	if (cc->nr[order] < iova_cache_depth(order)) {
+		iova_cc_stack(cc, order)[cc->nr[order]++] = pfn;
 		done = true;
 	}
 out:
@@ -1982,13 +2064,16 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 /**
  * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
  * @iovad: domain
- * @size: number of pfns; below 32 it is rounded up to a power of two
+ * @size: number of pfns; up to 1024 it is rounded up to a power of two
  * @limit_pfn: highest pfn the range may use
  * @flush_rcache: on failure, drain every CPU's cache and retry once
  *
- * The range is naturally aligned to roundup_pow_of_two(@size). It comes
- * from this CPU's cache if one holds a range of that size below the limit,
- * otherwise from the tree, where it joins an abutting fast-path extent.
+ * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
+ * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
+ * rounds the size itself), so that a cached range serves every size of
+ * its order. It comes from this CPU's cache if one holds a range of that
+ * order below the limit, otherwise from this CPU's pool or the tree,
+ * where it joins an abutting fast-path extent.
  *
  * Context: any context; takes this CPU's cache lock and on a miss the
  * domain's tree lock, with interrupts off.
@@ -2090,15 +2175,18 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 EXPORT_SYMBOL_GPL(free_iova_fast);
 
 /**
- * iova_rcache_range - largest size the per-CPU caches serve
+ * iova_rcache_range - largest size the fast path serves at its best
+ *
+ * dma-iommu reports this as the optimal DMA mapping size. The caches also
+ * hold larger ranges, up to 1024 pfns, but those take a whole power of two
+ * of address space each, so the figure stays that of 32 pfns, as before.
  *
  * Context: any context.
- * Return: the size in bytes of the largest range the caches hold, for
- * PAGE_SIZE pfns.
+ * Return: the size in bytes of 32 PAGE_SIZE pfns.
  */
 unsigned long iova_rcache_range(void)
 {
-	return PAGE_SIZE << (IOVA_CACHE_ORDERS - 1);
+	return PAGE_SIZE << (IOVA_CACHE_SMALL_ORDERS - 1);
 }
 
 static void iova_debugfs_add(struct iova_domain *iovad);

@@ -95,7 +95,7 @@ static void iova_test_drain(struct kunit *test, struct iova_domain *iovad,
 
 struct iova_fast_case {
 	unsigned long size;
-	unsigned long span;	/* pfns really taken: < 32 rounds up */
+	unsigned long span;	/* pfns really taken: small sizes round up */
 	const char *desc;
 };
 
@@ -108,9 +108,18 @@ static const struct iova_fast_case iova_fast_cases[] = {
 	{ 17, 32, "17 pages round to 32" },
 	{ 31, 32, "31 pages round to 32" },
 	{ 32, 32, "32 pages" },
+#ifdef IOVA_KUNIT_STOCK
 	{ 33, 33, "33 pages stay 33, aligned to 64" },
 	{ 100, 100, "100 pages stay 100, aligned to 128" },
 	{ 257, 257, "257 pages stay 257, aligned to 512" },
+#else
+	/* up to 1024 pages a range takes its whole aligned block */
+	{ 33, 64, "33 pages take 64" },
+	{ 100, 128, "100 pages take 128" },
+	{ 257, 512, "257 pages take 512" },
+	{ 1024, 1024, "1024 pages" },
+	{ 1025, 1025, "1025 pages stay 1025, aligned to 2048" },
+#endif
 };
 
 KUNIT_ARRAY_PARAM_DESC(iova_fast, iova_fast_cases, desc);
@@ -161,7 +170,7 @@ static const struct iova_limit_case iova_limit_cases[] = {
 	{ 17, 16, 46, 0, "no aligned fit" },
 	{ 64, 64, 127, 64, "64 pages at the limit" },
 	{ 1, 40, 63, 0, "40 pages need 64-alignment" },
-	{ 1, 40, 103, 64, "40 pages at 64" },
+	{ 1, 40, 127, 64, "40 pages at 64" },
 };
 
 KUNIT_ARRAY_PARAM_DESC(iova_limit, iova_limit_cases, desc);
@@ -613,13 +622,16 @@ static void iova_random_against_bitmap(struct kunit *test)
 #ifndef IOVA_KUNIT_STOCK
 /* ---- coalescing (the new allocator only) ------------------------------------ */
 
+/* Ranges of this size are beyond the per-CPU caches and pools */
+#define IOVA_TEST_UNCACHED	2048UL
+
 /*
- * 64-page ranges are beyond the per-CPU caches, so they reach the tree at
- * once: abutting ones join one extent, freeing the middle one splits it.
+ * Ranges beyond the per-CPU caches reach the tree at once: abutting ones
+ * join one extent, freeing the middle one splits it.
  */
 static void iova_merge_and_split(struct kunit *test)
 {
-	const unsigned long sz = 64;
+	const unsigned long sz = IOVA_TEST_UNCACHED;
 	struct iova_stats st0, st;
 	struct iova_domain *iovad;
 	unsigned long p[3];
@@ -628,7 +640,7 @@ static void iova_merge_and_split(struct kunit *test)
 	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
 	iova_domain_stats(iovad, &st0);
 	for (i = 0; i < 3; i++) {
-		p[i] = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT, false);
+		p[i] = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT32, false);
 		KUNIT_ASSERT_NE(test, p[i], 0UL);
 		iova_test_check(test, iovad);
 	}
@@ -726,7 +738,7 @@ static void iova_merge_param_parses(struct kunit *test)
  */
 static void iova_split_without_memory(struct kunit *test)
 {
-	const unsigned long sz = 64;
+	const unsigned long sz = IOVA_TEST_UNCACHED;
 	struct iova_domain *iovad;
 	struct iova_stats st;
 	unsigned long p[12], got;

@@ -87,6 +87,7 @@ struct iova_impl {
 	int id;
 	bool has_stats;			/* iova_domain_stats() and merging */
 	bool exact_failure;		/* a failed alloc (after flush) means no room */
+	unsigned long fast_round_max;	/* fast-path sizes up to this take a power of two */
 	bool has_merge_switch;
 	bool has_node_fail;		/* can fail the next internal node allocation */
 

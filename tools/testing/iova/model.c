@@ -113,10 +113,10 @@ static unsigned long pow2_up(unsigned long n)
 	return p;
 }
 
-/* Pages the fast path hands out for @size (sizes < 32 round up). */
-static unsigned long fast_span(unsigned long size)
+/* Pages the fast path hands out for @size (small sizes round up). */
+static unsigned long fast_span(const struct model *m, unsigned long size)
 {
-	return size < 32 ? pow2_up(size) : size;
+	return size <= m->impl->fast_round_max ? pow2_up(size) : size;
 }
 
 static bool range_is(struct model *m, unsigned long lo, unsigned long hi, int kind)
@@ -256,7 +256,7 @@ static bool check_found(struct model *m, unsigned long pfn, struct hnode *n)
 static bool do_alloc_fast(struct model *m, unsigned long size, unsigned long limit,
 			  bool flush, bool faulty)
 {
-	unsigned long span = fast_span(size), align = pow2_up(size), pfn;
+	unsigned long span = fast_span(m, size), align = pow2_up(size), pfn;
 
 	pfn = m->impl->alloc_fast(m->d, size, limit, flush);
 	if (!pfn) {
@@ -563,6 +563,9 @@ bool model_finish(struct model *m)
 				    big, pfn, lo);
 		if (pfn)
 			m->impl->free_fast(m->d, pfn, big);
+		/* the free may have gone to a cache: empty them again */
+		if (pfn && !do_flush(m))
+			return false;
 	}
 	m->impl->stats(m->d, &st);
 	if (m->impl->has_stats && (st.allocs_live || st.pages_live))

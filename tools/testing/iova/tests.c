@@ -110,6 +110,7 @@ static struct hstats stats_of(struct dom *x)
 /* ---- internals ---------------------------------------------------------- */
 
 #define LIMIT32 ((1UL << 20) - 1)	/* 4 GiB of 4 KiB pages, inclusive */
+#define UNCACHED 2048UL			/* beyond every per-CPU cache and pool */
 
 /*
  * A NIC's boot: 30,000 single-page streaming mappings that stay. With
@@ -166,7 +167,7 @@ static int t_nic_boot_unmerged(const struct iova_impl *im)
  */
 static int t_merge_split(const struct iova_impl *im)
 {
-	const unsigned long sz = 1024;
+	const unsigned long sz = UNCACHED;
 	unsigned long p[3];
 	struct hstats s0, s;
 	struct dom x;
@@ -242,7 +243,7 @@ static int t_exact_nodes_apart(const struct iova_impl *im)
  */
 static int split_failure(const struct iova_impl *im, unsigned long n, bool may_lose)
 {
-	const unsigned long sz = 64;	/* beyond the per-CPU caches */
+	const unsigned long sz = UNCACHED;
 	unsigned long p[64], q;
 	struct hstats s;
 	struct dom x;
@@ -592,12 +593,12 @@ static void unclaim(struct stress *s, unsigned long pfn, unsigned long pages)
 		__atomic_store_n(&s->owner[p], 0, __ATOMIC_SEQ_CST);
 }
 
-/* Pages the fast path hands out for @size: below 32 a power of two. */
-static unsigned long fast_span(unsigned long size)
+/* Pages the fast path of @im hands out for @size: small sizes round up. */
+static unsigned long fast_span(const struct iova_impl *im, unsigned long size)
 {
 	unsigned long p = 1;
 
-	if (size >= 32)
+	if (size > im->fast_round_max)
 		return size;
 	while (p < size)
 		p <<= 1;
@@ -608,7 +609,7 @@ static unsigned long fast_span(unsigned long size)
 static void stress_free(struct stress *s, unsigned long *e)
 {
 	if (e[2] == 0) {
-		unclaim(s, e[0], fast_span(e[1]));
+		unclaim(s, e[0], fast_span(s->im, e[1]));
 		s->im->free_fast(s->d, e[0], e[1]);
 	} else {
 		struct hnode *n = (struct hnode *)e[0];
@@ -654,7 +655,7 @@ static void *stress_thread(void *arg)
 								      OWN_PAGES - 1, true);
 				if (!pfn)
 					continue;
-				claim(s, pfn, fast_span(size), a->cpu + 1);
+				claim(s, pfn, fast_span(s->im, size), a->cpu + 1);
 				h[0] = pfn;
 				h[1] = size;
 				h[2] = 0;
