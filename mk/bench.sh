@@ -5,7 +5,7 @@
 # for each architecture and granule, then one report: build/bench/results.json,
 # build/bench/summary.md and PNG plots (gnuplot).
 #
-# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES ("1 64"),
+# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES ("1 16 64"),
 # BENCH_SECONDS (5), BENCH_THREADS ("1,2"), BENCH_QUICK=1 (short harness run).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +15,7 @@ setup_ccache
 OUTB=$BUILD/bench
 mkdir -p "$OUTB"
 arches=${BENCH_ARCHES:-x86_64 arm64}
-granules=${BENCH_GRANULES:-1 64}
+granules=${BENCH_GRANULES:-1 16 64}
 bad=
 
 step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
