@@ -544,6 +544,7 @@ struct harness_lock {
 	pthread_mutex_t m;
 	const void *owner;
 	bool is_spin;
+	unsigned long acquisitions;	/* counted while held */
 };
 
 extern __thread char harness_thread_marker;
@@ -559,7 +560,7 @@ struct mutex {
 	struct harness_lock l;
 };
 
-#define __HARNESS_LOCK_INIT(spin) { PTHREAD_MUTEX_INITIALIZER, NULL, spin }
+#define __HARNESS_LOCK_INIT(spin) { PTHREAD_MUTEX_INITIALIZER, NULL, spin, 0 }
 #define DEFINE_SPINLOCK(x)	spinlock_t x = __HARNESS_LOCK_INIT(true)
 #define DEFINE_RAW_SPINLOCK(x)	raw_spinlock_t x = __HARNESS_LOCK_INIT(true)
 #define DEFINE_MUTEX(x)		struct mutex x = { __HARNESS_LOCK_INIT(false) }
@@ -920,6 +921,14 @@ bool harness_flush_work(struct work_struct *work);
 #define flush_work(w)		harness_flush_work(w)
 #define flush_delayed_work(w)	harness_flush_work(&(w)->work)
 #define delayed_work_pending(w)	(READ_ONCE((w)->work.state) == 1)
+
+/*
+ * work_on_cpu(): @fn runs in a thread of its own that plays @cpu, and the
+ * caller waits for it, as the kernel runs it in a kworker bound to @cpu.
+ */
+long harness_work_on_cpu(int cpu, long (*fn)(void *), void *arg);
+#define work_on_cpu(cpu, fn, arg)	harness_work_on_cpu((cpu), (fn), (arg))
+#define work_on_cpu_safe(cpu, fn, arg)	harness_work_on_cpu((cpu), (fn), (arg))
 
 /* ---- strings and parameters ---------------------------------------------- */
 

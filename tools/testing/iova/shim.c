@@ -153,6 +153,7 @@ void harness_lock_init(struct harness_lock *l, bool spin)
 	pthread_mutexattr_destroy(&a);
 	l->owner = NULL;
 	l->is_spin = spin;
+	l->acquisitions = 0;
 }
 
 void harness_lock(struct harness_lock *l)
@@ -161,6 +162,7 @@ void harness_lock(struct harness_lock *l)
 		harness_bug(__FILE__, __LINE__, "recursive locking");
 	pthread_mutex_lock(&l->m);
 	__atomic_store_n(&l->owner, &harness_thread_marker, __ATOMIC_RELAXED);
+	l->acquisitions++;
 	if (l->is_spin)
 		spin_depth++;
 }
@@ -170,6 +172,7 @@ bool harness_trylock(struct harness_lock *l)
 	if (pthread_mutex_trylock(&l->m))
 		return false;
 	__atomic_store_n(&l->owner, &harness_thread_marker, __ATOMIC_RELAXED);
+	l->acquisitions++;
 	if (l->is_spin)
 		spin_depth++;
 	return true;
@@ -757,6 +760,38 @@ int harness_cpu_online(unsigned int cpu)
 		return -EINVAL;
 	WRITE_ONCE(harness_cpu_online_map[cpu], true);
 	return cpuhp_run(cpu, true);
+}
+
+/* ---- work_on_cpu ----------------------------------------------------------- */
+
+struct work_on_cpu_arg {
+	int cpu;
+	long (*fn)(void *);
+	void *arg;
+	long ret;
+};
+
+static void *work_on_cpu_thread(void *p)
+{
+	struct work_on_cpu_arg *w = p;
+
+	harness_set_cpu(w->cpu);
+	w->ret = w->fn(w->arg);
+	return NULL;
+}
+
+long harness_work_on_cpu(int cpu, long (*fn)(void *), void *arg)
+{
+	struct work_on_cpu_arg w = { .cpu = cpu, .fn = fn, .arg = arg };
+	pthread_t t;
+
+	might_sleep();
+	if (cpu < 0 || (unsigned int)cpu >= nr_cpu_ids || !cpu_online(cpu))
+		return -ENODEV;
+	if (pthread_create(&t, NULL, work_on_cpu_thread, &w))
+		return -ENOMEM;
+	pthread_join(t, NULL);
+	return w.ret;
 }
 
 /* ---- delayed work ------------------------------------------------------------ */
