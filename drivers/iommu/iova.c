@@ -2614,6 +2614,25 @@ void iova_domain_set_pools(struct iova_domain *iovad, bool pools)
 EXPORT_SYMBOL_IF_KUNIT(iova_domain_set_pools);
 
 /**
+ * iova_domain_cpu_dead - run a domain's CPU hotplug teardown for one CPU
+ * @iovad: domain with per-CPU caches
+ * @cpu: the CPU whose cache and pool are given back
+ *
+ * Does for @iovad what the CPUHP_IOMMU_IOVA_DEAD callback does once @cpu
+ * is dead: its cached ranges and the free space of its pool go back to the
+ * trees they came from. Lets a test check that path on a machine with one
+ * CPU (UML) or without taking a CPU down.
+ *
+ * Context: process context; nothing may use @iovad on @cpu meanwhile.
+ */
+void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu)
+{
+	if (iovad->caches && cpu < nr_cpu_ids && cpu_possible(cpu))
+		iova_cpuhp_dead(cpu, &iovad->cpuhp_dead);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_domain_cpu_dead);
+
+/**
  * iova_inject_node_failures - make node allocations fail
  * @iovad: domain
  * @count: how many of the domain's next node allocations fail (and of

@@ -240,6 +240,7 @@ static inline int iova_validate(struct iova_domain *iovad)
 void iova_domain_set_merge(struct iova_domain *iovad, bool merge);
 void iova_domain_set_pools(struct iova_domain *iovad, bool pools);
 void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
+void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops iova_merge_param_ops;
 #endif

@@ -13,11 +13,13 @@
  */
 
 #include <kunit/test.h>
+#include <linux/cpumask.h>
 #include <linux/iova.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 /* Small domains: every pfn of them can be checked. */
 #define IOVA_TEST_START		1UL
@@ -796,6 +798,404 @@ static void iova_many_pages_few_nodes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.allocs_live, n);
 	KUNIT_EXPECT_EQ(test, st.pages_live, n);
 }
+
+/* ---- per-CPU pools (the new allocator only) ------------------------------ */
+
+/* Pages of one pool chunk: IOVA_CHUNK_PAGES of iova.c */
+#define IOVA_TEST_CHUNK		4096UL
+
+/* A domain with per-CPU pools, whatever iova.pools says. */
+static struct iova_domain *iova_test_pool_domain(struct kunit *test,
+						 unsigned long start_pfn)
+{
+	struct iova_test_ctx *ctx = test->priv;
+
+	init_iova_domain(&ctx->iovad, PAGE_SIZE, start_pfn);
+	ctx->live = true;
+	iova_domain_set_pools(&ctx->iovad, true);
+	KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(&ctx->iovad), 0);
+	return &ctx->iovad;
+}
+
+/*
+ * Two CPUs to play "this CPU" and "another CPU": the first two online
+ * ones, or the only one twice (UML). Work for one of them runs there
+ * through work_on_cpu(), so that the allocator's per-CPU state is that
+ * CPU's whatever CPU the test itself runs on.
+ */
+static void iova_test_two_cpus(unsigned int *a, unsigned int *b)
+{
+	unsigned int cpu, n = 0;
+
+	*a = 0;
+	*b = 0;
+	for_each_online_cpu(cpu) {
+		if (n++ == 0) {
+			*a = cpu;
+			*b = cpu;
+		} else {
+			*b = cpu;
+			break;
+		}
+	}
+}
+
+struct iova_test_job {
+	struct iova_domain *iovad;
+	unsigned long size;
+	unsigned long limit;
+	bool flush;
+	unsigned long *pfns;
+	unsigned long nr;	/* allocate up to nr, or free pfns[first..nr) */
+	unsigned long first;
+	unsigned long step;
+	unsigned long done;
+};
+
+/* Allocate until job->nr ranges are held or an allocation fails. */
+static long iova_test_alloc_job(void *arg)
+{
+	struct iova_test_job *job = arg;
+	unsigned long pfn;
+
+	while (job->done < job->nr) {
+		pfn = alloc_iova_fast(job->iovad, job->size, job->limit, job->flush);
+		if (!pfn)
+			break;
+		job->pfns[job->done++] = pfn;
+	}
+	return 0;
+}
+
+/* Free pfns[first], pfns[first + step], ... below nr. */
+static long iova_test_free_job(void *arg)
+{
+	struct iova_test_job *job = arg;
+	unsigned long i;
+
+	for (i = job->first; i < job->nr; i += job->step ?: 1) {
+		free_iova_fast(job->iovad, job->pfns[i], job->size);
+		job->done++;
+	}
+	return 0;
+}
+
+static void iova_test_on_cpu(struct kunit *test, unsigned int cpu,
+			     long (*fn)(void *), struct iova_test_job *job)
+{
+	job->done = 0;
+	KUNIT_ASSERT_EQ(test, work_on_cpu(cpu, fn, job), 0L);
+}
+
+/* Steady state: job->first times, free the oldest range, allocate anew. */
+static long iova_test_ring_job(void *arg)
+{
+	struct iova_test_job *job = arg;
+	unsigned long i, k;
+
+	for (k = 0; k < job->first; k++) {
+		i = k % job->nr;
+		free_iova_fast(job->iovad, job->pfns[i], job->size);
+		job->pfns[i] = alloc_iova_fast(job->iovad, job->size, job->limit,
+					       job->flush);
+		if (!job->pfns[i])
+			return -ENOSPC;
+		job->done++;
+	}
+	return 0;
+}
+
+/*
+ * A CPU's first fast-path range takes one chunk from the domain's tree
+ * (one shared-lock acquisition); the next ones come from that chunk
+ * without the shared lock; a full chunk takes another. A steady stream
+ * of frees and allocations then takes no shared lock at all, and once
+ * everything was freed the same ranges fit in the same two chunks.
+ */
+static void iova_pool_refill_from_tree(struct kunit *test)
+{
+	const unsigned long sz = 64, per_chunk = IOVA_TEST_CHUNK / sz;
+	struct iova_test_job job = { .size = sz, .limit = IOVA_TEST_LIMIT32 };
+	struct iova_stats st0, st;
+	struct iova_domain *iovad;
+	unsigned int a, b;
+
+	iova_test_two_cpus(&a, &b);
+	iovad = iova_test_pool_domain(test, IOVA_TEST_START);
+	job.iovad = iovad;
+	job.pfns = kunit_kcalloc(test, per_chunk + 1, sizeof(*job.pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, job.pfns);
+	iova_domain_stats(iovad, &st0);
+	KUNIT_EXPECT_EQ(test, st0.chunk_refills, 0UL);
+	KUNIT_EXPECT_EQ(test, st0.pool_pages, 0UL);
+
+	job.nr = per_chunk;
+	iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+	KUNIT_ASSERT_EQ(test, job.done, per_chunk);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.chunk_refills, 1UL);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, IOVA_TEST_CHUNK);
+	KUNIT_EXPECT_EQ(test, st.pool_allocs, per_chunk);
+	KUNIT_EXPECT_EQ(test, st.shared_locks - st0.shared_locks, 1UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, per_chunk);
+	iova_test_check(test, iovad);
+
+	/* the chunk is full: one more range takes a second chunk */
+	job.nr = 1;
+	job.pfns += per_chunk;
+	iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+	job.pfns -= per_chunk;
+	KUNIT_ASSERT_EQ(test, job.done, 1UL);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.chunk_refills, 2UL);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, 2 * IOVA_TEST_CHUNK);
+	KUNIT_EXPECT_EQ(test, st.shared_locks - st0.shared_locks, 2UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, (per_chunk + 1) * sz);
+	iova_test_check(test, iovad);
+
+	/* steady state: ten rounds of free-oldest-then-allocate, no shared lock */
+	job.nr = per_chunk + 1;
+	job.first = 10 * job.nr;
+	iova_test_on_cpu(test, a, iova_test_ring_job, &job);
+	KUNIT_EXPECT_EQ(test, job.done, job.first);
+	iova_domain_stats(iovad, &st0);
+	KUNIT_EXPECT_EQ(test, st0.shared_locks - st.shared_locks, 0UL);
+	KUNIT_EXPECT_EQ(test, st0.chunk_refills, 2UL);
+	KUNIT_EXPECT_EQ(test, st0.pages_live, (per_chunk + 1) * sz);
+	iova_test_check(test, iovad);
+
+	/* all freed and allocated again: the same two chunks serve */
+	job.first = 0;
+	job.step = 1;
+	iova_test_on_cpu(test, a, iova_test_free_job, &job);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
+	iova_test_check(test, iovad);
+	iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+	KUNIT_EXPECT_EQ(test, job.done, per_chunk + 1);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, 2 * IOVA_TEST_CHUNK);
+	KUNIT_EXPECT_LE(test, st.shared_locks - st0.shared_locks, 2UL);
+	KUNIT_EXPECT_EQ(test, st.chunk_refills - st0.chunk_refills,
+			st.chunk_returns - st0.chunk_returns);
+	iova_test_check(test, iovad);
+}
+
+/*
+ * A domain of exactly one chunk, all of it in CPU a's pool: once a has
+ * filled it and another CPU has freed half of it, that CPU can allocate
+ * the freed half (from a's pool: there is no chunk left for its own), even
+ * without flush_rcache, and no more. Frees from the other CPU are counted
+ * as remote. Then all is freed and a range as large as the domain, which
+ * only the tree can give, needs the pools to give their space back.
+ */
+static void iova_pool_steal_from_other_cpu(struct kunit *test)
+{
+	const unsigned long sz = 64, n = IOVA_TEST_CHUNK / sz;
+	const unsigned long start = IOVA_TEST_CHUNK, limit = 2 * IOVA_TEST_CHUNK - 1;
+	struct iova_test_job ja = { .size = sz, .limit = limit, .flush = true };
+	struct iova_test_job jb = { .size = sz, .limit = limit };
+	unsigned long i, slot, got, seen = 0;
+	struct iova_domain *iovad;
+	struct iova_stats st;
+	unsigned int a, b;
+
+	iova_test_two_cpus(&a, &b);
+	kunit_info(test, "filling on CPU %u, stealing on CPU %u\n", a, b);
+	iovad = iova_test_pool_domain(test, start);
+	ja.iovad = iovad;
+	jb.iovad = iovad;
+	ja.pfns = kunit_kcalloc(test, n + 1, sizeof(*ja.pfns), GFP_KERNEL);
+	jb.pfns = kunit_kcalloc(test, n + 1, sizeof(*jb.pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ja.pfns);
+	KUNIT_ASSERT_NOT_NULL(test, jb.pfns);
+
+	ja.nr = n + 1;
+	iova_test_on_cpu(test, a, iova_test_alloc_job, &ja);
+	KUNIT_ASSERT_EQ(test, ja.done, n);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.chunk_refills, 1UL);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, IOVA_TEST_CHUNK);
+
+	/* the other CPU frees every second range */
+	ja.first = 1;
+	ja.step = 2;
+	ja.nr = n;
+	iova_test_on_cpu(test, b, iova_test_free_job, &ja);
+	/* each went to b's cache, or home to a's pool as a remote free */
+	iova_domain_stats(iovad, &st);
+	if (a != b)
+		KUNIT_EXPECT_EQ(test, st.cached + st.remote_frees, n / 2);
+	else
+		KUNIT_EXPECT_TRUE(test, st.cached == 0 || st.cached == n / 2);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, n / 2);
+	iova_test_check(test, iovad);
+
+	jb.nr = n + 1;
+	iova_test_on_cpu(test, b, iova_test_alloc_job, &jb);
+	KUNIT_EXPECT_EQ(test, jb.done, n / 2);
+	for (i = 0; i < jb.done; i++) {
+		got = jb.pfns[i];
+		KUNIT_ASSERT_GE(test, got, start);
+		KUNIT_ASSERT_LE(test, got + sz - 1, limit);
+		KUNIT_EXPECT_EQ(test, got % sz, 0UL);
+		/* a's ranges were handed out top down: slot i is pfns[i] */
+		slot = (limit + 1 - got) / sz - 1;
+		KUNIT_EXPECT_EQ_MSG(test, slot % 2, 1UL, "pfn %#lx was not freed", got);
+		seen |= 1UL << (slot / 2 % BITS_PER_LONG);
+	}
+	KUNIT_EXPECT_EQ(test, (unsigned long)hweight_long(seen),
+			min(n / 2, (unsigned long)BITS_PER_LONG));
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.chunk_refills, 1UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, n);
+	iova_test_check(test, iovad);
+
+	/* all free again, but held by a's pool: only a flush gives it back */
+	ja.first = 0;
+	ja.step = 2;
+	iova_test_on_cpu(test, b, iova_test_free_job, &ja);
+	jb.first = 0;
+	jb.step = 1;
+	jb.nr = n / 2;
+	iova_test_on_cpu(test, b, iova_test_free_job, &jb);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, IOVA_TEST_CHUNK, limit, false), 0UL);
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, IOVA_TEST_CHUNK, limit, true), start);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, 0UL);
+	KUNIT_EXPECT_GE(test, st.chunk_returns, 1UL);
+	iova_test_check(test, iovad);
+}
+
+/*
+ * Two chunks' worth of single pages, all allocated on CPU a and freed on
+ * CPU b: b's cache keeps some of them and a's pool the rest. A range the
+ * size of the whole domain fails without flush_rcache and succeeds with
+ * it; after that the domain fills up exactly as the first time.
+ */
+static void iova_pool_exhaustion_and_recovery(struct kunit *test)
+{
+	const unsigned long n = 2 * IOVA_TEST_CHUNK;
+	const unsigned long start = n, limit = 2 * n - 1;
+	struct iova_test_job job = { .size = 1, .limit = limit, .flush = true };
+	struct iova_domain *iovad;
+	struct iova_stats st;
+	unsigned int a, b;
+	int round;
+
+	iova_test_two_cpus(&a, &b);
+	iovad = iova_test_pool_domain(test, start);
+	job.iovad = iovad;
+	job.pfns = kunit_kcalloc(test, n + 1, sizeof(*job.pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, job.pfns);
+
+	for (round = 0; round < 2; round++) {
+		job.nr = n + 1;
+		iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+		KUNIT_ASSERT_EQ(test, job.done, n);
+		iova_domain_stats(iovad, &st);
+		KUNIT_EXPECT_EQ(test, st.pages_live, n);
+		KUNIT_EXPECT_EQ(test, st.pool_pages, n);
+		KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 1, limit, true), 0UL);
+		KUNIT_EXPECT_NULL(test, alloc_iova(iovad, 1, limit, false));
+		iova_test_check(test, iovad);
+
+		job.first = 0;
+		job.step = 1;
+		job.nr = n;
+		iova_test_on_cpu(test, b, iova_test_free_job, &job);
+		iova_domain_stats(iovad, &st);
+		KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+		KUNIT_EXPECT_GT(test, st.cached, 0UL);
+		iova_test_check(test, iovad);
+
+		KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, n, limit, false), 0UL);
+		KUNIT_ASSERT_EQ(test, alloc_iova_fast(iovad, n, limit, true), start);
+		iova_domain_stats(iovad, &st);
+		KUNIT_EXPECT_EQ(test, st.cached, 0UL);
+		KUNIT_EXPECT_EQ(test, st.pool_pages, 0UL);
+		KUNIT_EXPECT_EQ(test, st.pages_live, n);
+		iova_test_check(test, iovad);
+		free_iova_fast(iovad, start, n);
+	}
+}
+
+/*
+ * The CPU hotplug teardown of a CPU gives its cached ranges back and all
+ * the free space of its pool, keeping only the pages of live allocations;
+ * once those are freed too, a second teardown leaves the pool empty and
+ * the whole space is the tree's again.
+ */
+static void iova_pool_cpu_dead_returns_space(struct kunit *test)
+{
+	const unsigned long big = 64, nbig = 10, nsmall = 100;
+	struct iova_test_job small = { .size = 1, .limit = IOVA_TEST_LIMIT32 };
+	struct iova_test_job large = { .size = big, .limit = IOVA_TEST_LIMIT32 };
+	struct iova_stats st0, st;
+	struct iova_domain *iovad;
+	unsigned int a, b;
+
+	iova_test_two_cpus(&a, &b);
+	iovad = iova_test_pool_domain(test, IOVA_TEST_START);
+	small.iovad = iovad;
+	large.iovad = iovad;
+	small.pfns = kunit_kcalloc(test, nsmall, sizeof(*small.pfns), GFP_KERNEL);
+	large.pfns = kunit_kcalloc(test, nbig, sizeof(*large.pfns), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, small.pfns);
+	KUNIT_ASSERT_NOT_NULL(test, large.pfns);
+
+	small.nr = nsmall;
+	iova_test_on_cpu(test, b, iova_test_alloc_job, &small);
+	KUNIT_ASSERT_EQ(test, small.done, nsmall);
+	large.nr = nbig;
+	iova_test_on_cpu(test, b, iova_test_alloc_job, &large);
+	KUNIT_ASSERT_EQ(test, large.done, nbig);
+	small.first = 0;
+	small.step = 1;
+	iova_test_on_cpu(test, b, iova_test_free_job, &small);
+	large.first = 0;
+	large.step = 2;
+	iova_test_on_cpu(test, b, iova_test_free_job, &large);
+
+	iova_domain_stats(iovad, &st0);
+	/* the large ranges may have been cached too, or gone home at once */
+	KUNIT_EXPECT_TRUE(test, st0.cached == nsmall ||
+			  st0.cached == nsmall + nbig / 2);
+	KUNIT_EXPECT_EQ(test, st0.chunk_refills, 1UL);
+	KUNIT_EXPECT_EQ(test, st0.pool_pages, IOVA_TEST_CHUNK);
+	KUNIT_EXPECT_EQ(test, st0.pages_live, nbig / 2 * big);
+
+	iova_domain_cpu_dead(iovad, b);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.cached, 0UL);
+	KUNIT_EXPECT_EQ(test, st.cached_pages, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, nbig / 2 * big);
+	KUNIT_EXPECT_GT(test, st.chunk_returns, st0.chunk_returns);
+	KUNIT_EXPECT_EQ(test, st.pages_live, nbig / 2 * big);
+	iova_test_check(test, iovad);
+
+	/*
+	 * The survivors are freed from the other CPU, then both CPUs go (a's
+	 * cache may hold them), b last.
+	 */
+	large.first = 1;
+	iova_test_on_cpu(test, a, iova_test_free_job, &large);
+	iova_domain_cpu_dead(iovad, a);
+	iova_domain_cpu_dead(iovad, b);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.pool_pages, 0UL);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
+	iova_test_check(test, iovad);
+	/* the upper half of the 32-bit space is whole again, no flush needed */
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, (IOVA_TEST_LIMIT32 + 1) / 2,
+					      IOVA_TEST_LIMIT32, false),
+			(IOVA_TEST_LIMIT32 + 1) / 2);
+	iova_test_check(test, iovad);
+}
 #endif /* !IOVA_KUNIT_STOCK */
 
 static struct kunit_case iova_test_cases[] = {
@@ -819,6 +1219,10 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE_PARAM(iova_merge_param_parses, iova_param_gen_params),
 	KUNIT_CASE(iova_split_without_memory),
 	KUNIT_CASE_SLOW(iova_many_pages_few_nodes),
+	KUNIT_CASE(iova_pool_refill_from_tree),
+	KUNIT_CASE(iova_pool_steal_from_other_cpu),
+	KUNIT_CASE(iova_pool_exhaustion_and_recovery),
+	KUNIT_CASE(iova_pool_cpu_dead_returns_space),
 #endif
 	{}
 };
