@@ -90,8 +90,12 @@ x86_64)
 	# The IO-APIC timer check is timing-based: on a loaded host TCG
 	# misses it and the kernel panics ("timer doesn't work through
 	# Interrupt-remapped IO-APIC").
+	# The clocksource watchdog, too, misreads a loaded host's delays as
+	# TSC skew and moves the kernel to the HPET, whose every read is an
+	# emulated MMIO access: dma_map_benchmark times each map and unmap,
+	# so its latencies would jump by microseconds in the middle of a run.
 	console=ttyS0
-	archparams=no_timer_check
+	archparams="no_timer_check tsc=reliable"
 	;;
 arm64)
 	machine=(-machine virt,iommu=smmuv3,gic-version=3)
