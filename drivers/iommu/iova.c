@@ -170,6 +170,8 @@
 #define IOVA_CHUNK_PAGES	4096UL
 #define IOVA_POOL_MAX_PAGES	1024	/* larger ranges come from the tree */
 #define IOVA_SHRINK_BATCH	8	/* free ranges a pool gives back at once */
+/* Frees into a pool per window of its working-set estimate */
+#define IOVA_POOL_WINDOW	1024
 
 enum iova_kind {
 	IOVA_KIND_ANCHOR,
@@ -213,6 +215,9 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @refills: chunks the pool took from the domain's tree
  * @returns: chunks the pool gave back
  * @remote_frees: frees into the pool made by other CPUs
+ * @peak: most pages in use in the pool during this window of frees
+ * @prev_peak: the same for the window before
+ * @window: frees into the pool in this window
  * @pool: this CPU's pool: a tree of its own over the domain's address
  *	space, where what the CPU does not own is one FOREIGN extent and its
  *	chunks are free space and fast-path extents (its lock is the pool's)
@@ -232,6 +237,9 @@ struct iova_cpu_cache {
 	unsigned long	refills;
 	unsigned long	returns;
 	unsigned long	remote_frees;
+	unsigned long	peak;
+	unsigned long	prev_peak;
+	unsigned int	window;
 	struct iova_domain pool;
 };
 
@@ -1503,20 +1511,51 @@ static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
 }
 
 /*
- * With @cc's pool lock held: if the free space around @pfn in the pool
- * holds the whole chunk of @pfn, and the pool may part with it (it is not
- * the pool's last chunk, or @all), make it foreign space again and return
- * its first pfn, for the caller to hand to iova_return_chunk() once the
- * pool lock is dropped; else 0.
+ * Whether @cc's pool, which has just had @freed pages freed, keeps all its
+ * chunks. A pool keeps enough chunks for its working set, the most pages
+ * it had in use during this window of IOVA_POOL_WINDOW frees or the one
+ * before, plus one spare chunk: a CPU that maps and unmaps in bursts then
+ * finds its chunks again at the next burst instead of giving them back
+ * and taking them anew under the domain's lock every time, and a pool
+ * whose CPU needs less gives the rest back within two windows of frees.
+ * A pool that sees no frees keeps what it has until the domain runs short
+ * (flush_rcache retries and a failed alloc_iova() shrink every pool), its
+ * CPU goes offline or the domain is put: what it keeps is address space
+ * and a few nodes, not memory. The maximum is seen at a free, as only
+ * frees lower the count. Pool lock held.
+ */
+static bool iova_pool_keeps(struct iova_cpu_cache *cc, unsigned long freed)
+{
+	unsigned long used = cc->pool.nr_pages, need;
+
+	cc->peak = max(cc->peak, used + freed);
+	if (++cc->window >= IOVA_POOL_WINDOW) {
+		cc->prev_peak = cc->peak;
+		cc->peak = used;
+		cc->window = 0;
+	}
+	need = round_up(max(cc->peak, cc->prev_peak), IOVA_CHUNK_PAGES);
+	return cc->pool_pages < need + 2 * IOVA_CHUNK_PAGES;
+}
+
+/*
+ * With @cc's pool lock held, after @freed pages around @pfn were freed
+ * into the pool: if the free space around @pfn holds the whole chunk of
+ * @pfn, and the pool may part with it (beyond what it keeps, see
+ * iova_pool_keeps(), or @all), make it foreign space again and return its
+ * first pfn, for the caller to hand to iova_return_chunk() once the pool
+ * lock is dropped; else 0.
  */
 static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
-					  unsigned long pfn, bool all)
+					  unsigned long pfn, unsigned long freed,
+					  bool all)
 {
 	struct iova_domain *pool = &cc->pool;
 	unsigned long start = ALIGN_DOWN(pfn, IOVA_CHUNK_PAGES);
 	struct iova *n;
 
-	if ((!all && cc->pool_pages <= IOVA_CHUNK_PAGES) ||
+	/* the working set is tracked on every free, even a CPU's last ones */
+	if ((iova_pool_keeps(cc, freed) && !all) ||
 	    cc->pool_pages - pool->nr_pages < IOVA_CHUNK_PAGES)
 		return 0;
 	n = iova_find_ceil(pool, start);
@@ -1616,7 +1655,7 @@ static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
 	iova_free_fast_locked(pool, pfn, pages);
 	if (cpu != raw_smp_processor_id())
 		cc->remote_frees++;
-	chunk = iova_pool_take_chunk(cc, pfn, !cpu_online(cpu));
+	chunk = iova_pool_take_chunk(cc, pfn, pages, !cpu_online(cpu));
 	iova_trim_spares(pool);
 	iova_wunlock(pool, flags);
 	if (chunk)
@@ -1788,7 +1827,8 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 			iova_set_bits(keep, i, j);
 		else if (!WARN_ONCE(ret, "iova: cached pfn %#lx is not allocated\n",
 				    pfns[i]))
-			chunk = iova_pool_take_chunk(cc, pfns[i], !cpu_online(cpu));
+			chunk = iova_pool_take_chunk(cc, pfns[i], (j - i) * pages,
+						     !cpu_online(cpu));
 		if (cpu != raw_smp_processor_id())
 			cc->remote_frees += j - i;
 		iova_trim_spares(&cc->pool);
