@@ -177,6 +177,47 @@ def attack_table(runs):
     return md + [""]
 
 
+def shared_lock_table(harness):
+    """Domain-wide lock acquisitions per million operations, per size."""
+    sl = (harness or {}).get("shared_locks") or {}
+    classes = sl.get("classes") or []
+    if not classes:
+        return []
+    patterns = []
+    for c in classes:
+        for k in c:
+            if k.startswith("ours."):
+                p = k[len("ours."):]
+                if p not in patterns:
+                    patterns.append(p)
+    md = ["## Shared-lock acquisitions per million map/unmap operations", "",
+          "Userspace harness, %s threads (one simulated CPU each), up to %s"
+          " ranges in flight per thread, counted after a warm-up: the"
+          " domain's tree lock plus its other domain-wide locks (ours: the"
+          " depot; stock: the per-size rcache locks). Target: ours <= 1,000"
+          " for every size up to 1024 pages. The figures"
+          " `ours.shared_lock_per_m_ops.pages_N` and"
+          " `stock.shared_lock_per_m_ops.pages_N` in results.json are the"
+          " worst pattern of each size." % (sl.get("threads"),
+                                             sl.get("in_flight_per_thread")),
+          "",
+          "| pages | " + " | ".join("stock %s | ours %s" % (p, p) for p in patterns)
+          + " | ours worst |",
+          "|---|" + "---|---|" * len(patterns) + "---|"]
+    for c in classes:
+        row = ["%d" % c["pages"]]
+        worst = 0.0
+        for p in patterns:
+            s = (c.get("stock." + p) or {}).get("shared_lock_per_m_ops")
+            o = (c.get("ours." + p) or {}).get("shared_lock_per_m_ops")
+            row += ["-" if s is None else "{:,.0f}".format(s),
+                    "-" if o is None else "{:,.0f}".format(o)]
+            worst = max(worst, o or 0.0)
+        row.append("{:,.0f}".format(worst))
+        md.append("| " + " | ".join(row) + " |")
+    return md + [""]
+
+
 def main():
     d = sys.argv[1]
     harness = load(os.path.join(d, "harness.json"))
@@ -211,6 +252,7 @@ def main():
     if os.path.exists(txt):
         md += ["## Userspace harness (tools/testing/iova)", "", "```",
                open(txt).read().rstrip(), "```", ""]
+    md += shared_lock_table(harness)
     for name in sorted(guests):
         t = os.path.join(d, f"{name}.txt")
         if os.path.exists(t):

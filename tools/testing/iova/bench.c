@@ -11,6 +11,10 @@
  *                  fit and one that can alternate (the soft-lockup pattern)
  *   threads        alloc/free throughput with 1, 2, 4, 8, 16 threads, each
  *                  playing its own CPU, a quarter of the frees cross-CPU
+ *   shared_lock    acquisitions of the domain-wide locks per million
+ *                  map/unmap operations in a steady state, per size class
+ *                  (1, 16, 64, 256, 1024 pages), 2 threads: the shim's
+ *                  locks count them (see lock_counts in harness.h)
  *
  * Each measurement is repeated; ns/op is reported as the median with the
  * minimum and maximum. Loop counts are calibrated on this machine so that
@@ -428,6 +432,210 @@ static double threads_run(const struct iova_impl *im, int threads, long ops, str
 	return wall / (2.0 * ops * threads);
 }
 
+/* ---- (e) shared-lock acquisitions in a steady state ---------------------- */
+
+static const struct iova_impl *impl_k(int k);
+
+#define SL_THREADS	2
+#define SL_RING		256	/* ranges in flight per thread, at most */
+
+static const unsigned long sl_sizes[] = { 1, 16, 64, 256, 1024 };
+#define SL_CLASSES	(sizeof(sl_sizes) / sizeof(sl_sizes[0]))
+
+/*
+ * How unmaps follow maps. ring: the oldest range in flight is unmapped and
+ * a new one mapped (a queue that completes in order); random: a random one
+ * of those in flight (completions out of order); burst: SL_RING ranges
+ * mapped, then all unmapped in random order (a batch of I/O).
+ */
+enum sl_pattern { SL_RING_ORDER, SL_RANDOM, SL_BURST, SL_PATTERNS };
+static const char *const sl_pattern_names[] = { "ring", "random", "burst" };
+
+struct sl_impl {
+	unsigned long tree, shared;	/* acquisitions while measured */
+	double per_m, tree_per_m;	/* per million operations */
+	double ns_per_op;		/* wall time over all operations */
+};
+
+static struct sl_result {
+	unsigned long pages;
+	long steps;			/* operations per thread, measured */
+	long ops;			/* operations measured, all threads */
+	struct sl_impl r[SL_PATTERNS][2];	/* stock, ours */
+	double worst[2];		/* per million, the worst pattern */
+} sl_results[SL_CLASSES];
+static int nr_sl_results;
+
+struct sl_run {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long pages;
+	enum sl_pattern pattern;
+	long warm, steps;		/* operations per thread */
+	pthread_barrier_t bar;
+};
+
+struct sl_arg {
+	struct sl_run *run;
+	int cpu;
+};
+
+static void sl_map(struct sl_run *run, unsigned long *slot)
+{
+	*slot = run->im->alloc_fast(run->d, run->pages, LIMIT32, true);
+	if (!*slot)
+		abort();
+}
+
+static void sl_unmap(struct sl_run *run, unsigned long *slot)
+{
+	run->im->free_fast(run->d, *slot, run->pages);
+	*slot = 0;
+}
+
+/* @ops operations of @run's pattern on @ring, whose ranges stay mapped. */
+static void sl_ops(struct sl_run *run, unsigned long *ring, long ops,
+		   unsigned long long *rng, long *at)
+{
+	unsigned long *slot;
+	long done = 0;
+
+	while (done < ops) {
+		if (run->pattern == SL_BURST) {
+			for (int k = 0; k < SL_RING; k++)
+				sl_map(run, &ring[k]);
+			for (int k = SL_RING - 1; k > 0; k--) {
+				int j = hrand_range(rng, 0, k);
+				unsigned long t = ring[k];
+
+				ring[k] = ring[j];
+				ring[j] = t;
+			}
+			for (int k = 0; k < SL_RING; k++)
+				sl_unmap(run, &ring[k]);
+			done += 2 * SL_RING;
+			continue;
+		}
+		if (run->pattern == SL_RING_ORDER)
+			slot = &ring[(*at)++ % SL_RING];
+		else
+			slot = &ring[hrand_range(rng, 0, SL_RING - 1)];
+		if (*slot) {
+			sl_unmap(run, slot);
+			done++;
+		}
+		sl_map(run, slot);
+		done++;
+	}
+}
+
+static void *sl_thread(void *arg)
+{
+	struct sl_arg *a = arg;
+	struct sl_run *run = a->run;
+	unsigned long ring[SL_RING] = { 0 };
+	unsigned long long rng = opt.seed + a->cpu;
+	long at = 0;
+
+	harness_set_cpu(a->cpu);
+	sl_ops(run, ring, run->warm, &rng, &at);
+	pthread_barrier_wait(&run->bar);	/* counters read */
+	pthread_barrier_wait(&run->bar);
+	sl_ops(run, ring, run->steps, &rng, &at);
+	pthread_barrier_wait(&run->bar);	/* counters read */
+	pthread_barrier_wait(&run->bar);
+	for (int i = 0; i < SL_RING; i++)
+		if (ring[i])
+			sl_unmap(run, &ring[i]);
+	return NULL;
+}
+
+/*
+ * SL_THREADS threads, each on its own CPU, map and unmap ranges of @pages
+ * in @pattern. After a warm-up long enough to fill every pool and cache
+ * (and a pool's working-set windows), the locks are counted over @ops
+ * operations per thread, read while every thread is parked.
+ */
+static void sl_measure(const struct iova_impl *im, unsigned long pages,
+		       enum sl_pattern pattern, long ops, struct sl_impl *out)
+{
+	struct sl_run run = { .im = im, .pages = pages, .pattern = pattern, .steps = ops };
+	unsigned long tree0, shared0, tree1, shared1;
+	struct sl_arg args[SL_THREADS];
+	pthread_t th[SL_THREADS];
+	double t0, t1;
+
+	run.warm = 2 * 2048 + ops / 4;
+	run.d = open_domain(im, 1);
+	pthread_barrier_init(&run.bar, NULL, SL_THREADS + 1);
+	for (int i = 0; i < SL_THREADS; i++) {
+		args[i].run = &run;
+		args[i].cpu = i;
+		pthread_create(&th[i], NULL, sl_thread, &args[i]);
+	}
+	pthread_barrier_wait(&run.bar);
+	im->lock_counts(run.d, &tree0, &shared0);
+	t0 = harness_now_ns();
+	pthread_barrier_wait(&run.bar);
+	pthread_barrier_wait(&run.bar);
+	t1 = harness_now_ns();
+	im->lock_counts(run.d, &tree1, &shared1);
+	pthread_barrier_wait(&run.bar);
+	for (int i = 0; i < SL_THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&run.bar);
+	close_domain(im, run.d);
+
+	ops *= SL_THREADS;
+	out->tree = tree1 - tree0;
+	out->shared = shared1 - shared0;
+	out->per_m = out->shared * 1e6 / ops;
+	out->tree_per_m = out->tree * 1e6 / ops;
+	out->ns_per_op = (t1 - t0) / ops;
+}
+
+static void run_shared_locks(void)
+{
+	long ops = opt.quick ? 2 * 8192 : 2 * 65536;	/* a multiple of 2 * SL_RING */
+
+	for (size_t c = 0; c < SL_CLASSES; c++) {
+		struct sl_result *r = &sl_results[nr_sl_results++];
+
+		r->pages = sl_sizes[c];
+		r->steps = ops;
+		r->ops = ops * SL_THREADS;
+		for (int p = 0; p < SL_PATTERNS; p++)
+			for (int k = 0; k < 2; k++) {
+				sl_measure(impl_k(k), sl_sizes[c], p, ops, &r->r[p][k]);
+				if (r->r[p][k].per_m > r->worst[k])
+					r->worst[k] = r->r[p][k].per_m;
+			}
+	}
+}
+
+static void print_shared_locks(void)
+{
+	if (!nr_sl_results)
+		return;
+	printf("\nshared_lock: domain-wide lock acquisitions per million map/unmap operations,\n"
+	       "%d threads (one CPU each), up to %d ranges in flight per thread, after a warm-up\n",
+	       SL_THREADS, SL_RING);
+	printf("%-6s %-7s %9s %13s %13s %13s %13s %9s %9s\n", "pages", "pattern", "ops",
+	       "stock/M ops", "ours/M ops", "stock tree/M", "ours tree/M", "stock ns",
+	       "ours ns");
+	for (int i = 0; i < nr_sl_results; i++) {
+		struct sl_result *r = &sl_results[i];
+
+		for (int p = 0; p < SL_PATTERNS; p++)
+			printf("%-6lu %-7s %9ld %13.1f %13.1f %13.1f %13.1f %9.1f %9.1f\n",
+			       r->pages, sl_pattern_names[p], r->ops, r->r[p][0].per_m,
+			       r->r[p][1].per_m, r->r[p][0].tree_per_m, r->r[p][1].tree_per_m,
+			       r->r[p][0].ns_per_op, r->r[p][1].ns_per_op);
+	}
+	printf("  target: ours <= 1,000 per million operations for every size up to 1024 pages\n"
+	       "  (figure ours/stock.shared_lock_per_m_ops.pages_N: the worst pattern)\n");
+}
+
 /* ---- driver --------------------------------------------------------------- */
 
 /* Scale @n so that one run of @fn takes about opt.ms milliseconds. */
@@ -774,12 +982,38 @@ static void write_json(const char *path)
 		json_result(f, &b->r[1]);
 		fprintf(f, "}%s\n", i + 1 < nr_benches ? "," : "");
 	}
-	fprintf(f, " ],\n \"figures\": {");
+	fprintf(f, " ],\n \"shared_locks\": {\"threads\": %d, \"in_flight_per_thread\": %d, "
+		"\"what\": \"domain-wide lock acquisitions per million map/unmap operations "
+		"after a warm-up\", \"classes\": [", SL_THREADS, SL_RING);
+	for (int i = 0; i < nr_sl_results; i++) {
+		struct sl_result *r = &sl_results[i];
+
+		fprintf(f, "%s\n  {\"pages\": %lu, \"ops_per_thread\": %ld, \"ops\": %ld",
+			i ? "," : "", r->pages, r->steps, r->ops);
+		for (int p = 0; p < SL_PATTERNS; p++)
+			for (int k = 0; k < 2; k++)
+				fprintf(f, ",\n   \"%s.%s\": {\"shared_locks\": %lu, "
+					"\"tree_locks\": %lu, \"shared_lock_per_m_ops\": %.1f, "
+					"\"tree_lock_per_m_ops\": %.1f, \"ns_per_op\": %.2f}",
+					k ? "ours" : "stock", sl_pattern_names[p],
+					r->r[p][k].shared, r->r[p][k].tree, r->r[p][k].per_m,
+					r->r[p][k].tree_per_m, r->r[p][k].ns_per_op);
+		fprintf(f, "}");
+	}
+	fprintf(f, "]},\n \"figures\": {");
+	for (int i = 0; i < nr_sl_results; i++) {
+		struct sl_result *r = &sl_results[i];
+
+		fprintf(f, "%s\n  \"stock.shared_lock_per_m_ops.pages_%lu\": %.1f, "
+			"\"ours.shared_lock_per_m_ops.pages_%lu\": %.1f", i ? "," : "",
+			r->pages, r->worst[0], r->pages, r->worst[1]);
+	}
 	for (int i = 0; i < nr_benches; i++) {
 		struct bench *b = &benches[i];
 
 		fprintf(f, "%s\n  \"stock.%s.ns_per_op\": %.2f, \"ours.%s.ns_per_op\": %.2f, ",
-			i ? "," : "", b->name, b->r[0].median, b->name, b->r[1].median);
+			i || nr_sl_results ? "," : "", b->name, b->r[0].median, b->name,
+			b->r[1].median);
 		fprintf(f, "\"stock.%s.nodes\": %ld, \"ours.%s.nodes\": %ld, ",
 			b->name, b->r[0].st.nodes, b->name, b->r[1].st.nodes);
 		fprintf(f, "\"%s.stock_over_ours\": %.3f", b->name, b->ratio);
@@ -869,10 +1103,13 @@ int main(int argc, char **argv)
 		run_fragmented();
 	if (wanted("threads"))
 		run_threads();
+	if (wanted("shared_lock"))
+		run_shared_locks();
 	harness_wq_threaded(false);
 	if (opt.instructions && count_instructions())
 		printf("(no instruction counts: valgrind's callgrind did not run)\n");
 	print_table();
+	print_shared_locks();
 	if (opt.json) {
 		write_json(opt.json);
 		printf("\nJSON: %s\n", opt.json);

@@ -119,6 +119,14 @@ struct iova_impl {
 	void (*stats)(struct hdom *d, struct hstats *s);
 	/* ours: make internal node allocations of @d fail until turned off */
 	void (*fail_nodes)(struct hdom *d, bool on);
+	/*
+	 * Acquisitions so far, counted by the shim's locks, of the domain's
+	 * tree lock (iova_rbtree_lock) and of all its domain-wide locks (the
+	 * tree lock plus the depot lock, ours, or the per-size rcache locks,
+	 * stock); the per-CPU locks are not counted.
+	 */
+	void (*lock_counts)(struct hdom *d, unsigned long *tree,
+			    unsigned long *shared);
 
 	/* the KUnit suite compiled against this implementation (or NULL) */
 	struct kunit_suite **kunit_suites;

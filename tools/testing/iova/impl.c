@@ -192,6 +192,16 @@ static void h_fail_nodes(struct hdom *d, bool on)
 	iova_inject_node_failures(&d->iovad, on ? UINT_MAX : 0);
 }
 
+static void h_lock_counts(struct hdom *d, unsigned long *tree, unsigned long *shared)
+{
+	struct iova_domain *iovad = &d->iovad;
+
+	*tree = iovad->iova_rbtree_lock.acquisitions;
+	*shared = *tree;
+	if (iovad->depot)
+		*shared += iovad->depot->lock.acquisitions;
+}
+
 #else /* stock 6.12 */
 
 /*
@@ -246,6 +256,17 @@ static void h_stats(struct hdom *d, struct hstats *s)
 	s->node_bytes = s->nodes * (long)ALIGN(sizeof(struct iova), SMP_CACHE_BYTES);
 }
 
+static void h_lock_counts(struct hdom *d, unsigned long *tree, unsigned long *shared)
+{
+	struct iova_domain *iovad = &d->iovad;
+
+	*tree = iovad->iova_rbtree_lock.acquisitions;
+	*shared = *tree;
+	if (iovad->rcaches)
+		for (int i = 0; i < IOVA_RANGE_CACHE_MAX_SIZE; i++)
+			*shared += iovad->rcaches[i].lock.acquisitions;
+}
+
 #endif
 
 const struct iova_impl IMPL_TABLE = {
@@ -279,6 +300,7 @@ const struct iova_impl IMPL_TABLE = {
 	.start_pfn = h_start_pfn,
 	.validate = h_validate,
 	.stats = h_stats,
+	.lock_counts = h_lock_counts,
 #ifdef HARNESS_WITH_KUNIT
 	.kunit_suites = harness_kunit_suites,
 	.nr_kunit_suites = ARRAY_SIZE(harness_kunit_suites),
