@@ -215,6 +215,8 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @refills: chunks the pool took from the domain's tree
  * @returns: chunks the pool gave back
  * @remote_frees: frees into the pool made by other CPUs
+ * @splits: ranges this cache split in two; the tree counts each such
+ *	range as one allocation, its halves are two
  * @peak: most pages in use in the pool during this window of frees
  * @prev_peak: the same for the window before
  * @window: frees into the pool in this window
@@ -237,6 +239,7 @@ struct iova_cpu_cache {
 	unsigned long	refills;
 	unsigned long	returns;
 	unsigned long	remote_frees;
+	unsigned long	splits;
 	unsigned long	peak;
 	unsigned long	prev_peak;
 	unsigned int	window;
@@ -1974,9 +1977,11 @@ static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order
 	if (!pfn && order + 1 < IOVA_CACHE_ORDERS &&
 	    cc->nr[order] < iova_cache_depth(order)) {
 		pfn = iova_cc_take(cc, order + 1, 0, limit_pfn);
-		if (pfn)
+		if (pfn) {
 			iova_cc_stack(cc, order)[cc->nr[order]++] =
 				pfn + (1UL << order);
+			cc->splits++;
+		}
 	}
 	if (pfn)
 		cc->hits++;
@@ -2282,6 +2287,10 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		cc->refills = 0;
 		cc->returns = 0;
 		cc->remote_frees = 0;
+		cc->splits = 0;
+		cc->peak = 0;
+		cc->prev_peak = 0;
+		cc->window = 0;
 		/* an empty tree even without pools, for the counters */
 		init_iova_domain(&cc->pool, iovad->granule, iovad->start_pfn);
 		cc->pool.merge = iovad->merge;
@@ -2414,6 +2423,7 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 			spin_lock_irqsave(&cc->lock, flags);
 			st->cache_hits += cc->hits;
 			st->cache_misses += cc->misses;
+			allocs += cc->splits;
 			for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
 				st->cached += cc->nr[order];
 				cached_pages += (unsigned long)cc->nr[order] << order;
