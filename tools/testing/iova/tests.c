@@ -22,8 +22,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "kunit/test.h"
@@ -605,6 +607,16 @@ static unsigned long fast_span(const struct iova_impl *im, unsigned long size)
 	return p;
 }
 
+/* Alignment of a fast-path range of @size: its size rounded up to a power of two. */
+static unsigned long fast_align(unsigned long size)
+{
+	unsigned long p = 1;
+
+	while (p < size)
+		p <<= 1;
+	return p;
+}
+
 /* kind 0: fast (pfn, size), kind 1: node */
 static void stress_free(struct stress *s, unsigned long *e)
 {
@@ -737,6 +749,194 @@ static int t_concurrent_stress(const struct iova_impl *im)
 }
 
 /*
+ * The per-CPU pools under ThreadSanitizer: four threads on CPUs 1-4 map
+ * and unmap ranges of every size class (1 to 1024 pages, the pools' and
+ * caches' range, and some beyond), under three limits (the whole space,
+ * its lower half, its lowest 4096 pages), a quarter of the frees handed
+ * to another thread, some alloc_iova() nodes; meanwhile CPU 0 takes the
+ * workers' CPUs offline one at a time and back, as the kernel would: the
+ * worker is parked (its CPU runs nothing), the hotplug callbacks give its
+ * cache and pool back while the others run on and free ranges it mapped,
+ * then it comes back. Every page is claimed in a shared map, so a range
+ * handed out twice is caught at once; at the end nothing is live or lost,
+ * the domain validates and all of it can be allocated again.
+ */
+#define PS_WORKERS	4
+
+struct pool_stress {
+	struct stress s;
+	int park[PS_WORKERS + 1];	/* CPU 0 asks CPU n to stop: 1, it did: 2 */
+	int done;
+	long cycles;
+};
+
+static const unsigned long ps_limits[] = { OWN_PAGES - 1, OWN_PAGES / 2 - 1, 4095 };
+
+static void ps_park_point(struct pool_stress *ps, unsigned int cpu)
+{
+	if (__atomic_load_n(&ps->park[cpu], __ATOMIC_ACQUIRE) != 1)
+		return;
+	__atomic_store_n(&ps->park[cpu], 2, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&ps->park[cpu], __ATOMIC_ACQUIRE) == 2)
+		sched_yield();
+}
+
+static void *ps_worker(void *arg)
+{
+	struct stress_arg *a = arg;
+	struct pool_stress *ps = (struct pool_stress *)a->s;	/* s comes first */
+	struct stress *s = a->s;
+	unsigned long held[128][3];
+	unsigned long long rng = opt.seed * 0x9e3779b97f4a7c15ULL + a->cpu;
+	int nr = 0;
+
+	harness_set_cpu(a->cpu);
+	for (long i = 0; i < s->iters && !__atomic_load_n(&s->errors, __ATOMIC_RELAXED); i++) {
+		unsigned int other;
+		unsigned long *e;
+
+		ps_park_point(ps, a->cpu);
+		pthread_mutex_lock(&s->mbox[a->cpu].lock);
+		while (s->mbox[a->cpu].nr)
+			stress_free(s, s->mbox[a->cpu].v[--s->mbox[a->cpu].nr]);
+		pthread_mutex_unlock(&s->mbox[a->cpu].lock);
+
+		if (nr < 128 && (nr < 8 || hrand_range(&rng, 0, 1))) {
+			unsigned long r = hrand_range(&rng, 0, 99), size, lo, hi, pfn;
+			unsigned long limit = ps_limits[hrand_range(&rng, 0, 2)];
+			unsigned long *h = held[nr];
+			struct hnode *n;
+
+			if (r < 50)
+				size = hrand_range(&rng, 1, 32);
+			else if (r < 90)
+				size = hrand_range(&rng, 33, 1024);
+			else
+				size = hrand_range(&rng, 1025, 2048);
+			if (hrand_range(&rng, 0, 9)) {
+				pfn = s->im->alloc_fast(s->d, size, limit, true);
+				if (!pfn)
+					continue;
+				if (pfn + fast_span(s->im, size) - 1 > limit ||
+				    pfn & (fast_align(size) - 1))
+					stress_error(s, "pfn %#lx breaks its limit or alignment (size %lu)",
+						     pfn, size);
+				claim(s, pfn, fast_span(s->im, size), a->cpu + 1);
+				h[0] = pfn;
+				h[1] = size;
+				h[2] = 0;
+			} else {
+				n = s->im->alloc(s->d, size, limit, hrand_next(&rng) & 1);
+				if (!n)
+					continue;
+				s->im->node_range(n, &lo, &hi);
+				if (hi > limit)
+					stress_error(s, "node ends at %#lx above its limit %#lx", hi,
+						     limit);
+				claim(s, lo, hi - lo + 1, a->cpu + 1);
+				h[0] = (unsigned long)n;
+				h[1] = size;
+				h[2] = 1;
+			}
+			nr++;
+			continue;
+		}
+		if (!nr)
+			continue;
+		e = held[hrand_range(&rng, 0, nr - 1)];
+		other = hrand_range(&rng, 1, PS_WORKERS);
+		if (other != a->cpu && hrand_range(&rng, 0, 3) == 0) {
+			pthread_mutex_lock(&s->mbox[other].lock);
+			if (s->mbox[other].nr < 64) {
+				memcpy(s->mbox[other].v[s->mbox[other].nr++], e, sizeof(held[0]));
+				pthread_mutex_unlock(&s->mbox[other].lock);
+				memcpy(e, held[--nr], sizeof(held[0]));
+				continue;
+			}
+			pthread_mutex_unlock(&s->mbox[other].lock);
+		}
+		stress_free(s, e);
+		memcpy(e, held[--nr], sizeof(held[0]));
+	}
+	while (nr)
+		stress_free(s, held[--nr]);
+	__atomic_store_n(&ps->park[a->cpu], 3, __ATOMIC_RELEASE);	/* finished */
+	return NULL;
+}
+
+static int t_pool_stress_hotplug(const struct iova_impl *im)
+{
+	struct pool_stress ps = { .s = { .im = im, .threads = PS_WORKERS + 1,
+					 .iters = opt.quick ? 20000 : 80000 } };
+	struct stress *s = &ps.s;
+	struct stress_arg args[PS_WORKERS + 1];
+	pthread_t th[PS_WORKERS + 1];
+	unsigned long long rng = opt.seed;
+	unsigned int cpu;
+	int live, want;
+	struct dom x;
+
+	s->owner = calloc(OWN_PAGES, 1);
+	if (!s->owner || dom_open(&x, im, 1, true, -1))
+		return -1;
+	s->d = x.d;
+	for (cpu = 0; cpu <= PS_WORKERS; cpu++)
+		pthread_mutex_init(&s->mbox[cpu].lock, NULL);
+	for (cpu = 1; cpu <= PS_WORKERS; cpu++) {
+		args[cpu].s = s;
+		args[cpu].cpu = cpu;
+		pthread_create(&th[cpu], NULL, ps_worker, &args[cpu]);
+	}
+	/* CPU 0: one worker's CPU down and up again, over and over */
+	do {
+		live = 0;
+		for (cpu = 1; cpu <= PS_WORKERS; cpu++)
+			live += __atomic_load_n(&ps.park[cpu], __ATOMIC_ACQUIRE) != 3;
+		cpu = hrand_range(&rng, 1, PS_WORKERS);
+		if (!live)
+			continue;
+		/* a worker that has finished stays at 3 */
+		want = 0;
+		if (!__atomic_compare_exchange_n(&ps.park[cpu], &want, 1, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		while (__atomic_load_n(&ps.park[cpu], __ATOMIC_ACQUIRE) == 1)
+			sched_yield();
+		if (__atomic_load_n(&ps.park[cpu], __ATOMIC_ACQUIRE) == 3)
+			continue;	/* it finished instead */
+		if (harness_cpu_offline(cpu))
+			stress_error(s, "CPU %lu would not go offline (%lu)",
+				     (unsigned long)cpu, 0);
+		usleep(200);
+		if (harness_cpu_online(cpu))
+			stress_error(s, "CPU %lu would not come back (%lu)",
+				     (unsigned long)cpu, 0);
+		ps.cycles++;
+		__atomic_store_n(&ps.park[cpu], 0, __ATOMIC_RELEASE);
+		usleep(200);
+	} while (live);
+	for (cpu = 1; cpu <= PS_WORKERS; cpu++)
+		pthread_join(th[cpu], NULL);
+	for (cpu = 0; cpu <= PS_WORKERS; cpu++)
+		while (s->mbox[cpu].nr)
+			stress_free(s, s->mbox[cpu].v[--s->mbox[cpu].nr]);
+	CHECK(s->errors == 0, "%ld errors, first: %s", s->errors, s->err);
+	CHECK(ps.cycles > 0, "no CPU went offline");
+	CHECK(im->validate(x.d) == 0, "validate");
+	if (im->has_stats) {
+		struct hstats st = stats_of(&x);
+
+		CHECK(st.allocs_live == 0 && st.pages_live == 0 && st.lost == 0,
+		      "%ld allocations, %ld pages live, %ld lost", st.allocs_live,
+		      st.pages_live, st.lost);
+	}
+	CHECK(im->alloc_fast(x.d, OWN_PAGES / 2, OWN_PAGES - 1, true) == OWN_PAGES / 2,
+	      "space not whole after all frees (%ld hotplug cycles)", ps.cycles);
+	free(s->owner);
+	return dom_close(&x);
+}
+
+/*
  * Ranges a CPU freed sit in its cache; when the CPU goes offline the
  * hotplug callback must return them to the tree.
  */
@@ -864,6 +1064,7 @@ static const struct test tests[] = {
 	{ "validator_catches", t_validator_catches, 0 },
 	{ "cross_cpu_free", t_cross_cpu_free, T_THREADED },
 	{ "concurrent_stress", t_concurrent_stress, T_THREADED },
+	{ "pool_stress_hotplug", t_pool_stress_hotplug, T_THREADED },
 	{ "cpu_offline_drains", t_cpu_offline_drains, T_THREADED },
 	{ "flush_rcache_retry", t_flush_rcache_retry, T_THREADED },
 };
