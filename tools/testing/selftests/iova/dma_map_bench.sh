@@ -24,39 +24,13 @@
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
+. "$DIR/edu_lib.sh"
 
 THREADS=$(echo "${IOVA_BENCH_THREADS:-1 2}" | tr ',' ' ')
 SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
 GRANULE=${IOVA_BENCH_GRANULE:-1}
 REPEAT=${IOVA_BENCH_REPEAT:-1}
-PCI=/sys/bus/pci/devices
 DEBUGFS=/sys/kernel/debug
-
-find_tool()
-{
-	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
-		 "$DIR/../dma/dma_map_benchmark"; do
-		if [ -n "$t" ] && [ -x "$t" ]; then
-			echo "$t"
-			return 0
-		fi
-	done
-	command -v dma_map_benchmark
-}
-
-find_device()
-{
-	if [ -n "$IOVA_TEST_DEVICE" ]; then
-		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
-		return
-	fi
-	for d in "$PCI"/*; do
-		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
-		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
-		basename "$d"
-		return
-	done
-}
 
 # mark OFFSET ID: one byte into the device's config space (see above).
 mark()
@@ -66,23 +40,21 @@ mark()
 		dd of="$PCI/$DEV/config" bs=1 seek="$1" conv=notrunc 2>/dev/null
 }
 
+# bind/unbind: the test device to and from dma_map_benchmark
 bind()
 {
-	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
-		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+	edu_bind "$DEV" dma_map_benchmark
 }
 
 unbind()
 {
-	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
-	echo > "$PCI/$DEV/driver_override"
+	edu_unbind "$DEV"
 }
 
 ktap_print_header
 
-TOOL=$(find_tool)
-DEV=$(find_device)
+TOOL=$(edu_find_tool)
+DEV=$(edu_find_device)
 if [ -z "$TOOL" ]; then
 	ktap_skip_all "dma_map_benchmark tool not found"
 	exit "$KSFT_SKIP"
@@ -106,6 +78,17 @@ if [ -e "$DEBUGFS/dma_map_benchmark" ]; then
 	ktap_skip_all "dma_map_benchmark is bound to another device"
 	exit "$KSFT_SKIP"
 fi
+
+# stats ID: the allocator's counters of every IOVA domain after run ID,
+# one line each (kernels with the IOVA rework only).
+stats()
+{
+	for f in "$DEBUGFS"/iova/*/stats; do
+		[ -r "$f" ] || continue
+		echo "# iova-stats: run=$1 domain=$(basename "$(dirname "$f")")" \
+			"$(tr -d ' ' < "$f" | tr ':\n' '= ')"
+	done
+}
 
 RUNS=
 r=0
@@ -140,6 +123,7 @@ for t in $RUNS; do
 	sleep 1
 	mark 244 $id
 	echo "$out" | sed 's/^/# /'
+	stats "$id"
 	map=$(echo "$out" | sed -n 's/^average map latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
 	unmap=$(echo "$out" | sed -n 's/^average unmap latency(us):\([0-9.]*\) standard deviation:\([0-9.]*\)$/\1 \2/p')
 	if [ $rc -ne 0 ] || [ -z "$map" ] || [ -z "$unmap" ]; then

@@ -43,8 +43,8 @@
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
+. "$DIR/edu_lib.sh"
 
-PCI=/sys/bus/pci/devices
 DRIVER=iotlb_attack
 RUN=/sys/kernel/debug/$DRIVER/run
 TRIALS=${IOVA_ATTACK_TRIALS:-20}
@@ -52,32 +52,6 @@ LEAD_US=${IOVA_ATTACK_LEAD_US:-5000}
 LOAD_LEAD_US=${IOVA_ATTACK_LOAD_LEAD_US:-20000}
 LOAD=${IOVA_ATTACK_LOAD:-2}
 REUSE=${IOVA_ATTACK_REUSE:-64}
-
-find_device()
-{
-	if [ -n "$IOVA_TEST_DEVICE" ]; then
-		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
-		return
-	fi
-	for d in "$PCI"/*; do
-		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
-		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
-		basename "$d"
-		return
-	done
-}
-
-find_tool()
-{
-	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
-		 "$DIR/../dma/dma_map_benchmark"; do
-		if [ -n "$t" ] && [ -x "$t" ]; then
-			echo "$t"
-			return 0
-		fi
-	done
-	command -v dma_map_benchmark
-}
 
 # The domain type of DEVICE's IOMMU group, "none" without one.
 group_type()
@@ -100,39 +74,24 @@ bind_load_device()
 		esac
 		t=$(group_type "$b")
 		[ "$t" = none ] || [ "$t" = "$TYPE" ] || continue
-		bind "$b" dma_map_benchmark || {
-			unbind "$b"
+		edu_bind "$b" dma_map_benchmark || {
+			edu_unbind "$b"
 			continue
 		}
 		if [ "$(group_type "$b")" = "$TYPE" ]; then
 			LOADDEV=$b
 			return 0
 		fi
-		unbind "$b"
+		edu_unbind "$b"
 	done
 	return 1
-}
-
-# bind DEVICE DRIVER
-bind()
-{
-	echo "$2" > "$PCI/$1/driver_override" &&
-		echo "$1" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$PCI/$1/driver")")" = "$2" ]
-}
-
-# unbind DEVICE
-unbind()
-{
-	[ -e "$PCI/$1/driver" ] && echo "$1" > "$PCI/$1/driver/unbind"
-	echo > "$PCI/$1/driver_override"
 }
 
 cleanup()
 {
 	[ -z "$LOADER" ] || kill "$LOADER" 2>/dev/null
-	unbind "$DEV"
-	[ -z "$LOADDEV" ] || unbind "$LOADDEV"
+	edu_unbind "$DEV"
+	[ -z "$LOADDEV" ] || edu_unbind "$LOADDEV"
 	rm -f "$STOP"
 }
 
@@ -225,7 +184,7 @@ attack()
 
 ktap_print_header
 
-DEV=$(find_device)
+DEV=$(edu_find_device)
 if [ -z "$DEV" ]; then
 	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
 		ktap_set_plan 1
@@ -266,7 +225,7 @@ trap cleanup EXIT
 # memory without translation where RAM starts above 256 MiB (arm64 virt).
 TYPE=$(group_type "$DEV")
 skip_untranslated
-if ! bind "$DEV" "$DRIVER" || [ ! -w "$RUN" ]; then
+if ! edu_bind "$DEV" "$DRIVER" || [ ! -w "$RUN" ]; then
 	TYPE=$(group_type "$DEV")
 	[ "$TYPE" = none ] || skip_untranslated
 	ktap_set_plan 1
@@ -281,7 +240,7 @@ ktap_print_msg "device $DEV, IOMMU domain $TYPE, $TRIALS trials per run"
 ktap_set_plan 2
 attack "$TYPE: $TRIALS trials" 0 "$LEAD_US"
 
-TOOL=$(find_tool)
+TOOL=$(edu_find_tool)
 if [ -n "$TOOL" ] && bind_load_device; then
 	start_bench_load
 	BENCHDEV=$LOADDEV

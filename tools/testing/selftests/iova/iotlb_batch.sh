@@ -21,39 +21,13 @@
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
+. "$DIR/edu_lib.sh"
 
-PCI=/sys/bus/pci/devices
 DEBUGFS=/sys/kernel/debug
 STATS=$DEBUGFS/iommu/iotlb_batch/stats
 PARAMS=$DEBUGFS/iommu/iotlb_batch/params
 TRACEFS=/sys/kernel/tracing
 SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
-
-find_tool()
-{
-	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
-		 "$DIR/../dma/dma_map_benchmark"; do
-		if [ -n "$t" ] && [ -x "$t" ]; then
-			echo "$t"
-			return 0
-		fi
-	done
-	command -v dma_map_benchmark
-}
-
-find_device()
-{
-	if [ -n "$IOVA_TEST_DEVICE" ]; then
-		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
-		return
-	fi
-	for d in "$PCI"/*; do
-		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
-		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
-		basename "$d"
-		return
-	done
-}
 
 # counter NAME [FILE]: one counter (or parameter) by name.
 counter()
@@ -85,17 +59,15 @@ cmdline_param()
 	echo "${v:-$2}"
 }
 
+# bind/unbind: the test device to and from dma_map_benchmark
 bind()
 {
-	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
-		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+	edu_bind "$DEV" dma_map_benchmark
 }
 
 unbind()
 {
-	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
-	echo > "$PCI/$DEV/driver_override"
+	edu_unbind "$DEV"
 }
 
 # bench GRANULE: one benchmark run, with counters before and after.
@@ -173,8 +145,8 @@ if [ ! -r "$STATS" ]; then
 	exit "$KSFT_SKIP"
 fi
 
-TOOL=$(find_tool)
-DEV=$(find_device)
+TOOL=$(edu_find_tool)
+DEV=$(edu_find_device)
 if [ -z "$TOOL" ] || [ -z "$DEV" ]; then
 	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
 		ktap_set_plan 1

@@ -24,50 +24,22 @@
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
+. "$DIR/edu_lib.sh"
 
-PCI=/sys/bus/pci/devices
 TRACEFS=/sys/kernel/tracing
 EV=$TRACEFS/events/iova
 PARAMS=/sys/module/iova/parameters
 BUF_KB=${IOVA_TRACE_BUFFER_KB:-1024}
 
-find_tool()
-{
-	for t in "$IOVA_DMA_MAP_BENCHMARK" "$DIR/dma_map_benchmark" \
-		 "$DIR/../dma/dma_map_benchmark"; do
-		if [ -n "$t" ] && [ -x "$t" ]; then
-			echo "$t"
-			return 0
-		fi
-	done
-	command -v dma_map_benchmark
-}
-
-find_device()
-{
-	if [ -n "$IOVA_TEST_DEVICE" ]; then
-		[ -e "$PCI/$IOVA_TEST_DEVICE" ] && echo "$IOVA_TEST_DEVICE"
-		return
-	fi
-	for d in "$PCI"/*; do
-		[ "$(cat "$d/vendor" 2>/dev/null)" = 0x1234 ] || continue
-		[ "$(cat "$d/device" 2>/dev/null)" = 0x11e8 ] || continue
-		basename "$d"
-		return
-	done
-}
-
+# bind/unbind: the test device to and from dma_map_benchmark
 bind()
 {
-	echo dma_map_benchmark > "$PCI/$DEV/driver_override" &&
-		echo "$DEV" > /sys/bus/pci/drivers_probe 2>/dev/null
-	[ "$(basename "$(readlink "$PCI/$DEV/driver")")" = dma_map_benchmark ]
+	edu_bind "$DEV" dma_map_benchmark
 }
 
 unbind()
 {
-	[ -e "$PCI/$DEV/driver" ] && echo "$DEV" > "$PCI/$DEV/driver/unbind"
-	echo > "$PCI/$DEV/driver_override"
+	edu_unbind "$DEV"
 }
 
 # switch_type TYPE: give the group (no driver bound) a new domain of TYPE.
@@ -181,8 +153,8 @@ if [ ! -d "$EV" ]; then
 	exit "$KSFT_SKIP"
 fi
 
-TOOL=$(find_tool)
-DEV=$(find_device)
+TOOL=$(edu_find_tool)
+DEV=$(edu_find_device)
 if [ -z "$TOOL" ] || [ -z "$DEV" ]; then
 	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
 		ktap_set_plan 1
