@@ -5,8 +5,10 @@
 # for each architecture and granule, then one report: build/bench/results.json,
 # build/bench/summary.md and PNG plots (gnuplot).
 #
-# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES ("1 16 64"),
-# BENCH_SECONDS (5), BENCH_THREADS ("1,2"), BENCH_QUICK=1 (short harness run).
+# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES (x86_64:
+# "1 16 64", arm64: "1 16"), BENCH_SECONDS (3), BENCH_THREADS ("1,2"),
+# BENCH_ROUNDS (2: boots of each kernel and mode, stock and ours taking
+# turns to go first), BENCH_QUICK=1 (short harness run).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
@@ -15,7 +17,6 @@ setup_ccache
 OUTB=$BUILD/bench
 mkdir -p "$OUTB"
 arches=${BENCH_ARCHES:-x86_64 arm64}
-granules=${BENCH_GRANULES:-1 16 64}
 bad=
 
 step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
@@ -26,7 +27,14 @@ if ! make -s -C "$TOP/tools/testing/iova" bench BENCH_JSON="$OUTB/harness.json" 
 	bad="$bad harness"
 fi
 
+export BENCH_SECONDS=${BENCH_SECONDS:-3}
+export BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 for a in $arches; do
+	granules=$BENCH_GRANULES
+	if [ -z "$granules" ]; then
+		granules="1 16"
+		[ "$a" = x86_64 ] && granules="1 16 64"
+	fi
 	for g in $granules; do
 		step "bench: $a guests, granule $g"
 		if BENCH_GRANULE=$g bash "$TOP/mk/guest/compare.sh" "$a"; then

@@ -7,8 +7,9 @@
 #   mk/guest/compare.sh ARCH
 #
 # Environment: BENCH_SECONDS (5) seconds per benchmark run, BENCH_THREADS
-# ("1,2"), BENCH_GRANULE (1), BENCH_REPEAT (1: runs per thread count, the
-# table shows the median), GUEST_MODES ("strict lazy safedefer
+# ("1,2"), BENCH_GRANULE (1), BENCH_REPEAT (1: runs per thread count and
+# boot, the table shows the median), BENCH_ROUNDS (1: boots of each kernel
+# and mode, stock and ours alternating which goes first), GUEST_MODES ("strict lazy safedefer
 # passthrough"; a stock kernel ignores iommu.safedefer=1 and runs its
 # default mode, so that row compares stock's default with ours), CMDLINE
 # (kernel parameters added to every boot). Writes
@@ -24,28 +25,38 @@ secs=${BENCH_SECONDS:-5}
 threads=${BENCH_THREADS:-1,2}
 granule=${BENCH_GRANULE:-1}
 repeat=${BENCH_REPEAT:-1}
+rounds=${BENCH_ROUNDS:-1}
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 
 
-step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) each"
+step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) in each of $rounds boot(s)"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
 k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
 
 bad=
 names=
-for mode in $modes; do
-	for flavor in stock ours; do
-		name=compare-$GARCH-$mode-$flavor
-		names="$names $name"
-		kernel=$k_ours
-		[ "$flavor" = stock ] && kernel=$k_stock
-		GUEST_TRACE=1 GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
-			"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
-			"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
-			iovatest.seconds="$secs" iovatest.threads="$threads" \
-			iovatest.granule="$granule" iovatest.repeat="$repeat" \
-			$CMDLINE || bad="$bad $name"
+round=0
+while [ "$round" -lt "$rounds" ]; do
+	round=$((round + 1))
+	# Alternate which flavour boots first, so that a change of the host's load
+	# over time does not always favour the same one.
+	order="stock ours"
+	[ $((round % 2)) = 0 ] && order="ours stock"
+	for mode in $modes; do
+		for flavor in $order; do
+			name=compare-$GARCH-$mode-$flavor
+			[ "$rounds" = 1 ] || name=$name-r$round
+			names="$names $name"
+			kernel=$k_ours
+			[ "$flavor" = stock ] && kernel=$k_stock
+			GUEST_TRACE=1 GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
+				"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
+				"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
+				iovatest.seconds="$secs" iovatest.threads="$threads" \
+				iovatest.granule="$granule" iovatest.repeat="$repeat" \
+				$CMDLINE || bad="$bad $name"
+		done
 	done
 done
 
