@@ -5,6 +5,7 @@
 #   make            build stock and patched guest kernels, boot them under
 #                   QEMU with an emulated IOMMU and print the comparison
 #   make check      every test: harness, KUnit (plain + debug), guest selftests
+#   make debian-guest  the tracing tools in a Debian guest (CMD='...')
 #
 # Variables: ARCH=x86_64|arm64 (guest targets), CMDLINE="..." (extra kernel
 # parameters for the guest), V=1.
@@ -21,12 +22,13 @@ GUEST_ARCH := $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
-	harness selftests guest-kernel check bench clean distclean help
+	harness selftests guest-kernel check bench debian-guest clean \
+	distclean help
 
 all: compare
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash mk/deps.sh
@@ -63,6 +65,13 @@ check: tree
 
 bench: tree
 	@bash mk/bench.sh
+
+# Debian guest with perf, bcc and bpftrace (x86_64, slow; not in make check):
+# CMD='shell command' or SCRIPT=file runs inside; by default the tracing
+# tools demo (mk/guest/debian-tools.sh). Output: build/results/debian/.
+debian-guest: tree
+	@GUEST_NO_TREE=1 bash mk/guest/debian.sh \
+		$(if $(CMD),cmd '$(subst ','\'',$(CMD))',run $(or $(SCRIPT),mk/guest/debian-tools.sh))
 
 clean:
 	rm -rf build/results build/bench build/series build/harness

@@ -5,8 +5,9 @@
 #   mk/guest/kernel.sh ARCH FLAVOR
 #
 # ARCH is x86_64 or arm64. FLAVOR is "ours" (build/linux, the patched tree),
-# "stock" (build/stock/linux, the pristine baseline) or "ours-debug" (ours
-# with the allocator's invariant checks and lock debugging). The kernel is
+# "stock" (build/stock/linux, the pristine baseline), "ours-debug" (ours
+# with the allocator's invariant checks and lock debugging) or "debian"
+# (ours plus debian.config: the kernel of mk/guest/debian.sh). The kernel is
 # configured as allnoconfig plus mk/guest/ARCH.config (plus ours.config and
 # ours-ARCH.config where there is one, or debug.config), built with
 # O=build/guest/ARCH-FLAVOR, incrementally and through ccache.
@@ -16,7 +17,7 @@ set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
 
-[ $# -eq 2 ] || die "usage: $0 ARCH FLAVOR (ARCH x86_64|arm64, FLAVOR ours|stock|ours-debug)"
+[ $# -eq 2 ] || die "usage: $0 ARCH FLAVOR (ARCH x86_64|arm64, FLAVOR ours|stock|ours-debug|debian)"
 guest_arch "$1"
 flavor=$2
 clean_make_env
@@ -35,11 +36,18 @@ ours-debug)
 	src=$KSRC
 	frags="$frags $GUEST_DIR/debug.config"
 	;;
+debian)
+	src=$KSRC
+	frags="$frags $GUEST_DIR/ours.config"
+	[ ! -f "$GUEST_DIR/ours-$GARCH.config" ] ||
+		frags="$frags $GUEST_DIR/ours-$GARCH.config"
+	frags="$frags $GUEST_DIR/debian.config"
+	;;
 stock)
 	src=$STOCK
 	;;
 *)
-	die "unknown flavor '$flavor' (ours, stock or ours-debug)"
+	die "unknown flavor '$flavor' (ours, stock, ours-debug or debian)"
 	;;
 esac
 if [ -n "$EXTRA_CONFIG" ]; then
