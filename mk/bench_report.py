@@ -36,6 +36,8 @@ def guest_plots(d, guests, plots):
         rows = doc.get("rows", [])
         if not rows:
             continue
+        # enhanced text: an underscore would start a subscript
+        title = name.replace("_", "\\_")
         dat = os.path.join(d, f"{name}.dat")
         modes = []
         with open(dat, "w") as f:
@@ -61,8 +63,9 @@ def guest_plots(d, guests, plots):
                 f"'{dat}' index {i} using 1:4 with linespoints dt 2 title '{mode} ours map'",
             ]
         script = (f"set terminal png size 900,560\nset output '{png}'\n"
-                  f"set title 'dma\\_map\\_benchmark latency, {name}'\n"
+                  f"set title 'dma\\_map\\_benchmark latency, {title}'\n"
                   "set xlabel 'threads'\nset ylabel 'us per operation'\n"
+                  "set logscale y\n"
                   "set key outside right\nset xtics 1\nset grid\n"
                   "plot " + ", \\\n  ".join(plot) + "\n")
         if gnuplot(script, png):
@@ -72,20 +75,18 @@ def guest_plots(d, guests, plots):
         with open(dat, "w") as f:
             for r in rows:
                 s, o = r.get("stock") or {}, r.get("ours") or {}
-                si, oi = s.get("inv") or {}, o.get("inv") or {}
                 label = f"{r['mode']}-{r['threads']}t"
-                f.write(f"{label} {si.get('pages', 0)} {si.get('domain', 0)} "
-                        f"{oi.get('pages', 0)} {oi.get('domain', 0)}\n")
+                f.write(f"{label} {s.get('inv_per_m_unmaps') or 0} "
+                        f"{o.get('inv_per_m_unmaps') or 0}\n")
         png = os.path.join(d, f"{name}-invalidations.png")
         script = (f"set terminal png size 900,560\nset output '{png}'\n"
-                  f"set title 'IOTLB invalidations per run (QEMU trace), {name}'\n"
+                  "set title 'IOTLB invalidations per million unmaps "
+                  f"(QEMU trace), {title}'\n"
                   "set style data histogram\nset style histogram cluster gap 1\n"
                   "set style fill solid 0.8\nset logscale y\nset yrange [1:*]\n"
                   "set xtics rotate by -30\nset key outside right\n"
-                  f"plot '{dat}' using ($2+1):xtic(1) title 'stock pages', "
-                  f"'' using ($3+1) title 'stock domain', "
-                  f"'' using ($4+1) title 'ours pages', "
-                  f"'' using ($5+1) title 'ours domain'\n")
+                  f"plot '{dat}' using ($2+1):xtic(1) title 'stock', "
+                  f"'' using ($3+1) title 'ours'\n")
         if gnuplot(script, png):
             plots.append(os.path.basename(png))
 
@@ -242,6 +243,15 @@ def main():
     figures = {}
     for k, v in ((harness or {}).get("figures") or {}).items():
         figures[k] = v
+    # Guests: e.g. ours.x86_64-g1.lazy.t2.map_us (compare-x86_64-g1.json)
+    for name, doc in guests.items():
+        tag = name[len("compare-"):]
+        for r in doc.get("rows", []):
+            for flavor in ("stock", "ours"):
+                v = r.get(flavor) or {}
+                for k in ("map_us", "unmap_us", "inv_per_m_unmaps"):
+                    if v.get(k) is not None:
+                        figures[f"{flavor}.{tag}.{r['mode']}.t{r['threads']}.{k}"] = v[k]
     results["figures"] = figures
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
