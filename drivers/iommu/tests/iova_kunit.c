@@ -984,11 +984,13 @@ static void iova_pool_refill_from_tree(struct kunit *test)
 
 /*
  * A domain of exactly one chunk, all of it in CPU a's pool: once a has
- * filled it and another CPU has freed half of it, that CPU can allocate
- * the freed half (from a's pool: there is no chunk left for its own), even
- * without flush_rcache, and no more. Frees from the other CPU are counted
- * as remote. Then all is freed and a range as large as the domain, which
- * only the tree can give, needs the pools to give their space back.
+ * filled it and another CPU b has freed half of it (into b's cache, or
+ * home to a's pool as remote frees) and b's cache has sent what it holds
+ * home, b can allocate the freed half, even without flush_rcache, and no
+ * more: b's pool has no room and the tree has no chunk for it, so the
+ * ranges come from a's pool. Then all is freed and a range as large as
+ * the domain, which only the tree can give, needs the pools to give their
+ * space back.
  */
 static void iova_pool_steal_from_other_cpu(struct kunit *test)
 {
@@ -997,8 +999,8 @@ static void iova_pool_steal_from_other_cpu(struct kunit *test)
 	struct iova_test_job ja = { .size = sz, .limit = limit, .flush = true };
 	struct iova_test_job jb = { .size = sz, .limit = limit };
 	unsigned long i, slot, got, seen = 0;
+	struct iova_stats st0, st;
 	struct iova_domain *iovad;
-	struct iova_stats st;
 	unsigned int a, b;
 
 	iova_test_two_cpus(&a, &b);
@@ -1032,6 +1034,15 @@ static void iova_pool_steal_from_other_cpu(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.allocs_live, n / 2);
 	iova_test_check(test, iovad);
 
+	/*
+	 * b's cache sends its ranges home. (With one CPU, a's pool gives its
+	 * free space to the tree too, which then serves b.)
+	 */
+	iova_domain_cpu_dead(iovad, b);
+	iova_domain_stats(iovad, &st0);
+	KUNIT_EXPECT_EQ(test, st0.cached, 0UL);
+	KUNIT_EXPECT_EQ(test, st0.allocs_live, n / 2);
+
 	jb.nr = n + 1;
 	iova_test_on_cpu(test, b, iova_test_alloc_job, &jb);
 	KUNIT_EXPECT_EQ(test, jb.done, n / 2);
@@ -1050,6 +1061,8 @@ static void iova_pool_steal_from_other_cpu(struct kunit *test)
 	iova_domain_stats(iovad, &st);
 	KUNIT_EXPECT_EQ(test, st.chunk_refills, 1UL);
 	KUNIT_EXPECT_EQ(test, st.allocs_live, n);
+	if (a != b)
+		KUNIT_EXPECT_EQ(test, st.pool_allocs - st0.pool_allocs, n / 2);
 	iova_test_check(test, iovad);
 
 	/* all free again, but held by a's pool: only a flush gives it back */
