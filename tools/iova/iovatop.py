@@ -23,14 +23,17 @@
 #                                           (page ranges, promoted to a full
 #                                           flush, already covered), range
 #                                           and full invalidations issued
-#   wait: unmaps pages                      at the end of the interval:
-#                                           unmaps and pages (safe deferred
-#                                           mode) waiting for a flush
+#   wait: pages                             at the end of the interval:
+#                                           pages (safe deferred mode) held
+#                                           back from reuse until a flush
 #
-# The "wait" columns count from the moment the tool starts; batches already
-# open then are not in them. Needs root, bcc (python3-bpfcc) and a kernel
-# with the iova tracepoints; the iotlb_batch columns stay 0 on a kernel or
-# domain without batched invalidation.
+# The "wait" column is the batcher's held_now counter in debugfs
+# (iommu/iotlb_batch/stats) where it is readable; otherwise it comes from
+# the tracepoints, counted from the moment the tool starts, so that batches
+# already open then are not in it. Needs
+# root, bcc (python3-bpfcc) and a kernel with the iova tracepoints; the
+# iotlb_batch columns stay 0 on a kernel or domain without batched
+# invalidation.
 
 import argparse
 import json
@@ -48,10 +51,21 @@ FREE = 6        # + path
 MERGE, SPLIT, REFILL, RETURN, STEAL = 12, 13, 14, 15, 16
 LOCK_SHARED, LOCK_DEPOT, LOCK_POOL = 17, 18, 19
 FL_RANGES, FL_FULL, FL_COVERED, INV_RANGE, INV_ALL = 20, 21, 22, 23, 24
-UNMAPS, HELD, RELEASED_UNMAPS, RELEASED_PAGES = 25, 26, 27, 28
+HELD, RELEASED_PAGES = 25, 26
 NR = 32
 
 PATHS = ["fail", "cache", "pool", "steal", "tree", "node"]
+BATCH_STATS = "/sys/kernel/debug/iommu/iotlb_batch/stats"
+
+
+def batch_waiting():
+    """Pages held waiting for a flush now, from debugfs, or None."""
+    try:
+        with open(BATCH_STATS) as f:
+            st = dict(line.split()[:2] for line in f if line.strip())
+        return int(st["held_now"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 BPF_TEXT = r"""
 #define NR %(NR)d
@@ -135,19 +149,16 @@ TRACEPOINT_PROBE(iotlb_batch, iotlb_batch_inv_all)
     return 0;
 }
 
-/* sync >= 0: invalidated at once, never waited */
+/* pages held back from reuse (sync >= 0: invalidated at once, none held) */
 TRACEPOINT_PROBE(iotlb_batch, iotlb_batch_unmap)
 {
-    if (args->sync < 0) {
-        add(%(UNMAPS)d, 1);
+    if (args->sync < 0)
         add(%(HELD)d, args->held);
-    }
     return 0;
 }
 
 TRACEPOINT_PROBE(iotlb_batch, iotlb_batch_release)
 {
-    add(%(RELEASED_UNMAPS)d, args->unmaps);
     add(%(RELEASED_PAGES)d, args->held);
     return 0;
 }
@@ -170,9 +181,7 @@ def main():
                  LOCK_SHARED=LOCK_SHARED, LOCK_DEPOT=LOCK_DEPOT,
                  LOCK_POOL=LOCK_POOL, FL_RANGES=FL_RANGES, FL_FULL=FL_FULL,
                  FL_COVERED=FL_COVERED, INV_RANGE=INV_RANGE,
-                 INV_ALL=INV_ALL, UNMAPS=UNMAPS, HELD=HELD,
-                 RELEASED_UNMAPS=RELEASED_UNMAPS,
-                 RELEASED_PAGES=RELEASED_PAGES)
+                 INV_ALL=INV_ALL, HELD=HELD, RELEASED_PAGES=RELEASED_PAGES)
     if not BPF.tracepoint_exists("iova", "iova_alloc"):
         sys.exit("iovatop: no iova tracepoints in this kernel")
     text = BPF_TEXT % names
@@ -192,7 +201,7 @@ def main():
              ("lock", "shared"), ("lock", "depot"), ("lock", "pool"),
              ("flush", "rng"), ("flush", "full"), ("flush", "cov"),
              ("flush", "inv"), ("flush", "inv_all"),
-             ("wait", "unmaps"), ("wait", "pages")])
+             ("wait", "pages")])
     idx = ([ALLOC + PATHS.index(p) for p in PATHS[1:]] + [ALLOC] +
            [FREE + PATHS.index(p) for p in ("cache", "pool", "tree", "node")] +
            [MERGE, SPLIT, REFILL, RETURN, STEAL,
@@ -201,8 +210,10 @@ def main():
     width = 7
 
     if not args.json:
-        print("iovatop: per-second rates; iotlb_batch tracepoints %s" %
-              ("found" if batch else "absent (no batched invalidation)"))
+        print("iovatop: per-second rates; iotlb_batch tracepoints %s; "
+              "waiting from %s" %
+              ("found" if batch else "absent (no batched invalidation)",
+               "the tracepoints" if batch_waiting() is None else "debugfs"))
         groups, last = "", None
         for g, _ in cols:
             groups += (g if g != last else "").ljust(width + 1)
@@ -220,19 +231,19 @@ def main():
             now = time.monotonic()
             dt = now - t_prev
             rates = [(cur[i] - prev[i]) / dt for i in idx]
-            wait_u = max(cur[UNMAPS] - cur[RELEASED_UNMAPS], 0)
-            wait_p = max(cur[HELD] - cur[RELEASED_PAGES], 0)
+            wait_p = batch_waiting()
+            if wait_p is None:
+                wait_p = max(cur[HELD] - cur[RELEASED_PAGES], 0)
             prev, t_prev = cur, now
             lines += 1
             if args.json:
                 row = {"time": time.strftime("%H:%M:%S"), "interval": dt}
                 for (g, n), r in zip(cols, rates):
                     row[(g + "_" if g else "") + n] = round(r, 1)
-                row["wait_unmaps"] = wait_u
                 row["wait_pages"] = wait_p
                 print(json.dumps(row))
             else:
-                vals = ["%.0f" % r for r in rates] + [str(wait_u), str(wait_p)]
+                vals = ["%.0f" % r for r in rates] + [str(wait_p)]
                 print(time.strftime("%H:%M:%S").ljust(9) +
                       " ".join(v.rjust(width) for v in vals))
             sys.stdout.flush()
