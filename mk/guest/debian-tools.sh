@@ -6,13 +6,18 @@
 # current directory (/host/out, which becomes build/results/debian/), and
 # to the console.
 #
-#   debian-tools.sh [SECONDS]    seconds each tool watches (default 5)
+#   debian-tools.sh [SECONDS [TOOL...]]
+#
+# SECONDS each tool watches (default 5); TOOLs: only these of perf-stat,
+# iovatop, funclatency, stackcount, bpftrace, perf-record.
 #
 # Tools: perf stat -e 'iova:*' (and iotlb_batch:*), tools/iova/iovatop.py,
 # bcc funclatency on alloc_iova_fast, bcc stackcount on free_iova_fast,
 # bpftrace counting iova_alloc by path, perf record -g of iova_alloc.
 
 SECS=${1:-5}
+[ $# -gt 0 ] && shift
+ONLY=$*
 PCI=/sys/bus/pci/devices
 TOOLS=/host/tools
 BENCH=/kselftest/iova/dma_map_benchmark
@@ -43,6 +48,10 @@ rc=0
 run() {
 	name=$1
 	shift
+	case " ${ONLY:-$name} " in
+	*" $name "*) ;;
+	*) return 0 ;;
+	esac
 	echo "### $name: $*"
 	t0=$(date +%s)
 	"$@" > "$OUT/$name.txt" 2>&1 || { echo "### $name failed: $?"; rc=1; }

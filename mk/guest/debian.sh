@@ -20,7 +20,8 @@
 # at /host (SCRIPT is copied there) and the busybox guest's kselftests at
 # /kselftest (read-only), runs the script and powers off. Whatever the
 # script writes under /host/out lands in build/results/debian/, with the
-# serial console as console.log.
+# serial console as console.log (DEBIAN_RESULTS=NAME: build/results/NAME/
+# instead).
 #
 # The kernel is build/guest/x86_64-debian: the "ours" guest kernel plus
 # mk/guest/debian.config (BPF, kprobes, uprobes, BTF, in-kernel headers,
@@ -143,9 +144,10 @@ run_script() {
 	build_rootfs
 	kernel=$(build_kernel)
 	build_kselftests
-	out=$RESULTS/debian
+	out=$RESULTS/${DEBIAN_RESULTS:-debian}
 	io=$DEB/io
 	rm -rf "$io"
+	rm -rf "$out"
 	mkdir -p "$io/cmd" "$io/out" "$out"
 	cp "$script" "$io/cmd/run"
 	echo "$*" > "$io/cmd/args"
@@ -154,7 +156,11 @@ run_script() {
 	step "debian: boot and run $(basename "$script") $* (console: $out/console.log)"
 	t0=$(date +%s)
 	rc=0
-	timeout -k 10 "${DEBIAN_TIMEOUT:-1800}" $QEMU -accel tcg \
+	# One TCG thread for all vCPUs: with one thread per vCPU, a CPU could
+	# still run the int3 of a kprobe that bcc had just removed (seen once
+	# as an "Oops: int3" at the probed function's entry while both CPUs ran
+	# dma_map_benchmark).
+	timeout -k 10 "${DEBIAN_TIMEOUT:-1800}" $QEMU -accel tcg,thread=single \
 		-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on \
 		-device edu -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-2G}" \
 		-nographic -no-reboot \
