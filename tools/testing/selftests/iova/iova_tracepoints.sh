@@ -4,7 +4,8 @@
 # The IOVA allocator's tracepoints (events/iova in tracefs), seen from a
 # booted kernel: give the test device (QEMU's edu, 1234:11e8, unless
 # IOVA_TEST_DEVICE names a PCI address) a fresh DMA domain by switching its
-# group to the other DMA type, record every iova event during a short
+# group's type (DMA -> DMA-FQ happens in place, so a DMA group goes through
+# DMA-FQ back to a new DMA domain), record every iova event during a short
 # dma_map_benchmark run, switch back, and check the events:
 #
 #   - allocations: size > 0, a known path (cache, pool, steal, tree, node,
@@ -14,8 +15,12 @@
 #   - frees: size > 0 and a known path (cache, pool, tree, node);
 #   - a fresh domain takes chunks for its pools (iova.pools=1, chunks
 #     aligned to their size) or allocates from its tree (iova.pools=0);
-#   - merges and splits describe a range inside its extent, and abutting
-#     allocations do merge when iova.merge=1 (none when 0);
+#   - merges and splits describe a range inside its extent;
+#   - in a second run with only the merge, split and refill events on
+#     (few enough for the ring buffer to keep them all), the events agree
+#     with the domains' counters (debugfs iova/*/stats): as many refill and
+#     split events as chunk_refills and splits grew by, and merge events (a
+#     fused one counting twice) as merges grew by;
 #   - lock events name a known lock and the tree lock is among them.
 #
 # The ring buffer stops when full rather than overwriting, so the first
@@ -29,6 +34,7 @@ DIR=$(dirname "$0")
 TRACEFS=/sys/kernel/tracing
 EV=$TRACEFS/events/iova
 PARAMS=/sys/module/iova/parameters
+STATS=/sys/kernel/debug/iova
 BUF_KB=${IOVA_TRACE_BUFFER_KB:-1024}
 
 # bind/unbind: the test device to and from dma_map_benchmark
@@ -47,6 +53,32 @@ switch_type()
 {
 	echo "$1" > "$GROUP_TYPE" 2>/dev/null &&
 		[ "$(cat "$GROUP_TYPE")" = "$1" ]
+}
+
+# stat NAME: counter NAME summed over every domain's debugfs stats.
+stat()
+{
+	cat "$STATS"/*/stats 2>/dev/null |
+		awk -v k="$1:" '$1 == k { s += $2 } END { print s + 0 }'
+}
+
+# dropped: events the ring buffer had no room for.
+dropped()
+{
+	cat "$TRACEFS"/per_cpu/cpu*/stats 2>/dev/null |
+		awk '/^dropped events:/ { s += $3 } END { print s + 0 }'
+}
+
+# agree NAME EVENTS DELTA: with nothing dropped the event count must equal
+# the counter's growth, otherwise neither may be 0 without the other.
+agree()
+{
+	ktap_print_msg "$1: $2 events, counter grew by $3, $DROPPED events dropped"
+	if [ "$DROPPED" -eq 0 ]; then
+		[ "$2" -eq "$3" ]
+	else
+		[ "$2" -le "$3" ] && { [ "$2" -gt 0 ] || [ "$3" -eq 0 ]; }
+	fi
 }
 
 # param NAME DEFAULT: an iova module parameter as 0 or 1.
@@ -70,7 +102,8 @@ cleanup()
 {
 	trace_off
 	unbind 2>/dev/null
-	[ -z "$SWITCHED" ] || switch_type "$TYPE"
+	[ -z "$SWITCHED" ] || [ "$(cat "$GROUP_TYPE")" = "$TYPE" ] ||
+		switch_type "$TYPE"
 	rm -rf "$TMP"
 }
 
@@ -171,7 +204,7 @@ fi
 GROUP_TYPE=$PCI/$DEV/iommu_group/type
 TYPE=$(cat "$GROUP_TYPE" 2>/dev/null || echo none)
 case "$TYPE" in
-DMA) OTHER=DMA-FQ ;;
+DMA) OTHER="DMA-FQ DMA" ;;
 DMA-FQ | DMA-SAFE) OTHER=DMA ;;
 *)
 	ktap_skip_all "IOMMU domain $TYPE allocates no IOVA"
@@ -188,7 +221,8 @@ POOLS=$(param pools 1)
 MERGE=$(param merge 1)
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, iova.pools=$POOLS iova.merge=$MERGE"
 
-ktap_set_plan 7
+[ -d "$STATS" ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+ktap_set_plan 8
 
 # 1. The events exist and can be enabled.
 missing=
@@ -210,13 +244,15 @@ else
 fi
 
 # A fresh domain, so that its pools start empty, then one short run.
-fresh=
-if switch_type "$OTHER"; then
+fresh=1
+for t in $OTHER; do
 	SWITCHED=1
-	fresh=1
-else
-	ktap_print_msg "cannot switch the group to $OTHER: using the $TYPE domain"
-fi
+	if ! switch_type "$t"; then
+		ktap_print_msg "cannot switch the group to $t: using the $(cat "$GROUP_TYPE") domain"
+		fresh=
+		break
+	fi
+done
 echo 1 > "$TRACEFS/tracing_on"
 ran=
 if bind; then
@@ -226,9 +262,32 @@ fi
 unbind
 echo 0 > "$TRACEFS/tracing_on"
 cat "$TRACEFS/trace" > "$TRACE"
+
+# The second run, for the counters: the low-rate events only.
+echo 0 > "$EV/enable"
+for e in iova_merge iova_split iova_pool_refill; do
+	echo 1 > "$EV/$e/enable"
+done
+echo > "$TRACEFS/trace"
+REFILLS=$(stat chunk_refills)
+MERGES=$(stat merges)
+SPLITS=$(stat splits)
+echo 1 > "$TRACEFS/tracing_on"
+ran2=
+if bind; then
+	"$TOOL" -t 2 -s 1 -g 1 > /dev/null 2>&1 && ran2=1
+fi
+unbind
+echo 0 > "$TRACEFS/tracing_on"
+DROPPED=$(dropped)
+REFILLS=$(($(stat chunk_refills) - REFILLS))
+MERGES=$(($(stat merges) - MERGES))
+SPLITS=$(($(stat splits) - SPLITS))
+cat "$TRACEFS/trace" > "$TMP/trace2"
 trace_off
 if [ -n "$SWITCHED" ]; then
-	switch_type "$TYPE" || ktap_print_msg "cannot switch the group back to $TYPE"
+	[ "$(cat "$GROUP_TYPE")" = "$TYPE" ] || switch_type "$TYPE" ||
+		ktap_print_msg "cannot switch the group back to $TYPE"
 	SWITCHED=
 fi
 [ -n "$ran" ] || ktap_print_msg "dma_map_benchmark could not be bound"
@@ -280,11 +339,7 @@ r=$(check iova_merge '
 	split(f["extent"], e, "-"); lo = num(e[1]); hi = num(e[2])
 	ok = s > 0 && lo >= 0 && hi >= 0 && lo <= p && p + s - 1 <= hi &&
 		hi - lo + 1 > s')
-if [ "$MERGE" = 1 ] && [ -n "$fresh" ]; then
-	verdict "iova_merge: ranges join abutting extents" "$r"
-else
-	verdict "iova_merge: ranges join abutting extents" "$r" 0
-fi
+verdict "iova_merge: ranges join abutting extents" "$r" 0
 
 # 6. Splits: the freed range lies strictly inside the extent.
 r=$(check iova_split '
@@ -293,7 +348,24 @@ r=$(check iova_split '
 	ok = s > 0 && lo >= 0 && lo < p && p + s - 1 < hi')
 verdict "iova_split: freed range inside its extent" "$r" 0
 
-# 7. Locks.
+# 7. The events of the second run against the counters.
+REFILL_EVENTS=$(grep -c ' iova_pool_refill: ' "$TMP/trace2")
+MERGE_EVENTS=$(($(grep -c ' iova_merge: ' "$TMP/trace2") +
+		$(grep -c ' iova_merge: .* fused=1' "$TMP/trace2")))
+SPLIT_EVENTS=$(grep -c ' iova_split: ' "$TMP/trace2")
+if [ ! -d "$STATS" ]; then
+	ktap_test_skip "events agree with the counters (no $STATS)"
+elif [ -z "$ran2" ]; then
+	ktap_test_fail "events agree with the counters: dma_map_benchmark failed"
+elif agree "refills" "$REFILL_EVENTS" "$REFILLS" &&
+     agree "merges (fused twice)" "$MERGE_EVENTS" "$MERGES" &&
+     agree "splits" "$SPLIT_EVENTS" "$SPLITS"; then
+	ktap_test_pass "events agree with the counters"
+else
+	ktap_test_fail "events agree with the counters"
+fi
+
+# 8. Locks.
 r=$(check iova_lock 'ok = f["lock"] ~ /^(tree|depot)$/')
 trees=$(grep -c ' iova_lock: .* lock=tree' "$TRACE")
 if [ "$trees" -gt 0 ]; then
