@@ -16,11 +16,12 @@
 #   - a fresh domain takes chunks for its pools (iova.pools=1, chunks
 #     aligned to their size) or allocates from its tree (iova.pools=0);
 #   - merges and splits describe a range inside its extent;
-#   - in a second run with only the merge, split and refill events on
-#     (few enough for the ring buffer to keep them all), the events agree
-#     with the domains' counters (debugfs iova/*/stats): as many refill and
-#     split events as chunk_refills and splits grew by, and merge events (a
-#     fused one counting twice) as merges grew by;
+#   - in a second run, in another fresh domain (DMA-FQ), with only the
+#     merge, split and refill events on (few enough for the ring buffer to keep them
+#     all), the events agree with the domains' counters (debugfs
+#     iova/*/stats): as many refill and split events as chunk_refills and
+#     splits grew by, and merge events (a fused one counting twice) as
+#     merges grew by;
 #   - lock events name a known lock and the tree lock is among them.
 #
 # The ring buffer stops when full rather than overwriting, so the first
@@ -263,7 +264,14 @@ unbind
 echo 0 > "$TRACEFS/tracing_on"
 cat "$TRACEFS/trace" > "$TRACE"
 
-# The second run, for the counters: the low-rate events only.
+# The second run, for the counters: the low-rate events only, in a fresh
+# domain again (the group is DMA now when the switches worked), with a
+# flush queue, which holds many ranges at once, so that abutting ones are
+# allocated and merge.
+if [ -n "$fresh" ]; then
+	switch_type DMA-FQ && switch_type DMA && switch_type DMA-FQ ||
+		ktap_print_msg "no fresh DMA-FQ domain for the second run"
+fi
 echo 0 > "$EV/enable"
 for e in iova_merge iova_split iova_pool_refill; do
 	echo 1 > "$EV/$e/enable"
@@ -278,6 +286,9 @@ if bind; then
 	"$TOOL" -t 2 -s 1 -g 1 > /dev/null 2>&1 && ran2=1
 fi
 unbind
+# The flush queue frees its last ranges (and splits extents) up to 10 ms
+# after the unmaps: trace those frees too.
+sleep 1
 echo 0 > "$TRACEFS/tracing_on"
 DROPPED=$(dropped)
 REFILLS=$(($(stat chunk_refills) - REFILLS))
