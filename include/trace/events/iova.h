@@ -226,30 +226,13 @@ DEFINE_EVENT(iova_pool_chunk, iova_pool_return,
 	TP_ARGS(domain, cpu, pfn, pages)
 );
 
-/* An allocation of @size pfns came from CPU @cpu's pool, not this CPU's */
-TRACE_EVENT(iova_pool_steal,
+/* An allocation of @pages pfns came from CPU @cpu's pool, not this CPU's */
+DEFINE_EVENT(iova_pool_chunk, iova_pool_steal,
 
 	TP_PROTO(const void *domain, unsigned int cpu, unsigned long pfn,
-		 unsigned long size),
+		 unsigned long pages),
 
-	TP_ARGS(domain, cpu, pfn, size),
-
-	TP_STRUCT__entry(
-		__field(const void *, domain)
-		__field(unsigned int, cpu)
-		__field(unsigned long, pfn)
-		__field(unsigned long, size)
-	),
-
-	TP_fast_assign(
-		__entry->domain = domain;
-		__entry->cpu = cpu;
-		__entry->pfn = pfn;
-		__entry->size = size;
-	),
-
-	TP_printk("domain=%p cpu=%u pfn=0x%lx size=%lu",
-		  __entry->domain, __entry->cpu, __entry->pfn, __entry->size)
+	TP_ARGS(domain, cpu, pfn, pages)
 );
 
 /* The lock of a tree, or a domain's depot lock, was taken */
