@@ -59,21 +59,10 @@ if [ -z "$TOOL" ]; then
 	ktap_skip_all "dma_map_benchmark tool not found"
 	exit "$KSFT_SKIP"
 fi
-if [ -z "$DEV" ]; then
-	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
-		ktap_set_plan 1
-		ktap_test_fail "find the edu device (1234:11e8)"
-		ktap_finished
-	fi
-	ktap_skip_all "no edu device (1234:11e8) and no IOVA_TEST_DEVICE"
-	exit "$KSFT_SKIP"
-fi
+[ -n "$DEV" ] || edu_missing "the edu device (1234:11e8) or IOVA_TEST_DEVICE"
 grep -q " $DEBUGFS debugfs " /proc/mounts ||
 	mount -t debugfs none "$DEBUGFS" 2>/dev/null
-if [ -e "$PCI/$DEV/driver" ]; then
-	ktap_skip_all "$DEV already has a driver"
-	exit "$KSFT_SKIP"
-fi
+edu_unclaimed "$DEV"
 if [ -e "$DEBUGFS/dma_map_benchmark" ]; then
 	ktap_skip_all "dma_map_benchmark is bound to another device"
 	exit "$KSFT_SKIP"

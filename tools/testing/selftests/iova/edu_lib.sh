@@ -15,6 +15,9 @@
 #   edu_bind DEV DRIVER  bind DEV to DRIVER through driver_override;
 #                        true when DRIVER is bound
 #   edu_unbind DEV       unbind DEV and clear its driver_override
+#   edu_missing WHAT     end the test: WHAT was not found (a failure with
+#                        IOVA_TEST_REQUIRE_DEVICE=1, else a skip)
+#   edu_unclaimed DEV    end the test with a skip if DEV has a driver
 
 PCI=/sys/bus/pci/devices
 
@@ -55,4 +58,23 @@ edu_unbind()
 {
 	[ -e "$PCI/$1/driver" ] && echo "$1" > "$PCI/$1/driver/unbind"
 	echo > "$PCI/$1/driver_override"
+}
+
+edu_missing()
+{
+	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
+		ktap_set_plan 1
+		ktap_test_fail "find $1"
+		ktap_finished
+	fi
+	ktap_skip_all "$1 not found"
+	exit "$KSFT_SKIP"
+}
+
+edu_unclaimed()
+{
+	if [ -e "$PCI/$1/driver" ]; then
+		ktap_skip_all "$1 already has a driver"
+		exit "$KSFT_SKIP"
+	fi
 }

@@ -185,23 +185,12 @@ attack()
 ktap_print_header
 
 DEV=$(edu_find_device)
-if [ -z "$DEV" ]; then
-	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
-		ktap_set_plan 1
-		ktap_test_fail "find the edu device"
-		ktap_finished
-	fi
-	ktap_skip_all "no edu device"
-	exit "$KSFT_SKIP"
-fi
+[ -n "$DEV" ] || edu_missing "the edu device (1234:11e8)"
 if [ ! -d /sys/bus/pci/drivers/$DRIVER ]; then
 	ktap_skip_all "no $DRIVER driver (CONFIG_IOMMU_IOTLB_ATTACK_TEST)"
 	exit "$KSFT_SKIP"
 fi
-if [ -e "$PCI/$DEV/driver" ]; then
-	ktap_skip_all "$DEV already has a driver"
-	exit "$KSFT_SKIP"
-fi
+edu_unclaimed "$DEV"
 
 # skip_untranslated: skip the test unless $TYPE translates.
 skip_untranslated()

@@ -147,19 +147,9 @@ fi
 
 TOOL=$(edu_find_tool)
 DEV=$(edu_find_device)
-if [ -z "$TOOL" ] || [ -z "$DEV" ]; then
-	if [ "$IOVA_TEST_REQUIRE_DEVICE" = 1 ]; then
-		ktap_set_plan 1
-		ktap_test_fail "find dma_map_benchmark and the edu device"
-		ktap_finished
-	fi
-	ktap_skip_all "no dma_map_benchmark tool or no edu device"
-	exit "$KSFT_SKIP"
-fi
-if [ -e "$PCI/$DEV/driver" ]; then
-	ktap_skip_all "$DEV already has a driver"
-	exit "$KSFT_SKIP"
-fi
+[ -n "$TOOL" ] && [ -n "$DEV" ] ||
+	edu_missing "dma_map_benchmark and the edu device (1234:11e8)"
+edu_unclaimed "$DEV"
 
 TMP=$(mktemp -d)
 BEFORE=$TMP/before
