@@ -636,6 +636,20 @@ static void stress_free(struct stress *s, unsigned long *e)
 	}
 }
 
+/* Leave @e for thread @other to free; false when its mailbox is full. */
+static bool stress_pass_on(struct stress *s, unsigned int other, const unsigned long *e)
+{
+	bool room;
+
+	pthread_mutex_lock(&s->mbox[other].lock);
+	room = s->mbox[other].nr < 64;
+	if (room)
+		memcpy(s->mbox[other].v[s->mbox[other].nr++], e,
+		       sizeof(s->mbox[other].v[0]));
+	pthread_mutex_unlock(&s->mbox[other].lock);
+	return room;
+}
+
 static void *stress_thread(void *arg)
 {
 	struct stress_arg *a = arg;
@@ -691,17 +705,9 @@ static void *stress_thread(void *arg)
 			continue;
 		e = held[hrand_range(&rng, 0, nr - 1)];
 		other = hrand_range(&rng, 0, s->threads - 1);
-		if (other != a->cpu && hrand_range(&rng, 0, 3) == 0) {
-			pthread_mutex_lock(&s->mbox[other].lock);
-			if (s->mbox[other].nr < 64) {
-				memcpy(s->mbox[other].v[s->mbox[other].nr++], e, sizeof(held[0]));
-				pthread_mutex_unlock(&s->mbox[other].lock);
-				memcpy(e, held[--nr], sizeof(held[0]));
-				continue;
-			}
-			pthread_mutex_unlock(&s->mbox[other].lock);
-		}
-		stress_free(s, e);
+		if (other == a->cpu || hrand_range(&rng, 0, 3) ||
+		    !stress_pass_on(s, other, e))
+			stress_free(s, e);
 		memcpy(e, held[--nr], sizeof(held[0]));
 	}
 	while (nr)
@@ -845,17 +851,9 @@ static void *ps_worker(void *arg)
 			continue;
 		e = held[hrand_range(&rng, 0, nr - 1)];
 		other = hrand_range(&rng, 1, PS_WORKERS);
-		if (other != a->cpu && hrand_range(&rng, 0, 3) == 0) {
-			pthread_mutex_lock(&s->mbox[other].lock);
-			if (s->mbox[other].nr < 64) {
-				memcpy(s->mbox[other].v[s->mbox[other].nr++], e, sizeof(held[0]));
-				pthread_mutex_unlock(&s->mbox[other].lock);
-				memcpy(e, held[--nr], sizeof(held[0]));
-				continue;
-			}
-			pthread_mutex_unlock(&s->mbox[other].lock);
-		}
-		stress_free(s, e);
+		if (other == a->cpu || hrand_range(&rng, 0, 3) ||
+		    !stress_pass_on(s, other, e))
+			stress_free(s, e);
 		memcpy(e, held[--nr], sizeof(held[0]));
 	}
 	while (nr)
