@@ -33,7 +33,8 @@
  * full flushes had started when its last unmap was added, and a batch whose
  * last unmap preceded the start of a completed full flush is released
  * without an invalidation of its own (the same counting as the flush queue
- * in dma-iommu.c).
+ * in dma-iommu.c). That is why a batch whose ranges would do is promoted
+ * all the same when the other CPUs' batches hold half a batch or more.
  *
  * Memory a page reference cannot hold back from reuse is invalidated at
  * once: slab objects (the object can be freed and handed out again while
@@ -73,7 +74,8 @@ static_assert(IOTLB_BATCH_TRIG_DEPTH == 0 && IOTLB_BATCH_TRIG_HOLD == 1 &&
 	      IOTLB_BATCH_TRIG_TIMER == 2 && IOTLB_BATCH_TRIG_EXPLICIT == 3 &&
 	      IOTLB_BATCH_TRIG_COVERED == 4);
 static_assert(IOTLB_BATCH_RANGES == 0 && IOTLB_BATCH_FULL_RANGES == 1 &&
-	      IOTLB_BATCH_FULL_PAGES == 2 && IOTLB_BATCH_FULL_UNKNOWN == 3);
+	      IOTLB_BATCH_FULL_PAGES == 2 && IOTLB_BATCH_FULL_UNKNOWN == 3 &&
+	      IOTLB_BATCH_FULL_SHARED == 4);
 
 #define IOTLB_BATCH_MAX_RANGES	64
 #define IOTLB_BATCH_MAX_PAGES	4194304U
@@ -167,18 +169,25 @@ early_param("iommu.batch_timeout", iotlb_batch_timeout_setup);
  * @nr_ranges: distinct ranges to invalidate
  * @pages: pages they cover
  * @unknown: some unmap recorded no range
+ * @elsewhere: unmaps waiting in the domain's other batches, which a full
+ *	flush would release too
  *
  * A page-range invalidation keeps the rest of the domain's IOTLB entries
  * but costs a command (and on some IOMMUs one per page) each; a full flush
  * costs one command and the refill of every live translation afterwards.
- * Up to @p->max_ranges ranges and @p->max_pages pages the ranges win.
+ * Up to @p->max_ranges ranges and @p->max_pages pages the ranges win,
+ * unless the other CPUs' batches hold half a batch (@p->depth / 2 unmaps)
+ * or more between them: one full flush then also spares them an
+ * invalidation of their own, and when every CPU unmaps at the same rate a
+ * domain issues one invalidation per depth unmaps of all its CPUs together
+ * instead of one per depth unmaps of each.
  *
  * Context: any.
  * Return: %IOTLB_BATCH_RANGES, or the reason for promoting to a full flush.
  */
 enum iotlb_batch_decision
 iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
-		   unsigned long pages, bool unknown)
+		   unsigned long pages, bool unknown, unsigned int elsewhere)
 {
 	if (unknown)
 		return IOTLB_BATCH_FULL_UNKNOWN;
@@ -186,6 +195,8 @@ iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
 		return IOTLB_BATCH_FULL_RANGES;
 	if (pages > p->max_pages)
 		return IOTLB_BATCH_FULL_PAGES;
+	if (elsewhere && elsewhere >= DIV_ROUND_UP(p->depth, 2))
+		return IOTLB_BATCH_FULL_SHARED;
 	return IOTLB_BATCH_RANGES;
 }
 EXPORT_SYMBOL_GPL(iotlb_batch_decide);
@@ -538,18 +549,56 @@ static bool batch_covered(struct iotlb_batcher *b, struct iotlb_batch *bt)
 	return bt->gen < atomic64_read(&b->full_done);
 }
 
+/*
+ * Unmaps waiting in the other CPUs' batches of @b that a full flush now
+ * would release, counted up to @enough. Read without their locks: a stale
+ * count only makes the policy pick the other kind of flush, never releases
+ * anything early.
+ */
+static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
+					    struct iotlb_batch *self,
+					    unsigned int enough)
+{
+	u64 done = atomic64_read(&b->full_done);
+	unsigned int n = 0;
+	int cpu;
+
+	for_each_online_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+		unsigned int nr;
+
+		if (bt == self)
+			continue;
+		/* Racy on purpose: a hint for the policy, see above. */
+		nr = data_race(bt->nr_ents);
+		/* A batch a full flush already covered needs none. */
+		if (!nr || data_race(bt->gen) < done) /* racy hint too */
+			continue;
+		n += nr;
+		if (n >= enough)
+			break;
+	}
+	return n;
+}
+
 static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			enum iotlb_batch_trigger trig)
 {
 	enum iotlb_batch_decision d;
-	unsigned int i, nr;
+	unsigned int i, nr, half, elsewhere = 0;
 
 	lockdep_assert_held(&bt->lock);
 	if (!bt->nr_ents)
 		return;
 
 	nr = bt->overflow ? b->params.max_ranges + 1 : bt->nr_ranges;
-	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown);
+	/* Only a flush that would not be full anyway needs the count. */
+	half = DIV_ROUND_UP(b->params.depth, 2);
+	if (!bt->unknown && nr <= b->params.max_ranges &&
+	    bt->pages <= b->params.max_pages && num_online_cpus() > 1)
+		elsewhere = batch_pending_elsewhere(b, bt, half);
+	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown,
+			       elsewhere);
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, nr, bt->pages,
 				bt->held_pages);
 	__stat_inc(decision[d]);
@@ -576,6 +625,7 @@ static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	if (bt->nr_ents && batch_covered(b, bt)) {
 		__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+		__stat_add(batched_unmaps, bt->nr_ents);
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1,
 					bt->nr_ents,
 					bt->nr_ranges, bt->pages,
@@ -618,7 +668,7 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, why, 0, 0);
 	stat_inc(sync[why]);
-	if (iotlb_batch_decide(&b->params, 1, pages, unknown) ==
+	if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
 	    IOTLB_BATCH_RANGES) {
 		range_flush(b, u->start, u->end, u->pgsize, fl);
 	} else {
@@ -889,6 +939,7 @@ static const char * const sync_names[IOTLB_BATCH_SYNC_NR] = {
 
 static const char * const decision_names[IOTLB_BATCH_DECISION_NR] = {
 	"ranges", "promote_ranges", "promote_pages", "promote_unknown",
+	"promote_shared",
 };
 
 static const char * const trigger_names[IOTLB_BATCH_TRIG_NR] = {

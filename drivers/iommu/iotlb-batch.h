@@ -86,6 +86,7 @@ enum iotlb_batch_decision {
 	IOTLB_BATCH_FULL_RANGES,	/* promoted: too many ranges */
 	IOTLB_BATCH_FULL_PAGES,		/* promoted: too many pages */
 	IOTLB_BATCH_FULL_UNKNOWN,	/* promoted: a range was not recorded */
+	IOTLB_BATCH_FULL_SHARED,	/* promoted: it releases other CPUs too */
 	IOTLB_BATCH_DECISION_NR
 };
 
@@ -103,7 +104,8 @@ enum iotlb_batch_decision {
  * @coalesced: pairs of ranges joined across a gap to stay within max_ranges
  * @decision: batch flushes by decision (ranges, or promotion and why)
  * @trigger: batch flushes by what started them
- * @batched_unmaps: unmaps released by batch flushes
+ * @batched_unmaps: unmaps released by batch flushes, their own or (covered)
+ *	a full flush of another batch
  * @hist: batch flushes by unmaps in the batch, bucket i holds 2^i..2^(i+1)-1
  * @held_total: pages ever held waiting for a flush
  * @held_now: pages held waiting for a flush now
@@ -227,7 +229,7 @@ void iotlb_batch_flush(struct iotlb_batcher *b);
 void iotlb_batch_read_stats(struct iotlb_batch_stats *st);
 enum iotlb_batch_decision
 iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
-		   unsigned long pages, bool unknown);
+		   unsigned long pages, bool unknown, unsigned int elsewhere);
 int iotlb_batch_parse_param(const char *name, const char *str,
 			    unsigned int min, unsigned int max,
 			    unsigned int *val);

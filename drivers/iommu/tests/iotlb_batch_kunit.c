@@ -234,22 +234,33 @@ struct decide_case {
 	unsigned int ranges;
 	unsigned long pages;
 	bool unknown;
+	unsigned int elsewhere;
 	enum iotlb_batch_decision want;
 };
 
-/* test_params: max_ranges 4, max_pages 64 */
+/* test_params: max_ranges 4, max_pages 64, depth 16 (half a batch: 8) */
 static const struct decide_case decide_cases[] = {
-	{ "1 range 1 page", 1, 1, false, IOTLB_BATCH_RANGES },
-	{ "ranges max-1", 3, 10, false, IOTLB_BATCH_RANGES },
-	{ "ranges at max", 4, 10, false, IOTLB_BATCH_RANGES },
-	{ "ranges max+1", 5, 10, false, IOTLB_BATCH_FULL_RANGES },
-	{ "pages max-1", 1, 63, false, IOTLB_BATCH_RANGES },
-	{ "pages at max", 1, 64, false, IOTLB_BATCH_RANGES },
-	{ "pages max+1", 1, 65, false, IOTLB_BATCH_FULL_PAGES },
-	{ "both over: ranges reported", 5, 65, false, IOTLB_BATCH_FULL_RANGES },
-	{ "both at max", 4, 64, false, IOTLB_BATCH_RANGES },
-	{ "unknown range", 1, 1, true, IOTLB_BATCH_FULL_UNKNOWN },
-	{ "unknown beats ranges", 5, 1, true, IOTLB_BATCH_FULL_UNKNOWN },
+	{ "1 range 1 page", 1, 1, false, 0, IOTLB_BATCH_RANGES },
+	{ "ranges max-1", 3, 10, false, 0, IOTLB_BATCH_RANGES },
+	{ "ranges at max", 4, 10, false, 0, IOTLB_BATCH_RANGES },
+	{ "ranges max+1", 5, 10, false, 0, IOTLB_BATCH_FULL_RANGES },
+	{ "pages max-1", 1, 63, false, 0, IOTLB_BATCH_RANGES },
+	{ "pages at max", 1, 64, false, 0, IOTLB_BATCH_RANGES },
+	{ "pages max+1", 1, 65, false, 0, IOTLB_BATCH_FULL_PAGES },
+	{ "both over: ranges reported", 5, 65, false, 0,
+	  IOTLB_BATCH_FULL_RANGES },
+	{ "both at max", 4, 64, false, 0, IOTLB_BATCH_RANGES },
+	{ "unknown range", 1, 1, true, 0, IOTLB_BATCH_FULL_UNKNOWN },
+	{ "unknown beats ranges", 5, 1, true, 0, IOTLB_BATCH_FULL_UNKNOWN },
+	{ "elsewhere 1", 1, 1, false, 1, IOTLB_BATCH_RANGES },
+	{ "elsewhere half-1", 1, 1, false, 7, IOTLB_BATCH_RANGES },
+	{ "elsewhere half", 1, 1, false, 8, IOTLB_BATCH_FULL_SHARED },
+	{ "elsewhere half+1", 4, 64, false, 9, IOTLB_BATCH_FULL_SHARED },
+	{ "elsewhere full", 1, 1, false, 16, IOTLB_BATCH_FULL_SHARED },
+	{ "ranges beat elsewhere", 5, 1, false, 16, IOTLB_BATCH_FULL_RANGES },
+	{ "pages beat elsewhere", 1, 65, false, 16, IOTLB_BATCH_FULL_PAGES },
+	{ "unknown beats elsewhere", 1, 1, true, 16,
+	  IOTLB_BATCH_FULL_UNKNOWN },
 };
 
 KUNIT_ARRAY_PARAM_DESC(decide, decide_cases, name);
@@ -259,7 +270,8 @@ static void iotlb_batch_test_decide(struct kunit *test)
 	const struct decide_case *c = test->param_value;
 
 	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&test_params, c->ranges,
-						 c->pages, c->unknown),
+						 c->pages, c->unknown,
+						 c->elsewhere),
 			c->want);
 }
 
@@ -269,12 +281,25 @@ static void iotlb_batch_test_decide_zero(struct kunit *test)
 
 	/* max_ranges 0: every batch is one full flush, as the flush queue. */
 	p.max_ranges = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false),
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_RANGES);
 	p = test_params;
 	p.max_pages = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false),
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_PAGES);
+	/* depth 1: any unmap waiting elsewhere is half a batch; none is not. */
+	p = test_params;
+	p.depth = 1;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+			IOTLB_BATCH_RANGES);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 1),
+			IOTLB_BATCH_FULL_SHARED);
+	/* An odd depth rounds half a batch up. */
+	p.depth = 15;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 7),
+			IOTLB_BATCH_RANGES);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 8),
+			IOTLB_BATCH_FULL_SHARED);
 }
 
 struct param_case {

@@ -26,7 +26,7 @@
 #define show_iotlb_batch_decision(d)					\
 	__print_symbolic(d, { -1, "none" }, { 0, "ranges" },		\
 			 { 1, "full-ranges" }, { 2, "full-pages" },	\
-			 { 3, "full-unknown" })
+			 { 3, "full-unknown" }, { 4, "full-shared" })
 
 TRACE_EVENT(iotlb_batch_unmap,
 

@@ -11,6 +11,9 @@
 #     is batched, none falls back to an immediate invalidation, far fewer
 #     invalidations than unmaps are issued, and once the timer has run no
 #     page is held any more; the same with 16-page mappings;
+#   - with two threads on two CPUs the same holds, and a batch promoted to
+#     a full flush to release the other CPU's batch (flush_promote_shared)
+#     does release it (trigger_covered);
 #   - in DMA, DMA-FQ and identity domains the batcher is not used at all;
 #   - a group booted strict can be switched to DMA-SAFE and back with no
 #     driver bound, and batches once switched;
@@ -70,7 +73,7 @@ unbind()
 	edu_unbind "$DEV"
 }
 
-# bench GRANULE: one benchmark run, with counters before and after.
+# bench GRANULE [THREADS]: one benchmark run, with counters before and after.
 bench()
 {
 	snapshot "$BEFORE"
@@ -78,7 +81,7 @@ bench()
 		unbind
 		return 1
 	fi
-	out=$("$TOOL" -t 1 -s "$SECONDS_PER_RUN" -g "$1" 2>&1)
+	out=$("$TOOL" -t "${2:-1}" -s "$SECONDS_PER_RUN" -g "$1" 2>&1)
 	rc=$?
 	unbind
 	# Let the batch timer (iommu.batch_timeout, 10 ms) release the rest.
@@ -103,7 +106,8 @@ safe_ok()
 	ktap_print_msg "$1: unmaps=$u deferred=$d sync=$sync invalidations=$inv" \
 		"(range $(delta inv_range), full $(delta inv_full))" \
 		"merged=$(delta merged) batched=$b held_now=$held" \
-		"promoted=$(($(delta flush_promote_ranges) + $(delta flush_promote_pages)))"
+		"promoted=$(($(delta flush_promote_ranges) + $(delta flush_promote_pages)))" \
+		"shared=$(delta flush_promote_shared) covered=$(delta trigger_covered)"
 	[ "$u" -gt 0 ] && [ "$d" -eq "$u" ] && [ "$sync" -eq 0 ] &&
 		[ "$inv" -gt 0 ] && [ $((inv * 4)) -lt "$u" ] &&
 		[ "$b" -ge "$d" ] && [ "$held" -eq 0 ]
@@ -159,7 +163,7 @@ GROUP_TYPE=$PCI/$DEV/iommu_group/type
 TYPE=$(cat "$GROUP_TYPE" 2>/dev/null || echo none)
 ktap_print_msg "device $DEV, IOMMU domain $TYPE"
 
-ktap_set_plan 5
+ktap_set_plan 6
 
 # 1. The thresholds in force.
 bad=
@@ -192,7 +196,24 @@ for g in 1 16; do
 	esac
 done
 
-# 4. Switching a strict group to DMA-SAFE and back, no driver bound.
+# 4. Two threads: another CPU's batch released by a shared promotion.
+name="granule 1, 2 threads through $TYPE"
+if ! bench 1 2; then
+	ktap_test_fail "$name: dma_map_benchmark failed"
+elif [ "$TYPE" != DMA-SAFE ]; then
+	check_unused "$name: batcher unused"
+elif ! safe_ok "$name"; then
+	ktap_test_fail "$name: batched, no fallback, pages released"
+elif [ "$(delta flush_promote_shared)" -ge 3 ] &&
+     [ "$(delta trigger_covered)" -eq 0 ]; then
+	# One promotion may race with the other CPU flushing its own batch;
+	# not every one of them.
+	ktap_test_fail "$name: shared promotions released no other batch"
+else
+	ktap_test_pass "$name: batched, pages released, shared flushes cover"
+fi
+
+# 5. Switching a strict group to DMA-SAFE and back, no driver bound.
 if [ "$TYPE" != DMA ]; then
 	ktap_test_skip "switch DMA -> DMA-SAFE -> DMA (booted $TYPE)"
 elif ! echo DMA-SAFE > "$GROUP_TYPE" ||
@@ -211,7 +232,7 @@ else
 	fi
 fi
 
-# 5. Tracepoints, where the kernel has tracefs.
+# 6. Tracepoints, where the kernel has tracefs.
 [ -d "$TRACEFS/events" ] || mount -t tracefs none "$TRACEFS" 2>/dev/null
 EV=$TRACEFS/events/iotlb_batch
 if [ ! -d "$EV" ]; then
