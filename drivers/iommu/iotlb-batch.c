@@ -24,17 +24,21 @@
  * or timeout_ms after an unmap, whichever comes first. A flush invalidates
  * the merged ranges one by one, or, when they could not be kept to
  * max_ranges or cover more than max_pages pages, promotes the batch to one
- * flush of the whole domain. Only once the invalidation has returned are the IOVAs given
- * back to their allocator, the page-table pages freed and the folio
- * references dropped; so neither the address nor the memory behind it can
- * be reused while a device may still hold a stale translation.
+ * flush of the whole domain. Only once the invalidation has returned are
+ * the IOVAs given back to their allocator, the page-table pages freed and
+ * the folio references dropped; so neither the address nor the memory
+ * behind it can be reused while a device may still hold a stale
+ * translation.
  *
- * A full flush covers the batches of every CPU: each batch remembers how many
- * full flushes had started when its last unmap was added, and a batch whose
- * last unmap preceded the start of a completed full flush is released
- * without an invalidation of its own (the same counting as the flush queue
- * in dma-iommu.c). That is why a batch whose ranges would do is promoted
- * all the same when the other CPUs' batches hold half a batch or more.
+ * A full flush covers the batches of every CPU: each unmap remembers how many
+ * full flushes had started when it was added, and a batch whose last unmap
+ * preceded the start of a completed full flush is released without an
+ * invalidation of its own (the same counting as the flush queue in
+ * dma-iommu.c). When only its older unmaps did (the others came while the
+ * flush ran), their IOVAs are released and the batch goes on with the rest;
+ * the memory and page-table pages it holds wait for its own flush. That is
+ * why a batch whose ranges would do is promoted all the same when the other
+ * CPUs' batches hold half a batch or more.
  *
  * Memory a page reference cannot hold back from reuse is invalidated at
  * once: slab objects (the object can be freed and handed out again while
@@ -509,7 +513,7 @@ static void full_flush(struct iotlb_batcher *b)
 
 	trace_iotlb_batch_inv_all(b, gen);
 	b->ops->flush_all(b);
-	/* Count the flush done only after it is; pairs with batch_covered() */
+	/* Count the flush done only after it is; pairs with batch_reap() */
 	smp_mb__before_atomic();
 	atomic64_inc(&b->full_done);
 	stat_inc(inv_full);
@@ -542,11 +546,6 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
 	bt->overflow = false;
 	bt->unknown = false;
 	bt->pages = 0;
-}
-
-static bool batch_covered(struct iotlb_batcher *b, struct iotlb_batch *bt)
-{
-	return bt->gen < atomic64_read(&b->full_done);
 }
 
 /*
@@ -620,18 +619,43 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	batch_release(b, bt);
 }
 
-/* Release @bt if a full flush started after its last unmap has completed. */
+/*
+ * Release what a completed full flush covered: all of @bt if that flush
+ * started after its last unmap, otherwise the IOVAs of the unmaps queued
+ * before it started. Those are the oldest ones (their generations never
+ * decrease along ents[]); unmaps added while the flush ran keep the batch
+ * going. The memory the batch holds and the page-table pages it keeps wait
+ * for the batch's own flush (at the latest the timer's): they are not
+ * recorded per unmap, and holding them longer is safe.
+ */
 static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
-	if (bt->nr_ents && batch_covered(b, bt)) {
+	u64 done = atomic64_read_acquire(&b->full_done);
+	unsigned int i, n;
+
+	if (!bt->nr_ents || bt->ents[0].gen >= done)
+		return;
+	if (bt->gen < done) {
+		n = bt->nr_ents;
 		__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
-		__stat_add(batched_unmaps, bt->nr_ents);
-		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1,
-					bt->nr_ents,
+		__stat_add(batched_unmaps, n);
+		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n,
 					bt->nr_ranges, bt->pages,
 					bt->held_pages);
 		batch_release(b, bt);
+		return;
 	}
+
+	for (n = 1; n < bt->nr_ents && bt->ents[n].gen < done; n++)
+		;
+	__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+	__stat_add(batched_unmaps, n);
+	trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n, 0, 0, 0);
+	trace_iotlb_batch_release(b, n, 0);
+	for (i = 0; i < n; i++)
+		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
+	bt->nr_ents -= n;
+	memmove(bt->ents, bt->ents + n, bt->nr_ents * sizeof(*bt->ents));
 }
 
 static void batch_flush_all_cpus(struct iotlb_batcher *b,
@@ -738,10 +762,11 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	}
 
 	merged = batch_add_range(b, bt, u, pages, fl);
+	bt->gen = atomic64_read(&b->full_started);
 	bt->ents[bt->nr_ents].iova = u->iova;
 	bt->ents[bt->nr_ents].size = u->size;
+	bt->ents[bt->nr_ents].gen = bt->gen;
 	bt->nr_ents++;
-	bt->gen = atomic64_read(&b->full_started);
 	__stat_inc(deferred);
 	if (merged)
 		__stat_add(merged, merged);

@@ -136,6 +136,7 @@ struct iotlb_batch_range {
 struct iotlb_batch_ent {
 	unsigned long iova;
 	size_t size;
+	u64 gen;		/* full flushes started before it was added */
 };
 
 /* One CPU's batch for one domain. */

@@ -70,6 +70,8 @@ struct fake_domain {
 	int watch_min_ref;
 	bool watch_tables;	/* @watch is a page-table page */
 	atomic_t watch_bad;
+	/* an unmap that the next flush_iotlb_all makes while it runs */
+	unsigned long during_flush_iova;
 };
 
 static struct fake_domain *to_fake(struct iotlb_batcher *b)
@@ -128,6 +130,18 @@ static void fake_flush_iotlb_all(struct iotlb_batcher *b)
 
 	fake_check_watch(fd);
 	fake_log(fd, &inv);
+	if (fd->during_flush_iova) {
+		unsigned long iova = fd->during_flush_iova;
+		struct iotlb_batch_unmap u = {
+			.iova = iova, .size = PG,
+			.start = iova, .end = iova + PG - 1, .pgsize = PG,
+		};
+
+		fd->during_flush_iova = 0;
+		fd->ents[(iova - fd->ent_base) / fd->ent_stride].seq =
+			atomic64_inc_return(&fd->seq);
+		KUNIT_EXPECT_EQ(fd->test, iotlb_batch_unmap(b, &u), 0);
+	}
 }
 
 static bool fake_covered(struct fake_domain *fd, unsigned long iova,
@@ -616,6 +630,62 @@ static void iotlb_batch_test_covered(struct kunit *test)
 	iotlb_batch_read_stats(&st1);
 	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_COVERED] -
 			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
+}
+
+/* Unmap entry @i of the tracked entries, batched. */
+static void fake_unmap_ent(struct fake_domain *fd, unsigned int i)
+{
+	fd->ents[i].seq = atomic64_inc_return(&fd->seq);
+	fake_unmap(fd, fd->ent_base + i * fd->ent_stride, PG, PG);
+}
+
+static void iotlb_batch_test_covered_partly(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 500 * PG, .size = PG, .start = 1, .end = 0, .sync = true,
+	};
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i;
+
+	/* Tracked entries sit above the other unmaps' IOVAs. */
+	fd->ent_base = 2000 * PG;
+	fd->ent_stride = 10 * PG;
+	fd->nr_ents = 5;
+	fd->ents = kunit_kcalloc(test, fd->nr_ents, sizeof(*fd->ents),
+				 GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fd->ents);
+
+	iotlb_batch_read_stats(&st0);
+	fake_unmap_ent(fd, 0);
+	fake_unmap_ent(fd, 1);
+	/* A full flush elsewhere, during which this CPU unmaps entry 2. */
+	fd->during_flush_iova = fd->ent_base + 2 * fd->ent_stride;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+	/* The next unmap releases 0 and 1, which the flush covered, not 2. */
+	fake_unmap_ent(fd, 3);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 3);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[0].released), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[1].released), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[2].released), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[3].released), 0);
+	/* The batch goes on: two unmaps left, the depth counts those. */
+	for (i = 0; i < test_params.depth - 3; i++)
+		fake_unmap(fd, (1000 + 2 * i) * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 3);
+	fake_unmap_ent(fd, 4);
+	/* The depth-th unmap flushed the rest, ranges as before. */
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 3 + test_params.depth);
+	for (i = 0; i < fd->nr_ents; i++)
+		KUNIT_EXPECT_EQ(test, atomic_read(&fd->ents[i].released), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->bad_order), 0);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_COVERED] -
+			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
+	KUNIT_EXPECT_EQ(test, st1.batched_unmaps - st0.batched_unmaps,
+			2 + test_params.depth);
 }
 
 static void iotlb_batch_test_destroy(struct kunit *test)
@@ -1182,6 +1252,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_timeout),
 	KUNIT_CASE(iotlb_batch_test_sync_policy),
 	KUNIT_CASE(iotlb_batch_test_covered),
+	KUNIT_CASE(iotlb_batch_test_covered_partly),
 	KUNIT_CASE(iotlb_batch_test_destroy),
 	KUNIT_CASE(iotlb_batch_test_hold_page),
 	KUNIT_CASE(iotlb_batch_test_hold_compound),
