@@ -528,14 +528,21 @@ static void range_flush(struct iotlb_batcher *b, unsigned long start,
 	stat_inc(inv_range);
 }
 
-/* Hand back everything in @bt: its invalidation has completed. */
-static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
+/* Hand back the IOVAs of the first @n unmaps of @bt; they are covered. */
+static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			       unsigned int n, unsigned long held)
 {
 	unsigned int i;
 
-	trace_iotlb_batch_release(b, bt->nr_ents, bt->held_pages);
-	for (i = 0; i < bt->nr_ents; i++)
+	trace_iotlb_batch_release(b, n, held);
+	for (i = 0; i < n; i++)
 		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
+}
+
+/* Hand back everything in @bt: its invalidation has completed. */
+static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
+{
+	batch_release_ents(b, bt, bt->nr_ents, bt->held_pages);
 	__stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
 	bt->nr_spans = 0;
@@ -571,7 +578,7 @@ static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
 		/* Racy on purpose: a hint for the policy, see above. */
 		nr = data_race(bt->nr_ents);
 		/* A batch a full flush already covered needs none. */
-		if (!nr || data_race(bt->gen) < done) /* racy hint too */
+		if (!nr || data_race(bt->ents[nr - 1].gen) < done) /* racy */
 			continue;
 		n += nr;
 		if (n >= enough)
@@ -583,21 +590,21 @@ static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
 static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			enum iotlb_batch_trigger trig)
 {
+	unsigned int i, nr, elsewhere, half = DIV_ROUND_UP(b->params.depth, 2);
 	enum iotlb_batch_decision d;
-	unsigned int i, nr, half, elsewhere = 0;
 
 	lockdep_assert_held(&bt->lock);
 	if (!bt->nr_ents)
 		return;
 
 	nr = bt->overflow ? b->params.max_ranges + 1 : bt->nr_ranges;
+	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown, 0);
 	/* Only a flush that would not be full anyway needs the count. */
-	half = DIV_ROUND_UP(b->params.depth, 2);
-	if (!bt->unknown && nr <= b->params.max_ranges &&
-	    bt->pages <= b->params.max_pages && num_online_cpus() > 1)
+	if (d == IOTLB_BATCH_RANGES && num_online_cpus() > 1) {
 		elsewhere = batch_pending_elsewhere(b, bt, half);
-	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown,
-			       elsewhere);
+		d = iotlb_batch_decide(&b->params, nr, bt->pages, false,
+				       elsewhere);
+	}
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, nr, bt->pages,
 				bt->held_pages);
 	__stat_inc(decision[d]);
@@ -631,29 +638,24 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	u64 done = atomic64_read_acquire(&b->full_done);
-	unsigned int i, n;
+	unsigned int n = bt->nr_ents;
 
-	if (!bt->nr_ents || bt->ents[0].gen >= done)
+	if (!n || bt->ents[0].gen >= done)
 		return;
-	if (bt->gen < done) {
-		n = bt->nr_ents;
-		__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
-		__stat_add(batched_unmaps, n);
+	if (bt->ents[n - 1].gen >= done)
+		for (n = 1; bt->ents[n].gen < done; n++)
+			;
+	__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+	__stat_add(batched_unmaps, n);
+	if (n == bt->nr_ents) {
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n,
 					bt->nr_ranges, bt->pages,
 					bt->held_pages);
 		batch_release(b, bt);
 		return;
 	}
-
-	for (n = 1; n < bt->nr_ents && bt->ents[n].gen < done; n++)
-		;
-	__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
-	__stat_add(batched_unmaps, n);
 	trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n, 0, 0, 0);
-	trace_iotlb_batch_release(b, n, 0);
-	for (i = 0; i < n; i++)
-		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
+	batch_release_ents(b, bt, n, 0);
 	bt->nr_ents -= n;
 	memmove(bt->ents, bt->ents + n, bt->nr_ents * sizeof(*bt->ents));
 }
@@ -762,10 +764,9 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	}
 
 	merged = batch_add_range(b, bt, u, pages, fl);
-	bt->gen = atomic64_read(&b->full_started);
 	bt->ents[bt->nr_ents].iova = u->iova;
 	bt->ents[bt->nr_ents].size = u->size;
-	bt->ents[bt->nr_ents].gen = bt->gen;
+	bt->ents[bt->nr_ents].gen = atomic64_read(&b->full_started);
 	bt->nr_ents++;
 	__stat_inc(deferred);
 	if (merged)

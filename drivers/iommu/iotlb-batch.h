@@ -149,7 +149,6 @@ struct iotlb_batch {
 	bool unknown;		/* an unmap had no recorded range */
 	unsigned long pages;	/* pages to invalidate */
 	unsigned long held_pages;
-	u64 gen;		/* full flushes started before the last add */
 	unsigned int nr_spans;	/* valid entries of @span */
 	unsigned int span_next;	/* the one to replace next */
 	struct {		/* memory whose folios the batch holds */
