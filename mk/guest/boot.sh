@@ -48,14 +48,16 @@ if [ -z "$GUEST_TIMEOUT" ]; then
 	secs=1
 	threads="1 2"
 	repeat=1
+	types=1
 	for p in $params; do
 		case "$p" in
 		iovatest.seconds=*) secs=${p#*=} ;;
 		iovatest.threads=*) threads=$(echo "${p#*=}" | tr ',' ' ') ;;
 		iovatest.repeat=*) repeat=${p#*=} ;;
+		iovatest.types=*) types=$(echo "${p#*=}" | tr ',' ' ' | wc -w) ;;
 		esac
 	done
-	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * (secs + 2) * 2 + 10))
+	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * types * (secs + 3) * 2 + 10))
 fi
 
 # kvm_works: whether this guest really boots and finishes under KVM here

@@ -15,6 +15,11 @@
 #   IOVA_BENCH_SECONDS  seconds per run (1)
 #   IOVA_BENCH_GRANULE  pages per mapping (1)
 #   IOVA_BENCH_REPEAT   runs per thread count (1), interleaved
+#   IOVA_BENCH_TYPES    IOMMU group types to take turns with, space or comma
+#                       separated ("DMA-FQ DMA-SAFE"): every run is done
+#                       once in each, the group switched through its sysfs
+#                       type with no driver bound, so that modes compare
+#                       within one boot; empty (default): the booted type
 #   IOVA_TEST_REQUIRE_DEVICE=1  fail rather than skip without the device
 #   IOVA_BENCH_MARK=1   write the run id (modulo 256) into the device's
 #                       config space at 0xf0 before and 0xf4 after each run,
@@ -79,10 +84,19 @@ stats()
 	done
 }
 
+TYPES=$(echo "${IOVA_BENCH_TYPES:-}" | tr ',' ' ')
 RUNS=
 r=0
 while [ $r -lt "$REPEAT" ]; do
-	RUNS="$RUNS $THREADS"
+	for t in $THREADS; do
+		if [ -z "$TYPES" ]; then
+			RUNS="$RUNS $t"
+			continue
+		fi
+		for ty in $TYPES; do
+			RUNS="$RUNS $t:$ty"
+		done
+	done
 	r=$((r + 1))
 done
 set -- $RUNS
@@ -98,13 +112,33 @@ fi
 # Read the type once bound: on device-tree systems a PCI device meets its
 # IOMMU only when a driver first binds to it.
 TYPE=$(cat "$PCI/$DEV/iommu_group/type" 2>/dev/null || echo none)
+BOOTED=$TYPE
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, granule $GRANULE," \
 	"$SECONDS_PER_RUN s per run"
+
+# retype TYPE: move the device's group to TYPE, the device unbound meanwhile
+retype()
+{
+	[ "$(cat "$PCI/$DEV/iommu_group/type")" = "$1" ] && return 0
+	unbind
+	echo "$1" > "$PCI/$DEV/iommu_group/type" 2>/dev/null
+	bind && [ "$(cat "$PCI/$DEV/iommu_group/type")" = "$1" ]
+}
 
 id=0
 for t in $RUNS; do
 	id=$((id + 1))
-	desc="run $id: threads=$t granule=$GRANULE"
+	case "$t" in
+	*:*)
+		TYPE=${t#*:}
+		t=${t%%:*}
+		if ! retype "$TYPE"; then
+			ktap_test_fail "run $id: cannot switch the group to $TYPE"
+			continue
+		fi
+		;;
+	esac
+	desc="run $id: threads=$t granule=$GRANULE type=$TYPE"
 	mark 240 $id
 	out=$("$TOOL" -t "$t" -s "$SECONDS_PER_RUN" -g "$GRANULE" 2>&1)
 	rc=$?
@@ -126,5 +160,7 @@ for t in $RUNS; do
 	ktap_test_pass "$desc"
 done
 
+# Leave the group as the tests after this one expect it.
+[ -z "$TYPES" ] || retype "$BOOTED" || ktap_print_msg "group left as $TYPE"
 unbind
 ktap_finished
