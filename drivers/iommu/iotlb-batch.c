@@ -345,6 +345,20 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		bt->pages += pages;
 		return 0;
 	}
+	/*
+	 * The common case, inline: the unmap abuts or overlaps the only
+	 * range, and there is no other range it could join to it.
+	 */
+	r = &bt->ranges[0];
+	if (bt->nr_ranges == 1 && r->pgsize == u->pgsize &&
+	    ranges_touch(start, end, r->start, r->end)) {
+		bt->pages -= range_pages(b, r->start, r->end);
+		r->start = min(start, r->start);
+		r->end = max(end, r->end);
+		bt->pages += range_pages(b, r->start, r->end);
+		list_splice_init(fl, &r->freelist);
+		return 1;
+	}
 
 	list_splice_init(fl, &list);
 	for (i = 0; i < bt->nr_ranges; ) {
@@ -409,6 +423,28 @@ static void batch_unhold(struct iotlb_batch *bt, unsigned int first)
 }
 
 /*
+ * Whether the batch holds every folio behind [phys, phys + len) already: a
+ * buffer unmapped again within the batch. Also give the bounds of the IOMMU
+ * pages the mapping covered (the device reached all of those), which is
+ * what the batch holds and remembers.
+ */
+static inline bool batch_span_held(const struct iotlb_batcher *b,
+				   const struct iotlb_batch *bt,
+				   phys_addr_t phys, size_t len,
+				   phys_addr_t *start, phys_addr_t *end)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	unsigned int i;
+
+	*start = phys & ~gmask;
+	*end = (phys + len - 1) | gmask;
+	for (i = 0; i < bt->nr_spans; i++)
+		if (bt->span[i].start <= *start && bt->span[i].end >= *end)
+			return true;
+	return false;
+}
+
+/*
  * Take one reference per folio behind [phys, phys + len). On failure, say
  * why; the references this call took stay in held[] for the caller to drop.
  */
@@ -416,20 +452,11 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			    phys_addr_t phys, size_t len,
 			    enum iotlb_batch_sync_reason *why)
 {
-	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
 	phys_addr_t start, end;
 	unsigned long pfn, last;
-	unsigned int i;
 
-	if (!len)
+	if (!len || batch_span_held(b, bt, phys, len, &start, &end))
 		return true;
-	/* All the IOMMU pages the mapping covered: the device reached those. */
-	start = phys & ~gmask;
-	end = (phys + len - 1) | gmask;
-	/* A buffer unmapped again within the batch: its folios are held. */
-	for (i = 0; i < bt->nr_spans; i++)
-		if (bt->span[i].start <= start && bt->span[i].end >= end)
-			return true;
 
 	pfn = PHYS_PFN(start);
 	last = PHYS_PFN(end);
@@ -507,6 +534,17 @@ fail:
 	return false;
 }
 
+/* Nothing to hold, or a single buffer the batch holds already. */
+static inline bool batch_holds_all(const struct iotlb_batcher *b,
+				   const struct iotlb_batch *bt,
+				   const struct iotlb_batch_unmap *u)
+{
+	phys_addr_t start, end;
+
+	return !u->sg &&
+	       (!u->len || batch_span_held(b, bt, u->phys, u->len, &start, &end));
+}
+
 static void full_flush(struct iotlb_batcher *b)
 {
 	u64 gen = atomic64_inc_return(&b->full_started);
@@ -532,11 +570,8 @@ static void range_flush(struct iotlb_batcher *b, unsigned long start,
 static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			       unsigned int n, unsigned long held)
 {
-	unsigned int i;
-
 	trace_iotlb_batch_release(b, n, held);
-	for (i = 0; i < n; i++)
-		b->ops->release(b, bt->ents[i].iova, bt->ents[i].size);
+	b->ops->release(b, bt->ents, n);
 }
 
 /* Hand back everything in @bt: its invalidation has completed. */
@@ -635,13 +670,11 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
  * for the batch's own flush (at the latest the timer's): they are not
  * recorded per unmap, and holding them longer is safe.
  */
-static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
+static noinline void batch_reap_covered(struct iotlb_batcher *b,
+					struct iotlb_batch *bt, u64 done)
 {
-	u64 done = atomic64_read_acquire(&b->full_done);
 	unsigned int n = bt->nr_ents;
 
-	if (!n || bt->ents[0].gen >= done)
-		return;
 	if (bt->ents[n - 1].gen >= done)
 		for (n = 1; bt->ents[n].gen < done; n++)
 			;
@@ -658,6 +691,15 @@ static void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 	batch_release_ents(b, bt, n, 0);
 	bt->nr_ents -= n;
 	memmove(bt->ents, bt->ents + n, bt->nr_ents * sizeof(*bt->ents));
+}
+
+/* The check, inline: most unmaps find nothing covered. */
+static inline void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
+{
+	u64 done = atomic64_read_acquire(&b->full_done);
+
+	if (bt->nr_ents && bt->ents[0].gen < done)
+		batch_reap_covered(b, bt, done);
 }
 
 static void batch_flush_all_cpus(struct iotlb_batcher *b,
@@ -689,6 +731,7 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 		      struct list_head *fl, unsigned long pages,
 		      enum iotlb_batch_sync_reason why)
 {
+	struct iotlb_batch_ent ent = { .iova = u->iova, .size = u->size };
 	bool unknown = u->start > u->end;
 
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
@@ -701,7 +744,7 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 		full_flush(b);
 		iommu_put_pages_list(fl);
 	}
-	b->ops->release(b, u->iova, u->size);
+	b->ops->release(b, &ent, 1);
 }
 
 /**
@@ -749,7 +792,7 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	batch_reap(b, bt);
 
 	held = bt->held_pages;
-	if (!batch_hold(b, bt, u, &why)) {
+	if (!batch_holds_all(b, bt, u) && !batch_hold(b, bt, u, &why)) {
 		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents)
 			goto unlock_now;
 		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD);

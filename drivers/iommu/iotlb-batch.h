@@ -16,6 +16,7 @@
 struct folio;
 struct scatterlist;
 struct iotlb_batcher;
+struct iotlb_batch_ent;
 
 /**
  * struct iotlb_batch_params - thresholds of the batching policy
@@ -45,8 +46,9 @@ struct iotlb_batch_params {
  *	the batcher frees what is left on return.
  * @flush_all: invalidate everything the domain may have cached, device
  *	TLBs included.
- * @release: the invalidation covering [@iova, @iova + @size) completed:
- *	hand the IOVA range back to its allocator.
+ * @release: the invalidation covering the @n IOVA ranges in @ents completed:
+ *	hand them back to their allocator. One call per flush, not per range,
+ *	keeps the indirect call off the per-unmap cost.
  *
  * They are called from the unmap path, often with a batch lock held and
  * interrupts disabled, and from the batcher's timer: they must not sleep.
@@ -56,8 +58,8 @@ struct iotlb_batch_ops {
 			    unsigned long end, size_t pgsize,
 			    struct list_head *freelist);
 	void (*flush_all)(struct iotlb_batcher *b);
-	void (*release)(struct iotlb_batcher *b, unsigned long iova,
-			size_t size);
+	void (*release)(struct iotlb_batcher *b,
+			const struct iotlb_batch_ent *ents, unsigned int n);
 };
 
 /* Why an unmap was invalidated at once instead of being batched. */

@@ -56,6 +56,7 @@ struct fake_domain {
 	unsigned int nr_sync;
 	unsigned int nr_flush_all;
 	unsigned int nr_release;
+	unsigned int nr_release_calls;
 	unsigned int log_len;
 	unsigned int log_cap;
 	struct fake_inv *log;
@@ -161,13 +162,9 @@ static bool fake_covered(struct fake_domain *fd, unsigned long iova,
 	return false;
 }
 
-static void fake_release(struct iotlb_batcher *b, unsigned long iova,
-			 size_t size)
+static void fake_release_one(struct fake_domain *fd, unsigned long iova,
+			     size_t size)
 {
-	struct fake_domain *fd = to_fake(b);
-	unsigned long flags;
-
-	spin_lock_irqsave(&fd->lock, flags);
 	fd->nr_release++;
 	if (fd->ents && iova >= fd->ent_base) {
 		unsigned long idx = (iova - fd->ent_base) / fd->ent_stride;
@@ -177,6 +174,19 @@ static void fake_release(struct iotlb_batcher *b, unsigned long iova,
 		    atomic_xchg(&fd->ents[idx].released, 1))
 			atomic_inc(&fd->bad_order);
 	}
+}
+
+static void fake_release(struct iotlb_batcher *b,
+			 const struct iotlb_batch_ent *ents, unsigned int n)
+{
+	struct fake_domain *fd = to_fake(b);
+	unsigned long flags;
+	unsigned int i;
+
+	spin_lock_irqsave(&fd->lock, flags);
+	fd->nr_release_calls++;
+	for (i = 0; i < n; i++)
+		fake_release_one(fd, ents[i].iova, ents[i].size);
 	spin_unlock_irqrestore(&fd->lock, flags);
 }
 
@@ -507,6 +517,8 @@ static void iotlb_batch_test_depth(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
 	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 0);
 	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.depth);
+	/* Handed back in one call. */
+	KUNIT_EXPECT_EQ(test, fd->nr_release_calls, 1);
 	KUNIT_EXPECT_EQ(test, fd->log[0].start, 0);
 	KUNIT_EXPECT_EQ(test, fd->log[0].end, test_params.depth * PG - 1);
 
