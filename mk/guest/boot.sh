@@ -18,7 +18,14 @@
 # GUEST_KVM=1 uses KVM where a probe boot shows that it really works
 # (timings then are not comparable with TCG ones); GUEST_SMP (2),
 # GUEST_MEM (512M); KEEP_TRACE=1 keeps QEMU's trace log (NAME.qemu.log,
-# large); GUEST_FLAVOR and GUEST_MODE only label the JSON.
+# large); GUEST_FLAVOR and GUEST_MODE only label the JSON;
+# GUEST_ICOUNT=N (TCG only) runs QEMU with -icount shift=N: the guest's
+# clock then advances 2^N ns per instruction executed, so dma_map_benchmark
+# reports instructions per map and unmap (times 2^N ns), the same in every
+# run and whatever the host's load, instead of wall time (one vCPU thread
+# runs both CPUs; two-thread runs then measure interleaving, not speed).
+# QEMU 7.2 has been seen to stall such a guest now and then (stock kernel
+# too): the boot then fails on its timeout.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -111,6 +118,9 @@ if [ "$GUEST_KVM" = 1 ] && kvm_works; then
 	accel=(-accel kvm -cpu host)
 elif [ "$GARCH" = arm64 ]; then
 	accel+=(-cpu cortex-a57)
+fi
+if [ -n "$GUEST_ICOUNT" ] && [ "${accel[1]}" = tcg ]; then
+	accel+=(-icount "shift=$GUEST_ICOUNT")
 fi
 
 trace=()
