@@ -121,7 +121,7 @@ retype()
 {
 	[ "$(cat "$PCI/$DEV/iommu_group/type")" = "$1" ] && return 0
 	unbind
-	echo "$1" > "$PCI/$DEV/iommu_group/type" 2>/dev/null
+	edu_set_type "$DEV" "$1"
 	bind && [ "$(cat "$PCI/$DEV/iommu_group/type")" = "$1" ]
 }
 

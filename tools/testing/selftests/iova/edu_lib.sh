@@ -15,6 +15,8 @@
 #   edu_bind DEV DRIVER  bind DEV to DRIVER through driver_override;
 #                        true when DRIVER is bound
 #   edu_unbind DEV       unbind DEV and clear its driver_override
+#   edu_set_type DEV T   give DEV's IOMMU group (no driver bound) a new
+#                        domain of type T; true when the group has it
 #   edu_missing WHAT     end the test: WHAT was not found (a failure with
 #                        IOVA_TEST_REQUIRE_DEVICE=1, else a skip)
 #   edu_unclaimed DEV    end the test with a skip if DEV has a driver
@@ -58,6 +60,12 @@ edu_unbind()
 {
 	[ -e "$PCI/$1/driver" ] && echo "$1" > "$PCI/$1/driver/unbind"
 	echo > "$PCI/$1/driver_override"
+}
+
+edu_set_type()
+{
+	echo "$2" > "$PCI/$1/iommu_group/type" 2>/dev/null
+	[ "$(cat "$PCI/$1/iommu_group/type")" = "$2" ]
 }
 
 edu_missing()

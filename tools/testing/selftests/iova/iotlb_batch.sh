@@ -216,15 +216,14 @@ fi
 # 5. Switching a strict group to DMA-SAFE and back, no driver bound.
 if [ "$TYPE" != DMA ]; then
 	ktap_test_skip "switch DMA -> DMA-SAFE -> DMA (booted $TYPE)"
-elif ! echo DMA-SAFE > "$GROUP_TYPE" ||
-     [ "$(cat "$GROUP_TYPE")" != DMA-SAFE ]; then
+elif ! edu_set_type "$DEV" DMA-SAFE; then
 	ktap_test_fail "switch DMA -> DMA-SAFE"
 else
 	ok=1
 	if ! bench 1 || ! safe_ok "switched to DMA-SAFE"; then
 		ok=
 	fi
-	echo DMA > "$GROUP_TYPE" && [ "$(cat "$GROUP_TYPE")" = DMA ] || ok=
+	edu_set_type "$DEV" DMA || ok=
 	if [ -n "$ok" ]; then
 		ktap_test_pass "switch DMA -> DMA-SAFE -> DMA and batch in between"
 	else

@@ -49,13 +49,6 @@ unbind()
 	edu_unbind "$DEV"
 }
 
-# switch_type TYPE: give the group (no driver bound) a new domain of TYPE.
-switch_type()
-{
-	echo "$1" > "$GROUP_TYPE" 2>/dev/null &&
-		[ "$(cat "$GROUP_TYPE")" = "$1" ]
-}
-
 # stat NAME: counter NAME summed over every domain's debugfs stats.
 stat()
 {
@@ -104,7 +97,7 @@ cleanup()
 	trace_off
 	unbind 2>/dev/null
 	[ -z "$SWITCHED" ] || [ "$(cat "$GROUP_TYPE")" = "$TYPE" ] ||
-		switch_type "$TYPE"
+		edu_set_type "$DEV" "$TYPE"
 	rm -rf "$TMP"
 }
 
@@ -238,7 +231,7 @@ fi
 fresh=1
 for t in $OTHER; do
 	SWITCHED=1
-	if ! switch_type "$t"; then
+	if ! edu_set_type "$DEV" "$t"; then
 		ktap_print_msg "cannot switch the group to $t: using the $(cat "$GROUP_TYPE") domain"
 		fresh=
 		break
@@ -259,7 +252,8 @@ cat "$TRACEFS/trace" > "$TRACE"
 # flush queue, which holds many ranges at once, so that abutting ones are
 # allocated and merge.
 if [ -n "$fresh" ]; then
-	switch_type DMA-FQ && switch_type DMA && switch_type DMA-FQ ||
+	edu_set_type "$DEV" DMA-FQ && edu_set_type "$DEV" DMA &&
+		edu_set_type "$DEV" DMA-FQ ||
 		ktap_print_msg "no fresh DMA-FQ domain for the second run"
 fi
 echo 0 > "$EV/enable"
@@ -287,7 +281,7 @@ SPLITS=$(($(stat splits) - SPLITS))
 cat "$TRACEFS/trace" > "$TMP/trace2"
 trace_off
 if [ -n "$SWITCHED" ]; then
-	[ "$(cat "$GROUP_TYPE")" = "$TYPE" ] || switch_type "$TYPE" ||
+	[ "$(cat "$GROUP_TYPE")" = "$TYPE" ] || edu_set_type "$DEV" "$TYPE" ||
 		ktap_print_msg "cannot switch the group back to $TYPE"
 	SWITCHED=
 fi
