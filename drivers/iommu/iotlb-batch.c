@@ -332,7 +332,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 				    unsigned long pages, struct list_head *fl)
 {
 	unsigned long start = u->start, end = u->end;
-	struct iotlb_batch_range *r;
+	struct iotlb_batch_range *r, *into = NULL;
 	unsigned int i, merged = 0;
 	LIST_HEAD(list);
 
@@ -346,21 +346,9 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		return 0;
 	}
 	/*
-	 * The common case, inline: the unmap abuts or overlaps the only
-	 * range, and there is no other range it could join to it.
+	 * The first range the unmap touches grows in place to take it, and
+	 * any other it then touches; most unmaps stop there.
 	 */
-	r = &bt->ranges[0];
-	if (bt->nr_ranges == 1 && r->pgsize == u->pgsize &&
-	    ranges_touch(start, end, r->start, r->end)) {
-		bt->pages -= range_pages(b, r->start, r->end);
-		r->start = min(start, r->start);
-		r->end = max(end, r->end);
-		bt->pages += range_pages(b, r->start, r->end);
-		list_splice_init(fl, &r->freelist);
-		return 1;
-	}
-
-	list_splice_init(fl, &list);
 	for (i = 0; i < bt->nr_ranges; ) {
 		r = &bt->ranges[i];
 		if (r->pgsize != u->pgsize ||
@@ -370,12 +358,26 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		}
 		start = min(start, r->start);
 		end = max(end, r->end);
-		list_splice_init(&r->freelist, &list);
 		bt->pages -= range_pages(b, r->start, r->end);
-		batch_remove_range(bt, i);
 		merged++;
+		if (!into) {
+			into = r;
+			i++;
+			continue;
+		}
+		/* @into sits before @i: removing @i leaves it in place. */
+		list_splice_init(&r->freelist, &into->freelist);
+		batch_remove_range(bt, i);
+	}
+	if (into) {
+		into->start = start;
+		into->end = end;
+		list_splice_init(fl, &into->freelist);
+		bt->pages += range_pages(b, start, end);
+		return merged;
 	}
 
+	list_splice_init(fl, &list);
 	if (bt->nr_ranges == b->params.max_ranges &&
 	    (!b->params.max_ranges ||
 	     !batch_coalesce(b, bt, &start, &end, u->pgsize, &list))) {
