@@ -33,7 +33,7 @@
  * times as many at most) and reads back one line of counts:
  *
  *   trials=N valid=N landed=N reused=N timeouts=N load_ops=N delay_us=N
- *   control=ok|FAIL err=N
+ *   lead_us=N control=ok|FAIL err=N
  *
  * valid: trials whose transfer had not started when the victim was
  * unmapped (the others tested nothing); landed: trials in which the
@@ -42,7 +42,11 @@
  * threads map and unmap pages of the same device, in the same domain,
  * while the trials run; the trials themselves run at real-time priority.
  * delay_us is how long edu's 100 ms took on the guest's clock, measured on
- * each trial's read; the shortest so far times the writes. Before the trials a
+ * each trial's read; the shortest so far times the writes. A guest whose
+ * timers run late (a TCG guest on a busy host) can wake up after edu has
+ * already written: each trial that finds the transfer done grows the lead
+ * by half, up to MAX_LEAD_US; lead_us is the lead the last trial used.
+ * Before the trials a
  * control transfer checks that edu's DMA through the IOMMU works at all:
  * without it no trial could land.
  */
@@ -101,6 +105,8 @@
 #define MAX_LOAD_THREADS	8
 #define MAX_REUSE_PAGES		1024
 #define DEF_LEAD_US		5000
+/* Half of edu's delay: the unmap still comes well before the write. */
+#define MAX_LEAD_US		(EDU_DMA_DELAY_US / 2)
 #define DEF_REUSE_PAGES		64
 /* Map/unmap pairs a load thread does between two short sleeps. */
 #define LOAD_BURST		256
@@ -111,6 +117,7 @@ struct attack_result {
 	unsigned int landed;
 	unsigned int reused;
 	unsigned int timeouts;
+	unsigned int lead_us;
 	unsigned long load_ops;
 	s64 delay_us_sum;
 	bool control_ok;
@@ -265,12 +272,14 @@ static int attack_load_fn(void *data)
 
 /*
  * One trial, as in the comment at the top of the file. Returns 0 or a
- * negative errno; counts into @res.
+ * negative errno; counts into @res, grows @res->lead_us after a trial that
+ * woke up too late.
  */
 static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 			struct page **reuse, unsigned int nr_reuse,
-			unsigned int lead_us, s64 *min_delay_us)
+			s64 *min_delay_us)
 {
+	unsigned int lead_us = res->lead_us;
 	struct device *dev = &ad->pdev->dev;
 	struct page *victim;
 	unsigned int i, got = 0;
@@ -365,6 +374,9 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	res->trials++;
 	if (valid)
 		res->valid++;
+	else
+		res->lead_us = min_t(unsigned int, lead_us + lead_us / 2 + 1,
+				     MAX_LEAD_US);
 	if (reused)
 		res->reused++;
 	if (landed) {
@@ -386,6 +398,7 @@ static void attack_run(struct attack_dev *ad, unsigned int trials,
 	int nice, err = 0;
 
 	memset(res, 0, sizeof(*res));
+	res->lead_us = lead_us;
 	reuse = kcalloc(nr_reuse, sizeof(*reuse), GFP_KERNEL);
 	if (!reuse) {
 		res->err = -ENOMEM;
@@ -416,8 +429,7 @@ static void attack_run(struct attack_dev *ad, unsigned int trials,
 	nice = task_nice(current);
 	sched_set_fifo_low(current);
 	for (i = 0; !err && res->valid < trials && i < ATTEMPTS * trials; i++) {
-		err = attack_trial(ad, res, reuse, nr_reuse, lead_us,
-				   &min_delay_us);
+		err = attack_trial(ad, res, reuse, nr_reuse, &min_delay_us);
 		if (fatal_signal_pending(current))
 			err = -EINTR;
 	}
@@ -449,7 +461,7 @@ static ssize_t run_write(struct file *file, const char __user *ubuf,
 	buf[len] = '\0';
 	n = sscanf(buf, "%u %u %u %u", &trials, &lead_us, &nr_load, &nr_reuse);
 	if (n < 1 || !trials || trials > MAX_TRIALS ||
-	    lead_us >= EDU_DMA_DELAY_US || nr_load > MAX_LOAD_THREADS ||
+	    lead_us > MAX_LEAD_US || nr_load > MAX_LOAD_THREADS ||
 	    !nr_reuse || nr_reuse > MAX_REUSE_PAGES)
 		return -EINVAL;
 
@@ -477,11 +489,11 @@ static ssize_t run_read(struct file *file, char __user *ubuf, size_t len,
 	if (!n)
 		return simple_read_from_buffer(ubuf, len, ppos, "none\n", 5);
 	n = scnprintf(buf, sizeof(buf),
-		      "trials=%u valid=%u landed=%u reused=%u timeouts=%u load_ops=%lu delay_us=%lld control=%s err=%d\n",
+		      "trials=%u valid=%u landed=%u reused=%u timeouts=%u load_ops=%lu delay_us=%lld lead_us=%u control=%s err=%d\n",
 		      res.trials, res.valid, res.landed, res.reused,
 		      res.timeouts, res.load_ops,
 		      res.trials ? div_s64(res.delay_us_sum, res.trials) : 0,
-		      res.control_ok ? "ok" : "FAIL", res.err);
+		      res.lead_us, res.control_ok ? "ok" : "FAIL", res.err);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
 }
 
