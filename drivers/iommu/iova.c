@@ -1858,8 +1858,8 @@ static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc
  * @cc is full: move its oldest batch of @order to the depot, or to the
  * tree if the depot is full too. Called with @cc->lock held.
  */
-static void iova_cc_spill(struct iova_domain *iovad, struct iova_cpu_cache *cc,
-			  unsigned int order)
+static noinline void iova_cc_spill(struct iova_domain *iovad,
+				   struct iova_cpu_cache *cc, unsigned int order)
 {
 	unsigned int batch = iova_cache_batch(order);
 	unsigned long *pfns = iova_cc_stack(cc, order);
@@ -1952,18 +1952,18 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 }
 
 /*
- * A cached range of @order that ends at or below @limit_pfn, from this
- * CPU's cache or else from a batch taken from the depot; 0 if none.
+ * iova_cc_alloc() when the top of @cc's stack of @order could not serve:
+ * the rest of the stack, a batch from the depot, a split of the next
+ * order. Called with @cc->lock held; 0 if none of them could.
  */
-static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order,
-				   unsigned long limit_pfn)
+static noinline unsigned long iova_cc_alloc_miss(struct iova_domain *iovad,
+						 struct iova_cpu_cache *cc,
+						 unsigned int order,
+						 unsigned long limit_pfn)
 {
-	struct iova_cpu_cache *cc;
-	unsigned long flags, pfn;
+	unsigned long pfn;
 	unsigned int nr;
 
-	cc = raw_cpu_ptr(iovad->caches);
-	spin_lock_irqsave(&cc->lock, flags);
 	pfn = iova_cc_take(cc, order, 0, limit_pfn);
 	if (!pfn) {
 		nr = cc->nr[order];
@@ -1987,6 +1987,35 @@ static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order
 		cc->hits++;
 	else
 		cc->misses++;
+	return pfn;
+}
+
+/*
+ * A cached range of @order that ends at or below @limit_pfn, from this
+ * CPU's cache or else from a batch taken from the depot; 0 if none.
+ */
+static inline unsigned long iova_cc_alloc(struct iova_domain *iovad,
+					  unsigned int order,
+					  unsigned long limit_pfn)
+{
+	unsigned long last = (1UL << order) - 1, flags, pfn;
+	struct iova_cpu_cache *cc;
+	unsigned int nr;
+
+	cc = raw_cpu_ptr(iovad->caches);
+	spin_lock_irqsave(&cc->lock, flags);
+	/* The newest range, on top, nearly always fits. */
+	nr = cc->nr[order];
+	if (likely(nr && limit_pfn >= last)) {
+		pfn = iova_cc_stack(cc, order)[nr - 1];
+		if (likely(pfn <= limit_pfn - last)) {
+			cc->nr[order] = nr - 1;
+			cc->hits++;
+			goto out;
+		}
+	}
+	pfn = iova_cc_alloc_miss(iovad, cc, order, limit_pfn);
+out:
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return pfn;
 }
@@ -2002,8 +2031,9 @@ static unsigned long iova_cc_alloc(struct iova_domain *iovad, unsigned int order
  * The extent found is remembered in @cc with the sequence count, so that
  * while the tree does not change, frees into it need no lookup at all.
  */
-static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
-			       unsigned long end, struct iova_cpu_cache *cc)
+static noinline bool iova_range_is_fast(struct iova_domain *iovad,
+					unsigned long pfn, unsigned long end,
+					struct iova_cpu_cache *cc)
 {
 	struct iova_domain *tree = iovad;
 	unsigned long lo, hi;
@@ -2040,33 +2070,37 @@ static bool iova_range_is_fast(struct iova_domain *iovad, unsigned long pfn,
  * Cache a freed range of @order if it is a live fast-path allocation.
  * Returns false if the caller must free it to the tree.
  */
-static bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
-			 unsigned long pfn)
+static inline bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
+				unsigned long pfn)
 {
 	unsigned long flags, end = pfn + (1UL << order) - 1;
+	unsigned int nr, depth = iova_cache_depth(order);
 	struct iova_cpu_cache *cc;
 	bool known, done = false;
-	unsigned int seq;
 
 	if (end < pfn)
 		return false;
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	known = false;
-	if (cc->vtree) {
-		seq = read_seqcount_begin(&cc->vtree->seq);
-		known = seq == cc->vseq && pfn >= cc->vlo && end <= cc->vhi;
-		if (read_seqcount_retry(&cc->vtree->seq, seq))
-			known = false;
-	}
-	if (!known && !iova_range_is_fast(iovad, pfn, end, cc))
+	/*
+	 * Nothing of the tree is read here: its count alone tells whether
+	 * it is still as it was when the extent was found (the count is
+	 * even then; a writer in progress makes it odd, so unequal).
+	 */
+	known = cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
+		pfn >= cc->vlo && end <= cc->vhi;
+	if (unlikely(!known) && !iova_range_is_fast(iovad, pfn, end, cc))
 		goto out;
-	if (cc->nr[order] == iova_cache_depth(order))
+	nr = cc->nr[order];
+	if (unlikely(nr == depth)) {
 		iova_cc_spill(iovad, cc, order);
-	if (cc->nr[order] < iova_cache_depth(order)) {
-		iova_cc_stack(cc, order)[cc->nr[order]++] = pfn;
-		done = true;
+		nr = cc->nr[order];
+		if (nr == depth)
+			goto out;
 	}
+	iova_cc_stack(cc, order)[nr] = pfn;
+	cc->nr[order] = nr + 1;
+	done = true;
 out:
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return done;
@@ -2106,43 +2140,18 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 
 /* --- fast path ------------------------------------------------------------ */
 
-/**
- * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
- * @iovad: domain
- * @size: number of pfns; up to 1024 it is rounded up to a power of two
- * @limit_pfn: highest pfn the range may use
- * @flush_rcache: on failure, drain every CPU's cache and retry once
- *
- * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
- * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
- * rounds the size itself), so that a cached range serves every size of
- * its order. It comes from this CPU's cache if one holds a range of that
- * order below the limit, otherwise from this CPU's pool or the tree,
- * where it joins an abutting fast-path extent.
- *
- * Context: any context; takes this CPU's cache lock and on a miss the
- * domain's tree lock, with interrupts off.
- * Return: the first pfn of the range, or 0 on failure.
- */
-unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
-			      unsigned long limit_pfn, bool flush_rcache)
+/* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
+static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
+						  unsigned long size,
+						  unsigned long limit_pfn,
+						  bool flush_rcache)
 {
 	enum iova_trace_path path;
-	unsigned int order;
 	unsigned long pfn;
 
 	if (!size)
 		return 0;
 	size = iova_fast_pages(size);
-	order = order_base_2(size);
-	if (iovad->caches && order < IOVA_CACHE_ORDERS) {
-		pfn = iova_cc_alloc(iovad, order, limit_pfn);
-		if (pfn) {
-			trace_iova_alloc(iovad, size, limit_pfn, pfn,
-					 IOVA_TRACE_CACHE);
-			return pfn;
-		}
-	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
@@ -2170,7 +2179,71 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 			iova_pools_shrink(iovad);
 	}
 }
+
+/**
+ * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
+ * @iovad: domain
+ * @size: number of pfns; up to 1024 it is rounded up to a power of two
+ * @limit_pfn: highest pfn the range may use
+ * @flush_rcache: on failure, drain every CPU's cache and retry once
+ *
+ * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
+ * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
+ * rounds the size itself), so that a cached range serves every size of
+ * its order. It comes from this CPU's cache if one holds a range of that
+ * order below the limit, otherwise from this CPU's pool or the tree,
+ * where it joins an abutting fast-path extent.
+ *
+ * Context: any context; takes this CPU's cache lock and on a miss the
+ * domain's tree lock, with interrupts off.
+ * Return: the first pfn of the range, or 0 on failure.
+ */
+unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
+			      unsigned long limit_pfn, bool flush_rcache)
+{
+	unsigned long pfn;
+	unsigned int order;
+
+	/* 1 to IOVA_FAST_ROUND_MAX pfns: a cached order (0 wraps around) */
+	if (likely(size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches)) {
+		order = order_base_2(size);
+		pfn = iova_cc_alloc(iovad, order, limit_pfn);
+		if (likely(pfn)) {
+			trace_iova_alloc(iovad, 1UL << order, limit_pfn, pfn,
+					 IOVA_TRACE_CACHE);
+			return pfn;
+		}
+	}
+	return iova_alloc_uncached(iovad, size, limit_pfn, flush_rcache);
+}
 EXPORT_SYMBOL_GPL(alloc_iova_fast);
+
+/* free_iova_fast() of a range this CPU's cache did not take */
+static noinline void iova_free_uncached(struct iova_domain *iovad,
+					unsigned long pfn, unsigned long size)
+{
+	struct iova_prealloc pre;
+	unsigned long flags, pages;
+	int cpu;
+
+	if (WARN_ONCE(!size, "iova: free_iova_fast() of 0 pages\n"))
+		return;
+	pages = iova_fast_pages(size);
+	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
+	if (cpu >= 0) {
+		trace_iova_free(iovad, pfn, pages, IOVA_TRACE_POOL);
+		iova_pool_free(iovad, cpu, pfn, pages);
+		return;
+	}
+	trace_iova_free(iovad, pfn, pages, IOVA_TRACE_TREE);
+
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	iova_free_fast_locked(iovad, pfn, pages);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+}
 
 /**
  * free_iova_fast - free a range allocated by alloc_iova_fast()
@@ -2188,34 +2261,18 @@ EXPORT_SYMBOL_GPL(alloc_iova_fast);
 void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 		    unsigned long size)
 {
-	struct iova_prealloc pre;
-	unsigned long flags, pages;
 	unsigned int order;
-	int cpu;
 
-	if (WARN_ONCE(!size, "iova: %s() of 0 pages\n", __func__))
-		return;
-	pages = iova_fast_pages(size);
-	order = order_base_2(pages);
-	if (iovad->caches && order < IOVA_CACHE_ORDERS &&
-	    iova_cc_push(iovad, order, pfn)) {
-		trace_iova_free(iovad, pfn, pages, IOVA_TRACE_CACHE);
-		return;
+	/* as in alloc_iova_fast() */
+	if (likely(size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches)) {
+		order = order_base_2(size);
+		if (likely(iova_cc_push(iovad, order, pfn))) {
+			trace_iova_free(iovad, pfn, 1UL << order,
+					IOVA_TRACE_CACHE);
+			return;
+		}
 	}
-	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
-	if (cpu >= 0) {
-		trace_iova_free(iovad, pfn, pages, IOVA_TRACE_POOL);
-		iova_pool_free(iovad, cpu, pfn, pages);
-		return;
-	}
-	trace_iova_free(iovad, pfn, pages, IOVA_TRACE_TREE);
-
-	iova_prealloc(iovad, &pre, 1);
-	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
-	iova_free_fast_locked(iovad, pfn, pages);
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
+	iova_free_uncached(iovad, pfn, size);
 }
 EXPORT_SYMBOL_GPL(free_iova_fast);
 

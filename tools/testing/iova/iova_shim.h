@@ -752,6 +752,8 @@ static inline void __harness_write_seqcount(seqcount_t *s, bool begin)
 
 #define read_seqcount_begin(s)		__harness_read_seqcount_begin(__seqcount_ptr(s))
 #define raw_read_seqcount_begin(s)	read_seqcount_begin(s)
+/* One look at the count, no wait for a writer: an odd count is returned. */
+#define raw_read_seqcount(s)		__atomic_load_n(&__seqcount_ptr(s)->sequence, __ATOMIC_ACQUIRE)
 #define read_seqcount_retry(s, start)	__harness_read_seqcount_retry(__seqcount_ptr(s), start)
 #define write_seqcount_begin(s) do {					\
 	(void)__seqcount_assert_held(s);				\
