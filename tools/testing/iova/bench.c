@@ -11,6 +11,9 @@
  *                  fit and one that can alternate (the soft-lockup pattern)
  *   threads        alloc/free throughput with 1, 2, 4, 8, 16 threads, each
  *                  playing its own CPU, a quarter of the frees cross-CPU
+ *   cache_hit      a single page allocated and freed at once, over and
+ *                  over: the per-CPU cache's hit, which is all a strict
+ *                  mode map/unmap asks of the allocator
  *   shared_lock    acquisitions of the domain-wide locks per million
  *                  map/unmap operations in a steady state, per size class
  *                  (1, 16, 64, 256, 1024 pages), 2 threads: the shim's
@@ -323,6 +326,40 @@ static double fragmented(const struct iova_impl *im, long blocks, long n, struct
 	close_domain(im, d);
 	/* one "operation" is a failing request + a succeeding one + its free */
 	return (t1 - t0) / n;
+}
+
+/* ---- (c2) the cache hit ---------------------------------------------------- */
+
+/*
+ * One page allocated and freed at once, @n times, after a warm-up: what a
+ * strict-mode dma_map_page()/dma_unmap_page() pair asks of the allocator.
+ */
+static double cache_hit(const struct iova_impl *im, long n, struct result *r)
+{
+	struct hdom *d = open_domain(im, 1);
+	unsigned long pfn;
+	double t0, t1;
+
+	for (int i = 0; i < 1000; i++) {
+		pfn = im->alloc_fast(d, 1, LIMIT32, true);
+		if (!pfn)
+			abort();
+		im->free_fast(d, pfn, 1);
+	}
+	ir_start();
+	t0 = harness_now_ns();
+	for (long i = 0; i < n; i++) {
+		pfn = im->alloc_fast(d, 1, LIMIT32, true);
+		if (!pfn)
+			abort();
+		im->free_fast(d, pfn, 1);
+	}
+	t1 = harness_now_ns();
+	ir_stop("cache_hit", im->name, 2 * n);
+	im->stats(d, &r->st);
+	r->slab_bytes = node_cache_bytes();
+	close_domain(im, d);
+	return (t1 - t0) / (2.0 * n);
 }
 
 /* ---- (d) threads ---------------------------------------------------------- */
@@ -665,6 +702,13 @@ static double probe_large(const struct iova_impl *im, long n)
 	return large_allocs(im, n, &r);
 }
 
+static double probe_hit(const struct iova_impl *im, long n)
+{
+	struct result r = { 0 };
+
+	return cache_hit(im, n, &r);
+}
+
 static struct bench *new_bench(const char *name, const char *what, const char *target)
 {
 	struct bench *b = &benches[nr_benches++];
@@ -761,6 +805,22 @@ static void run_fragmented(void)
 	finish(b);
 }
 
+static void run_hit(void)
+{
+	struct bench *b = new_bench("cache_hit",
+				    "1-page alloc+free at once, the per-CPU cache's hit",
+				    "no slower than stock");
+	long n = calibrate(probe_hit, impl_k(0), opt.quick ? 20000 : 100000);
+
+	for (int rep = 0; rep < opt.reps; rep++)
+		for (int k = 0; k < 2; k++) {
+			b->r[k].impl = impl_k(k)->name;
+			b->r[k].s[rep] = (struct sample){ cache_hit(impl_k(k), n, &b->r[k]), 2 * n };
+			b->r[k].n = rep + 1;
+		}
+	finish(b);
+}
+
 static void run_threads(void)
 {
 	static const int counts[] = { 1, 2, 4, 8, 16 };
@@ -806,6 +866,7 @@ static void ir_child(void)
 		boot_and_churn(im, churn, &boot, &r, &rc, false);
 		large_allocs(im, large, &r);
 		fragmented(im, blocks, 20, &r);
+		cache_hit(im, churn, &r);
 	}
 }
 
@@ -1101,6 +1162,8 @@ int main(int argc, char **argv)
 		run_large();
 	if (wanted("fragmented"))
 		run_fragmented();
+	if (wanted("cache_hit"))
+		run_hit();
 	if (wanted("threads"))
 		run_threads();
 	if (wanted("shared_lock"))
