@@ -21,7 +21,10 @@
  *             (a small hash set finds it)
  *
  * A batch is flushed when it holds depth unmaps, when its held[] is full,
- * or timeout_ms after an unmap, whichever comes first. A flush invalidates
+ * or timeout_ms after the first unmap it got since its last flush,
+ * whichever comes first: the timer flushes only batches that old and
+ * comes back for the others when they will be, so that under a steady
+ * stream of unmaps, which fills batches sooner, it flushes nothing. A flush invalidates
  * the merged ranges one by one, or, when they could not be kept to
  * max_ranges or cover more than max_pages pages, promotes the batch to one
  * flush of the whole domain. Only once the invalidation has returned are
@@ -720,12 +723,43 @@ static void batch_flush_all_cpus(struct iotlb_batcher *b,
 	}
 }
 
+static unsigned long batch_timeout_jiffies(struct iotlb_batcher *b)
+{
+	return max(1UL, msecs_to_jiffies(b->params.timeout_ms));
+}
+
+/*
+ * Flush the batches whose first unmap is timeout_ms old; come back when
+ * the oldest of the others will be.
+ */
 static void iotlb_batch_timeout(struct timer_list *t)
 {
 	struct iotlb_batcher *b = from_timer(b, t, timer);
+	unsigned long flags, due, next = 0, tmo = batch_timeout_jiffies(b);
+	bool again = false;
+	int cpu;
 
 	atomic_set(&b->timer_on, 0);
-	batch_flush_all_cpus(b, IOTLB_BATCH_TRIG_TIMER);
+	for_each_possible_cpu(cpu) {
+		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+
+		spin_lock_irqsave(&bt->lock, flags);
+		batch_reap(b, bt);
+		due = bt->since + tmo;
+		if (bt->nr_ents && time_before(jiffies, due)) {
+			if (!again || time_before(due, next))
+				next = due;
+			again = true;
+		} else {
+			batch_flush(b, bt, IOTLB_BATCH_TRIG_TIMER);
+		}
+		spin_unlock_irqrestore(&bt->lock, flags);
+	}
+	/* An unmap meanwhile may have armed it already: keep the earlier. */
+	if (again) {
+		atomic_set(&b->timer_on, 1);
+		timer_reduce(&b->timer, next);
+	}
 }
 
 /* Invalidate one unmap now and release it. */
@@ -808,6 +842,8 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 		__stat_add(held_total, held);
 	}
 
+	if (!bt->nr_ents)
+		bt->since = jiffies;
 	merged = batch_add_range(b, bt, u, pages, fl);
 	bt->ents[bt->nr_ents].iova = u->iova;
 	bt->ents[bt->nr_ents].size = u->size;
@@ -827,8 +863,7 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	/* Keep the shared flag's cache line clean in the common case. */
 	if (arm && !atomic_read(&b->timer_on) &&
 	    !atomic_xchg(&b->timer_on, 1))
-		mod_timer(&b->timer, jiffies +
-			  max(1UL, msecs_to_jiffies(b->params.timeout_ms)));
+		mod_timer(&b->timer, jiffies + batch_timeout_jiffies(b));
 	return 0;
 
 unlock_now:

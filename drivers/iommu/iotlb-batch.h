@@ -147,6 +147,7 @@ struct iotlb_batch {
 	unsigned int nr_ents;
 	unsigned int nr_ranges;
 	unsigned int nr_held;
+	unsigned long since;	/* jiffies: first unmap into the empty batch */
 	bool overflow;		/* more than max_ranges: ranges not kept */
 	bool unknown;		/* an unmap had no recorded range */
 	unsigned long pages;	/* pages to invalidate */
@@ -175,7 +176,8 @@ struct iotlb_batch {
  * @cpu: the per-CPU batches
  * @full_started: full flushes started
  * @full_done: full flushes completed
- * @timer: flushes every CPU's batch @params.timeout_ms after an unmap
+ * @timer: flushes each CPU's batch once its first unmap is
+ *	@params.timeout_ms old
  * @timer_on: @timer is pending
  */
 struct iotlb_batcher {

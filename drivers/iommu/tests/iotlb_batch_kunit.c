@@ -57,6 +57,7 @@ struct fake_domain {
 	unsigned int nr_flush_all;
 	unsigned int nr_release;
 	unsigned int nr_release_calls;
+	unsigned long last_release;	/* jiffies */
 	unsigned int log_len;
 	unsigned int log_cap;
 	struct fake_inv *log;
@@ -185,6 +186,7 @@ static void fake_release(struct iotlb_batcher *b,
 
 	spin_lock_irqsave(&fd->lock, flags);
 	fd->nr_release_calls++;
+	fd->last_release = jiffies;
 	for (i = 0; i < n; i++)
 		fake_release_one(fd, ents[i].iova, ents[i].size);
 	spin_unlock_irqrestore(&fd->lock, flags);
@@ -585,6 +587,43 @@ static void iotlb_batch_test_timeout(struct kunit *test)
 	for (i = 0; i < 100 && READ_ONCE(fd->nr_release) < 2; i++)
 		msleep(20);
 	KUNIT_EXPECT_EQ(test, fd->nr_release, 2);
+}
+
+/*
+ * The timer flushes a batch only once its first unmap is timeout_ms old:
+ * an unmap into a batch emptied since the timer was armed waits its own
+ * full timeout, however soon the timer fires.
+ */
+static void iotlb_batch_test_timeout_age(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+	struct iotlb_batch_stats st0, st1;
+	struct fake_domain *fd;
+	unsigned long t, tmo;
+	int i;
+
+	p.timeout_ms = 200;
+	tmo = msecs_to_jiffies(p.timeout_ms);
+	fd = fake_domain_new(test, &p);
+	iotlb_batch_read_stats(&st0);
+	/* Arms the timer, for about 200 ms from now. */
+	fake_unmap(fd, 0, PG, PG);
+	msleep(100);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 1);
+
+	/* Half-way through: this one must still wait 200 ms. */
+	t = jiffies;
+	fake_unmap(fd, 8 * PG, PG, PG);
+	for (i = 0; i < 200 && READ_ONCE(fd->nr_release) < 2; i++)
+		msleep(20);
+	KUNIT_ASSERT_EQ(test, fd->nr_release, 2);
+	KUNIT_EXPECT_GE_MSG(test, (long)(fd->last_release - t), (long)tmo,
+			    "released after %ld of %lu jiffies",
+			    (long)(fd->last_release - t), tmo);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_GE(test, st1.trigger[IOTLB_BATCH_TRIG_TIMER] -
+			st0.trigger[IOTLB_BATCH_TRIG_TIMER], 1);
 }
 
 static void iotlb_batch_test_sync_policy(struct kunit *test)
@@ -1262,6 +1301,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_depth_one),
 	KUNIT_CASE(iotlb_batch_test_unknown_range),
 	KUNIT_CASE(iotlb_batch_test_timeout),
+	KUNIT_CASE(iotlb_batch_test_timeout_age),
 	KUNIT_CASE(iotlb_batch_test_sync_policy),
 	KUNIT_CASE(iotlb_batch_test_covered),
 	KUNIT_CASE(iotlb_batch_test_covered_partly),
