@@ -163,6 +163,14 @@ static void close_domain(const struct iova_impl *im, struct hdom *d)
 	im->cache_put();
 }
 
+/* The tree and the node memory at the end of a run into @r, then close. */
+static void close_measured(const struct iova_impl *im, struct hdom *d, struct result *r)
+{
+	im->stats(d, &r->st);
+	r->slab_bytes = node_cache_bytes();
+	close_domain(im, d);
+}
+
 /* Mixed sizes of streaming DMA: mostly single pages, a tail up to 64. */
 static unsigned long churn_size(unsigned long long *rng)
 {
@@ -231,9 +239,7 @@ static double boot_and_churn(const struct iova_impl *im, long churn, double *boo
 	t2 = harness_now_ns();
 	ir_stop("boot_churn", im->name, 2 * churn);
 	*boot_ns = (t1 - t0) / BOOT_PAGES;
-	im->stats(d, &rc->st);
-	rc->slab_bytes = node_cache_bytes();
-	close_domain(im, d);
+	close_measured(im, d, rc);
 	return (t2 - t1) / (2.0 * churn);
 }
 
@@ -263,9 +269,7 @@ static double large_allocs(const struct iova_impl *im, long n, struct result *r)
 	}
 	t1 = harness_now_ns();
 	ir_stop("large_allocs", im->name, 2 * n);
-	im->stats(d, &r->st);
-	r->slab_bytes = node_cache_bytes();
-	close_domain(im, d);
+	close_measured(im, d, r);
 	return (t1 - t0) / (2.0 * n);
 }
 
@@ -334,31 +338,29 @@ static double fragmented(const struct iova_impl *im, long blocks, long n, struct
  * One page allocated and freed at once, @n times, after a warm-up: what a
  * strict-mode dma_map_page()/dma_unmap_page() pair asks of the allocator.
  */
+static void hit_pairs(const struct iova_impl *im, struct hdom *d, long n)
+{
+	for (long i = 0; i < n; i++) {
+		unsigned long pfn = im->alloc_fast(d, 1, LIMIT32, true);
+
+		if (!pfn)
+			abort();
+		im->free_fast(d, pfn, 1);
+	}
+}
+
 static double cache_hit(const struct iova_impl *im, long n, struct result *r)
 {
 	struct hdom *d = open_domain(im, 1);
-	unsigned long pfn;
 	double t0, t1;
 
-	for (int i = 0; i < 1000; i++) {
-		pfn = im->alloc_fast(d, 1, LIMIT32, true);
-		if (!pfn)
-			abort();
-		im->free_fast(d, pfn, 1);
-	}
+	hit_pairs(im, d, 1000);
 	ir_start();
 	t0 = harness_now_ns();
-	for (long i = 0; i < n; i++) {
-		pfn = im->alloc_fast(d, 1, LIMIT32, true);
-		if (!pfn)
-			abort();
-		im->free_fast(d, pfn, 1);
-	}
+	hit_pairs(im, d, n);
 	t1 = harness_now_ns();
 	ir_stop("cache_hit", im->name, 2 * n);
-	im->stats(d, &r->st);
-	r->slab_bytes = node_cache_bytes();
-	close_domain(im, d);
+	close_measured(im, d, r);
 	return (t1 - t0) / (2.0 * n);
 }
 
@@ -764,20 +766,26 @@ static void run_boot(void)
 	finish(churn);
 }
 
+/* opt.reps runs of @fn with @n alloc/free pairs, stock and ours in turn */
+static void run_pairs(struct bench *b,
+		      double (*fn)(const struct iova_impl *, long, struct result *), long n)
+{
+	for (int rep = 0; rep < opt.reps; rep++)
+		for (int k = 0; k < 2; k++) {
+			b->r[k].impl = impl_k(k)->name;
+			b->r[k].s[rep] = (struct sample){ fn(impl_k(k), n, &b->r[k]), 2 * n };
+			b->r[k].n = rep + 1;
+		}
+	finish(b);
+}
+
 static void run_large(void)
 {
 	struct bench *b = new_bench("large_allocs",
 				    "33-1024 page map+unmap, 64 in flight, 30,000 pages live",
 				    "ours >= 3x stock throughput");
-	long n = calibrate(probe_large, impl_k(0), opt.quick ? 500 : 2000);
 
-	for (int rep = 0; rep < opt.reps; rep++)
-		for (int k = 0; k < 2; k++) {
-			b->r[k].impl = impl_k(k)->name;
-			b->r[k].s[rep] = (struct sample){ large_allocs(impl_k(k), n, &b->r[k]), 2 * n };
-			b->r[k].n = rep + 1;
-		}
-	finish(b);
+	run_pairs(b, large_allocs, calibrate(probe_large, impl_k(0), opt.quick ? 500 : 2000));
 }
 
 static void run_fragmented(void)
@@ -810,15 +818,8 @@ static void run_hit(void)
 	struct bench *b = new_bench("cache_hit",
 				    "1-page alloc+free at once, the per-CPU cache's hit",
 				    "no slower than stock");
-	long n = calibrate(probe_hit, impl_k(0), opt.quick ? 20000 : 100000);
 
-	for (int rep = 0; rep < opt.reps; rep++)
-		for (int k = 0; k < 2; k++) {
-			b->r[k].impl = impl_k(k)->name;
-			b->r[k].s[rep] = (struct sample){ cache_hit(impl_k(k), n, &b->r[k]), 2 * n };
-			b->r[k].n = rep + 1;
-		}
-	finish(b);
+	run_pairs(b, cache_hit, calibrate(probe_hit, impl_k(0), opt.quick ? 20000 : 100000));
 }
 
 static void run_threads(void)
