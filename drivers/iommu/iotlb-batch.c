@@ -24,8 +24,8 @@
  * or timeout_ms after the first unmap it got since its last flush,
  * whichever comes first: the timer flushes only batches that old and
  * comes back for the others when they will be, so that under a steady
- * stream of unmaps, which fills batches sooner, it flushes nothing. A flush invalidates
- * the merged ranges one by one, or, when they could not be kept to
+ * stream of unmaps, which fills batches sooner, it flushes nothing. A
+ * flush invalidates the merged ranges one by one, or, when they could not be kept to
  * max_ranges or cover more than max_pages pages, promotes the batch to one
  * flush of the whole domain. Only once the invalidation has returned are
  * the IOVAs given back to their allocator, the page-table pages freed and
@@ -707,56 +707,49 @@ static inline void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
 		batch_reap_covered(b, bt, done);
 }
 
-static void batch_flush_all_cpus(struct iotlb_batcher *b,
-				 enum iotlb_batch_trigger trig)
-{
-	unsigned long flags;
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
-
-		spin_lock_irqsave(&bt->lock, flags);
-		batch_reap(b, bt);
-		batch_flush(b, bt, trig);
-		spin_unlock_irqrestore(&bt->lock, flags);
-	}
-}
-
 static unsigned long batch_timeout_jiffies(struct iotlb_batcher *b)
 {
 	return max(1UL, msecs_to_jiffies(b->params.timeout_ms));
 }
 
 /*
- * Flush the batches whose first unmap is timeout_ms old; come back when
- * the oldest of the others will be.
+ * Flush every CPU's batch or, with @next, only those whose first unmap is
+ * timeout_ms old. Returns whether a batch was left to wait, and in @next
+ * when the first of them is due.
  */
-static void iotlb_batch_timeout(struct timer_list *t)
+static bool batch_flush_cpus(struct iotlb_batcher *b,
+			     enum iotlb_batch_trigger trig, unsigned long *next)
 {
-	struct iotlb_batcher *b = from_timer(b, t, timer);
-	unsigned long flags, due, next = 0, tmo = batch_timeout_jiffies(b);
-	bool again = false;
+	unsigned long flags, due, tmo = batch_timeout_jiffies(b);
+	bool waiting = false;
 	int cpu;
 
-	atomic_set(&b->timer_on, 0);
 	for_each_possible_cpu(cpu) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 
 		spin_lock_irqsave(&bt->lock, flags);
 		batch_reap(b, bt);
 		due = bt->since + tmo;
-		if (bt->nr_ents && time_before(jiffies, due)) {
-			if (!again || time_before(due, next))
-				next = due;
-			again = true;
+		if (next && bt->nr_ents && time_before(jiffies, due)) {
+			if (!waiting || time_before(due, *next))
+				*next = due;
+			waiting = true;
 		} else {
-			batch_flush(b, bt, IOTLB_BATCH_TRIG_TIMER);
+			batch_flush(b, bt, trig);
 		}
 		spin_unlock_irqrestore(&bt->lock, flags);
 	}
+	return waiting;
+}
+
+static void iotlb_batch_timeout(struct timer_list *t)
+{
+	struct iotlb_batcher *b = from_timer(b, t, timer);
+	unsigned long next = 0;
+
+	atomic_set(&b->timer_on, 0);
 	/* An unmap meanwhile may have armed it already: keep the earlier. */
-	if (again) {
+	if (batch_flush_cpus(b, IOTLB_BATCH_TRIG_TIMER, &next)) {
 		atomic_set(&b->timer_on, 1);
 		timer_reduce(&b->timer, next);
 	}
@@ -882,7 +875,7 @@ EXPORT_SYMBOL_GPL(iotlb_batch_unmap);
  */
 void iotlb_batch_flush(struct iotlb_batcher *b)
 {
-	batch_flush_all_cpus(b, IOTLB_BATCH_TRIG_EXPLICIT);
+	batch_flush_cpus(b, IOTLB_BATCH_TRIG_EXPLICIT, NULL);
 }
 EXPORT_SYMBOL_GPL(iotlb_batch_flush);
 

@@ -2140,6 +2140,16 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 
 /* --- fast path ------------------------------------------------------------ */
 
+/*
+ * Whether alloc_iova_fast()/free_iova_fast() of @size pfns go through the
+ * per-CPU caches: 1 to IOVA_FAST_ROUND_MAX pfns (0 wraps around).
+ */
+static inline bool iova_cached_size(const struct iova_domain *iovad,
+				    unsigned long size)
+{
+	return size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches;
+}
+
 /* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
 static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  unsigned long size,
@@ -2204,8 +2214,7 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 	unsigned long pfn;
 	unsigned int order;
 
-	/* 1 to IOVA_FAST_ROUND_MAX pfns: a cached order (0 wraps around) */
-	if (likely(size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches)) {
+	if (likely(iova_cached_size(iovad, size))) {
 		order = order_base_2(size);
 		pfn = iova_cc_alloc(iovad, order, limit_pfn);
 		if (likely(pfn)) {
@@ -2263,8 +2272,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 {
 	unsigned int order;
 
-	/* as in alloc_iova_fast() */
-	if (likely(size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches)) {
+	if (likely(iova_cached_size(iovad, size))) {
 		order = order_base_2(size);
 		if (likely(iova_cc_push(iovad, order, pfn))) {
 			trace_iova_free(iovad, pfn, 1UL << order,
