@@ -56,15 +56,17 @@ if [ -z "$GUEST_TIMEOUT" ]; then
 	threads="1 2"
 	repeat=1
 	types=1
+	count=1
 	for p in $params; do
 		case "$p" in
 		iovatest.seconds=*) secs=${p#*=} ;;
 		iovatest.threads=*) threads=$(echo "${p#*=}" | tr ',' ' ') ;;
 		iovatest.repeat=*) repeat=${p#*=} ;;
 		iovatest.types=*) types=$(echo "${p#*=}" | tr ',' ' ' | wc -w) ;;
+		iovatest.count=1) count=2 ;;
 		esac
 	done
-	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * types * (secs + 3) * 2 + 10))
+	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * types * count * (secs + 3) * 2 + 10))
 fi
 
 # kvm_works: whether this guest really boots and finishes under KVM here
@@ -202,10 +204,12 @@ echo "$passed $failed" > "$out/$name.counts"
 
 # --- benchmark runs and invalidation counts ----------------------------------
 tr -d '\r' < "$log" | sed -n 's/.*iova-bench: //p' > "$out/$name.bench"
+tr -d '\r' < "$log" | sed -n 's/.*iova-count: //p' > "$out/$name.count"
 if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 	inv_events > "$out/$name.classes"
 	# Invalidations between the marks of run N (pci_cfg_write of N at
-	# 0xf0 and at 0xf4) belong to run N; the total covers the whole boot.
+	# 0xf0 and at 0xf4) belong to run N, those between 0xf8 and 0xfc to
+	# its counted run cN; the total covers the whole boot.
 	awk -v classes="$out/$name.classes" '
 	function hex(s,  i, v) {
 		v = 0
@@ -220,18 +224,21 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 	ev == "pci_cfg_write" && $2 == "edu" {
 		if ($4 == "@0xf0") { run = hex($6); next }
 		if ($4 == "@0xf4") { run = 0; next }
+		if ($4 == "@0xf8") { run = "c" hex($6); next }
+		if ($4 == "@0xfc") { run = 0; next }
 	}
 	ev in cls { total[cls[ev]]++; if (run) n[run, cls[ev]]++ }
 	END {
 		for (c in total) printf "0 %s %d\n", c, total[c]
-		for (k in n) { split(k, a, SUBSEP); printf "%d %s %d\n", a[1], a[2], n[k] }
+		for (k in n) { split(k, a, SUBSEP); printf "%s %s %d\n", a[1], a[2], n[k] }
 	}' "$qlog" > "$out/$name.inv"
 	[ "$KEEP_TRACE" = 1 ] || rm -f "$qlog"
 else
 	: > "$out/$name.inv"
 fi
 
-# inv_json RUN: {"pages":N,...} for run RUN (0 = the whole boot)
+# inv_json RUN: {"pages":N,...} for run RUN (0 = the whole boot, cN = the
+# counted run of run N)
 inv_json() {
 	if [ "$GUEST_TRACE" != 1 ]; then
 		echo null
@@ -257,11 +264,18 @@ inv_json() {
 			fields="$fields,\"$k\":$v"
 		done
 		[ -n "$id" ] || continue
-		echo "{\"name\":\"$name\",\"arch\":\"$GARCH\",\"flavor\":\"${GUEST_FLAVOR:-}\",\"mode\":\"${GUEST_MODE:-}\"$fields,\"inv\":$(inv_json "$id")}"
+		# The counted run's unmaps and latencies, and its invalidations.
+		count=$(awk -v id="$id" '{
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			if (f["id"] == id && f["unmaps"] ~ /^[0-9]+$/)
+				printf ",\"unmaps\":%s,\"count_map_us\":%s,\"count_unmap_us\":%s", f["unmaps"], f["map_us"] + 0, f["unmap_us"] + 0
+		}' "$out/$name.count")
+		[ -z "$count" ] || count="$count,\"inv_counted\":$(inv_json "c$id")"
+		echo "{\"name\":\"$name\",\"arch\":\"$GARCH\",\"flavor\":\"${GUEST_FLAVOR:-}\",\"mode\":\"${GUEST_MODE:-}\"$fields$count,\"inv\":$(inv_json "$id")}"
 	done < "$out/$name.bench"
 	echo "{\"name\":\"$name\",\"arch\":\"$GARCH\",\"flavor\":\"${GUEST_FLAVOR:-}\",\"mode\":\"${GUEST_MODE:-}\",\"boot\":true,\"params\":\"$params\",\"seconds\":$secs,\"passed\":$passed,\"failed\":$failed,\"error\":\"$why\",\"inv\":$(inv_json 0)}"
 } > "$json"
-rm -f "$out/$name.bench" "$out/$name.inv" "$out/$name.classes" "$out/$name.events"
+rm -f "$out/$name.bench" "$out/$name.count" "$out/$name.inv" "$out/$name.classes" "$out/$name.events"
 
 if [ -n "$why" ]; then
 	step "boot $name: FAILED ($why) after ${secs}s: $passed passed, $failed failed; log $log"

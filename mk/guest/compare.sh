@@ -12,7 +12,9 @@
 # and mode, stock and ours alternating which goes first), GUEST_MODES ("strict lazy safedefer
 # passthrough"; a stock kernel ignores iommu.safedefer=1 and runs its
 # default mode, so that row compares stock's default with ours), CMDLINE
-# (kernel parameters added to every boot). Writes
+# (kernel parameters added to every boot), BENCH_COUNT (1: count each
+# run's unmaps exactly in a second run of it, for invalidations per
+# million unmaps; 0: estimate them from the latencies). Writes
 # build/results/compare-ARCH.json and compare-ARCH.txt; exits non-zero if
 # a guest failed (the table then shows the runs that did come back).
 set -e -o pipefail
@@ -27,6 +29,7 @@ granule=${BENCH_GRANULE:-1}
 repeat=${BENCH_REPEAT:-1}
 rounds=${BENCH_ROUNDS:-1}
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
+count=${BENCH_COUNT:-1}
 
 
 step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) in each of $rounds boot(s)"
@@ -55,6 +58,7 @@ while [ "$round" -lt "$rounds" ]; do
 				"$(mode_param "$mode")" iovatest.run=iova:dma_map_bench.sh \
 				iovatest.seconds="$secs" iovatest.threads="$threads" \
 				iovatest.granule="$granule" iovatest.repeat="$repeat" \
+				iovatest.count="$count" \
 				$CMDLINE || bad="$bad $name"
 		done
 	done

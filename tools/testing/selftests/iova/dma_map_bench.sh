@@ -20,12 +20,21 @@
 #                       once in each, the group switched through its sysfs
 #                       type with no driver bound, so that modes compare
 #                       within one boot; empty (default): the booted type
+#   IOVA_BENCH_COUNT=1  after each run, run it again with the iommu:unmap
+#                       tracepoint enabled, to count its unmaps exactly
+#                       (dma_map_benchmark reports only mean latencies); the
+#                       tracepoint's cost lands in that second run alone,
+#                       whose line is
+#
+#   # iova-count: id=N threads=N unmaps=N map_us=X unmap_us=X
+#
 #   IOVA_TEST_REQUIRE_DEVICE=1  fail rather than skip without the device
 #   IOVA_BENCH_MARK=1   write the run id (modulo 256) into the device's
-#                       config space at 0xf0 before and 0xf4 after each run,
-#                       so that an emulator's trace (QEMU pci_cfg_write) can
-#                       attribute IOTLB invalidations to runs. Only for
-#                       QEMU's edu, where nothing lives at those offsets.
+#                       config space at 0xf0 before and 0xf4 after each run
+#                       (0xf8 and 0xfc around its counted run), so that an
+#                       emulator's trace (QEMU pci_cfg_write) can attribute
+#                       IOTLB invalidations to runs. Only for QEMU's edu,
+#                       where nothing lives at those offsets.
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -36,6 +45,7 @@ SECONDS_PER_RUN=${IOVA_BENCH_SECONDS:-1}
 GRANULE=${IOVA_BENCH_GRANULE:-1}
 REPEAT=${IOVA_BENCH_REPEAT:-1}
 DEBUGFS=/sys/kernel/debug
+TRACEFS=/sys/kernel/tracing
 
 # mark OFFSET ID: one byte into the device's config space (see above).
 mark()
@@ -43,6 +53,43 @@ mark()
 	[ "$IOVA_BENCH_MARK" = 1 ] || return 0
 	printf "$(printf '\\%03o' $(($2 % 256)))" |
 		dd of="$PCI/$DEV/config" bs=1 seek="$1" conv=notrunc 2>/dev/null
+}
+
+# unmaps_written: the iommu:unmap events the trace buffer took since it
+# was last cleared, kept, overwritten or dropped.
+unmaps_written()
+{
+	cat "$TRACEFS"/per_cpu/cpu*/stats | awk -F': *' '
+	$1 == "entries" || $1 == "overrun" || $1 == "commit overrun" ||
+	$1 == "dropped events" { n += $2 }
+	END { print n + 0 }'
+}
+
+# count_run ID THREADS: the run again, counting its unmaps (see above).
+count_run()
+{
+	echo 0 > "$TRACEFS/tracing_on"
+	echo > "$TRACEFS/trace"
+	echo 1 > "$TRACEFS/events/iommu/unmap/enable"
+	echo 1 > "$TRACEFS/tracing_on"
+	mark 248 "$1"
+	c_out=$("$TOOL" -t "$2" -s "$SECONDS_PER_RUN" -g "$GRANULE" 2>&1)
+	c_rc=$?
+	sleep 1
+	mark 252 "$1"
+	echo 0 > "$TRACEFS/tracing_on"
+	echo 0 > "$TRACEFS/events/iommu/unmap/enable"
+	c_n=$(unmaps_written)
+	echo > "$TRACEFS/trace"
+	echo 1 > "$TRACEFS/tracing_on"
+	c_map=$(echo "$c_out" | sed -n 's/^average map latency(us):\([0-9.]*\) .*$/\1/p')
+	c_unmap=$(echo "$c_out" | sed -n 's/^average unmap latency(us):\([0-9.]*\) .*$/\1/p')
+	if [ $c_rc -ne 0 ] || [ -z "$c_map" ] || [ -z "$c_unmap" ] || [ "$c_n" = 0 ]; then
+		echo "$c_out" | sed 's/^/# /'
+		return 1
+	fi
+	echo "# iova-count: id=$1 threads=$2 unmaps=$c_n map_us=$c_map" \
+		"unmap_us=$c_unmap"
 }
 
 # bind/unbind: the test device to and from dma_map_benchmark
@@ -100,7 +147,15 @@ while [ $r -lt "$REPEAT" ]; do
 	r=$((r + 1))
 done
 set -- $RUNS
-ktap_set_plan $(($# + 1))
+COUNT=
+if [ "$IOVA_BENCH_COUNT" = 1 ]; then
+	[ -d "$TRACEFS/events" ] ||
+		mount -t tracefs none "$TRACEFS" 2>/dev/null
+	[ -e "$TRACEFS/events/iommu/unmap/enable" ] && COUNT=1
+	[ -n "$COUNT" ] ||
+		ktap_print_msg "no iommu:unmap tracepoint: unmaps not counted"
+fi
+ktap_set_plan $(($# * (${COUNT:-0} + 1) + 1))
 
 if bind; then
 	ktap_test_pass "bind $DEV to dma_map_benchmark"
@@ -158,6 +213,12 @@ for t in $RUNS; do
 		"seconds=$SECONDS_PER_RUN map_us=$1 map_sd=$2 unmap_us=$3" \
 		"unmap_sd=$4"
 	ktap_test_pass "$desc"
+	[ -n "$COUNT" ] || continue
+	if count_run "$id" "$t"; then
+		ktap_test_pass "$desc, unmaps counted"
+	else
+		ktap_test_fail "$desc, unmaps counted"
+	fi
 done
 
 # Leave the group as the tests after this one expect it.
