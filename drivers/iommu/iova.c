@@ -2067,43 +2067,54 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 }
 
 /*
- * Cache a freed range of @order if it is a live fast-path allocation.
- * Returns false if the caller must free it to the tree.
+ * Whether [@pfn, @end] lies in the extent @cc found last, the tree not having
+ * changed since. Nothing of the tree is read but its count, which alone
+ * tells whether it is still as it was then (the count was even; a writer in
+ * progress makes it odd, so unequal).
  */
-static inline bool iova_cc_push(struct iova_domain *iovad, unsigned int order,
-				unsigned long pfn)
+static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
+				 unsigned long pfn, unsigned long end)
 {
-	unsigned long flags, end = pfn + (1UL << order) - 1;
-	unsigned int nr, depth = iova_cache_depth(order);
-	struct iova_cpu_cache *cc;
-	bool known, done = false;
+	return cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
+	       pfn >= cc->vlo && end <= cc->vhi;
+}
 
-	if (end < pfn)
-		return false;
-	cc = raw_cpu_ptr(iovad->caches);
-	spin_lock_irqsave(&cc->lock, flags);
-	/*
-	 * Nothing of the tree is read here: its count alone tells whether
-	 * it is still as it was when the extent was found (the count is
-	 * even then; a writer in progress makes it odd, so unequal).
-	 */
-	known = cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
-		pfn >= cc->vlo && end <= cc->vhi;
-	if (unlikely(!known) && !iova_range_is_fast(iovad, pfn, end, cc))
-		goto out;
+static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
+			       unsigned long size);
+
+/*
+ * The rest of free_iova_fast() when the inline test could not push the range
+ * on @cc, whose lock the caller took with @flags: look the range up and make
+ * room as needed, or else free it to its pool or the tree. Drops the lock.
+ */
+static noinline void iova_cc_free_miss(struct iova_domain *iovad,
+				       struct iova_cpu_cache *cc,
+				       unsigned long pfn, unsigned long size,
+				       unsigned long flags)
+	__releases(&cc->lock)
+{
+	unsigned int order = order_base_2(size), nr;
+	unsigned long end = pfn + (1UL << order) - 1;
+
+	if (end < pfn ||
+	    (!iova_cc_known(cc, pfn, end) &&
+	     !iova_range_is_fast(iovad, pfn, end, cc)))
+		goto uncached;
 	nr = cc->nr[order];
-	if (unlikely(nr == depth)) {
+	if (nr == iova_cache_depth(order)) {
 		iova_cc_spill(iovad, cc, order);
 		nr = cc->nr[order];
-		if (nr == depth)
-			goto out;
+		if (nr == iova_cache_depth(order))
+			goto uncached;
 	}
 	iova_cc_stack(cc, order)[nr] = pfn;
 	cc->nr[order] = nr + 1;
-	done = true;
-out:
+	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
 	spin_unlock_irqrestore(&cc->lock, flags);
-	return done;
+	return;
+uncached:
+	spin_unlock_irqrestore(&cc->lock, flags);
+	iova_free_uncached(iovad, pfn, size);
 }
 
 static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
@@ -2270,17 +2281,29 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 		    unsigned long size)
 {
-	unsigned int order;
+	unsigned long flags, end;
+	struct iova_cpu_cache *cc;
+	unsigned int order, nr;
 
-	if (likely(iova_cached_size(iovad, size))) {
-		order = order_base_2(size);
-		if (likely(iova_cc_push(iovad, order, pfn))) {
-			trace_iova_free(iovad, pfn, 1UL << order,
-					IOVA_TRACE_CACHE);
-			return;
-		}
+	if (unlikely(!iova_cached_size(iovad, size))) {
+		iova_free_uncached(iovad, pfn, size);
+		return;
 	}
-	iova_free_uncached(iovad, pfn, size);
+	cc = raw_cpu_ptr(iovad->caches);
+	spin_lock_irqsave(&cc->lock, flags);
+	/* Most frees fall in the extent of the last one, with room to spare. */
+	order = order_base_2(size);
+	end = pfn + (1UL << order) - 1;
+	nr = cc->nr[order];
+	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end) ||
+		     nr >= iova_cache_depth(order))) {
+		iova_cc_free_miss(iovad, cc, pfn, size, flags);
+		return;
+	}
+	iova_cc_stack(cc, order)[nr] = pfn;
+	cc->nr[order] = nr + 1;
+	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
+	spin_unlock_irqrestore(&cc->lock, flags);
 }
 EXPORT_SYMBOL_GPL(free_iova_fast);
 
