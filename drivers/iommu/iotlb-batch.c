@@ -797,6 +797,7 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	enum iotlb_batch_sync_reason why = IOTLB_BATCH_SYNC_CALLER;
 	bool unknown = u->start > u->end;
 	unsigned long pages, flags, held;
+	struct iotlb_batch_ent *ent;
 	struct iotlb_batch *bt;
 	unsigned int merged;
 	bool arm;
@@ -838,10 +839,10 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	if (!bt->nr_ents)
 		bt->since = jiffies;
 	merged = batch_add_range(b, bt, u, pages, fl);
-	bt->ents[bt->nr_ents].iova = u->iova;
-	bt->ents[bt->nr_ents].size = u->size;
-	bt->ents[bt->nr_ents].gen = atomic64_read(&b->full_started);
-	bt->nr_ents++;
+	ent = &bt->ents[bt->nr_ents++];
+	ent->iova = u->iova;
+	ent->size = u->size;
+	ent->gen = atomic64_read(&b->full_started);
 	__stat_inc(deferred);
 	if (merged)
 		__stat_add(merged, merged);
