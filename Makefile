@@ -22,8 +22,8 @@ GUEST_ARCH := $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
-	harness selftests guest-kernel check bench debian-guest clean \
-	distclean help
+	harness selftests guest-kernel check bench debian-guest steptrace \
+	clean distclean help
 
 all: compare
 
@@ -65,6 +65,11 @@ check: tree
 
 bench: tree
 	@bash mk/bench.sh
+
+# Where one unmap's instructions go, stock against ours, by single-stepping
+# it in the x86_64 guest (FUNC=kernel function, default the page unmap).
+steptrace: tree
+	@bash mk/guest/steptrace.sh $(FUNC)
 
 # Debian guest with perf, bcc and bpftrace (x86_64, slow; not in make check):
 # CMD='shell command' or SCRIPT=file runs inside; by default the tracing

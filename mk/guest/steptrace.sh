@@ -1,0 +1,89 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Where the instructions of one DMA unmap (or any kernel function) go,
+# stock against ours: boot the x86_64 guest with QEMU's gdbstub while
+# dma_map_benchmark runs, single-step whole calls of the function in gdb
+# (mk/guest/steptrace.py) and count the instructions per function from each
+# kernel's symbols (mk/guest/steptable.py). Exact and repeatable, unlike
+# time under TCG: the benchmark's -icount figures say how many instructions
+# an operation takes, this says where they are.
+#
+#   mk/guest/steptrace.sh [FUNCTION]      (default iommu_dma_unmap_page)
+#
+# Environment: STEP_MODES ("strict lazy safedefer"; a stock kernel ignores
+# iommu.safedefer=1, so ours in that mode is set against stock's lazy
+# mode), STEP_SAMPLES (6 calls per kernel and mode), STEP_SKIP (300 calls
+# let by before each traced one, see steptrace.py), BENCH_GRANULE (1),
+# STEP_PORT (1241, the gdbstub's TCP port). x86_64 only (the host's gdb).
+# Uses the guest kernels and initramfs that mk/guest/compare.sh builds.
+# Writes build/results/steptrace-FUNCTION.txt.
+set -e -o pipefail
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+func=${1:-iommu_dma_unmap_page}
+modes=${STEP_MODES:-strict lazy safedefer}
+samples=${STEP_SAMPLES:-6}
+granule=${BENCH_GRANULE:-1}
+port=${STEP_PORT:-1241}
+guest_arch x86_64
+command -v gdb > /dev/null || apt-get install -y -qq gdb > /dev/null
+out=$RESULTS/steptrace
+mkdir -p "$out"
+rm -f "$out"/*.trace
+
+k_stock=$("$GUEST_DIR/kernel.sh" x86_64 stock | tail -n 1)
+k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" x86_64 ours | tail -n 1)
+initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" x86_64 | tail -n 1)
+
+# trace FLAVOR MODE: the calls' addresses into $out/FLAVOR-MODE.trace
+trace() {
+	local kernel=$k_ours vmlinux=$GUEST/x86_64-ours/vmlinux addr log q
+	if [ "$1" = stock ]; then
+		kernel=$k_stock
+		vmlinux=$GUEST/x86_64-stock/vmlinux
+	fi
+	addr=$(nm "$vmlinux" | awk -v f="$func" '$3 == f && !n++ { print $1 }')
+	[ -n "$addr" ] || die "steptrace: no $func in $vmlinux"
+	log=$out/$1-$2.log
+	step "steptrace: $func in $1 kernel, $2 mode, $samples calls"
+	# The same machine as boot.sh's x86_64 guest; the benchmark runs long
+	# enough for the stepping and is cut short afterwards.
+	$QEMU -accel tcg -machine q35,kernel-irqchip=split \
+		-device intel-iommu,intremap=on -device edu -smp 2 -m 512M \
+		-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 no_timer_check tsc=reliable $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
+		-gdb "tcp:127.0.0.1:$port" < /dev/null > "$log" 2>&1 &
+	q=$!
+	# The runner prints the test's output only when it ends: wait for its
+	# start, then for the benchmark to be under way.
+	for _ in $(seq 180); do
+		grep -q "selftests: iova: dma_map_bench.sh" "$log" && break
+		kill -0 "$q" 2> /dev/null || break
+		sleep 1
+	done
+	sleep 12
+	STEP_ADDR=$addr STEP_PORT=$port STEP_SAMPLES=$samples \
+		STEP_SKIP=${STEP_SKIP:-300} \
+		STEP_OUT=$out/$1-$2.trace timeout --foreground 600 \
+		gdb -q -batch -x "$GUEST_DIR/steptrace.py" "$vmlinux" \
+		< /dev/null > "$out/$1-$2.gdb.log" 2>&1 ||
+		step "steptrace: gdb failed, see $out/$1-$2.gdb.log"
+	kill "$q" 2> /dev/null || true
+	wait "$q" 2> /dev/null || true
+}
+
+txt=$RESULTS/steptrace-$func.txt
+: > "$txt"
+for mode in $modes; do
+	smode=$mode
+	[ "$mode" = safedefer ] && smode=lazy
+	[ -s "$out/stock-$smode.trace" ] && [ "$smode" != "$mode" ] ||
+		trace stock "$smode"
+	trace ours "$mode"
+	python3 "$GUEST_DIR/steptable.py" \
+		--title "$func, granule $granule, ours $mode against stock $smode" \
+		"$GUEST/x86_64-stock/vmlinux" "$out/stock-$smode.trace" \
+		"$GUEST/x86_64-ours/vmlinux" "$out/ours-$mode.trace" | tee -a "$txt"
+done
+step "steptrace: $txt"
