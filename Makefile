@@ -67,7 +67,7 @@ bench: tree
 	@bash mk/bench.sh
 
 # Where one unmap's instructions go, stock against ours, by single-stepping
-# it in the x86_64 guest (FUNC=kernel function, default the page unmap).
+# it in the guest (FUNC=kernel function, default the page unmap).
 steptrace: tree
 	@bash mk/guest/steptrace.sh $(FUNC)
 

@@ -24,6 +24,16 @@ import gdb  # pylint: disable=import-error
 MAX_STEPS = 200000
 
 
+def return_address():
+    """Where the call returns to, read at its first instruction: the link
+    register on arm64, the top of the stack on x86."""
+    arch = gdb.selected_frame().architecture().name()
+    if "aarch64" in arch:
+        return int(gdb.parse_and_eval("$x30"))
+    sp = int(gdb.parse_and_eval("$sp"))
+    return int(gdb.parse_and_eval("*(unsigned long *)%d" % sp))
+
+
 def main():
     addr = int(os.environ["STEP_ADDR"], 16)
     samples = int(os.environ.get("STEP_SAMPLES", "6"))
@@ -40,9 +50,7 @@ def main():
                 gdb.execute("ignore $bpnum %d" % skip, to_string=True)
             gdb.execute("continue", to_string=True)
             gdb.execute("delete", to_string=True)
-            sp = int(gdb.parse_and_eval("$sp"))
-            ret = int(gdb.parse_and_eval("*(unsigned long *)%d" % sp))
-            ret &= (1 << 64) - 1
+            ret = return_address() & ((1 << 64) - 1)
             pcs = [addr]
             while len(pcs) < MAX_STEPS:
                 gdb.execute("stepi", to_string=True)

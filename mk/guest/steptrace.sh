@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Where the instructions of one DMA unmap (or any kernel function) go,
-# stock against ours: boot the x86_64 guest with QEMU's gdbstub while
+# stock against ours: boot the guest with QEMU's gdbstub while
 # dma_map_benchmark runs, single-step whole calls of the function in gdb
 # (mk/guest/steptrace.py) and count the instructions per function from each
 # kernel's symbols (mk/guest/steptable.py). Exact and repeatable, unlike
@@ -14,9 +14,10 @@
 # iommu.safedefer=1, so ours in that mode is set against stock's lazy
 # mode), STEP_SAMPLES (6 calls per kernel and mode), STEP_SKIP (300 calls
 # let by before each traced one, see steptrace.py), BENCH_GRANULE (1),
-# STEP_PORT (1241, the gdbstub's TCP port). x86_64 only (the host's gdb).
-# Uses the guest kernels and initramfs that mk/guest/compare.sh builds.
-# Writes build/results/steptrace-FUNCTION.txt.
+# STEP_PORT (1241, the gdbstub's TCP port), GUEST_ARCH (x86_64 or arm64,
+# as make's ARCH=; arm64 steps with gdb-multiarch). Uses the guest kernels
+# and initramfs that mk/guest/compare.sh builds. Writes
+# build/results/steptrace-ARCH-FUNCTION.txt.
 set -e -o pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -26,33 +27,44 @@ modes=${STEP_MODES:-strict lazy safedefer}
 samples=${STEP_SAMPLES:-6}
 granule=${BENCH_GRANULE:-1}
 port=${STEP_PORT:-1241}
-guest_arch x86_64
-command -v gdb > /dev/null || apt-get install -y -qq gdb > /dev/null
-out=$RESULTS/steptrace
+guest_arch "${GUEST_ARCH:-x86_64}"
+gdb=gdb
+case $GARCH in
+x86_64)
+	machine=(-machine "q35,kernel-irqchip=split" -device "intel-iommu,intremap=on")
+	params="console=ttyS0 no_timer_check tsc=reliable"
+	;;
+arm64)
+	gdb="gdb-multiarch"
+	machine=(-machine "virt,iommu=smmuv3,gic-version=3" -cpu cortex-a57)
+	params="console=ttyAMA0"
+	;;
+esac
+command -v $gdb > /dev/null || apt-get install -y -qq $gdb > /dev/null
+out=$RESULTS/steptrace-$GARCH
 mkdir -p "$out"
 rm -f "$out"/*.trace
 
-k_stock=$("$GUEST_DIR/kernel.sh" x86_64 stock | tail -n 1)
-k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" x86_64 ours | tail -n 1)
-initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" x86_64 | tail -n 1)
+k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
+k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
+initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
 
 # trace FLAVOR MODE: the calls' addresses into $out/FLAVOR-MODE.trace
 trace() {
-	local kernel=$k_ours vmlinux=$GUEST/x86_64-ours/vmlinux addr log q
+	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux addr log q
 	if [ "$1" = stock ]; then
 		kernel=$k_stock
-		vmlinux=$GUEST/x86_64-stock/vmlinux
+		vmlinux=$GUEST/$GARCH-stock/vmlinux
 	fi
 	addr=$(nm "$vmlinux" | awk -v f="$func" '$3 == f && !n++ { print $1 }')
 	[ -n "$addr" ] || die "steptrace: no $func in $vmlinux"
 	log=$out/$1-$2.log
 	step "steptrace: $func in $1 kernel, $2 mode, $samples calls"
-	# The same machine as boot.sh's x86_64 guest; the benchmark runs long
-	# enough for the stepping and is cut short afterwards.
-	$QEMU -accel tcg -machine q35,kernel-irqchip=split \
-		-device intel-iommu,intremap=on -device edu -smp 2 -m 512M \
+	# The same machine as boot.sh's guest; the benchmark runs long enough
+	# for the stepping and is cut short afterwards.
+	$QEMU -accel tcg "${machine[@]}" -device edu -smp 2 -m 512M \
 		-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 no_timer_check tsc=reliable $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
+		-append "$params $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
 		-gdb "tcp:127.0.0.1:$port" < /dev/null > "$log" 2>&1 &
 	q=$!
 	# The runner prints the test's output only when it ends: wait for its
@@ -66,14 +78,14 @@ trace() {
 	STEP_ADDR=$addr STEP_PORT=$port STEP_SAMPLES=$samples \
 		STEP_SKIP=${STEP_SKIP:-300} \
 		STEP_OUT=$out/$1-$2.trace timeout --foreground 600 \
-		gdb -q -batch -x "$GUEST_DIR/steptrace.py" "$vmlinux" \
+		$gdb -q -batch -x "$GUEST_DIR/steptrace.py" "$vmlinux" \
 		< /dev/null > "$out/$1-$2.gdb.log" 2>&1 ||
 		step "steptrace: gdb failed, see $out/$1-$2.gdb.log"
 	kill "$q" 2> /dev/null || true
 	wait "$q" 2> /dev/null || true
 }
 
-txt=$RESULTS/steptrace-$func.txt
+txt=$RESULTS/steptrace-$GARCH-$func.txt
 : > "$txt"
 for mode in $modes; do
 	smode=$mode
@@ -82,8 +94,8 @@ for mode in $modes; do
 		trace stock "$smode"
 	trace ours "$mode"
 	python3 "$GUEST_DIR/steptable.py" \
-		--title "$func, granule $granule, ours $mode against stock $smode" \
-		"$GUEST/x86_64-stock/vmlinux" "$out/stock-$smode.trace" \
-		"$GUEST/x86_64-ours/vmlinux" "$out/ours-$mode.trace" | tee -a "$txt"
+		--title "$GARCH $func, granule $granule, ours $mode against stock $smode" \
+		"$GUEST/$GARCH-stock/vmlinux" "$out/stock-$smode.trace" \
+		"$GUEST/$GARCH-ours/vmlinux" "$out/ours-$mode.trace" | tee -a "$txt"
 done
 step "steptrace: $txt"
