@@ -2082,6 +2082,16 @@ static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
 			       unsigned long size);
 
+/* Push @pfn on @cc's stack of @order, which has room; @cc->lock held. */
+static inline void iova_cc_put(struct iova_domain *iovad,
+			       struct iova_cpu_cache *cc, unsigned int order,
+			       unsigned int nr, unsigned long pfn)
+{
+	iova_cc_stack(cc, order)[nr] = pfn;
+	cc->nr[order] = nr + 1;
+	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
+}
+
 /*
  * The rest of free_iova_fast() when the inline test could not push the range
  * on @cc, whose lock the caller took with @flags: look the range up and make
@@ -2107,9 +2117,7 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 		if (nr == iova_cache_depth(order))
 			goto uncached;
 	}
-	iova_cc_stack(cc, order)[nr] = pfn;
-	cc->nr[order] = nr + 1;
-	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
+	iova_cc_put(iovad, cc, order, nr, pfn);
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return;
 uncached:
@@ -2300,9 +2308,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 		iova_cc_free_miss(iovad, cc, pfn, size, flags);
 		return;
 	}
-	iova_cc_stack(cc, order)[nr] = pfn;
-	cc->nr[order] = nr + 1;
-	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
+	iova_cc_put(iovad, cc, order, nr, pfn);
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
 EXPORT_SYMBOL_GPL(free_iova_fast);
