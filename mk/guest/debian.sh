@@ -12,7 +12,7 @@
 #   mk/guest/debian.sh cmd 'COMMAND'    the same with a shell command
 #
 # The root filesystem is made once with debootstrap (bookworm, from the
-# mirror apt uses here, or DEBIAN_MIRROR) and cached as an ext4 image in
+# archive apt uses on this machine, or DEBIAN_MIRROR) and cached as an ext4 image in
 # build/guest/debian-x86_64/ (remove that directory to make it again). It
 # carries linux-perf, bpfcc-tools and bpftrace. The guest boots it as a
 # throw-away snapshot, with /sbin/iova-init as init (no systemd): it mounts
@@ -40,17 +40,48 @@ IMG=$DEB/rootfs.ext4
 SUITE=bookworm
 PKGS=linux-perf,bpfcc-tools,bpftrace,python3,procps,kmod,less,xz-utils
 
-# The Debian archive apt uses on this machine.
+# The Debian archive apt uses on this machine: DEBIAN_MIRROR, else the first
+# enabled "deb" source for $SUITE in /etc/apt/sources.list.d/*.sources
+# (deb822), /etc/apt/sources.list.d/*.list or /etc/apt/sources.list. No
+# archive is built in: without one the build stops and says so.
 mirror() {
-	local m
+	local m f
 	[ -z "$DEBIAN_MIRROR" ] || { echo "$DEBIAN_MIRROR"; return; }
-	m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		awk '/^URIs:/ { for (i = 2; i <= NF; i++)
-			if ($i !~ /security/) { print $i; exit } }')
-	[ -n "$m" ] || m=$(grep -hE '^deb +(\[[^]]*\] +)?[a-z]+://' \
-		/etc/apt/sources.list 2>/dev/null | grep -v security |
-		sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '{ print $1; exit }')
-	echo "${m:-http://deb.debian.org/debian}"
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		m=$(awk -v suite="$SUITE" '
+			function check() {
+				if (!found && deb && on && hit && uri != "") {
+					print uri
+					found = 1
+					exit
+				}
+				deb = 0; on = 1; hit = 0; uri = ""
+			}
+			BEGIN { on = 1 }
+			/^[ \t]*#/ { next }
+			/^[ \t]*$/ { check(); next }
+			{
+				k = tolower($1)
+				if (k == "types:")
+					for (i = 2; i <= NF; i++) deb += ($i == "deb")
+				else if (k == "uris:")
+					uri = $2
+				else if (k == "suites:")
+					for (i = 2; i <= NF; i++) hit += ($i == suite)
+				else if (k == "enabled:")
+					on = (tolower($2) != "no")
+			}
+			END { check() }' "$f")
+		[ -z "$m" ] || { echo "$m"; return; }
+	done
+	for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list; do
+		[ -r "$f" ] || continue
+		m=$(sed -E 's/^deb +\[[^]]*\] +/deb /' "$f" |
+			awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }')
+		[ -z "$m" ] || { echo "$m"; return; }
+	done
+	return 1
 }
 
 # The init of the guest: no service manager, one script, power off.
@@ -109,7 +140,7 @@ build_rootfs() {
 			--no-install-recommends debootstrap >/dev/null ||
 			die "apt-get install debootstrap failed"
 	}
-	m=$(mirror)
+	m=$(mirror) || die "no Debian archive for $SUITE in the apt configuration (/etc/apt/sources.list, /etc/apt/sources.list.d/); set DEBIAN_MIRROR to one"
 	rm -rf "$DEB/root" "$IMG" "$DEB/packages"
 	mkdir -p "$DEB"
 	t0=$(date +%s)

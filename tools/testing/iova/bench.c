@@ -837,7 +837,7 @@ static void run_threads(void)
 
 		snprintf(name, 32, "threads_%d", counts[c]);
 		b = new_bench(name, "alloc/free pairs of mixed sizes, each thread a CPU, 1/4 frees cross-CPU",
-			      "scales; issue 4 baseline");
+			      "scales with threads");
 		b->threads = counts[c];
 		for (int rep = 0; rep < opt.reps; rep++)
 			for (int k = 0; k < 2; k++) {
