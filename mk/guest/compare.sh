@@ -14,9 +14,15 @@
 # default mode, so that row compares stock's default with ours), CMDLINE
 # (kernel parameters added to every boot), BENCH_COUNT (1: count each
 # run's unmaps exactly in a second run of it, for invalidations per
-# million unmaps; 0: estimate them from the latencies). Writes
-# build/results/compare-ARCH.json and compare-ARCH.txt; exits non-zero if
-# a guest failed (the table then shows the runs that did come back).
+# million unmaps; 0: estimate them from the latencies), COMPARE_ICOUNT
+# (3: also boot each kernel once per translated mode under QEMU's -icount
+# shift=3 for a 1-second one-thread run, whose latencies are instructions
+# per map and unmap, exact where wall time under TCG is not; 0: skip).
+# Wall-time ratios within the noise between boots are marked "~" in the
+# table (mk/guest/table.py). Writes build/results/compare-ARCH.json and
+# compare-ARCH.txt; exits non-zero if a guest failed (the table then shows
+# the runs that did come back; an -icount boot that stalls twice is only
+# reported).
 set -e -o pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +36,8 @@ repeat=${BENCH_REPEAT:-1}
 rounds=${BENCH_ROUNDS:-1}
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 count=${BENCH_COUNT:-1}
+icount=${COMPARE_ICOUNT:-3}
+[ "$icount" = 0 ] && icount=
 
 
 step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) in each of $rounds boot(s)"
@@ -64,11 +72,49 @@ while [ "$round" -lt "$rounds" ]; do
 	done
 done
 
+# The exact measure: one boot of each kernel per translated mode under
+# -icount, one thread, no counted run. QEMU 7.2 stalls such a guest now
+# and then: a boot that fails is run once more.
+inames=
+if [ -n "$icount" ]; then
+	step "compare $GARCH: instructions per operation (-icount shift=$icount)"
+	for mode in $modes; do
+		[ "$mode" = passthrough ] && continue
+		for flavor in stock ours; do
+			name=compare-$GARCH-$mode-$flavor-icount
+			inames="$inames $name"
+			kernel=$k_ours
+			[ "$flavor" = stock ] && kernel=$k_stock
+			for try in 1 2; do
+				if GUEST_ICOUNT=$icount \
+				   GUEST_TIMEOUT=${GUEST_TIMEOUT:-150} \
+				   GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
+				   "$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" \
+				   "$initrd" "$(mode_param "$mode")" \
+				   iovatest.run=iova:dma_map_bench.sh \
+				   iovatest.seconds=1 iovatest.threads=1 \
+				   iovatest.granule="$granule" iovatest.repeat=1 \
+				   iovatest.count=0 $CMDLINE; then
+					break
+				fi
+			done
+		done
+	done
+fi
+
 qemu_version=$($QEMU --version | head -n 1)
 kver=$(cat "$BUILD/KERNEL_VERSION" 2>/dev/null || echo unknown)
-for n in $names; do
-	cat "$RESULTS/guest/$n.json"
-done | python3 "$GUEST_DIR/table.py" --arch "$GARCH" --modes "$modes" \
+{
+	for n in $names; do
+		cat "$RESULTS/guest/$n.json"
+	done
+	# Tag the -icount runs for the table.
+	for n in $inames; do
+		if [ -f "$RESULTS/guest/$n.json" ]; then
+			sed "s/^{/{\"icount\":$icount,/" "$RESULTS/guest/$n.json"
+		fi
+	done
+} | python3 "$GUEST_DIR/table.py" --arch "$GARCH" --modes "$modes" \
 	--seconds "$secs" --granule "$granule" --qemu "$qemu_version" \
 	--kernel "$kver" --json "$RESULTS/compare-$GARCH.json" \
 	--text "$RESULTS/compare-$GARCH.txt" || bad="$bad (table incomplete)"

@@ -9,6 +9,7 @@ import json
 import os
 import statistics
 import sys
+import textwrap
 
 MODE_PARAM = {
     "strict": "iommu.strict=1",
@@ -87,6 +88,62 @@ def summarise(recs):
 # says nothing.
 RATIO_MIN_US = 0.2
 
+# Wall time of the same kernel in the same mode differs by this much from
+# one TCG boot to the next (measured across this project's comparison
+# runs): the band a ratio must leave to mean something when a run has too
+# few boots to measure its own spread.
+NOISE_ASSUMED = 0.30
+
+
+def boot_medians(recs, key):
+    """The median of each boot's runs: repeats within a boot agree far
+    better than boots do, so only boots measure the noise."""
+    per_boot = {}
+    for r in recs:
+        v = num(r.get(key))
+        if v is not None:
+            per_boot.setdefault(r.get("name"), []).append(v)
+    return [statistics.median(v) for v in per_boot.values()]
+
+
+def spread(recs, key):
+    """(max - min) / median over the boots, or None below two boots."""
+    vals = boot_medians(recs or [], key)
+    if len(vals) < 2 or not statistics.median(vals):
+        return None
+    return (max(vals) - min(vals)) / statistics.median(vals)
+
+
+def noise(stock_recs, ours_recs, key):
+    """The band around 1 inside which a stock/ours ratio of @key is noise:
+    the larger spread between boots of the two kernels where both were
+    booted at least twice, else NOISE_ASSUMED. Returns (band, measured)."""
+    s, o = spread(stock_recs, key), spread(ours_recs, key)
+    if s is None or o is None:
+        return NOISE_ASSUMED, False
+    return max(s, o), True
+
+
+def within(r, band):
+    return r is not None and 1 / (1 + band) <= r <= 1 + band
+
+
+def ratio_str(r, band):
+    """A ratio, marked "~" when it lies inside the noise band."""
+    if r is None:
+        return "-"
+    return ("~" if within(r, band) else "") + f"{r:.2f}"
+
+
+# dma_map_benchmark's resolution, 0.1 us, in ns.
+BENCH_RES_NS = 100.0
+
+
+def instructions(us, shift):
+    """Instructions per operation of a run under -icount shift=N: the
+    guest clock advanced 2^N ns per instruction executed."""
+    return None if us is None else us * 1000.0 / (1 << shift)
+
 
 def ratio(stock, ours):
     """stock / ours: above 1 means ours is faster."""
@@ -127,17 +184,24 @@ def main():
     args = ap.parse_args()
 
     runs = {}
+    iruns = {}
     boots = []
+    iboots = []
+    shift = None
     for line in sys.stdin:
         line = line.strip()
         if not line:
             continue
         rec = json.loads(line)
         if rec.get("boot"):
-            boots.append(rec)
+            (iboots if rec.get("icount") is not None else boots).append(rec)
             continue
         key = (rec["mode"], int(rec["threads"]), rec["flavor"])
-        runs.setdefault(key, []).append(rec)
+        if rec.get("icount") is not None:
+            shift = int(rec["icount"])
+            iruns.setdefault(key, []).append(rec)
+        else:
+            runs.setdefault(key, []).append(rec)
 
     rows = []
     modes = args.modes.split()
@@ -154,7 +218,42 @@ def main():
                 "map": ratio(s.get("map_us"), o.get("map_us")),
                 "unmap": ratio(s.get("unmap_us"), o.get("unmap_us")),
             }
+            row["noise"] = {}
+            for k in ("map", "unmap"):
+                band, measured = noise(runs.get((mode, t, "stock")),
+                                       runs.get((mode, t, "ours")),
+                                       k + "_us")
+                row["noise"][k] = {
+                    "band": band, "measured": measured,
+                    "within": within(row["ratio"][k], band)}
             rows.append(row)
+
+    # The exact measure: instructions per operation under -icount.
+    irows = []
+    for mode in modes:
+        for t in sorted({k[1] for k in iruns}):
+            row = {"mode": mode, "param": MODE_PARAM.get(mode, mode),
+                   "threads": t, "icount_shift": shift}
+            for flavor in ("stock", "ours"):
+                recs = iruns.get((mode, t, flavor))
+                if not recs:
+                    row[flavor] = None
+                    continue
+                row[flavor] = {
+                    "type": recs[0].get("type"), "runs": len(recs),
+                    "map_insn": instructions(
+                        median([num(r.get("map_us")) for r in recs]), shift),
+                    "unmap_insn": instructions(
+                        median([num(r.get("unmap_us")) for r in recs]), shift),
+                }
+            s, o = row["stock"] or {}, row["ours"] or {}
+            if not s and not o:
+                continue
+            row["ratio"] = {
+                k: (s[k + "_insn"] / o[k + "_insn"]
+                    if s.get(k + "_insn") and o.get(k + "_insn") else None)
+                for k in ("map", "unmap")}
+            irows.append(row)
 
     def domains(s, o):
         st, ot = s.get("type") or "-", o.get("type") or "-"
@@ -163,7 +262,7 @@ def main():
     head = ["mode", "domain", "threads", "stock map/unmap us", "ours map/unmap us",
             "stock/ours map", "stock/ours unmap",
             "inv stock pages/dom/glob", "inv ours pages/dom/glob",
-            "inv per M unmaps stock / ours"]
+            "inv per M unmaps stock / ours", "unmap noise"]
     table = []
     for r in rows:
         s, o = r["stock"] or {}, r["ours"] or {}
@@ -171,15 +270,22 @@ def main():
             r["param"], domains(s, o), str(r["threads"]),
             f"{fmt(s.get('map_us'))} / {fmt(s.get('unmap_us'))}",
             f"{fmt(o.get('map_us'))} / {fmt(o.get('unmap_us'))}",
-            fmt(r["ratio"]["map"], 2), fmt(r["ratio"]["unmap"], 2),
+            ratio_str(r["ratio"]["map"], r["noise"]["map"]["band"]),
+            ratio_str(r["ratio"]["unmap"], r["noise"]["unmap"]["band"]),
             inv_str(s.get("inv")), inv_str(o.get("inv")),
             f"{per_m_of(s)} / {per_m_of(o)}",
+            "±%.0f%%%s" % (100 * r["noise"]["unmap"]["band"],
+                           "" if r["noise"]["unmap"]["measured"] else "*"),
         ])
-    widths = [max(len(x) for x in col) for col in zip(head, *table)]
+    def render(head, table):
+        widths = [max(len(x) for x in col) for col in zip(head, *table)]
 
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) for c, w in
-                                 zip(cells, widths)) + " |"
+        def line(cells):
+            return "| " + " | ".join(c.ljust(w) for c, w in
+                                     zip(cells, widths)) + " |"
+        return ([line(head),
+                 "|" + "|".join("-" * (w + 2) for w in widths) + "|"] +
+                [line(r) for r in table])
 
     nruns = sorted({len(v) for v in runs.values()})
     rep = "/".join(str(n) for n in nruns) or "0"
@@ -188,12 +294,23 @@ def main():
         f"{args.qemu or 'QEMU'}, {args.seconds}s per run, "
         f"granule {args.granule} page(s), median of {rep} run(s); "
         f"kernel {args.kernel}",
-        line(head),
-        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
-    out += [line(r) for r in table]
+    out += render(head, table)
+    bands = [n for r in rows for n in r["noise"].values()]
+    if bands and all(n["measured"] for n in bands):
+        how = ("the larger spread between boots of stock and ours in "
+               "this run, per row and measure (the unmap's in the last "
+               "column)")
+    else:
+        how = ("the spread between boots of stock and ours in this run "
+               "where both were booted twice or more, else (marked '*') "
+               "%.0f%%, the spread measured between single boots of one "
+               "kernel in one mode (BENCH_ROUNDS=2 or more measures "
+               "this run's own)" % (100 * NOISE_ASSUMED))
     out.append("stock/ours above 1: ours is faster ('-' where a latency is "
-               "below 0.2 us, the benchmark's resolution being 0.1 us). "
+               "below 0.2 us, the benchmark's resolution being 0.1 us); "
+               "'~': within the noise of wall time under TCG, " + how +
+               ", so the two are not told apart. "
                "Domain: the IOMMU "
                "group type, stock / ours where they differ. Invalidations: "
                "QEMU trace events counted during each run (page-range / "
@@ -202,10 +319,38 @@ def main():
                "iommu:unmap tracepoint counting its unmaps, or, marked "
                "'~', with the unmaps of the run estimated as threads x "
                "seconds / (map + unmap latency).")
+    if irows:
+        ihead = ["mode", "domain", "threads", "stock map/unmap insn",
+                 "ours map/unmap insn", "stock/ours map", "stock/ours unmap"]
+        itable = []
+        for r in irows:
+            s, o = r["stock"] or {}, r["ours"] or {}
+            itable.append([
+                r["param"], domains(s, o), str(r["threads"]),
+                f"{fmt(s.get('map_insn'), 0)} / {fmt(s.get('unmap_insn'), 0)}",
+                f"{fmt(o.get('map_insn'), 0)} / {fmt(o.get('unmap_insn'), 0)}",
+                fmt(r["ratio"]["map"], 2), fmt(r["ratio"]["unmap"], 2)])
+        res = BENCH_RES_NS / (1 << shift)
+        out += ["", "Instructions per map and unmap (exact: QEMU -icount "
+                f"shift={shift}, the guest clock counting {1 << shift} ns "
+                "per instruction executed; the same in every boot, to "
+                f"{res:g} instructions, the benchmark's 0.1 us)"]
+        out += render(ihead, itable)
+        out.append("These ratios are exact, not subject to the wall-time "
+                   "noise. A stock kernel ignores iommu.safedefer=1: its "
+                   "row is stock's lazy mode.")
     failed = [b["name"] for b in boots if b.get("error") or b.get("failed")]
     if failed:
         out.append("FAILED boots: " + ", ".join(failed))
-    text = "\n".join(out) + "\n"
+    ifailed = [b["name"] for b in iboots if b.get("error") or b.get("failed")]
+    if ifailed:
+        out.append("-icount boots that did not finish (QEMU 7.2 stalls such "
+                   "a guest now and then; their rows are missing): " +
+                   ", ".join(ifailed))
+    # Notes on one line each in out[]: wrapped for a terminal.
+    text = "\n".join(l if l.startswith("|") else
+                     textwrap.fill(l, 100, break_on_hyphens=False)
+                     for l in out) + "\n"
     sys.stdout.write(text)
 
     os.makedirs(os.path.dirname(args.text) or ".", exist_ok=True)
@@ -222,7 +367,10 @@ def main():
                 .isoformat(timespec="seconds"),
         "ratio": "stock/ours, above 1 means ours is faster",
         "rows": rows,
+        "noise_assumed": NOISE_ASSUMED,
+        "icount_rows": irows,
         "boots": boots,
+        "icount_boots": iboots,
     }
     with open(args.json, "w") as f:
         json.dump(doc, f, indent=1)
