@@ -94,6 +94,9 @@ RATIO_MIN_US = 0.2
 # few boots to measure its own spread.
 NOISE_ASSUMED = 0.30
 
+# dma_map_benchmark's resolution, 0.1 us, in ns.
+BENCH_RES_NS = 100.0
+
 
 def boot_medians(recs, key):
     """The median of each boot's runs: repeats within a boot agree far
@@ -117,11 +120,15 @@ def spread(recs, key):
 def noise(stock_recs, ours_recs, key):
     """The band around 1 inside which a stock/ours ratio of @key is noise:
     the larger spread between boots of the two kernels where both were
-    booted at least twice, else NOISE_ASSUMED. Returns (band, measured)."""
+    booted at least twice (at least one step of the benchmark's
+    resolution), else NOISE_ASSUMED. Returns (band, measured)."""
     s, o = spread(stock_recs, key), spread(ours_recs, key)
     if s is None or o is None:
         return NOISE_ASSUMED, False
-    return max(s, o), True
+    # Never finer than the benchmark's 0.1 us resolution.
+    vals = boot_medians(stock_recs, key) + boot_medians(ours_recs, key)
+    res = BENCH_RES_NS / 1000 / min(vals) if min(vals) > 0 else 0
+    return max(s, o, res), True
 
 
 def within(r, band):
@@ -133,10 +140,6 @@ def ratio_str(r, band):
     if r is None:
         return "-"
     return ("~" if within(r, band) else "") + f"{r:.2f}"
-
-
-# dma_map_benchmark's resolution, 0.1 us, in ns.
-BENCH_RES_NS = 100.0
 
 
 def instructions(us, shift):
