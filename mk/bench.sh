@@ -2,13 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # make bench: every benchmark, stock and ours in one run. The userspace
 # harness (tools/testing/iova) and the guest comparisons (mk/guest/compare.sh)
-# for each architecture and granule, then one report: build/bench/results.json,
-# build/bench/summary.md and PNG plots (gnuplot).
+# for each architecture and granule, then one report from their JSON:
+# build/bench/REPORT.md (tables, plots, the exact commands, QEMU and kernel
+# versions, machine, date), results.json, summary.md (the headline, which
+# the cover letter quotes) and PNG plots (gnuplot).
 #
 # Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES (x86_64:
 # "1 16 64", arm64: "1 16"), BENCH_SECONDS (3), BENCH_THREADS ("1,2"),
 # BENCH_ROUNDS (2: boots of each kernel and mode, stock and ours taking
-# turns to go first), BENCH_QUICK=1 (short harness run).
+# turns to go first), BENCH_QUICK=1 (short harness run), COMPARE_ICOUNT
+# (mk/guest/compare.sh), BENCH_PUBLISH=1 (copy the report, its JSON and
+# plots to results/ and rewrite README.md's headline from them, for a
+# commit).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
@@ -16,12 +21,24 @@ setup_ccache
 
 OUTB=$BUILD/bench
 mkdir -p "$OUTB"
+# A report of this run only: no table or plot left from an earlier one.
+rm -f "$OUTB"/compare-*.json "$OUTB"/compare-*.txt "$OUTB"/*.png \
+	"$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md
 arches=${BENCH_ARCHES:-x86_64 arm64}
 bad=
+
+# What the report says about the run: the commands as run, in order.
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+start=$(now)
+load_start=$(load1)
+: > "$OUTB/commands.txt"
+cmd() { echo "$*" >> "$OUTB/commands.txt"; }
 
 step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
 hargs=
 [ -z "$BENCH_QUICK" ] || hargs=--quick
+cmd "make -C tools/testing/iova bench BENCH_JSON=build/bench/harness.json BENCH_ARGS=$hargs"
 if ! make -s -C "$TOP/tools/testing/iova" bench BENCH_JSON="$OUTB/harness.json" \
 	BENCH_ARGS="$hargs" | tee "$OUTB/harness.txt"; then
 	bad="$bad harness"
@@ -37,6 +54,10 @@ for a in $arches; do
 	fi
 	for g in $granules; do
 		step "bench: $a guests, granule $g"
+		cmd "BENCH_SECONDS=$BENCH_SECONDS BENCH_ROUNDS=$BENCH_ROUNDS" \
+			"BENCH_THREADS=${BENCH_THREADS:-1,2} BENCH_GRANULE=$g" \
+			"COMPARE_ICOUNT=${COMPARE_ICOUNT:-3}" \
+			"${GUEST_MODES:+GUEST_MODES=\"$GUEST_MODES\" }bash mk/guest/compare.sh $a"
 		if BENCH_GRANULE=$g bash "$TOP/mk/guest/compare.sh" "$a"; then
 			:
 		else
@@ -58,7 +79,30 @@ for f in "$RESULTS"/attack-*.json; do
 done
 
 step "bench: report"
-python3 "$TOP/mk/bench_report.py" "$OUTB"
-step "bench: wrote ${OUTB#$TOP/}/results.json, summary.md and plots"
+[ -z "$(ls "$OUTB"/attack-*.json 2>/dev/null)" ] ||
+	cmd "# stale IOTLB attack: build/results/attack-*.json of the last make check"
+M_START=$start M_END=$(now) M_LOAD_START=$load_start M_LOAD_END=$(load1) \
+python3 - "$OUTB/meta.json" "$TOP" "$BUILD/KERNEL_VERSION" <<'PY'
+import json, os, subprocess, sys
+out, top, kfile = sys.argv[1:4]
+e = os.environ
+commit = subprocess.run(["git", "-C", top, "describe", "--always", "--dirty"],
+                        capture_output=True, text=True).stdout.strip()
+json.dump({
+    "start": e["M_START"], "end": e["M_END"],
+    "load_start": e["M_LOAD_START"], "load_end": e["M_LOAD_END"],
+    "kernel": open(kfile).read().strip() if os.path.exists(kfile) else None,
+    "commit": commit or "unknown",
+    "environment": " ".join(sorted(
+        f"{k}={v}" for k, v in e.items()
+        if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE"))),
+}, open(out, "w"), indent=1)
+PY
+publish=()
+[ "$BENCH_PUBLISH" != 1 ] ||
+	publish=(--publish "$TOP/results" --readme "$TOP/README.md")
+python3 "$TOP/mk/bench_report.py" "$OUTB" "${publish[@]}"
+step "bench: wrote ${OUTB#$TOP/}/REPORT.md, results.json, summary.md and plots"
+[ "$BENCH_PUBLISH" != 1 ] || step "bench: copied the report to results/ and the headline to README.md"
 cat "$OUTB/summary.md"
 [ -z "$bad" ] || die "benchmarks that failed:$bad"

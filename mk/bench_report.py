@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Merge the benchmark outputs under build/bench/ into results.json, a
-Markdown summary and gnuplot PNG plots."""
+"""Merge the benchmark outputs under build/bench/ into results.json, the
+report REPORT.md (tables, plots, the exact commands, QEMU and kernel
+versions, machine, date), summary.md (its headline figures, which the
+cover letter quotes) and gnuplot PNG plots.
 
+  bench_report.py DIR [--publish RESULTS_DIR --readme README.md]
+
+--publish copies REPORT.md, results.json and the plots to RESULTS_DIR and
+rewrites the headline block of README.md (between its "bench:headline"
+markers) from the same figures."""
+
+import argparse
+import datetime
 import glob
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -225,8 +236,212 @@ def shared_lock_table(harness):
     return md + [""]
 
 
+def read_first(path, pattern):
+    """The first match of @pattern's group 1 in @path, or None."""
+    try:
+        with open(path) as f:
+            m = re.search(pattern, f.read(), re.M)
+            return m.group(1).strip() if m else None
+    except OSError:
+        return None
+
+
+def host_info():
+    """The machine the benchmarks ran on."""
+    mem = read_first("/proc/meminfo", r"^MemTotal:\s+(\d+)")
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "cpu_model": read_first("/proc/cpuinfo", r"^model name\s*:\s*(.*)$"),
+        "memory_gib": round(int(mem) / 1048576, 1) if mem else None,
+        "host_kernel": platform.release(),
+        "os": read_first("/etc/os-release", r'^PRETTY_NAME="?([^"\n]*)'),
+    }
+
+
+def load_meta(d):
+    """What mk/bench.sh recorded: dates, load, environment, commands."""
+    meta = load(os.path.join(d, "meta.json")) or {}
+    cmds = os.path.join(d, "commands.txt")
+    if os.path.exists(cmds):
+        with open(cmds) as f:
+            meta["commands"] = [l.rstrip("\n") for l in f if l.strip()]
+    return meta
+
+
+def bench_by_name(harness):
+    return {b.get("name"): b for b in (harness or {}).get("benchmarks", [])}
+
+
+def med(r):
+    return ((r or {}).get("ns_per_op") or {}).get("median")
+
+
+def x(v, digits=2):
+    return "-" if v is None else f"{v:.{digits}f}x"
+
+
+def harness_table(harness):
+    """Every harness benchmark: stock and ours ns/op (median), the ratio,
+    instructions where counted, and the target."""
+    benches = (harness or {}).get("benchmarks", [])
+    if not benches:
+        return []
+    cfg = harness.get("config") or {}
+    mach = harness.get("machine") or {}
+    md = ["## Userspace harness (tools/testing/iova)", "",
+          "The real iova.c of stock and of this series, compiled into one "
+          "harness, real threads standing in for CPUs; median of %s "
+          "repetitions, %s CPUs (%s). Ratios are stock/ours: above 1, ours "
+          "is faster." % (cfg.get("reps", "?"), mach.get("online_cpus", "?"),
+                          mach.get("cpu", "?")), "",
+          "| benchmark | what | stock ns/op | ours ns/op | stock/ours |"
+          " instructions stock / ours | nodes stock / ours | target |",
+          "|---|---|---|---|---|---|---|---|"]
+    for b in benches:
+        s, o = b.get("stock") or {}, b.get("ours") or {}
+        ins = "-"
+        if s.get("instructions_per_op") and o.get("instructions_per_op"):
+            ins = "%.0f / %.0f" % (s["instructions_per_op"],
+                                   o["instructions_per_op"])
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            b.get("name"), b.get("what", ""),
+            "-" if med(s) is None else f"{med(s):,.1f}",
+            "-" if med(o) is None else f"{med(o):,.1f}",
+            x(b.get("stock_over_ours")), ins,
+            f"{s.get('nodes', '-'):,} / {o.get('nodes', '-'):,}"
+            if isinstance(s.get("nodes"), int) and
+            isinstance(o.get("nodes"), int) else "-",
+            b.get("target", "")))
+    return md + [""]
+
+
+def guest_row(doc, mode, threads):
+    for r in doc.get("rows", []):
+        if r.get("mode") == mode and r.get("threads") == threads:
+            return r
+    return None
+
+
+def headline(harness, guests):
+    """A few ratios that say what the series buys and costs, each from
+    the JSON of this run."""
+    lines = []
+    b = bench_by_name(harness)
+    bt = b.get("boot_trace")
+    if bt:
+        lines.append("- rbtree nodes after a NIC-like boot trace of 30,000 "
+                     "single-page mappings: stock {:,}, ours {:,}".format(
+                         (bt.get("stock") or {}).get("nodes", 0),
+                         (bt.get("ours") or {}).get("nodes", 0)))
+    for name, label in (("large_allocs", "33-1024-page map+unmap"),
+                        ("fragmented32", "allocation in a fragmented 32-bit space"),
+                        ("boot_churn", "1-64-page churn on top of the boot trace"),
+                        ("threads_16", "mixed sizes, 16 threads")):
+        if name in b and b[name].get("stock_over_ours") is not None:
+            lines.append(f"- harness, {label}: ours "
+                         f"{x(b[name]['stock_over_ours'])} stock's throughput")
+    ch = b.get("cache_hit")
+    if ch:
+        s, o = ch.get("stock") or {}, ch.get("ours") or {}
+        if s.get("instructions_per_op") and o.get("instructions_per_op"):
+            lines.append("- harness, a 1-page allocation and free (the "
+                         "strict-mode path): stock %.0f, ours %.0f "
+                         "instructions" % (s["instructions_per_op"],
+                                           o["instructions_per_op"]))
+    for name, doc in sorted(guests.items()):
+        tag = "%s guest, granule %s" % (doc.get("arch", "?"),
+                                        doc.get("granule", "?"))
+        strict, safe = guest_row(doc, "strict", 1), guest_row(doc, "safedefer", 1)
+        if strict and safe and (strict.get("stock") or {}).get("unmap_us") \
+                and (safe.get("ours") or {}).get("unmap_us"):
+            rs = strict["stock"]["unmap_us"] / safe["ours"]["unmap_us"]
+            lines.append(f"- {tag}, 1 thread: safe deferred unmap "
+                         f"{x(rs)} as fast as stock strict "
+                         f"({strict['stock']['unmap_us']:.1f} / "
+                         f"{safe['ours']['unmap_us']:.1f} us, wall time)")
+        for r in doc.get("icount_rows", []):
+            if r.get("mode") != "safedefer" or not r["ratio"].get("unmap"):
+                continue
+            lines.append(f"- {tag}: safe deferred unmap costs "
+                         f"{1 / r['ratio']['unmap']:.2f}x the instructions "
+                         f"of stock lazy's ({r['ours']['unmap_insn']:.0f} / "
+                         f"{r['stock']['unmap_insn']:.0f}, exact under "
+                         f"-icount)")
+        for t in (1, 2):
+            lz, sf = guest_row(doc, "lazy", t), guest_row(doc, "safedefer", t)
+            if not lz or not sf:
+                continue
+            a = per_m(lz.get("stock") or {})
+            o = per_m(sf.get("ours") or {})
+            if a and o:
+                lines.append(f"- {tag}, {t} thread{'s' if t > 1 else ''}: "
+                             f"safe deferred "
+                             f"issues {o / a:.2f}x stock lazy's IOTLB "
+                             f"invalidations per unmap ({o:,.0f} / "
+                             f"{a:,.0f} per million)")
+    return lines
+
+
+def run_section(meta, host, harness, guests):
+    qemu = sorted({g.get("qemu") for g in guests.values() if g.get("qemu")})
+    kernels = sorted({g.get("kernel") for g in guests.values()
+                      if g.get("kernel")})
+    md = ["## The run", "",
+          "- date: %s to %s (UTC)" % (meta.get("start", "?"),
+                                     meta.get("end", "?")),
+          "- machine: %s, %s CPUs, %s GiB, %s, host kernel %s" % (
+              host.get("cpu_model") or host.get("machine"), host.get("cpus"),
+              host.get("memory_gib"), host.get("os") or "-",
+              host.get("host_kernel")),
+          "- load average (1 min) at the start and the end: %s / %s; "
+          "absolute figures on a loaded host are upper bounds, ratios "
+          "taken in the same run are what count" % (
+              meta.get("load_start", "?"), meta.get("load_end", "?")),
+          "- guest kernels: %s, stock and patched" % (
+              ", ".join(kernels) or meta.get("kernel", "?")),
+          "- QEMU: %s (TCG)" % (", ".join(qemu) or "-"),
+          "- this repository at %s" % meta.get("commit", "?"),
+          "", "Commands, as run by `make bench`:", "", "```"]
+    md += meta.get("commands") or ["make bench"]
+    md += ["```", ""]
+    env = meta.get("environment")
+    if env:
+        md += ["Environment given: `%s`" % env, ""]
+    return md
+
+
+def publish(d, dest, readme, summary_lines):
+    """Copy the report to @dest and put its headline into @readme."""
+    os.makedirs(dest, exist_ok=True)
+    for old in glob.glob(os.path.join(dest, "*.png")):
+        os.remove(old)
+    for f in ["REPORT.md", "results.json"] + \
+            [os.path.basename(p) for p in glob.glob(os.path.join(d, "*.png"))]:
+        if os.path.exists(os.path.join(d, f)):
+            shutil.copy(os.path.join(d, f), os.path.join(dest, f))
+    if not readme or not os.path.exists(readme):
+        return
+    with open(readme) as f:
+        text = f.read()
+    begin, end = "<!-- bench:headline -->", "<!-- /bench:headline -->"
+    if begin not in text or end not in text:
+        sys.stderr.write(f"{readme}: no {begin} block, not updated\n")
+        return
+    a = text.index(begin) + len(begin)
+    b = text.index(end)
+    text = text[:a] + "\n" + "\n".join(summary_lines) + "\n" + text[b:]
+    with open(readme, "w") as f:
+        f.write(text)
+
+
 def main():
-    d = sys.argv[1]
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dir")
+    ap.add_argument("--publish", help="copy the report to this directory")
+    ap.add_argument("--readme", help="README whose headline block to rewrite")
+    args = ap.parse_args()
+    d = args.dir
     harness = load(os.path.join(d, "harness.json"))
     guests = {}
     for p in sorted(glob.glob(os.path.join(d, "compare-*.json"))):
@@ -238,8 +453,11 @@ def main():
     guest_plots(d, guests, plots)
     harness_plots(d, harness, plots)
 
+    meta = load_meta(d)
+    host = host_info()
     results = {
-        "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+        "host": host,
+        "run": meta,
         "harness": harness,
         "guests": guests,
         "plots": plots,
@@ -264,16 +482,36 @@ def main():
         json.dump(results, f, indent=1)
         f.write("\n")
 
-    md = ["# Benchmarks: stock 6.12 against this series, same run", ""]
+    kver = meta.get("kernel") or next(
+        (g.get("kernel") for g in guests.values() if g.get("kernel")), "6.12")
+    head = headline(harness, guests)
+    date = (meta.get("end") or datetime.datetime.now(datetime.timezone.utc)
+            .isoformat(timespec="seconds"))[:10]
+    summary = ["Headline of `make bench`, %s, %s (%s CPUs), TCG guests and "
+               "the userspace harness; stock and ours in the same run, "
+               "ratios stock/ours unless said otherwise:" % (
+                   date, host.get("cpu_model") or host.get("machine"),
+                   host.get("cpus")), ""] + (head or ["- (no figures)"]) + \
+        ["", "Full report: results/REPORT.md (regenerated by `make bench`)."]
+    with open(os.path.join(d, "summary.md"), "w") as f:
+        f.write("\n".join(summary) + "\n")
+
+    md = [f"# Stock Linux {kver} against the IOVA rework: benchmark report",
+          "", "Written by `make bench` (mk/bench_report.py) from "
+          "build/bench/results.json; nothing in it is typed by hand.", ""]
+    md += ["## Headline", ""] + (head or ["- (no figures)"]) + [""]
+    md += run_section(meta, host, harness, guests)
+    md += harness_table(harness)
+    md += shared_lock_table(harness)
     txt = os.path.join(d, "harness.txt")
     if os.path.exists(txt):
-        md += ["## Userspace harness (tools/testing/iova)", "", "```",
+        md += ["### Harness output", "", "```",
                open(txt).read().rstrip(), "```", ""]
-    md += shared_lock_table(harness)
     for name in sorted(guests):
         t = os.path.join(d, f"{name}.txt")
         if os.path.exists(t):
-            md += [f"## Guest: {name}", "", open(t).read().rstrip(), ""]
+            md += [f"## Guest: {name}", "", "```",
+                   open(t).read().rstrip(), "```", ""]
     if results["attack"]:
         # Also on its own, for the cover letter (mk/series.sh).
         table = attack_table(results["attack"])
@@ -284,8 +522,10 @@ def main():
         os.remove(os.path.join(d, "attack.md"))
     if plots:
         md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
-    with open(os.path.join(d, "summary.md"), "w") as f:
+    with open(os.path.join(d, "REPORT.md"), "w") as f:
         f.write("\n".join(md))
+    if args.publish:
+        publish(d, args.publish, args.readme, summary)
 
 
 if __name__ == "__main__":
