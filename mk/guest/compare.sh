@@ -40,10 +40,12 @@ icount=${COMPARE_ICOUNT:-3}
 [ "$icount" = 0 ] && icount=
 
 
+t0=$(date +%s)
 step "compare $GARCH: stock against ours, ${secs}s per run, threads $threads, granule $granule, $repeat run(s) in each of $rounds boot(s)"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
 k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
+t_kernels=$(date +%s)
 
 bad=
 names=
@@ -75,6 +77,7 @@ done
 # The exact measure: one boot of each kernel per translated mode under
 # -icount, one thread, no counted run. QEMU 7.2 stalls such a guest now
 # and then: a boot that fails is run once more.
+t_boots=$(date +%s)
 inames=
 if [ -n "$icount" ]; then
 	step "compare $GARCH: instructions per operation (-icount shift=$icount)"
@@ -102,6 +105,7 @@ if [ -n "$icount" ]; then
 	done
 fi
 
+t_end=$(date +%s)
 qemu_version=$($QEMU --version | head -n 1)
 kver=$(cat "$BUILD/KERNEL_VERSION" 2>/dev/null || echo unknown)
 {
@@ -118,6 +122,13 @@ kver=$(cat "$BUILD/KERNEL_VERSION" 2>/dev/null || echo unknown)
 	--seconds "$secs" --granule "$granule" --qemu "$qemu_version" \
 	--kernel "$kver" --json "$RESULTS/compare-$GARCH.json" \
 	--text "$RESULTS/compare-$GARCH.txt" || bad="$bad (table incomplete)"
+
+# What this comparison took, measured here.
+took="Run time: $((t_end - t0)) s in all; kernels and initramfs $((t_kernels - t0)) s,"
+took="$took $(echo $names | wc -w) boots $((t_boots - t_kernels)) s"
+[ -z "$inames" ] ||
+	took="$took, $(echo $inames | wc -w) -icount boots $((t_end - t_boots)) s"
+echo "$took" | tee -a "$RESULTS/compare-$GARCH.txt"
 
 if [ -n "$bad" ]; then
 	step "compare $GARCH: failed boots:$bad (logs in $RESULTS/guest/)"
