@@ -88,7 +88,7 @@ if [ -n "$icount" ]; then
 			inames="$inames $name"
 			kernel=$k_ours
 			[ "$flavor" = stock ] && kernel=$k_stock
-			for try in 1 2; do
+			for _ in 1 2; do
 				if GUEST_ICOUNT=$icount \
 				   GUEST_TIMEOUT=${GUEST_TIMEOUT:-150} \
 				   GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
