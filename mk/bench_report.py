@@ -328,6 +328,8 @@ def headline(harness, guests):
     the JSON of this run."""
     lines = []
     b = bench_by_name(harness)
+    if ((harness or {}).get("config") or {}).get("quick"):
+        lines.append("- (the harness ran its short --quick variant)")
     bt = b.get("boot_trace")
     if bt:
         lines.append("- rbtree nodes after a NIC-like boot trace of 30,000 "
