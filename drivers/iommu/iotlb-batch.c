@@ -55,6 +55,7 @@
 
 #define pr_fmt(fmt) "iommu: " fmt
 
+#include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/hash.h>
 #include <linux/init.h>
@@ -755,6 +756,85 @@ static void iotlb_batch_timeout(struct timer_list *t)
 	}
 }
 
+/**
+ * iotlb_batcher_set_range_sync() - the domain's flush_range invalidates ranges
+ * @b: the domain's batcher
+ * @pgsize_bitmap: the page sizes the domain maps with
+ *
+ * Declare that @b->ops->flush_range invalidates every translation of the
+ * range it is given, including ranges the driver did not record while
+ * unmapping (a gather marked queued) and ranges merged from several
+ * unmaps, and that it may be called from any CPU after the unmap. Without
+ * this, which is the default, the batcher relies on nothing but a full
+ * flush for what it batches: a driver may post its invalidation while
+ * unmapping (and skip it for a queued gather) and only wait for it in its
+ * iotlb_sync, as Arm SMMU v2 does.
+ *
+ * Context: process context, before the first unmap.
+ */
+void iotlb_batcher_set_range_sync(struct iotlb_batcher *b,
+				  unsigned long pgsize_bitmap)
+{
+	unsigned long big = pgsize_bitmap & (pgsize_bitmap - 1);
+
+	/*
+	 * An unmap never spans a leaf larger than itself: below the second
+	 * smallest page size every leaf is of the smallest.
+	 */
+	b->leaf_max = big ? 1UL << __ffs(big) : SIZE_MAX;
+	b->range_sync = true;
+}
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_set_range_sync);
+
+/**
+ * iotlb_batch_gather_queued() - whether an unmap's gather may be queued
+ * @b: the domain's batcher
+ * @size: bytes to unmap
+ * @sync: the caller wants the unmap invalidated before it returns
+ *
+ * A gather marked queued tells the driver that a flush of the whole domain
+ * will follow, so it may skip recording, or posting, a per-page
+ * invalidation. Where flush_range invalidates any range, an unmap that can
+ * only hold leaves of the granule is queued and invalidated by its IOVA
+ * range, which spares the driver gathering it page by page. Elsewhere every
+ * batched unmap is queued and the batch is invalidated by a full flush; an
+ * unmap to invalidate at once is not, and its driver-gathered range is synced
+ * right after the unmap, as in strict mode. An unmap queued here that the
+ * batcher cannot batch after all (memory it cannot hold) gets a full flush.
+ *
+ * Context: any.
+ * Return: the value for the gather's @queued.
+ */
+bool iotlb_batch_gather_queued(const struct iotlb_batcher *b, size_t size,
+			       bool sync)
+{
+	if (b->range_sync)
+		return size < b->leaf_max;
+	return !sync;
+}
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_gather_queued);
+
+/*
+ * The range the batcher may invalidate @u by: the IOVA range itself for a
+ * queued gather, or what the driver recorded, where flush_range invalidates
+ * any range; elsewhere only what the driver recorded, and only for an unmap
+ * invalidated at once (see unmap_now()). Otherwise none: only a full flush
+ * covers it.
+ */
+static void unmap_set_range(const struct iotlb_batcher *b,
+			    struct iotlb_batch_unmap *u)
+{
+	if (!b->range_sync && (u->queued || !u->sync)) {
+		u->start = ULONG_MAX;
+		u->end = 0;
+		u->pgsize = 0;
+	} else if (u->queued) {
+		u->start = u->iova;
+		u->end = u->iova + u->size - 1;
+		u->pgsize = 1UL << b->granule_shift;
+	}
+}
+
 /* Invalidate one unmap now and release it. */
 static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 		      struct list_head *fl, unsigned long pages,
@@ -766,8 +846,17 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, why, 0, 0);
 	stat_inc(sync[why]);
-	if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
-	    IOTLB_BATCH_RANGES) {
+	/*
+	 * Where flush_range is not known to invalidate any range, an unmap
+	 * that the driver gathered itself and that the caller wants
+	 * invalidated now is synced as strict mode syncs it, with whatever
+	 * the driver recorded: Arm SMMU v2 records no range, its TLBIVAs are
+	 * posted already and its iotlb_sync waits for them.
+	 */
+	if (!b->range_sync && !u->queued && u->sync) {
+		range_flush(b, u->start, u->end, u->pgsize, fl);
+	} else if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
+		   IOTLB_BATCH_RANGES) {
 		range_flush(b, u->start, u->end, u->pgsize, fl);
 	} else {
 		full_flush(b);
@@ -786,7 +875,9 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
  * and @u->sg, or, when that memory cannot be held (see the DOC comment) or
  * @u->sync is set, is invalidated before this returns. Either way the IOVA
  * range goes back through @b->ops->release only after an invalidation that
- * covers it has completed, and @u->freelist is taken over.
+ * covers it has completed, and @u->freelist is taken over. @u's range
+ * becomes the one the batcher may invalidate it by (see
+ * iotlb_batch_gather_queued()), or none.
  *
  * Context: any context that may call the domain's unmap; takes the
  * per-CPU batch lock with interrupts disabled.
@@ -795,15 +886,16 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 {
 	enum iotlb_batch_sync_reason why = IOTLB_BATCH_SYNC_CALLER;
-	bool unknown = u->start > u->end;
 	unsigned long pages, flags, held;
 	struct iotlb_batch_ent *ent;
 	struct iotlb_batch *bt;
 	unsigned int merged;
-	bool arm;
+	bool arm, unknown;
 	LIST_HEAD(none);
 	struct list_head *fl = u->freelist ?: &none;
 
+	unmap_set_range(b, u);
+	unknown = u->start > u->end;
 	if (unknown)
 		pages = DIV_ROUND_UP(u->size, 1UL << b->granule_shift);
 	else
@@ -924,6 +1016,8 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	b->ops = ops;
 	b->params = *params;
 	b->granule_shift = granule_shift;
+	b->range_sync = false;
+	b->leaf_max = 0;
 	b->hold_cap = clamp_t(unsigned int, 2 * params->depth,
 			      IOTLB_BATCH_MIN_HOLD, IOTLB_BATCH_MAX_HOLD);
 	/* At most half full, so that probes stay short. */

@@ -227,6 +227,8 @@ static struct fake_domain *fake_domain_new(struct kunit *test,
 	KUNIT_ASSERT_NOT_NULL(test, fd->log);
 	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops, p, SHIFT),
 			0);
+	/* It invalidates any range: the cases give the ranges themselves. */
+	iotlb_batcher_set_range_sync(&fd->b, PG);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, fake_destroy, fd),
 			0);
 	return fd;
@@ -752,6 +754,7 @@ static void iotlb_batch_test_destroy(struct kunit *test)
 	spin_lock_init(&fd->lock);
 	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops,
 						 &test_params, SHIFT), 0);
+	iotlb_batcher_set_range_sync(&fd->b, PG);
 	u.phys = page_to_phys(page);
 	u.len = PG;
 	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
@@ -1330,3 +1333,4 @@ kunit_test_suite(iotlb_batch_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for batched IOTLB invalidation");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
