@@ -53,8 +53,11 @@ struct iotlb_batch_params {
  *	hand them back to their allocator. One call per flush, not per range,
  *	keeps the indirect call off the per-unmap cost.
  *
- * They are called from the unmap path, often with a batch lock held and
- * interrupts disabled, and from the batcher's timer: they must not sleep.
+ * They are called from the unmap path and from the batcher's timer, the
+ * flushes with a batch lock held and interrupts disabled: they must not
+ * sleep. @release runs after the lock is dropped, except for the IOVAs of a
+ * batch that a full flush covered only in part, a flush that finds the
+ * batch's spare arrays still out, and the batcher's teardown.
  */
 struct iotlb_batch_ops {
 	void (*flush_range)(struct iotlb_batcher *b, unsigned long start,
@@ -167,6 +170,12 @@ struct iotlb_batch {
 	struct folio **held;
 	u32 *held_slot;		/* where held[i] sits in @table */
 	u32 *table;		/* 1 + index in held[], or 0: a folio set */
+	/*
+	 * A flush hands its ents[] and held[] out, to be released after the
+	 * lock is dropped, and goes on with these; NULL while they are out.
+	 */
+	struct iotlb_batch_ent *spare_ents;
+	struct folio **spare_held;
 };
 
 /**
