@@ -31,7 +31,10 @@
  * the IOVAs given back to their allocator, the page-table pages freed and
  * the folio references dropped; so neither the address nor the memory
  * behind it can be reused while a device may still hold a stale
- * translation.
+ * translation. The flush runs under the batch lock with interrupts off;
+ * the release does not: the flush hands the batch's arrays and page-table
+ * pages out of the locked section (the batch goes on with spare arrays)
+ * and they are released once the lock is dropped.
  *
  * A full flush covers the batches of every CPU: each unmap remembers how many
  * full flushes had started when it was added, and a batch whose last unmap
@@ -55,6 +58,7 @@
 
 #define pr_fmt(fmt) "iommu: " fmt
 
+#include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/hash.h>
 #include <linux/init.h>
@@ -100,6 +104,20 @@ struct iotlb_batch_params iotlb_batch_default_params __read_mostly = {
 EXPORT_SYMBOL_GPL(iotlb_batch_default_params);
 
 static DEFINE_PER_CPU(struct iotlb_batch_stats, iotlb_batch_stats);
+
+/*
+ * What a flush took out of a batch under its lock, to release after it:
+ * the batch's ents[] and held[] arrays themselves, and its page-table pages.
+ */
+struct iotlb_batch_rel {
+	struct iotlb_batch *bt;		/* NULL: nothing handed out */
+	struct iotlb_batch_ent *ents;
+	unsigned int nr_ents;
+	struct folio **held;
+	unsigned int nr_held;
+	unsigned long held_pages;
+	struct list_head freelist;
+};
 
 #define stat_inc(field)		this_cpu_inc(iotlb_batch_stats.field)
 /* With a batch lock held, interrupts are off: plain per-CPU updates do. */
@@ -562,12 +580,12 @@ static void full_flush(struct iotlb_batcher *b)
 	stat_inc(inv_full);
 }
 
+/* The caller frees what is left on @fl once the invalidation returned. */
 static void range_flush(struct iotlb_batcher *b, unsigned long start,
 			unsigned long end, size_t pgsize, struct list_head *fl)
 {
 	trace_iotlb_batch_inv_range(b, start, end, pgsize, !list_empty(fl));
 	b->ops->flush_range(b, start, end, pgsize, fl);
-	iommu_put_pages_list(fl);
 	stat_inc(inv_range);
 }
 
@@ -579,20 +597,99 @@ static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	b->ops->release(b, bt->ents, n);
 }
 
-/* Hand back everything in @bt: its invalidation has completed. */
-static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt)
+/* Reset @bt to empty once what it held is released or handed out. */
+static void batch_reset(struct iotlb_batch *bt)
+{
+	bt->nr_spans = 0;
+	bt->span_next = 0;
+	batch_drop_ranges(bt);
+	bt->nr_ents = 0;
+	bt->nr_held = 0;
+	bt->held_pages = 0;
+	bt->overflow = false;
+	bt->unknown = false;
+	bt->pages = 0;
+}
+
+/* Hand back everything in @bt now: its invalidation has completed. */
+static void batch_release_now(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	batch_release_ents(b, bt, bt->nr_ents, bt->held_pages);
 	__stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
-	bt->nr_spans = 0;
-	bt->span_next = 0;
 	batch_drop_ranges(bt);
 	iommu_put_pages_list(&bt->freelist);
-	bt->nr_ents = 0;
-	bt->overflow = false;
-	bt->unknown = false;
-	bt->pages = 0;
+	batch_reset(bt);
+}
+
+/*
+ * Everything in @bt, invalidated: take it out of the batch, under its lock,
+ * into @rel, for iotlb_batch_release_out() to hand back once the lock is
+ * dropped. So the IRQs-off section pays neither the IOVA frees nor the
+ * folio_put() calls (which may free pages, uncharge memcg and take the
+ * lruvec lock). The batch goes on with its spare arrays; while they are
+ * out (a flush on this batch, from an interrupt or a second flush of the
+ * same call, before the release of the first one), it releases in place.
+ */
+static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			  struct iotlb_batch_rel *rel)
+{
+	unsigned int i;
+
+	if (!rel || rel->bt || !bt->spare_ents) {
+		batch_release_now(b, bt);
+		return;
+	}
+	rel->bt = bt;
+	rel->ents = bt->ents;
+	rel->nr_ents = bt->nr_ents;
+	rel->held = bt->held;
+	rel->nr_held = bt->nr_held;
+	rel->held_pages = bt->held_pages;
+	__stat_add(held_now, -(s64)bt->held_pages);
+	for (i = 0; i < bt->nr_held; i++)
+		bt->table[bt->held_slot[i]] = 0;
+	bt->ents = bt->spare_ents;
+	bt->held = bt->spare_held;
+	bt->spare_ents = NULL;
+	bt->spare_held = NULL;
+	batch_drop_ranges(bt);
+	list_splice_init(&bt->freelist, &rel->freelist);
+	batch_reset(bt);
+}
+
+/**
+ * iotlb_batch_release_out() - release what a flush handed out of its lock
+ * @b: the domain's batcher
+ * @rel: filled by the flush, under the batch lock now dropped
+ *
+ * Hand the IOVAs back through @b->ops->release, drop the folio references
+ * and free the page-table pages, with the batch lock not held (and, from
+ * process context, interrupts on), then give the arrays back to the batch.
+ *
+ * Context: any context that may call iotlb_batch_unmap().
+ */
+static void iotlb_batch_release_out(struct iotlb_batcher *b,
+				    struct iotlb_batch_rel *rel)
+{
+	struct iotlb_batch *bt = rel->bt;
+	unsigned long flags;
+	unsigned int i;
+
+	if (!bt)
+		return;
+	trace_iotlb_batch_release(b, rel->nr_ents, rel->held_pages);
+	if (rel->nr_ents)
+		b->ops->release(b, rel->ents, rel->nr_ents);
+	for (i = 0; i < rel->nr_held; i++)
+		folio_put(rel->held[i]);
+	iommu_put_pages_list(&rel->freelist);
+
+	spin_lock_irqsave(&bt->lock, flags);
+	bt->spare_ents = rel->ents;
+	bt->spare_held = rel->held;
+	spin_unlock_irqrestore(&bt->lock, flags);
+	rel->bt = NULL;
 }
 
 /*
@@ -628,7 +725,8 @@ static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
 }
 
 static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
-			enum iotlb_batch_trigger trig)
+			enum iotlb_batch_trigger trig,
+			struct iotlb_batch_rel *rel)
 {
 	unsigned int i, nr, elsewhere, half = DIV_ROUND_UP(b->params.depth, 2);
 	enum iotlb_batch_decision d;
@@ -663,7 +761,7 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	} else {
 		full_flush(b);
 	}
-	batch_release(b, bt);
+	batch_release(b, bt, rel);
 }
 
 /*
@@ -676,7 +774,8 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
  * recorded per unmap, and holding them longer is safe.
  */
 static noinline void batch_reap_covered(struct iotlb_batcher *b,
-					struct iotlb_batch *bt, u64 done)
+					struct iotlb_batch *bt, u64 done,
+					struct iotlb_batch_rel *rel)
 {
 	unsigned int n = bt->nr_ents;
 
@@ -689,7 +788,7 @@ static noinline void batch_reap_covered(struct iotlb_batcher *b,
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n,
 					bt->nr_ranges, bt->pages,
 					bt->held_pages);
-		batch_release(b, bt);
+		batch_release(b, bt, rel);
 		return;
 	}
 	trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n, 0, 0, 0);
@@ -699,12 +798,13 @@ static noinline void batch_reap_covered(struct iotlb_batcher *b,
 }
 
 /* The check, inline: most unmaps find nothing covered. */
-static inline void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt)
+static inline void batch_reap(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			      struct iotlb_batch_rel *rel)
 {
 	u64 done = atomic64_read_acquire(&b->full_done);
 
 	if (bt->nr_ents && bt->ents[0].gen < done)
-		batch_reap_covered(b, bt, done);
+		batch_reap_covered(b, bt, done, rel);
 }
 
 static unsigned long batch_timeout_jiffies(struct iotlb_batcher *b)
@@ -726,18 +826,22 @@ static bool batch_flush_cpus(struct iotlb_batcher *b,
 
 	for_each_possible_cpu(cpu) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
+		struct iotlb_batch_rel rel = {
+			.freelist = LIST_HEAD_INIT(rel.freelist),
+		};
 
 		spin_lock_irqsave(&bt->lock, flags);
-		batch_reap(b, bt);
+		batch_reap(b, bt, &rel);
 		due = bt->since + tmo;
 		if (next && bt->nr_ents && time_before(jiffies, due)) {
 			if (!waiting || time_before(due, *next))
 				*next = due;
 			waiting = true;
 		} else {
-			batch_flush(b, bt, trig);
+			batch_flush(b, bt, trig, &rel);
 		}
 		spin_unlock_irqrestore(&bt->lock, flags);
+		iotlb_batch_release_out(b, &rel);
 	}
 	return waiting;
 }
@@ -755,6 +859,85 @@ static void iotlb_batch_timeout(struct timer_list *t)
 	}
 }
 
+/**
+ * iotlb_batcher_set_range_sync() - the domain's flush_range invalidates ranges
+ * @b: the domain's batcher
+ * @pgsize_bitmap: the page sizes the domain maps with
+ *
+ * Declare that @b->ops->flush_range invalidates every translation of the
+ * range it is given, including ranges the driver did not record while
+ * unmapping (a gather marked queued) and ranges merged from several
+ * unmaps, and that it may be called from any CPU after the unmap. Without
+ * this, which is the default, the batcher relies on nothing but a full
+ * flush for what it batches: a driver may post its invalidation while
+ * unmapping (and skip it for a queued gather) and only wait for it in its
+ * iotlb_sync, as Arm SMMU v2 does.
+ *
+ * Context: process context, before the first unmap.
+ */
+void iotlb_batcher_set_range_sync(struct iotlb_batcher *b,
+				  unsigned long pgsize_bitmap)
+{
+	unsigned long big = pgsize_bitmap & (pgsize_bitmap - 1);
+
+	/*
+	 * An unmap never spans a leaf larger than itself: below the second
+	 * smallest page size every leaf is of the smallest.
+	 */
+	b->leaf_max = big ? 1UL << __ffs(big) : SIZE_MAX;
+	b->range_sync = true;
+}
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_set_range_sync);
+
+/**
+ * iotlb_batch_gather_queued() - whether an unmap's gather may be queued
+ * @b: the domain's batcher
+ * @size: bytes to unmap
+ * @sync: the caller wants the unmap invalidated before it returns
+ *
+ * A gather marked queued tells the driver that a flush of the whole domain
+ * will follow, so it may skip recording, or posting, a per-page
+ * invalidation. Where flush_range invalidates any range, an unmap that can
+ * only hold leaves of the granule is queued and invalidated by its IOVA
+ * range, which spares the driver gathering it page by page. Elsewhere every
+ * batched unmap is queued and the batch is invalidated by a full flush; an
+ * unmap to invalidate at once is not, and its driver-gathered range is synced
+ * right after the unmap, as in strict mode. An unmap queued here that the
+ * batcher cannot batch after all (memory it cannot hold) gets a full flush.
+ *
+ * Context: any.
+ * Return: the value for the gather's @queued.
+ */
+bool iotlb_batch_gather_queued(const struct iotlb_batcher *b, size_t size,
+			       bool sync)
+{
+	if (b->range_sync)
+		return size < b->leaf_max;
+	return !sync;
+}
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_gather_queued);
+
+/*
+ * The range the batcher may invalidate @u by: the IOVA range itself for a
+ * queued gather, or what the driver recorded, where flush_range invalidates
+ * any range; elsewhere only what the driver recorded, and only for an unmap
+ * invalidated at once (see unmap_now()). Otherwise none: only a full flush
+ * covers it.
+ */
+static void unmap_set_range(const struct iotlb_batcher *b,
+			    struct iotlb_batch_unmap *u)
+{
+	if (!b->range_sync && (u->queued || !u->sync)) {
+		u->start = ULONG_MAX;
+		u->end = 0;
+		u->pgsize = 0;
+	} else if (u->queued) {
+		u->start = u->iova;
+		u->end = u->iova + u->size - 1;
+		u->pgsize = 1UL << b->granule_shift;
+	}
+}
+
 /* Invalidate one unmap now and release it. */
 static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 		      struct list_head *fl, unsigned long pages,
@@ -766,13 +949,22 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, why, 0, 0);
 	stat_inc(sync[why]);
-	if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
-	    IOTLB_BATCH_RANGES) {
+	/*
+	 * Where flush_range is not known to invalidate any range, an unmap
+	 * that the driver gathered itself and that the caller wants
+	 * invalidated now is synced as strict mode syncs it, with whatever
+	 * the driver recorded: Arm SMMU v2 records no range, its TLBIVAs are
+	 * posted already and its iotlb_sync waits for them.
+	 */
+	if (!b->range_sync && !u->queued && u->sync) {
+		range_flush(b, u->start, u->end, u->pgsize, fl);
+	} else if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
+		   IOTLB_BATCH_RANGES) {
 		range_flush(b, u->start, u->end, u->pgsize, fl);
 	} else {
 		full_flush(b);
-		iommu_put_pages_list(fl);
 	}
+	iommu_put_pages_list(fl);
 	b->ops->release(b, &ent, 1);
 }
 
@@ -786,7 +978,9 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
  * and @u->sg, or, when that memory cannot be held (see the DOC comment) or
  * @u->sync is set, is invalidated before this returns. Either way the IOVA
  * range goes back through @b->ops->release only after an invalidation that
- * covers it has completed, and @u->freelist is taken over.
+ * covers it has completed, and @u->freelist is taken over. @u's range
+ * becomes the one the batcher may invalidate it by (see
+ * iotlb_batch_gather_queued()), or none.
  *
  * Context: any context that may call the domain's unmap; takes the
  * per-CPU batch lock with interrupts disabled.
@@ -795,15 +989,19 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 {
 	enum iotlb_batch_sync_reason why = IOTLB_BATCH_SYNC_CALLER;
-	bool unknown = u->start > u->end;
 	unsigned long pages, flags, held;
 	struct iotlb_batch_ent *ent;
+	struct iotlb_batch_rel rel = {
+		.freelist = LIST_HEAD_INIT(rel.freelist),
+	};
 	struct iotlb_batch *bt;
 	unsigned int merged;
-	bool arm;
+	bool arm, unknown;
 	LIST_HEAD(none);
 	struct list_head *fl = u->freelist ?: &none;
 
+	unmap_set_range(b, u);
+	unknown = u->start > u->end;
 	if (unknown)
 		pages = DIV_ROUND_UP(u->size, 1UL << b->granule_shift);
 	else
@@ -819,13 +1017,13 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	smp_mb();
 	bt = raw_cpu_ptr(b->cpu);
 	spin_lock_irqsave(&bt->lock, flags);
-	batch_reap(b, bt);
+	batch_reap(b, bt, &rel);
 
 	held = bt->held_pages;
 	if (!batch_holds_all(b, bt, u) && !batch_hold(b, bt, u, &why)) {
 		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents)
 			goto unlock_now;
-		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD);
+		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD, &rel);
 		held = bt->held_pages;
 		if (!batch_hold(b, bt, u, &why))
 			goto unlock_now;
@@ -850,9 +1048,10 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 				u->pgsize, -1, merged, held);
 
 	if (bt->nr_ents >= b->params.depth)
-		batch_flush(b, bt, IOTLB_BATCH_TRIG_DEPTH);
+		batch_flush(b, bt, IOTLB_BATCH_TRIG_DEPTH, &rel);
 	arm = bt->nr_ents;
 	spin_unlock_irqrestore(&bt->lock, flags);
+	iotlb_batch_release_out(b, &rel);
 
 	/* Keep the shared flag's cache line clean in the common case. */
 	if (arm && !atomic_read(&b->timer_on) &&
@@ -862,6 +1061,7 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 
 unlock_now:
 	spin_unlock_irqrestore(&bt->lock, flags);
+	iotlb_batch_release_out(b, &rel);
 now:
 	unmap_now(b, u, fl, pages, why);
 	return 1;
@@ -890,6 +1090,8 @@ static void batcher_free_arrays(struct iotlb_batcher *b)
 		kfree(bt->ranges);
 		kfree(bt->ents);
 		kfree(bt->held);
+		kfree(bt->spare_ents);
+		kfree(bt->spare_held);
 		kfree(bt->held_slot);
 		kfree(bt->table);
 	}
@@ -924,6 +1126,8 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	b->ops = ops;
 	b->params = *params;
 	b->granule_shift = granule_shift;
+	b->range_sync = false;
+	b->leaf_max = 0;
 	b->hold_cap = clamp_t(unsigned int, 2 * params->depth,
 			      IOTLB_BATCH_MIN_HOLD, IOTLB_BATCH_MAX_HOLD);
 	/* At most half full, so that probes stay short. */
@@ -948,13 +1152,19 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 					GFP_KERNEL, node);
 		bt->held = kcalloc_node(b->hold_cap, sizeof(*bt->held),
 					GFP_KERNEL, node);
+		bt->spare_ents = kcalloc_node(params->depth,
+					      sizeof(*bt->spare_ents),
+					      GFP_KERNEL, node);
+		bt->spare_held = kcalloc_node(b->hold_cap,
+					      sizeof(*bt->spare_held),
+					      GFP_KERNEL, node);
 		bt->held_slot = kcalloc_node(b->hold_cap,
 					     sizeof(*bt->held_slot),
 					     GFP_KERNEL, node);
 		bt->table = kcalloc_node(b->table_mask + 1, sizeof(*bt->table),
 					 GFP_KERNEL, node);
 		if (!bt->ranges || !bt->ents || !bt->held || !bt->held_slot ||
-		    !bt->table) {
+		    !bt->table || !bt->spare_ents || !bt->spare_held) {
 			batcher_free_arrays(b);
 			return -ENOMEM;
 		}
@@ -986,7 +1196,7 @@ void iotlb_batcher_destroy(struct iotlb_batcher *b)
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 
 		spin_lock_irqsave(&bt->lock, flags);
-		batch_release(b, bt);
+		batch_release_now(b, bt);
 		spin_unlock_irqrestore(&bt->lock, flags);
 	}
 	batcher_free_arrays(b);

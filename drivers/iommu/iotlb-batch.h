@@ -43,15 +43,21 @@ struct iotlb_batch_params {
  *	leaves were @pgsize bytes. @freelist holds the page-table pages freed
  *	when the range was unmapped (the paging-structure caches must be
  *	invalidated too when it is not empty); the callee may free them, and
- *	the batcher frees what is left on return.
+ *	the batcher frees what is left on return. Unless the batcher was told
+ *	that this invalidates any range (iotlb_batcher_set_range_sync()), it
+ *	is only called with the range a driver gathered itself, right after
+ *	that unmap and on its CPU, as strict mode syncs it.
  * @flush_all: invalidate everything the domain may have cached, device
  *	TLBs included.
  * @release: the invalidation covering the @n IOVA ranges in @ents completed:
  *	hand them back to their allocator. One call per flush, not per range,
  *	keeps the indirect call off the per-unmap cost.
  *
- * They are called from the unmap path, often with a batch lock held and
- * interrupts disabled, and from the batcher's timer: they must not sleep.
+ * They are called from the unmap path and from the batcher's timer, the
+ * flushes with a batch lock held and interrupts disabled: they must not
+ * sleep. @release runs after the lock is dropped, except for the IOVAs of a
+ * batch that a full flush covered only in part, a flush that finds the
+ * batch's spare arrays still out, and the batcher's teardown.
  */
 struct iotlb_batch_ops {
 	void (*flush_range)(struct iotlb_batcher *b, unsigned long start,
@@ -164,6 +170,12 @@ struct iotlb_batch {
 	struct folio **held;
 	u32 *held_slot;		/* where held[i] sits in @table */
 	u32 *table;		/* 1 + index in held[], or 0: a folio set */
+	/*
+	 * A flush hands its ents[] and held[] out, to be released after the
+	 * lock is dropped, and goes on with these; NULL while they are out.
+	 */
+	struct iotlb_batch_ent *spare_ents;
+	struct folio **spare_held;
 };
 
 /**
@@ -179,11 +191,18 @@ struct iotlb_batch {
  * @timer: flushes each CPU's batch once its first unmap is
  *	@params.timeout_ms old
  * @timer_on: @timer is pending
+ * @range_sync: @ops->flush_range invalidates whatever range it is given,
+ *	whether or not the driver recorded it at unmap time (see
+ *	iotlb_batcher_set_range_sync())
+ * @leaf_max: with @range_sync, unmaps smaller than this hold only leaves of
+ *	the granule and may be gathered queued
  */
 struct iotlb_batcher {
 	const struct iotlb_batch_ops *ops;
 	struct iotlb_batch_params params;
 	unsigned int granule_shift;
+	bool range_sync;
+	size_t leaf_max;
 	unsigned int hold_cap;
 	unsigned int table_mask;
 	struct iotlb_batch __percpu *cpu;
@@ -205,6 +224,9 @@ struct iotlb_batcher {
  * @len: its length (0 when @sg is used or nothing needs holding)
  * @sg: the scatterlist of a mapped list, or NULL
  * @nents: its length, as passed to the unmap
+ * @queued: the driver's gather was marked queued (as
+ *	iotlb_batch_gather_queued() said): it recorded no range, and may have
+ *	skipped the invalidation it would have posted while unmapping
  * @sync: the caller will reuse the memory at once: invalidate now
  */
 struct iotlb_batch_unmap {
@@ -218,6 +240,7 @@ struct iotlb_batch_unmap {
 	size_t len;
 	struct scatterlist *sg;
 	int nents;
+	bool queued;
 	bool sync;
 };
 
@@ -228,6 +251,10 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 		       const struct iotlb_batch_params *params,
 		       unsigned int granule_shift);
 void iotlb_batcher_destroy(struct iotlb_batcher *b);
+void iotlb_batcher_set_range_sync(struct iotlb_batcher *b,
+				  unsigned long pgsize_bitmap);
+bool iotlb_batch_gather_queued(const struct iotlb_batcher *b, size_t size,
+			       bool sync);
 int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u);
 void iotlb_batch_flush(struct iotlb_batcher *b);
 void iotlb_batch_read_stats(struct iotlb_batch_stats *st);

@@ -74,6 +74,10 @@ struct fake_domain {
 	atomic_t watch_bad;
 	/* an unmap that the next flush_iotlb_all makes while it runs */
 	unsigned long during_flush_iova;
+	/* where releases run */
+	bool check_release;
+	unsigned int release_locked;	/* with interrupts off */
+	unsigned int release_early;	/* before any invalidation */
 };
 
 static struct fake_domain *to_fake(struct iotlb_batcher *b)
@@ -184,6 +188,18 @@ static void fake_release(struct iotlb_batcher *b,
 	unsigned long flags;
 	unsigned int i;
 
+	if (fd->check_release) {
+		int cpu;
+
+		if (irqs_disabled())
+			fd->release_locked++;
+		for_each_possible_cpu(cpu)
+			lockdep_assert_not_held(&per_cpu_ptr(b->cpu, cpu)->lock);
+		if (!fd->nr_sync && !fd->nr_flush_all)
+			fd->release_early++;
+		/* the memory is held until after the IOVAs went back */
+		fake_check_watch(fd);
+	}
 	spin_lock_irqsave(&fd->lock, flags);
 	fd->nr_release_calls++;
 	fd->last_release = jiffies;
@@ -227,6 +243,8 @@ static struct fake_domain *fake_domain_new(struct kunit *test,
 	KUNIT_ASSERT_NOT_NULL(test, fd->log);
 	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops, p, SHIFT),
 			0);
+	/* It invalidates any range: the cases give the ranges themselves. */
+	iotlb_batcher_set_range_sync(&fd->b, PG);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, fake_destroy, fd),
 			0);
 	return fd;
@@ -752,6 +770,7 @@ static void iotlb_batch_test_destroy(struct kunit *test)
 	spin_lock_init(&fd->lock);
 	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops,
 						 &test_params, SHIFT), 0);
+	iotlb_batcher_set_range_sync(&fd->b, PG);
 	u.phys = page_to_phys(page);
 	u.len = PG;
 	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
@@ -776,6 +795,49 @@ static int hold_unmap(struct fake_domain *fd, unsigned long iova,
 	};
 
 	return iotlb_batch_unmap(&fd->b, &u);
+}
+
+/*
+ * A flush releases outside its IRQs-off section: the IOVAs go back, then
+ * the folio references are dropped, after the invalidation, with no batch
+ * lock held and, for an unmap made with interrupts on, interrupts on.
+ */
+static void iotlb_batch_test_release_unlocked(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct page *page = alloc_page(GFP_KERNEL);
+	unsigned int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	fd->check_release = true;
+	fd->watch = page;
+	fd->watch_min_ref = 2;	/* the owner's and the batch's */
+	/* The unmap that fills the batch flushes it, then releases. */
+	for (i = 0; i < test_params.depth; i++) {
+		struct iotlb_batch_unmap u = {
+			.iova = i * 2 * PG, .size = PG,
+			.start = i * 2 * PG, .end = i * 2 * PG + PG - 1,
+			.pgsize = PG, .phys = page_to_phys(page), .len = PG,
+		};
+
+		KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	}
+	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.depth);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+	/* And the explicit flush of every CPU's batch. */
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 0, page_to_phys(page), PG), 0);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 2);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.depth + 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(page), 1);
+
+	KUNIT_EXPECT_EQ(test, fd->release_locked, 0);
+	KUNIT_EXPECT_EQ(test, fd->release_early, 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fd->watch_bad), 0);
+	/* The teardown releases under the lock, and may. */
+	fd->check_release = false;
+	fd->watch = NULL;
+	__free_page(page);
 }
 
 static void iotlb_batch_test_hold_page(struct kunit *test)
@@ -1306,6 +1368,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_covered),
 	KUNIT_CASE(iotlb_batch_test_covered_partly),
 	KUNIT_CASE(iotlb_batch_test_destroy),
+	KUNIT_CASE(iotlb_batch_test_release_unlocked),
 	KUNIT_CASE(iotlb_batch_test_hold_page),
 	KUNIT_CASE(iotlb_batch_test_hold_compound),
 	KUNIT_CASE(iotlb_batch_test_hold_unref),
@@ -1330,3 +1393,4 @@ kunit_test_suite(iotlb_batch_test_suite);
 
 MODULE_DESCRIPTION("KUnit tests for batched IOTLB invalidation");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

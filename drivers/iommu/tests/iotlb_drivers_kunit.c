@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests: is every unmapped IOVA invalidated before its IOVA and the
+ * memory behind it are released, on every kind of IOMMU driver, in strict,
+ * lazy and safe deferred mode?
+ *
+ * A mock IOMMU domain models where each driver family invalidates:
+ *
+ *   smmu-v2         TLBIVA posted by tlb_add_page while unmapping (skipped
+ *                   for a queued gather); iotlb_sync only waits (TLBSYNC)
+ *   vt-d            iotlb_sync invalidates the gather's range
+ *   smmu-v3         iotlb_sync invalidates the range with range TLBIs;
+ *                   nothing without a pgsize
+ *   smmu-v3-norange the same, one TLBI per pgsize step
+ *   amd             every unmap gathers its range, queued or not; iotlb_sync
+ *                   invalidates any range with one command
+ *   virtio          every unmap posts an UNMAP request; iotlb_sync waits
+ *
+ * and flush_iotlb_all invalidates everything on all of them. Every page an
+ * unmap clears stays "stale" (the device may still use a cached
+ * translation) until an invalidation covering it has completed. Strict and
+ * lazy mode are modelled on stock dma-iommu's unmap (sync right away; a
+ * queued gather, then a flush queue of flush_iotlb_all()). The safe mode
+ * runs the batcher, with the decisions dma-iommu takes from it: whether the
+ * gather is queued (iotlb_batch_gather_queued()), and the range, if any, a
+ * batch or an unmap that cannot wait is invalidated by. Releasing an IOVA,
+ * and releasing the memory (the last reference on a page dropped, a slab
+ * object or memory the caller frees once the unmap returns), while a page
+ * of that unmap is stale counts as a failure. Lazy mode must show memory
+ * released before its invalidation: that proves the check can see it.
+ */
+
+#include <kunit/test.h>
+#include <linux/io.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/prandom.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "../iotlb-batch.h"
+
+#define MPG		4096UL
+#define MSHIFT		12
+#define MBLOCK		SZ_2M
+#define MNPAGES		16384		/* 64 MiB of IOVA space */
+#define MNOPS		256		/* unmaps per case */
+#define MNBLOCKS	8		/* of which 2 MiB blocks, at most */
+#define MFQ		32		/* lazy mode's flush queue */
+
+enum mock_family {
+	MOCK_SMMU_V2,
+	MOCK_VTD,
+	MOCK_SMMU_V3,
+	MOCK_SMMU_V3_NORANGE,
+	MOCK_AMD,
+	MOCK_VIRTIO,
+};
+
+enum mock_mode {
+	MOCK_STRICT,
+	MOCK_LAZY,
+	MOCK_SAFE,
+};
+
+/* What is behind an unmapped range, and when its owner lets it go. */
+enum mock_mem {
+	MEM_PAGE,	/* a page: the owner drops its reference after the unmap */
+	MEM_SLAB,	/* a slab object: kfree() after the unmap */
+	MEM_NONE,	/* freed by the caller itself (coherent memory, bounce) */
+};
+
+/*
+ * What struct mock_gather carries (it is empty without
+ * CONFIG_IOMMU_API, as under UML).
+ */
+struct mock_gather {
+	unsigned long start;
+	unsigned long end;
+	size_t pgsize;
+	bool queued;
+	struct list_head freelist;
+};
+
+static void mock_gather_init(struct mock_gather *g)
+{
+	*g = (struct mock_gather) { .start = ULONG_MAX };
+	INIT_LIST_HEAD(&g->freelist);
+}
+
+struct mock_family_desc {
+	const char *name;
+	unsigned long pgsize_bitmap;
+	bool sync_range;	/* declares IOMMU_CAP_IOTLB_SYNC_RANGE */
+};
+
+static const struct mock_family_desc families[] = {
+	[MOCK_SMMU_V2] = { "smmu-v2", SZ_4K | SZ_2M | SZ_1G, false },
+	[MOCK_VTD] = { "vt-d", SZ_4K | SZ_2M | SZ_1G, true },
+	[MOCK_SMMU_V3] = { "smmu-v3", SZ_4K | SZ_2M | SZ_1G, true },
+	[MOCK_SMMU_V3_NORANGE] = { "smmu-v3-norange", SZ_4K | SZ_2M | SZ_1G,
+				   true },
+	[MOCK_AMD] = { "amd", GENMASK(30, 12), true },
+	[MOCK_VIRTIO] = { "virtio", SZ_4K, false },
+};
+
+static const char * const mode_names[] = { "strict", "lazy", "safe" };
+
+struct mock_ent {
+	unsigned long iova;
+	size_t size;
+	enum mock_mem mem;
+	struct page *page;	/* MEM_PAGE: the test keeps a reference too */
+	void *obj;		/* MEM_SLAB */
+	bool iova_released;
+	bool mem_released;
+};
+
+struct mock_iommu {
+	struct iotlb_batcher b;
+	struct kunit *test;
+	const struct mock_family_desc *fam;
+	enum mock_family family;
+	enum mock_mode mode;
+	spinlock_t lock;	/* the mock "hardware" state below */
+	u8 *mapped;
+	u8 *stale;		/* a translation the device may still use */
+	u8 *posted;		/* an invalidation posted, done at the next sync */
+	u16 *owner;		/* 1 + the entry that unmapped the page */
+	struct mock_ent ents[MNOPS];
+	unsigned int nr_ents;
+	unsigned int fq[MFQ];
+	unsigned int nr_fq;
+	/* what the "driver" issued */
+	unsigned long cmds;	/* invalidation commands */
+	unsigned long waits;	/* completion waits */
+	unsigned long fulls;	/* of the commands, whole-domain flushes */
+	/* what the checks found */
+	unsigned int bad_iova;	/* IOVA released with a stale page */
+	unsigned int bad_mem;	/* memory released with a stale page */
+	unsigned int bad_state;	/* unmapped twice, IOVA released twice */
+	unsigned int iovas_released;
+};
+
+static struct mock_iommu *to_mock(struct iotlb_batcher *b)
+{
+	return container_of(b, struct mock_iommu, b);
+}
+
+static unsigned long pfn_of(unsigned long iova)
+{
+	return iova >> MSHIFT;
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+/* Memory of entry @e is back with its allocator, or about to be. */
+static bool mem_gone(const struct mock_ent *e)
+{
+	if (e->mem != MEM_PAGE)
+		return e->mem_released;
+	return page_ref_count(e->page) <= 1;	/* only the test's reference */
+}
+
+static bool range_stale(struct mock_iommu *m, unsigned long iova, size_t size)
+{
+	unsigned long i;
+
+	for (i = pfn_of(iova); i < pfn_of(iova + size); i++)
+		if (m->stale[i])
+			return true;
+	return false;
+}
+
+/* Called with m->lock held: a completed invalidation of page @i. */
+static void mock_clear(struct mock_iommu *m, unsigned long i)
+{
+	if (m->stale[i] && m->owner[i]) {
+		struct mock_ent *e = &m->ents[m->owner[i] - 1];
+
+		/* The memory went back before this invalidation. */
+		if (mem_gone(e) && !e->mem_released) {
+			e->mem_released = true;
+			m->bad_mem++;
+		}
+	}
+	m->stale[i] = 0;
+	m->posted[i] = 0;
+}
+
+/*
+ * After any call: memory that went back must not be reachable through a
+ * stale translation. Counted once per entry.
+ */
+static void mock_scan(struct mock_iommu *m)
+{
+	unsigned long flags;
+	unsigned int i;
+
+	spin_lock_irqsave(&m->lock, flags);
+	for (i = 0; i < m->nr_ents; i++) {
+		struct mock_ent *e = &m->ents[i];
+
+		if (e->mem != MEM_PAGE || e->mem_released || !mem_gone(e))
+			continue;
+		e->mem_released = true;
+		if (range_stale(m, e->iova, e->size))
+			m->bad_mem++;
+	}
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* The IOVA of entry @e goes back to the allocator. */
+static void mock_release_iova(struct mock_iommu *m, unsigned long iova,
+			      size_t size)
+{
+	unsigned long flags;
+	unsigned int i;
+
+	spin_lock_irqsave(&m->lock, flags);
+	if (range_stale(m, iova, size))
+		m->bad_iova++;
+	for (i = 0; i < m->nr_ents; i++) {
+		if (m->ents[i].iova != iova)
+			continue;
+		if (m->ents[i].iova_released || m->ents[i].size != size)
+			m->bad_state++;
+		m->ents[i].iova_released = true;
+		m->iovas_released++;
+	}
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* ---- the mock driver ----------------------------------------------------- */
+
+static void gather_add(struct mock_gather *g, unsigned long iova,
+		       size_t size, size_t pgsize)
+{
+	g->start = min(g->start, iova);
+	g->end = max(g->end, iova + size - 1);
+	g->pgsize = pgsize;
+}
+
+static void inv_range(struct mock_iommu *m, unsigned long start,
+		      unsigned long end)
+{
+	unsigned long i;
+
+	for (i = pfn_of(start); i <= pfn_of(end) && i < MNPAGES; i++)
+		mock_clear(m, i);
+}
+
+static void complete_posted(struct mock_iommu *m)
+{
+	unsigned long i;
+
+	for (i = 0; i < MNPAGES; i++)
+		if (m->posted[i])
+			mock_clear(m, i);
+}
+
+/* io-pgtable and the driver's unmap_pages, for each family. */
+static void mock_unmap(struct mock_iommu *m, unsigned int idx,
+		       struct mock_gather *g)
+{
+	const struct mock_ent *e = &m->ents[idx];
+	bool block = (m->fam->pgsize_bitmap & MBLOCK) &&
+		     IS_ALIGNED(e->iova | e->size, MBLOCK);
+	size_t leaf = block ? MBLOCK : MPG;
+	unsigned long flags, i, a;
+
+	spin_lock_irqsave(&m->lock, flags);
+	for (i = pfn_of(e->iova); i < pfn_of(e->iova + e->size); i++) {
+		if (!m->mapped[i])
+			m->bad_state++;
+		m->mapped[i] = 0;
+		m->stale[i] = 1;
+		m->owner[i] = idx + 1;
+	}
+	switch (m->family) {
+	case MOCK_SMMU_V2:
+		/* tlb_add_page: TLBIVA per leaf, completed by TLBSYNC */
+		if (g->queued)
+			break;
+		for (a = e->iova; a < e->iova + e->size; a += leaf) {
+			for (i = pfn_of(a); i < pfn_of(a + leaf); i++)
+				m->posted[i] = 1;
+			m->cmds++;
+		}
+		break;
+	case MOCK_VTD:
+		if (!g->queued)
+			gather_add(g, e->iova, e->size, leaf);
+		break;
+	case MOCK_SMMU_V3:
+	case MOCK_SMMU_V3_NORANGE:
+		if (g->queued)
+			break;
+		for (a = e->iova; a < e->iova + e->size; a += leaf)
+			gather_add(g, a, leaf, leaf);
+		break;
+	case MOCK_AMD:
+		gather_add(g, e->iova, e->size, leaf);
+		break;
+	case MOCK_VIRTIO:
+		/* an UNMAP request, completed by the next sync */
+		for (i = pfn_of(e->iova); i < pfn_of(e->iova + e->size); i++)
+			m->posted[i] = 1;
+		m->cmds++;
+		break;
+	}
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* The driver's iotlb_sync. */
+static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
+			    unsigned long end, size_t pgsize)
+{
+	unsigned long flags, a;
+
+	spin_lock_irqsave(&m->lock, flags);
+	switch (m->family) {
+	case MOCK_SMMU_V2:
+	case MOCK_VIRTIO:
+		complete_posted(m);
+		m->waits++;
+		break;
+	case MOCK_VTD:
+	case MOCK_AMD:
+		if (start > end)
+			break;
+		inv_range(m, start, end);
+		m->cmds++;
+		m->waits++;
+		break;
+	case MOCK_SMMU_V3:
+		if (!pgsize)
+			break;
+		inv_range(m, start, end);
+		/* a range TLBI covers up to 31 << scale pages */
+		m->cmds += DIV_ROUND_UP((end - start + 1) >> MSHIFT, 31 * 32);
+		m->waits++;
+		break;
+	case MOCK_SMMU_V3_NORANGE:
+		if (!pgsize)
+			break;
+		for (a = start; a <= end && a >= start; a += pgsize) {
+			inv_range(m, a, a + pgsize - 1);
+			m->cmds++;
+		}
+		m->waits++;
+		break;
+	}
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* The driver's flush_iotlb_all: the same on every family. */
+static void mock_flush_all(struct mock_iommu *m)
+{
+	unsigned long flags, i;
+
+	spin_lock_irqsave(&m->lock, flags);
+	for (i = 0; i < MNPAGES; i++)
+		if (m->stale[i] || m->posted[i])
+			mock_clear(m, i);
+	m->cmds++;
+	m->fulls++;
+	m->waits++;
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* ---- the safe mode: the batcher's callbacks, as dma-iommu's --------------- */
+
+static void mock_batch_flush_range(struct iotlb_batcher *b,
+				   unsigned long start, unsigned long end,
+				   size_t pgsize, struct list_head *freelist)
+{
+	mock_iotlb_sync(to_mock(b), start, end, pgsize);
+}
+
+static void mock_batch_flush_all(struct iotlb_batcher *b)
+{
+	mock_flush_all(to_mock(b));
+}
+
+static void mock_batch_release(struct iotlb_batcher *b,
+			       const struct iotlb_batch_ent *ents,
+			       unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		mock_release_iova(to_mock(b), ents[i].iova, ents[i].size);
+}
+
+static const struct iotlb_batch_ops mock_batch_ops = {
+	.flush_range	= mock_batch_flush_range,
+	.flush_all	= mock_batch_flush_all,
+	.release	= mock_batch_release,
+};
+
+static const struct iotlb_batch_params mock_params = {
+	.max_ranges	= 4,
+	.max_pages	= 1024,
+	.depth		= 16,
+	.timeout_ms	= 10000,
+};
+
+/* ---- the three modes' unmap ------------------------------------------- */
+
+static void owner_lets_go(struct mock_iommu *m, struct mock_ent *e)
+{
+	unsigned long flags;
+
+	switch (e->mem) {
+	case MEM_PAGE:
+		put_page(e->page);	/* the owner's reference */
+		break;
+	case MEM_SLAB:
+	case MEM_NONE:
+		/* gone now: nothing may still reach it */
+		spin_lock_irqsave(&m->lock, flags);
+		e->mem_released = true;
+		if (range_stale(m, e->iova, e->size))
+			m->bad_mem++;
+		spin_unlock_irqrestore(&m->lock, flags);
+		kfree(e->obj);
+		e->obj = NULL;
+		break;
+	}
+}
+
+static void lazy_flush(struct mock_iommu *m)
+{
+	unsigned int i;
+
+	if (!m->nr_fq)
+		return;
+	mock_flush_all(m);
+	for (i = 0; i < m->nr_fq; i++)
+		mock_release_iova(m, m->ents[m->fq[i]].iova,
+				  m->ents[m->fq[i]].size);
+	m->nr_fq = 0;
+}
+
+static void mock_dma_unmap(struct mock_iommu *m, unsigned int idx)
+{
+	struct mock_ent *e = &m->ents[idx];
+	struct mock_gather g;
+	struct iotlb_batch_unmap u;
+	bool sync = e->mem == MEM_NONE;
+
+	mock_gather_init(&g);
+	switch (m->mode) {
+	case MOCK_STRICT:
+		mock_unmap(m, idx, &g);
+		mock_iotlb_sync(m, g.start, g.end, g.pgsize);
+		mock_release_iova(m, e->iova, e->size);
+		break;
+	case MOCK_LAZY:
+		g.queued = true;
+		mock_unmap(m, idx, &g);
+		if (m->nr_fq == MFQ)
+			lazy_flush(m);
+		m->fq[m->nr_fq++] = idx;
+		break;
+	case MOCK_SAFE:
+		/* as iommu_dma_unmap_batched() */
+		g.queued = iotlb_batch_gather_queued(&m->b, e->size, sync);
+		mock_unmap(m, idx, &g);
+		u = (struct iotlb_batch_unmap) {
+			.iova = e->iova, .size = e->size,
+			.start = g.start, .end = g.end, .pgsize = g.pgsize,
+			.freelist = &g.freelist,
+			.queued = g.queued, .sync = sync,
+		};
+		if (e->mem == MEM_PAGE) {
+			u.phys = page_to_phys(e->page);
+			u.len = PAGE_SIZE;
+		} else if (e->mem == MEM_SLAB) {
+			u.phys = virt_to_phys(e->obj);
+			u.len = 64;
+		}
+		iotlb_batch_unmap(&m->b, &u);
+		break;
+	}
+	owner_lets_go(m, e);
+	mock_scan(m);
+}
+
+/* ---- the cases ----------------------------------------------------------- */
+
+struct mock_case {
+	enum mock_family family;
+	enum mock_mode mode;
+};
+
+static const struct mock_case mock_cases[] = {
+	{ MOCK_SMMU_V2, MOCK_STRICT }, { MOCK_SMMU_V2, MOCK_LAZY }, { MOCK_SMMU_V2, MOCK_SAFE },
+	{ MOCK_VTD, MOCK_STRICT }, { MOCK_VTD, MOCK_LAZY }, { MOCK_VTD, MOCK_SAFE },
+	{ MOCK_SMMU_V3, MOCK_STRICT }, { MOCK_SMMU_V3, MOCK_LAZY }, { MOCK_SMMU_V3, MOCK_SAFE },
+	{ MOCK_SMMU_V3_NORANGE, MOCK_STRICT }, { MOCK_SMMU_V3_NORANGE, MOCK_LAZY },
+	{ MOCK_SMMU_V3_NORANGE, MOCK_SAFE },
+	{ MOCK_AMD, MOCK_STRICT }, { MOCK_AMD, MOCK_LAZY }, { MOCK_AMD, MOCK_SAFE },
+	{ MOCK_VIRTIO, MOCK_STRICT }, { MOCK_VIRTIO, MOCK_LAZY }, { MOCK_VIRTIO, MOCK_SAFE },
+};
+
+static void mock_case_desc(const struct mock_case *c, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s/%s",
+		 families[c->family].name, mode_names[c->mode]);
+}
+
+KUNIT_ARRAY_PARAM(mock, mock_cases, mock_case_desc);
+
+static void mock_free(struct mock_iommu *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nr_ents; i++) {
+		if (m->ents[i].mem == MEM_PAGE && m->ents[i].page)
+			put_page(m->ents[i].page);	/* the test's */
+		kfree(m->ents[i].obj);
+	}
+	vfree(m->mapped);
+	vfree(m->stale);
+	vfree(m->posted);
+	vfree(m->owner);
+}
+
+static void mock_destroy(void *data)
+{
+	struct mock_iommu *m = data;
+
+	if (m->mode == MOCK_SAFE)
+		iotlb_batcher_destroy(&m->b);
+	mock_free(m);
+}
+
+/* Map the next entry: sizes and memory kinds of a mixed workload. */
+static int mock_map_next(struct mock_iommu *m, struct rnd_state *rnd,
+			 unsigned long *next, unsigned int *blocks)
+{
+	struct mock_ent *e = &m->ents[m->nr_ents];
+	u32 r = prandom_u32_state(rnd) % 100;
+	unsigned long i;
+
+	if (r < 60)
+		e->size = MPG;
+	else if (r < 95 || *blocks >= MNBLOCKS)
+		e->size = (2 + prandom_u32_state(rnd) % 15) * MPG;
+	else
+		e->size = MBLOCK;
+	if (e->size == MBLOCK) {
+		*next = ALIGN(*next, MBLOCK);
+		(*blocks)++;
+	}
+	if (pfn_of(*next + e->size) > MNPAGES)
+		return -ENOSPC;
+	e->iova = *next;
+	*next += e->size;
+
+	r = prandom_u32_state(rnd) % 100;
+	e->mem = r < 70 ? MEM_PAGE : r < 85 ? MEM_SLAB : MEM_NONE;
+	if (e->mem == MEM_PAGE) {
+		e->page = alloc_page(GFP_KERNEL);
+		if (!e->page)
+			return -ENOMEM;
+		get_page(e->page);	/* the test's, to watch it */
+	} else if (e->mem == MEM_SLAB) {
+		e->obj = kmalloc(64, GFP_KERNEL);
+		if (!e->obj)
+			return -ENOMEM;
+	}
+	for (i = pfn_of(e->iova); i < pfn_of(e->iova + e->size); i++)
+		m->mapped[i] = 1;
+	m->nr_ents++;
+	return 0;
+}
+
+static void iotlb_drivers_test_release_order(struct kunit *test)
+{
+	const struct mock_case *c = test->param_value;
+	unsigned long next = 0, done = 0;
+	unsigned int i, blocks = 0;
+	struct rnd_state rnd;
+	struct mock_iommu *m;
+
+	m = kunit_kzalloc(test, sizeof(*m), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	m->test = test;
+	m->family = c->family;
+	m->fam = &families[c->family];
+	m->mode = c->mode;
+	spin_lock_init(&m->lock);
+	m->mapped = vzalloc(MNPAGES);
+	m->stale = vzalloc(MNPAGES);
+	m->posted = vzalloc(MNPAGES);
+	m->owner = vzalloc(MNPAGES * sizeof(*m->owner));
+	if (!m->mapped || !m->stale || !m->posted || !m->owner) {
+		mock_free(m);
+		KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	}
+	if (m->mode == MOCK_SAFE) {
+		/* as iommu_dma_init_safe() */
+		if (iotlb_batcher_init(&m->b, &mock_batch_ops, &mock_params,
+				       MSHIFT)) {
+			mock_free(m);
+			KUNIT_FAIL_AND_ABORT(test, "iotlb_batcher_init failed");
+		}
+		if (m->fam->sync_range)
+			iotlb_batcher_set_range_sync(&m->b,
+						     m->fam->pgsize_bitmap);
+	}
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, mock_destroy, m),
+			0);
+
+	/* The same workload for every family and mode. */
+	prandom_seed_state(&rnd, 0x10771b);
+	for (i = 0; i < MNOPS; i++) {
+		KUNIT_ASSERT_EQ(test, mock_map_next(m, &rnd, &next, &blocks),
+				0);
+		/*
+		 * Unmap a few behind the mapping, in a shuffled order, so
+		 * that batches hold ranges with gaps between them.
+		 */
+		if (i >= 4) {
+			unsigned int j = done + prandom_u32_state(&rnd) % 4;
+
+			if (j != done && j < m->nr_ents)
+				swap(m->ents[j], m->ents[done]);
+			mock_dma_unmap(m, done++);
+		}
+	}
+	while (done < m->nr_ents)
+		mock_dma_unmap(m, done++);
+
+	if (m->mode == MOCK_SAFE)
+		iotlb_batch_flush(&m->b);
+	else if (m->mode == MOCK_LAZY)
+		lazy_flush(m);
+	mock_scan(m);
+
+	kunit_info(test,
+		   "%u unmaps: %lu commands (%lu full), %lu waits; %u IOVAs, %u buffers released early\n",
+		   m->nr_ents, m->cmds, m->fulls, m->waits, m->bad_iova,
+		   m->bad_mem);
+	KUNIT_EXPECT_EQ(test, m->iovas_released, m->nr_ents);
+	KUNIT_EXPECT_EQ(test, m->bad_state, 0);
+	KUNIT_EXPECT_EQ_MSG(test, m->bad_iova, 0,
+			    "IOVAs released before their invalidation");
+	KUNIT_EXPECT_FALSE(test, range_stale(m, 0, MNPAGES * MPG));
+	if (m->mode == MOCK_LAZY)
+		/* Lazy mode holds no memory: the check must see that. */
+		KUNIT_EXPECT_GT_MSG(test, m->bad_mem, 0,
+				    "lazy mode showed no early release: the check is blind");
+	else
+		KUNIT_EXPECT_EQ_MSG(test, m->bad_mem, 0,
+				    "memory released before its invalidation");
+}
+
+/*
+ * The decision itself: where iotlb_sync does not invalidate a range it is
+ * handed, a queued gather is only ever followed by a full flush.
+ */
+static void iotlb_drivers_test_gather_queued(struct kunit *test)
+{
+	struct iotlb_batcher b;
+
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&b, &mock_batch_ops,
+						 &mock_params, MSHIFT), 0);
+	/* No range sync: every batched unmap queued, none to sync now. */
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, MPG, false));
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, MBLOCK, false));
+	KUNIT_EXPECT_FALSE(test, iotlb_batch_gather_queued(&b, MPG, true));
+	/* Range sync: below the second page size, whatever the caller. */
+	iotlb_batcher_set_range_sync(&b, SZ_4K | SZ_2M);
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, MPG, false));
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, MPG, true));
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, MBLOCK - MPG,
+							  false));
+	KUNIT_EXPECT_FALSE(test, iotlb_batch_gather_queued(&b, MBLOCK, false));
+	iotlb_batcher_set_range_sync(&b, SZ_4K);
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&b, SZ_1G, false));
+	iotlb_batcher_destroy(&b);
+}
+
+static struct kunit_case iotlb_drivers_test_cases[] = {
+	KUNIT_CASE(iotlb_drivers_test_gather_queued),
+	KUNIT_CASE_PARAM(iotlb_drivers_test_release_order, mock_gen_params),
+	{}
+};
+
+static struct kunit_suite iotlb_drivers_test_suite = {
+	.name = "iotlb_batch_drivers",
+	.test_cases = iotlb_drivers_test_cases,
+};
+
+kunit_test_suite(iotlb_drivers_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests: invalidation before release on every IOMMU driver family");
+MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
