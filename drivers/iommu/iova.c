@@ -53,10 +53,14 @@
  * in O(1). There is no linear walk on any allocation path.
  *
  * Fast-path ranges (alloc_iova_fast()/free_iova_fast()) are extents: an
- * allocation that abuts a fast-path extent joins it, and one that bridges
- * two fuses them, so a device's thousands of static mappings stay a few
- * nodes. free_iova_fast() carves exactly the freed range back out and
- * splits the extent when the range lies inside it. Splits take a node from
+ * allocation that abuts a fast-path extent of its own size (a power of
+ * two, the extent's unit) joins it, and one that bridges two fuses them,
+ * so a device's thousands of static mappings stay a few nodes. As every
+ * allocation is naturally aligned, the unit tells where each one starts
+ * and ends: free_iova_fast() of a start or size that is not an allocation
+ * of the extent warns and frees nothing, and otherwise carves exactly the
+ * freed range back out, splitting the extent when the range lies inside
+ * it. Splits take a node from
  * a small per-domain spare list that is filled before the lock is taken;
  * if none is left, the free is parked on a short deferred list and retried
  * by the next free, so freeing never allocates memory under the lock.
@@ -198,6 +202,23 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
 	return kind == IOVA_KIND_FAST ? iovad->merge : kind >= IOVA_KIND_FOREIGN;
 }
 
+/*
+ * The unit of a fast-path extent: every allocation it holds is a naturally
+ * aligned block of 1 << unit pfns, so the extent's boundaries and the
+ * unit tell where each allocation starts and ends, and a free whose start
+ * or size is not an allocation's can be refused. Only extents of one unit
+ * merge. An allocation whose size is not a power of two has a node of its
+ * own (IOVA_UNIT_EXACT). Other kinds have unit 0.
+ */
+#define IOVA_UNIT_EXACT		BITS_PER_LONG
+
+static unsigned int iova_unit(unsigned int kind, unsigned long pages)
+{
+	if (kind != IOVA_KIND_FAST)
+		return 0;
+	return is_power_of_2(pages) ? ilog2(pages) : IOVA_UNIT_EXACT;
+}
+
 /**
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
  * @lock: protects this structure
@@ -208,6 +229,7 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @vseq: @vtree's sequence count then (odd: nothing seen yet)
  * @vlo: first pfn of that extent
  * @vhi: last pfn of that extent
+ * @vunit: unit of that extent (see iova_unit())
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @cpu: the CPU this is
@@ -215,8 +237,6 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @refills: chunks the pool took from the domain's tree
  * @returns: chunks the pool gave back
  * @remote_frees: frees into the pool made by other CPUs
- * @splits: ranges this cache split in two; the tree counts each such
- *	range as one allocation, its halves are two
  * @peak: most pages in use in the pool during this window of frees
  * @prev_peak: the same for the window before
  * @window: frees into the pool in this window
@@ -228,6 +248,7 @@ struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
 	unsigned int	vseq;
+	unsigned int	vunit;
 	struct iova_domain *vtree;
 	unsigned long	vlo;
 	unsigned long	vhi;
@@ -239,7 +260,6 @@ struct iova_cpu_cache {
 	unsigned long	refills;
 	unsigned long	returns;
 	unsigned long	remote_frees;
-	unsigned long	splits;
 	unsigned long	peak;
 	unsigned long	prev_peak;
 	unsigned int	window;
@@ -669,9 +689,14 @@ static const char *iova_check_node(struct iova_domain *iovad,
 			return "overlap or disorder";
 		gap_lo = max(gap_lo, prev->pfn_hi + 1);
 		if (iova_mergeable(iovad, n->kind) && prev->kind == n->kind &&
-		    prev->pfn_hi + 1 == n->pfn_lo)
+		    prev->unit == n->unit && prev->pfn_hi + 1 == n->pfn_lo)
 			return "abutting extents of one kind not merged";
 	}
+	if (n->kind == IOVA_KIND_FAST && n->unit != IOVA_UNIT_EXACT &&
+	    ((n->pfn_lo | (n->pfn_hi + 1)) & ((1UL << n->unit) - 1)))
+		return "fast-path extent not made of whole units";
+	if (n->kind != IOVA_KIND_FAST && n->unit)
+		return "unit on a node that is not fast-path";
 	if (n->gap_lo != gap_lo)
 		return "wrong gap start";
 	iova_own_gap(n, &sum);
@@ -871,15 +896,17 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			 unsigned long pfn, unsigned long size,
 			 unsigned int kind, struct iova *nw)
 {
+	unsigned int fast = kind == IOVA_KIND_FAST, unit = iova_unit(kind, size);
 	unsigned long end = pfn + size - 1;
-	unsigned int fast = kind == IOVA_KIND_FAST;
 	struct iova *prev;
 
-	if (iova_mergeable(iovad, kind)) {
-		bool join_next = next->kind == kind && end + 1 == next->pfn_lo;
+	if (iova_mergeable(iovad, kind) && unit != IOVA_UNIT_EXACT) {
+		bool join_next = next->kind == kind && next->unit == unit &&
+				 end + 1 == next->pfn_lo;
 
 		prev = iova_prev(next);
-		if (!(prev && prev->kind == kind && prev->pfn_hi + 1 == pfn))
+		if (!(prev && prev->kind == kind && prev->unit == unit &&
+		      prev->pfn_hi + 1 == pfn))
 			prev = NULL;
 		if (join_next && prev) {
 			/* bridge: fuse prev into next */
@@ -922,6 +949,7 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 	nw->pfn_lo = pfn;
 	nw->pfn_hi = end;
 	nw->kind = kind;
+	nw->unit = unit;
 	iova_link_before(iovad, nw, next);
 	return true;
 }
@@ -940,8 +968,26 @@ static bool iova_place(struct iova_domain *iovad, struct iova *next,
 /* --- freeing fast-path ranges (tree lock held) ------------------------------ */
 
 /*
+ * Whether [pfn, pfn + pages - 1], @units allocations of equal size, are
+ * whole allocations of the fast-path extent @n, as far as its unit tells.
+ */
+static bool iova_whole_units(const struct iova *n, unsigned long pfn,
+			     unsigned long pages, unsigned long units)
+{
+	unsigned long each = pages / units;
+
+	if (!units || each * units != pages ||
+	    n->unit != iova_unit(IOVA_KIND_FAST, each))
+		return false;
+	if (n->unit == IOVA_UNIT_EXACT)
+		return n->pfn_lo == pfn && n->pfn_hi == pfn + pages - 1;
+	return !(pfn & (each - 1));
+}
+
+/*
  * Carve [pfn, pfn + pages - 1] out of the extents of @kind holding it; for
- * fast-path extents the range is @units allocations. Returns -ENOENT,
+ * fast-path extents the range is @units allocations of equal size, and
+ * must be whole allocations of extents of that unit. Returns -ENOENT,
  * changing nothing, if such extents do not cover the whole range, and
  * -ENOMEM, changing nothing, if the range lies inside one extent and no
  * spare node is left to split it.
@@ -958,9 +1004,12 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 	first = iova_find_node(iovad, pfn);
 	if (!first || first->kind != kind)
 		return -ENOENT;
+	if (kind == IOVA_KIND_FAST && !iova_whole_units(first, pfn, pages, units))
+		return -ENOENT;
 	for (n = first; n->pfn_hi < end; n = next) {
 		next = iova_next(n);
-		if (next->kind != kind || next->pfn_lo != n->pfn_hi + 1)
+		if (next->kind != kind || next->pfn_lo != n->pfn_hi + 1 ||
+		    next->unit != first->unit)
 			return -ENOENT;
 	}
 
@@ -972,6 +1021,7 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 		low->pfn_lo = first->pfn_lo;
 		low->pfn_hi = pfn - 1;
 		low->kind = kind;
+		low->unit = first->unit;
 		/* iova_link_before() refreshes @first's own gap */
 		first->pfn_lo = end + 1;
 		iova_link_before(iovad, low, first);
@@ -1429,14 +1479,15 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 /*
  * Kind of the node of @iovad that holds [pfn, end] whole, looked up
  * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
- * node's range and the sequence count the answer is valid for.
+ * node's range and unit, and the sequence count the answer is valid for.
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
-		       unsigned long *hip, unsigned int *seqp)
+		       unsigned long *hip, unsigned int *seqp,
+		       unsigned int *unitp)
 {
+	unsigned int seq, steps, unit = 0;
 	unsigned long lo = 0, hi = 0;
-	unsigned int seq, steps;
 	struct rb_node *rb;
 	struct iova *n;
 	int kind;
@@ -1455,8 +1506,10 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 			} else if (pfn > hi) {
 				rb = READ_ONCE(rb->rb_right);
 			} else {
-				if (end <= hi)
+				if (end <= hi) {
 					kind = READ_ONCE(n->kind);
+					unit = READ_ONCE(n->unit);
+				}
 				break;
 			}
 		}
@@ -1465,6 +1518,7 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	*lop = lo;
 	*hip = hi;
 	*seqp = seq;
+	*unitp = unit;
 	return kind;
 }
 
@@ -1472,13 +1526,13 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 			   unsigned long end)
 {
+	unsigned int seq, unit;
 	unsigned long lo, hi;
-	unsigned int seq;
 	int kind;
 
 	if (!iova_pooled(iovad) || end < pfn)
 		return -1;
-	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq);
+	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq, &unit);
 	return kind >= 0 && iova_is_pool(kind) ? kind - IOVA_KIND_POOL : -1;
 }
 
@@ -1756,7 +1810,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
-	unsigned int i, j, seq, runs = 0, kept = 0, nr = *nrp;
+	unsigned int i, j, seq, unit, runs = 0, kept = 0, nr = *nrp;
 	struct iova_cpu_cache *cc;
 	struct iova_prealloc pre;
 	int ret, cpu, kind = -1;
@@ -1776,7 +1830,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		__set_bit(i, starts);
 		if (iova_pooled(iovad))
 			kind = iova_lookup(iovad, pfns[i], pfns[i] + pages - 1,
-					   &lo, &hi, &seq);
+					   &lo, &hi, &seq, &unit);
 		else
 			hi = ULONG_MAX;
 		if (kind >= 0 && iova_is_pool(kind))
@@ -1953,8 +2007,9 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 
 /*
  * iova_cc_alloc() when the top of @cc's stack of @order could not serve:
- * the rest of the stack, a batch from the depot, a split of the next
- * order. Called with @cc->lock held; 0 if none of them could.
+ * the rest of the stack or a batch from the depot. Called with @cc->lock
+ * held; 0 if neither could. A cached range of a larger order is not split:
+ * its halves would not be whole allocations of their extent.
  */
 static noinline unsigned long iova_cc_alloc_miss(struct iova_domain *iovad,
 						 struct iova_cpu_cache *cc,
@@ -1969,19 +2024,6 @@ static noinline unsigned long iova_cc_alloc_miss(struct iova_domain *iovad,
 		nr = cc->nr[order];
 		if (iova_cc_fill(iovad, cc, order))
 			pfn = iova_cc_take(cc, order, nr, limit_pfn);
-	}
-	/*
-	 * Else split a cached range of the next order: both halves are
-	 * allocated in the tree already, one is handed out, one is cached.
-	 */
-	if (!pfn && order + 1 < IOVA_CACHE_ORDERS &&
-	    cc->nr[order] < iova_cache_depth(order)) {
-		pfn = iova_cc_take(cc, order + 1, 0, limit_pfn);
-		if (pfn) {
-			iova_cc_stack(cc, order)[cc->nr[order]++] =
-				pfn + (1UL << order);
-			cc->splits++;
-		}
 	}
 	if (pfn)
 		cc->hits++;
@@ -2021,8 +2063,9 @@ out:
 }
 
 /*
- * Whether [pfn, pfn + pages - 1] lies in one fast-path extent, checked
- * without the tree lock: a lookup under the domain's sequence count,
+ * Whether [pfn, end], a naturally aligned block of 1 << @order pfns, is an
+ * allocation of a fast-path extent of that unit, checked without the tree
+ * lock: a lookup under the domain's sequence count,
  * retried if the tree changed meanwhile. Nodes come from a
  * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
  * nodes, so whatever a reader races with (a node freed, reused or not yet
@@ -2033,12 +2076,16 @@ out:
  */
 static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long end,
+					unsigned int order,
 					struct iova_cpu_cache *cc)
 {
 	struct iova_domain *tree = iovad;
+	unsigned int seq, unit = 0;
 	unsigned long lo, hi;
-	unsigned int seq;
 	int kind = -1;
+
+	if (pfn & ((1UL << order) - 1))
+		return false;
 
 	/*
 	 * Most frees are of ranges this CPU's own pool handed out, and a
@@ -2047,36 +2094,41 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	 */
 	if (iova_pooled(iovad)) {
 		tree = &cc->pool;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
 	}
 	if (kind != IOVA_KIND_FAST) {
 		tree = iovad;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
 		if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
 			tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
-			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq,
+					   &unit);
 		}
 	}
-	if (kind != IOVA_KIND_FAST)
+	if (kind != IOVA_KIND_FAST || unit != order)
 		return false;
 	cc->vtree = tree;
 	cc->vseq = seq;
 	cc->vlo = lo;
 	cc->vhi = hi;
+	cc->vunit = unit;
 	return true;
 }
 
 /*
- * Whether [@pfn, @end] lies in the extent @cc found last, the tree not having
- * changed since. Nothing of the tree is read but its count, which alone
- * tells whether it is still as it was then (the count was even; a writer in
- * progress makes it odd, so unequal).
+ * Whether [@pfn, @end], a block of 1 << @order pfns, is an allocation of the
+ * extent @cc found last, the tree not having changed since: the extent's
+ * unit is @order and @pfn is aligned to it. Nothing of the tree is read but
+ * its count, which alone tells whether it is still as it was then (the
+ * count was even; a writer in progress makes it odd, so unequal).
  */
 static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
-				 unsigned long pfn, unsigned long end)
+				 unsigned long pfn, unsigned long end,
+				 unsigned int order)
 {
 	return cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
-	       pfn >= cc->vlo && end <= cc->vhi;
+	       pfn >= cc->vlo && end <= cc->vhi && cc->vunit == order &&
+	       !(pfn & ((1UL << order) - 1));
 }
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
@@ -2107,8 +2159,8 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 	unsigned long end = pfn + (1UL << order) - 1;
 
 	if (end < pfn ||
-	    (!iova_cc_known(cc, pfn, end) &&
-	     !iova_range_is_fast(iovad, pfn, end, cc)))
+	    (!iova_cc_known(cc, pfn, end, order) &&
+	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
 	nr = cc->nr[order];
 	if (nr == iova_cache_depth(order)) {
@@ -2303,7 +2355,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	order = order_base_2(size);
 	end = pfn + (1UL << order) - 1;
 	nr = cc->nr[order];
-	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end) ||
+	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end, order) ||
 		     nr >= iova_cache_depth(order))) {
 		iova_cc_free_miss(iovad, cc, pfn, size, flags);
 		return;
@@ -2381,7 +2433,6 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		cc->refills = 0;
 		cc->returns = 0;
 		cc->remote_frees = 0;
-		cc->splits = 0;
 		cc->peak = 0;
 		cc->prev_peak = 0;
 		cc->window = 0;
@@ -2517,7 +2568,6 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 			spin_lock_irqsave(&cc->lock, flags);
 			st->cache_hits += cc->hits;
 			st->cache_misses += cc->misses;
-			allocs += cc->splits;
 			for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
 				st->cached += cc->nr[order];
 				cached_pages += (unsigned long)cc->nr[order] << order;
@@ -2655,7 +2705,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 	struct iova_domain *pool = &cc->pool;
 	const char *err = NULL;
 	struct rb_node *rb;
-	unsigned int seq;
+	unsigned int seq, unit;
 	struct iova *n;
 
 	spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
@@ -2668,7 +2718,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 		}
 		if (n->pfn_lo > start) {
 			if (iova_lookup(iovad, start, n->pfn_lo - 1, &lo, &hi,
-					&seq) != iova_pool_kind(cpu) ||
+					&seq, &unit) != iova_pool_kind(cpu) ||
 			    lo != start || hi != n->pfn_lo - 1)
 				err = "pool space is not the domain's pool extent";
 			owned += n->pfn_lo - start;

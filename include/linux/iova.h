@@ -38,7 +38,8 @@ struct iova_gapsum {
  *
  * A node returned by alloc_iova(), reserve_iova() or find_iova() on such a
  * range is exactly one allocation or reservation. Ranges allocated with
- * alloc_iova_fast() may share one node (an extent) with abutting ones.
+ * alloc_iova_fast() may share one node (an extent) with abutting ones of
+ * the same power-of-two size.
  */
 struct iova {
 	struct rb_node	node;
@@ -49,6 +50,7 @@ struct iova {
 	struct iova_gapsum own;
 	struct iova_gapsum sub;
 	unsigned int	kind;
+	unsigned int	unit;
 };
 
 struct iova_cpu_cache;

@@ -670,6 +670,63 @@ static void iova_merge_and_split(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
 }
 
+struct iova_mismatch_case {
+	unsigned long size;
+	unsigned long off;
+	unsigned long bad;
+	int merge;
+	const char *desc;
+};
+
+static const struct iova_mismatch_case iova_mismatch_cases[] = {
+	{ IOVA_TEST_UNCACHED, 0, 2 * IOVA_TEST_UNCACHED, 1, "twice the size, merged" },
+	{ IOVA_TEST_UNCACHED, 0, 2 * IOVA_TEST_UNCACHED, 0, "twice the size, unmerged" },
+	{ IOVA_TEST_UNCACHED, IOVA_TEST_UNCACHED / 2, IOVA_TEST_UNCACHED / 2, 1,
+	  "the upper half" },
+	{ 4, 0, 8, 1, "a cached size, twice over" },
+	{ 4, 2, 2, 1, "a cached size, from its middle" },
+	{ 64, 0, 32, 1, "half a cached size" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_mismatch, iova_mismatch_cases, desc);
+
+/*
+ * free_iova_fast() of a start or size that is not an allocation's frees
+ * nothing (and warns once): two abutting ranges a and b, b freed with a
+ * wrong size or start, must both stay allocated.
+ */
+static void iova_free_fast_mismatched(struct kunit *test)
+{
+	const struct iova_mismatch_case *p = test->param_value;
+	struct iova_domain *iovad;
+	struct iova_stats st0, st;
+	unsigned long a, b, q;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, p->merge);
+	a = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	b = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	KUNIT_ASSERT_NE(test, a, 0UL);
+	KUNIT_ASSERT_EQ(test, b, a - p->size);
+	iova_domain_stats(iovad, &st0);
+	free_iova_fast(iovad, b + p->off, p->bad);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, st0.allocs_live);
+	KUNIT_EXPECT_EQ(test, st.pages_live, st0.pages_live);
+	/* neither a nor b is handed out again */
+	q = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_LE(test, q + p->size, b);
+	free_iova_fast(iovad, q, p->size);
+	q = alloc_iova_fast(iovad, p->bad, IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_LE(test, q + p->bad, b);
+	free_iova_fast(iovad, q, p->bad);
+	free_iova_fast(iovad, a, p->size);
+	free_iova_fast(iovad, b, p->size);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+}
+
 struct iova_merge_case {
 	int merge;
 	unsigned long extents;
@@ -1228,6 +1285,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE_SLOW(iova_random_against_bitmap),
 #ifndef IOVA_KUNIT_STOCK
 	KUNIT_CASE(iova_merge_and_split),
+	KUNIT_CASE_PARAM(iova_free_fast_mismatched, iova_mismatch_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_switch, iova_merge_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_param_parses, iova_param_gen_params),
 	KUNIT_CASE(iova_split_without_memory),

@@ -35,6 +35,7 @@
 #define T_THREADED	0x1	/* also run in the TSan build (-t) */
 #define T_STATS		0x2	/* needs iova_domain_stats() */
 #define T_SLOW		0x4	/* skipped with -q */
+#define T_OURS		0x8	/* a guarantee stock 6.12 does not give */
 
 struct opts {
 	unsigned long long seed;
@@ -308,6 +309,84 @@ static int t_split_failure(const struct iova_impl *im)
 static int t_split_failure_storm(const struct iova_impl *im)
 {
 	return split_failure(im, 64, true);
+}
+
+/*
+ * A free whose start or size is not the allocation's: ranges a and b of
+ * @sz pages abut (one extent when merging); free_iova_fast(b + @off,
+ * @bad) must leave a allocated, and ours warns and frees nothing at all.
+ * Stock frees b's node whatever the size (the tree case) and caches what
+ * it is given (the cached cases, which are ours only).
+ */
+static int mismatched_free(const struct iova_impl *im, unsigned long sz,
+			   unsigned long off, unsigned long bad, int merge)
+{
+	bool ours = im->has_stats;
+	unsigned long a, b, q;
+	struct hstats s0, s;
+	struct dom x;
+	long w, warned;
+
+	if (dom_open(&x, im, 1, true, merge))
+		return -1;
+	a = im->alloc_fast(x.d, sz, LIMIT32, false);
+	b = im->alloc_fast(x.d, sz, LIMIT32, false);
+	CHECK(a && b == a - sz, "a %lx, b %lx", a, b);
+	if (ours)
+		s0 = stats_of(&x);
+	w = harness_warnings();
+	harness_set_quiet(true);
+	im->free_fast(x.d, b + off, bad);
+	harness_set_quiet(false);
+	warned = harness_warnings() - w;
+	x.warn0 += warned;
+	CHECK(im->validate(x.d) == 0, "validate");
+	if (ours) {
+		s = stats_of(&x);
+		CHECK(s.allocs_live == s0.allocs_live && s.pages_live == s0.pages_live,
+		      "live %ld allocations / %ld pages, before %ld / %ld",
+		      s.allocs_live, s.pages_live, s0.allocs_live, s0.pages_live);
+	}
+	/* a is still allocated: the next allocations of either size avoid it */
+	q = im->alloc_fast(x.d, sz, LIMIT32, false);
+	CHECK(q && (q + sz <= a || q > a + sz - 1), "got %lx inside a %lx", q, a);
+	CHECK(!ours || q + sz <= b, "got %lx inside b %lx", q, b);
+	im->free_fast(x.d, q, sz);
+	q = im->alloc_fast(x.d, bad, LIMIT32, false);
+	CHECK(q && (q + bad <= a || q > a + sz - 1), "got %lx (%lu pages) inside a %lx",
+	      q, bad, a);
+	im->free_fast(x.d, q, bad);
+	im->free_fast(x.d, a, sz);
+	if (ours)
+		im->free_fast(x.d, b, sz);
+	CHECK(im->validate(x.d) == 0, "validate");
+	CHECK(warned == (ours ? 1 : 0), "%ld WARNs", warned);
+	return dom_close(&x);
+}
+
+/* The tree: free_iova_fast(b, 2 * size) of two 2048-page ranges */
+static int t_mismatched_free_oversized(const struct iova_impl *im)
+{
+	return mismatched_free(im, UNCACHED, 0, 2 * UNCACHED, 1);
+}
+
+static int t_mismatched_free_oversized_unmerged(const struct iova_impl *im)
+{
+	return mismatched_free(im, UNCACHED, 0, 2 * UNCACHED, 0);
+}
+
+/* The caches: an 8-page free of a 4-page range covers its neighbour */
+static int t_mismatched_free_cached(const struct iova_impl *im)
+{
+	return mismatched_free(im, 4, 0, 8, 1);
+}
+
+/* A start inside the range, and a size smaller than the allocation's */
+static int t_mismatched_free_inside(const struct iova_impl *im)
+{
+	return mismatched_free(im, 4, 2, 2, 1) ?:
+	       mismatched_free(im, 64, 0, 32, 1) ?:
+	       mismatched_free(im, UNCACHED, UNCACHED / 2, UNCACHED / 2, 1);
 }
 
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
@@ -1056,6 +1135,10 @@ static const struct test tests[] = {
 	{ "merge_split", t_merge_split, T_STATS },
 	{ "exact_nodes_apart", t_exact_nodes_apart, 0 },
 	{ "split_failure", t_split_failure, T_STATS },
+	{ "mismatched_free_oversized", t_mismatched_free_oversized, 0 },
+	{ "mismatched_free_oversized_unmerged", t_mismatched_free_oversized_unmerged, 0 },
+	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
+	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
 	{ "depth_bound", t_depth_bound, 0 },
@@ -1084,6 +1167,10 @@ static void run_test(const struct iova_impl *im, const struct test *t)
 		return;
 	if ((t->flags & T_STATS) && !im->has_stats) {
 		tap_skip(name, "needs iova_domain_stats()");
+		return;
+	}
+	if ((t->flags & T_OURS) && !im->has_stats) {
+		tap_skip(name, "not a guarantee of stock 6.12");
 		return;
 	}
 	if ((t->flags & T_SLOW) && opt.quick) {
