@@ -8,7 +8,7 @@
  * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
  * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache
  * and pool have their own locks and are also touched by other CPUs), on
- * the lock order "per-CPU cache, depot, pool, iova_rbtree_lock" (a pool is
+ * the lock order "per-CPU cache, depot, iova_rbtree_lock, pool" (a pool is
  * a struct iova_domain of its own inside the per-CPU cache), and on a
  * seqcount_spinlock_t per tree (write sections under the tree's lock,
  * lockless readers in free_iova_fast()). Those readers may touch a node
@@ -100,9 +100,10 @@
  * tree is also a write section of the domain's sequence count, which lets
  * free_iova_fast() check a range without the lock. Each per-CPU cache, the
  * depot and each pool have their own locks; the order is CPU cache, depot,
- * pool, tree, and a pool lock and the domain's tree lock are never held
- * together. A CPU's cache and pool locks are also taken by other CPUs
- * that drain them or free into them.
+ * tree, pool: a pool's lock is taken inside the domain's tree lock where
+ * space moves between the two (see iova_pool_wlock()), and the tree lock
+ * is never taken with a pool's lock held. A CPU's cache and pool locks
+ * are also taken by other CPUs that drain them or free into them.
  */
 
 #define pr_fmt(fmt) "iova: " fmt
@@ -487,6 +488,38 @@ static void iova_wunlock(struct iova_domain *iovad, unsigned long flags)
 {
 	write_seqcount_end(&iovad->seq);
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+}
+
+/*
+ * A pool's lock taken inside its domain's tree lock (interrupts are off
+ * already): the only nesting of the two, so that a pool and the domain
+ * change together where space moves between them.
+ */
+static void iova_pool_wlock(struct iova_domain *pool)
+	__acquires(&pool->iova_rbtree_lock)
+{
+	spin_lock_nested(&pool->iova_rbtree_lock, SINGLE_DEPTH_NESTING);
+	write_seqcount_begin(&pool->seq);
+}
+
+static void iova_pool_wunlock(struct iova_domain *pool)
+	__releases(&pool->iova_rbtree_lock)
+{
+	write_seqcount_end(&pool->seq);
+	spin_unlock(&pool->iova_rbtree_lock);
+}
+
+/* One spare node or more, allocated now if need be; tree lock held. */
+static bool iova_have_spare(struct iova_domain *iovad)
+{
+	struct iova *n;
+
+	if (iovad->nr_spare)
+		return true;
+	n = iova_node_alloc(iovad);
+	if (n)
+		iova_add_spare(iovad, n);
+	return n;
 }
 
 /* --- gap summaries --------------------------------------------------------- */
@@ -1078,14 +1111,51 @@ static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
 	d->kind = kind;
 }
 
+/*
+ * Carve the parts of [pfn, pfn + pages - 1] that extents of the pool kind
+ * @kind still hold out of them; a part reserve_iova() took meanwhile is
+ * no longer there. A part that needs a node when none is left is
+ * deferred. Tree lock held.
+ */
+static int iova_give_back(struct iova_domain *iovad, unsigned long pfn,
+			  unsigned long pages, unsigned int kind)
+{
+	unsigned long cur = pfn, end = pfn + pages - 1, lo, hi;
+	int ret = 0;
+	struct iova *n;
+
+	while (cur <= end) {
+		n = iova_find_ceil(iovad, cur);
+		if (n->pfn_lo > end)
+			break;
+		lo = max(cur, n->pfn_lo);
+		hi = min(end, n->pfn_hi);
+		if (n->kind == kind &&
+		    iova_carve(iovad, lo, hi - lo + 1, 0, kind) == -ENOMEM) {
+			iova_defer(iovad, lo, hi - lo + 1, 0, kind);
+			ret = -ENOMEM;
+		}
+		if (hi == end)
+			break;
+		cur = hi + 1;
+	}
+	return ret;
+}
+
 static void iova_retry_deferred(struct iova_domain *iovad)
 {
-	struct iova_deferred *d;
+	struct iova_deferred d;
 	int ret;
 
 	while (iovad->nr_deferred) {
-		d = &iovad->deferred[iovad->nr_deferred - 1];
-		ret = iova_carve(iovad, d->pfn, d->pages, d->units, d->kind);
+		d = iovad->deferred[iovad->nr_deferred - 1];
+		if (iova_is_pool(d.kind)) {
+			iovad->nr_deferred--;
+			if (iova_give_back(iovad, d.pfn, d.pages, d.kind))
+				break;
+			continue;
+		}
+		ret = iova_carve(iovad, d.pfn, d.pages, d.units, d.kind);
 		if (ret == -ENOMEM)
 			break;
 		WARN_ON_ONCE(ret);
@@ -1361,6 +1431,66 @@ void free_iova(struct iova_domain *iovad, unsigned long pfn)
 }
 EXPORT_SYMBOL_GPL(free_iova);
 
+/*
+ * [lo, hi] lies in an extent of CPU @cpu's pool in the domain's tree: the
+ * pool gives up its free space there, and the parts of it the pool does
+ * not own (just given up, or on their way back to the domain) are carved
+ * out of the extent, to become free space of the domain's tree. What the
+ * pool has allocated there stays. Tree lock held; takes the pool's lock
+ * inside it. Returns how many parts came back, or -ENOMEM.
+ */
+static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
+			  unsigned long lo, unsigned long hi)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	struct iova_domain *pool = &cc->pool;
+	unsigned long cur, s, e;
+	int ret = 0;
+	struct iova *m;
+
+	iova_pool_wlock(pool);
+	for (cur = lo; ; cur = m->pfn_hi + 1) {
+		m = iova_find_ceil(pool, cur);
+		s = max(m->gap_lo, cur);
+		if (s > hi)
+			break;
+		if (m->pfn_lo > s) {
+			e = min(m->pfn_lo - 1, hi);
+			if (!iova_have_spare(pool)) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			iova_place(pool, m, s, e - s + 1, IOVA_KIND_FOREIGN, NULL);
+			cc->pool_pages -= e - s + 1;
+			cc->returns++;
+		}
+		if (m->pfn_hi >= hi)
+			break;
+	}
+	for (cur = lo; ; cur = m->pfn_hi + 1) {
+		m = iova_find_ceil(pool, cur);
+		if (m->pfn_lo > hi)
+			break;
+		if (m->kind == IOVA_KIND_FOREIGN) {
+			s = max(m->pfn_lo, cur);
+			e = min(m->pfn_hi, hi);
+			if (!iova_have_spare(iovad)) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			if (!WARN_ON_ONCE(iova_carve(iovad, s, e - s + 1, 0,
+						     iova_pool_kind(cpu))))
+				ret++;
+		}
+		if (m->pfn_hi >= hi)
+			break;
+	}
+out:
+	iova_trim_spares(pool);
+	iova_pool_wunlock(pool);
+	return ret;
+}
+
 /**
  * reserve_iova - keep a range of pfns from ever being allocated
  * @iovad: domain
@@ -1370,19 +1500,22 @@ EXPORT_SYMBOL_GPL(free_iova);
  * Reservations may overlap each other and live allocations. A reservation
  * overlapping an earlier one grows it downwards and continues above it;
  * the free parts around other ranges get reservation nodes of their own.
- * With per-CPU pools, the pools first give their free space back.
+ * With per-CPU pools, the pools give up their free space in the range in
+ * the same section of the tree lock, so nothing in it is handed out.
  *
  * Context: any context; takes the domain's tree lock with interrupts off.
  * Return: the last reservation node this call added or grew, or, if the
- * range lies wholly inside allocated ranges, the last of them; a node this
- * call added or grew may be given to __free_iova(). NULL on bad arguments
- * or no memory.
+ * range lies wholly inside allocated ranges, the last of them (for ranges
+ * of a CPU's pool, what find_iova() gives); a node this call added or grew
+ * may be given to __free_iova(). NULL on bad arguments or no memory.
  */
 struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 			  unsigned long pfn_hi)
 {
+	unsigned long flags, cur = pfn_lo, ret_pfn = 0;
 	struct iova *n, *nw, *ret = NULL;
-	unsigned long flags, cur = pfn_lo;
+	bool in_pool;
+	int ceded;
 
 	/* Don't allow nonsensical pfns */
 	if (WARN_ON((pfn_hi | pfn_lo) > (ULLONG_MAX >> iova_shift(iovad))))
@@ -1390,9 +1523,6 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	pfn_hi = min(pfn_hi, IOVA_ANCHOR - 1);
 	if (pfn_lo > pfn_hi)
 		return NULL;
-	/* free space the pools own goes back to the domain first */
-	if (iova_pooled(iovad))
-		iova_pools_shrink(iovad);
 
 	iova_wlock(iovad, &flags);
 	n = iova_find_ceil(iovad, cur);
@@ -1417,8 +1547,24 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 					break;
 			}
 		}
-		if (n->kind == IOVA_KIND_RESERVED || !ret)
+		if (iova_is_pool(n->kind) && iovad->caches) {
+			ceded = iova_pool_cede(iovad, n->kind - IOVA_KIND_POOL,
+					       max(cur, n->pfn_lo),
+					       min(pfn_hi, n->pfn_hi));
+			if (ceded < 0) {
+				ret = NULL;
+				break;
+			}
+			if (ceded) {
+				/* free space again: reserve it from @cur on */
+				n = iova_find_ceil(iovad, cur);
+				continue;
+			}
+		}
+		if (n->kind == IOVA_KIND_RESERVED || !ret) {
 			ret = n;
+			ret_pfn = max(cur, n->pfn_lo);
+		}
 		if (n->pfn_hi >= pfn_hi)
 			break;
 		cur = n->pfn_hi + 1;
@@ -1426,7 +1572,11 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	}
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, pfn_lo));
+	in_pool = ret && iova_is_pool(ret->kind);
 	iova_wunlock(iovad, flags);
+	/* a pool's chunk is not an allocation: give the pool's extent */
+	if (in_pool)
+		ret = find_iova(iovad, ret_pfn);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
@@ -1472,8 +1622,9 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
  * same allocator over the same address space, in which everything it does
  * not own is covered by FOREIGN extents: its lock is taken by no other CPU
  * in the steady state. The domain's tree lock is taken only to get or give
- * back a chunk. A pool lock is never held while the domain's tree lock is
- * taken, nor the other way round.
+ * back a chunk. The pool's lock is taken inside the domain's tree lock
+ * where space moves between them (a refill, a reservation), and the tree
+ * lock is never taken with a pool's lock held.
  */
 
 /*
@@ -1538,25 +1689,21 @@ static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 
 /*
  * Give [pfn, pfn + pages - 1], which CPU @cpu's pool has just made foreign,
- * back to the domain's tree (no pool lock held).
+ * back to the domain's tree (no pool lock held). reserve_iova() may have
+ * taken parts of it in between: those are the reservation's now.
  */
 static void iova_return_space(struct iova_domain *iovad, unsigned int cpu,
 			      unsigned long pfn, unsigned long pages)
 {
 	struct iova_prealloc pre;
 	unsigned long flags;
-	int ret;
 
 	trace_iova_pool_return(iovad, cpu, pfn, pages);
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
 	iova_retry_deferred(iovad);
-	ret = iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cpu));
-	if (ret == -ENOMEM)
-		iova_defer(iovad, pfn, pages, 0, iova_pool_kind(cpu));
-	else
-		WARN_ON_ONCE(ret);
+	iova_give_back(iovad, pfn, pages, iova_pool_kind(cpu));
 	iova_trim_spares(iovad);
 	iova_wunlock(iovad, flags);
 }
@@ -1630,40 +1777,51 @@ static bool iova_pool_refill(struct iova_domain *iovad,
 			     struct iova_cpu_cache *cc, unsigned long limit_pfn)
 {
 	struct iova_domain *pool = &cc->pool;
+	struct iova_prealloc pre, pool_pre;
 	unsigned long flags, pfn = 0;
-	struct iova_prealloc pre;
 	struct iova_req req;
 	struct iova *next;
 	int ret;
 
 	if (!iova_req_init(&req, iovad, IOVA_CHUNK_PAGES, limit_pfn, true, true))
 		return false;
+	iova_prealloc(pool, &pool_pre, 1);
 	iova_prealloc(iovad, &pre, 1);
+	/*
+	 * The domain's tree and the pool change in one section, so that no
+	 * one (reserve_iova() above all) sees the chunk owned by the pool in
+	 * the domain's tree but not yet in the pool's.
+	 */
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
-	next = iova_search(iovad, &req, &pfn);
+	iova_pool_wlock(pool);
+	iova_stash(pool, &pool_pre);
+	/* the chunk's carve out of the foreign space may need a node */
+	next = pool->nr_spare ? iova_search(iovad, &req, &pfn) : NULL;
 	if (!next || !iova_place(iovad, next, pfn, IOVA_CHUNK_PAGES,
 				 iova_pool_kind(cc->cpu), NULL))
 		pfn = 0;
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
-	if (!pfn)
-		return false;
-
-	/* the chunk is foreign in the pool until here: nobody can use it */
-	iova_prealloc(pool, &pre, 1);
-	iova_wlock(pool, &flags);
-	iova_stash(pool, &pre);
-	ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
-	if (!ret) {
+	if (pfn) {
+		ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
+		if (WARN_ON_ONCE(ret)) {
+			ret = iova_carve(iovad, pfn, IOVA_CHUNK_PAGES, 0,
+					 iova_pool_kind(cc->cpu));
+			if (ret)
+				iova_defer(iovad, pfn, IOVA_CHUNK_PAGES, 0,
+					   iova_pool_kind(cc->cpu));
+			pfn = 0;
+		}
+	}
+	if (pfn) {
 		cc->pool_pages += IOVA_CHUNK_PAGES;
 		cc->refills++;
 		trace_iova_pool_refill(iovad, cc->cpu, pfn, IOVA_CHUNK_PAGES);
 	}
-	iova_wunlock(pool, flags);
-	if (ret)
-		iova_return_chunk(iovad, cc->cpu, pfn);
-	return !ret;
+	iova_trim_spares(pool);
+	iova_pool_wunlock(pool);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+	return pfn;
 }
 
 /* Allocate from this CPU's pool, taking a new chunk if it has no room. */

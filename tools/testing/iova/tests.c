@@ -1121,6 +1121,144 @@ static int t_flush_rcache_retry(const struct iova_impl *im)
 	return dom_close(&x);
 }
 
+/*
+ * reserve_iova() against allocating CPUs: seven threads (CPUs 1-7) allocate
+ * 1-4-page fast ranges and free none, while CPU 0 reserves free space just
+ * below the lowest of them, at the top of the next chunk down, which is
+ * where a pool that has just given its space back takes its next chunk
+ * from. Every event
+ * takes a ticket; an allocation whose call began after a reservation's
+ * call returned must not lie in that reservation's range (ranges allocated
+ * before stay, as reservations may overlap live allocations).
+ */
+#define RSV_THREADS	7
+#define RSV_ALLOCS	1500
+#define RSV_MAX		1024
+#define RSV_CHUNK	4096UL	/* a pool's chunk (ours) */
+
+struct rsv_alloc {
+	unsigned long pfn, pages, ticket;
+};
+
+struct rsv {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long ticket;		/* atomic */
+	unsigned long low;		/* atomic: lowest pfn allocated */
+	int done;			/* atomic: allocating threads finished */
+	int go;				/* atomic: start */
+	struct rsv_alloc allocs[RSV_THREADS][RSV_ALLOCS];
+	unsigned long nr[RSV_THREADS];
+};
+
+struct rsv_arg {
+	struct rsv *r;
+	unsigned int cpu;
+};
+
+static void *rsv_thread(void *arg)
+{
+	struct rsv_arg *a = arg;
+	struct rsv *r = a->r;
+	unsigned long long rng = 0x2545f4914f6cdd1dULL * (a->cpu + 1);
+	struct rsv_alloc *e;
+	unsigned long size, low;
+
+	harness_set_cpu(a->cpu);
+	while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (int i = 0; i < RSV_ALLOCS; i++) {
+		if (!(i & 15))
+			sched_yield();
+		e = &r->allocs[a->cpu - 1][r->nr[a->cpu - 1]];
+		size = hrand_range(&rng, 1, 4);
+		e->ticket = __atomic_fetch_add(&r->ticket, 1, __ATOMIC_SEQ_CST);
+		e->pfn = r->im->alloc_fast(r->d, size, LIMIT32, false);
+		if (!e->pfn)
+			break;
+		e->pages = fast_span(r->im, size);
+		r->nr[a->cpu - 1]++;
+		low = __atomic_load_n(&r->low, __ATOMIC_RELAXED);
+		while (e->pfn < low &&
+		       !__atomic_compare_exchange_n(&r->low, &low, e->pfn, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
+	__atomic_fetch_add(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static int reserve_race(const struct iova_impl *im, unsigned long long seed)
+{
+	static unsigned long q[RSV_MAX][3];	/* lo, hi, ticket after return */
+	struct rsv_arg args[RSV_THREADS];
+	pthread_t t[RSV_THREADS];
+	unsigned long long rng = seed;
+	unsigned long low, lo, hi;
+	long nq = 0, failed = 0;
+	struct rsv *r;
+	struct dom x;
+
+	r = calloc(1, sizeof(*r));
+	CHECK(r, "memory");
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	r->im = im;
+	r->d = x.d;
+	r->low = ~0UL;
+	for (int i = 0; i < RSV_THREADS; i++) {
+		args[i].r = r;
+		args[i].cpu = i + 1;
+		pthread_create(&t[i], NULL, rsv_thread, &args[i]);
+	}
+	__atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&r->done, __ATOMIC_SEQ_CST) < RSV_THREADS && nq < RSV_MAX) {
+		low = __atomic_load_n(&r->low, __ATOMIC_RELAXED);
+		if (low == ~0UL || low < 2 * RSV_CHUNK)
+			continue;
+		hi = (low & ~(RSV_CHUNK - 1)) - hrand_range(&rng, 1, 8);
+		lo = hi - hrand_range(&rng, 0, 7);
+		if (!im->reserve(x.d, lo, hi)) {
+			failed++;
+			continue;
+		}
+		q[nq][0] = lo;
+		q[nq][1] = hi;
+		q[nq][2] = __atomic_fetch_add(&r->ticket, 1, __ATOMIC_SEQ_CST);
+		nq++;
+	}
+	for (int i = 0; i < RSV_THREADS; i++)
+		pthread_join(t[i], NULL);
+	CHECK(nq > 0, "no reservation made (%ld failed)", failed);
+	for (int c = 0; c < RSV_THREADS; c++) {
+		for (unsigned long i = 0; i < r->nr[c]; i++) {
+			struct rsv_alloc *e = &r->allocs[c][i];
+
+			for (long k = 0; k < nq; k++)
+				CHECK(e->ticket < q[k][2] || e->pfn + e->pages - 1 < q[k][0] ||
+				      e->pfn > q[k][1],
+				      "CPU %d allocated [%lx, %lx] inside reservation [%lx, %lx] made before",
+				      c + 1, e->pfn, e->pfn + e->pages - 1, q[k][0], q[k][1]);
+		}
+	}
+	CHECK(im->validate(x.d) == 0, "validate");
+	free(r);
+	return dom_close(&x);
+}
+
+static int t_reserve_vs_pools(const struct iova_impl *im)
+{
+	int rounds = opt.quick ? 2 : 4, ret = 0;
+
+	if (im->has_stats)
+		CHECK(harness_param_set(im->name, "pools", "1") == 0, "pools=1");
+	harness_set_lock_yield(true);
+	for (int i = 0; i < rounds && !ret; i++)
+		ret = reserve_race(im, opt.seed + i);
+	harness_set_lock_yield(false);
+	return ret;
+}
+
 /* ---- registry ------------------------------------------------------------- */
 
 struct test {
@@ -1148,6 +1286,7 @@ static const struct test tests[] = {
 	{ "pool_stress_hotplug", t_pool_stress_hotplug, T_THREADED },
 	{ "cpu_offline_drains", t_cpu_offline_drains, T_THREADED },
 	{ "flush_rcache_retry", t_flush_rcache_retry, T_THREADED },
+	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
 };
 
 static bool selected(const char *name)
