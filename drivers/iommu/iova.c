@@ -61,9 +61,11 @@
  * of the extent warns and frees nothing, and otherwise carves exactly the
  * freed range back out, splitting the extent when the range lies inside
  * it. Splits take a node from
- * a small per-domain spare list that is filled before the lock is taken;
- * if none is left, the free is parked on a short deferred list and retried
- * by the next free, so freeing never allocates memory under the lock.
+ * the domain's spare list, which banks one node for every allocation that
+ * joined an extent instead of taking a node of its own: a split always
+ * finds one, so freeing never needs memory and never fails. An allocation
+ * takes a node or banks one, as stock's takes a node; merging saves the
+ * tree's height and walks, not the nodes' memory.
  * Setting iova.merge=0 gives every fast-path allocation its own node, as
  * before.
  *
@@ -96,7 +98,7 @@
  *   cpu0:    [FOREIGN ......][F==] gap [F=] [FOREIGN .................]
  *
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
- * the spare and deferred lists and the tree counters; every change of the
+ * the spare list and the tree counters; every change of the
  * tree is also a write section of the domain's sequence count, which lets
  * free_iova_fast() check a range without the lock. Each per-CPU cache, the
  * depot and each pool have their own locks; the order is CPU cache, depot,
@@ -417,10 +419,34 @@ static void iova_add_spare(struct iova_domain *iovad, struct iova *n)
 	WRITE_ONCE(iovad->nr_spare, iovad->nr_spare + 1);
 }
 
+/*
+ * Spare nodes the tree owes its fast-path extents: one for each allocation
+ * that joined an extent instead of taking a node of its own (allocations
+ * in fast-path extents less the extents). A free from the middle of an
+ * extent splits it in two with one of them, and as the extent holds at
+ * least one allocation on each side of the freed ones, which are owed
+ * nodes of their own, the spare list is never empty when a split needs a
+ * node: no free ever needs memory. Other uses of a spare node must leave
+ * this many. Exact under the tree lock; a hint without it.
+ */
+static unsigned long iova_owed(const struct iova_domain *iovad)
+{
+	unsigned long units = READ_ONCE(iovad->nr_fast_units);
+	unsigned long nodes = READ_ONCE(iovad->nr_fast_nodes);
+
+	return units > nodes ? units - nodes : 0;
+}
+
+/* Whether a spare node is left beyond those owed; tree lock held. */
+static bool iova_spare_ok(const struct iova_domain *iovad)
+{
+	return iovad->nr_spare > iova_owed(iovad);
+}
+
 /* A node that left the tree: keep it as a spare or give it back. */
 static void iova_put_node(struct iova_domain *iovad, struct iova *n)
 {
-	if (iovad->nr_spare < IOVA_SPARE_NODES)
+	if (iovad->nr_spare < iova_owed(iovad) + IOVA_SPARE_NODES)
 		iova_add_spare(iovad, n);
 	else
 		iova_node_free(n);
@@ -428,20 +454,24 @@ static void iova_put_node(struct iova_domain *iovad, struct iova *n)
 
 /*
  * Nodes allocated before the tree lock is taken, so that the spare list
- * holds @want nodes once iova_stash() has run under the lock. The unlocked
- * read of nr_spare is only a hint: iova_stash() keeps what it is given.
+ * holds @extra nodes beyond those owed once iova_stash() has run under the
+ * lock. The unlocked reads are only a hint: iova_stash() keeps what it is
+ * given, and at most @extra nodes are allocated.
  */
 struct iova_prealloc {
 	struct iova	*list;
 };
 
 static void iova_prealloc(struct iova_domain *iovad, struct iova_prealloc *pre,
-			  unsigned long want)
+			  unsigned long extra)
 {
 	unsigned long have = READ_ONCE(iovad->nr_spare);
+	unsigned long want = iova_owed(iovad) + extra;
 	struct iova *n;
 
 	pre->list = NULL;
+	if (want > have + extra)
+		have = want - extra;
 	for (; have < want; have++) {
 		n = iova_node_alloc(iovad);
 		if (!n)
@@ -462,10 +492,10 @@ static void iova_stash(struct iova_domain *iovad, struct iova_prealloc *pre)
 	}
 }
 
-/* Give back spare nodes beyond IOVA_SPARE_NODES; tree lock held. */
+/* Give back spare nodes beyond those owed and IOVA_SPARE_NODES; locked. */
 static void iova_trim_spares(struct iova_domain *iovad)
 {
-	while (iovad->nr_spare > IOVA_SPARE_NODES)
+	while (iovad->nr_spare > iova_owed(iovad) + IOVA_SPARE_NODES)
 		iova_node_free(iova_take_spare(iovad));
 }
 
@@ -509,12 +539,12 @@ static void iova_pool_wunlock(struct iova_domain *pool)
 	spin_unlock(&pool->iova_rbtree_lock);
 }
 
-/* One spare node or more, allocated now if need be; tree lock held. */
+/* A spare node beyond those owed, allocated now if need be; locked. */
 static bool iova_have_spare(struct iova_domain *iovad)
 {
 	struct iova *n;
 
-	if (iovad->nr_spare)
+	if (iova_spare_ok(iovad))
 		return true;
 	n = iova_node_alloc(iovad);
 	if (n)
@@ -684,6 +714,8 @@ static void iova_link_before(struct iova_domain *iovad, struct iova *nw,
 	rb_insert_augmented(&nw->node, &iovad->rbroot, &iova_gap_callbacks);
 	iovad->nr_extents++;
 	iovad->nr_pool_nodes += nw->kind >= IOVA_KIND_FOREIGN;
+	if (nw->kind == IOVA_KIND_FAST)
+		WRITE_ONCE(iovad->nr_fast_nodes, iovad->nr_fast_nodes + 1);
 }
 
 /* Erase @n; the caller then hands its gap to the next node. */
@@ -693,6 +725,14 @@ static void iova_erase(struct iova_domain *iovad, struct iova *n)
 	RB_CLEAR_NODE(&n->node);
 	iovad->nr_extents--;
 	iovad->nr_pool_nodes -= n->kind >= IOVA_KIND_FOREIGN;
+	if (n->kind == IOVA_KIND_FAST)
+		WRITE_ONCE(iovad->nr_fast_nodes, iovad->nr_fast_nodes - 1);
+}
+
+/* @delta fast-path allocations joined (or left) the tree; locked. */
+static void iova_fast_units_add(struct iova_domain *iovad, long delta)
+{
+	WRITE_ONCE(iovad->nr_fast_units, iovad->nr_fast_units + delta);
 }
 
 /* Take @n out of the tree; its range becomes part of the next node's gap. */
@@ -975,6 +1015,9 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 	}
 
 	if (!nw) {
+		/* a fast-path range takes one node or banks one: see callers */
+		if (!fast && !iova_spare_ok(iovad))
+			return false;
 		nw = iova_take_spare(iovad);
 		if (!nw)
 			return false;
@@ -1047,8 +1090,12 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 	}
 
 	if (n == first && pfn > first->pfn_lo && end < first->pfn_hi) {
-		struct iova *low = iova_take_spare(iovad);
+		struct iova *low;
 
+		/* a fast-path extent is owed the node (see iova_owed()) */
+		if (kind != IOVA_KIND_FAST && !iova_spare_ok(iovad))
+			return -ENOMEM;
+		low = iova_take_spare(iovad);
 		if (!low)
 			return -ENOMEM;
 		low->pfn_lo = first->pfn_lo;
@@ -1086,81 +1133,24 @@ out:
 	if (kind == IOVA_KIND_FAST) {
 		iovad->nr_allocs -= units;
 		iovad->nr_pages -= pages;
+		iova_fast_units_add(iovad, -units);
 	}
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
 	return 0;
 }
 
-static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
-		       unsigned long pages, unsigned long units,
-		       unsigned int kind)
-{
-	struct iova_deferred *d;
-
-	if (iovad->nr_deferred == IOVA_DEFERRED_MAX) {
-		iovad->nr_lost += pages;
-		WARN_ONCE(1, "iova: no memory to free pfn %#lx, %lu pages lost\n",
-			  pfn, pages);
-		return;
-	}
-	d = &iovad->deferred[iovad->nr_deferred++];
-	d->pfn = pfn;
-	d->pages = pages;
-	d->units = units;
-	d->kind = kind;
-}
-
 /*
- * Carve the parts of [pfn, pfn + pages - 1] that extents of the pool kind
- * @kind still hold out of them; a part reserve_iova() took meanwhile is
- * no longer there. A part that needs a node when none is left is
- * deferred. Tree lock held.
+ * A free that found no node to split an extent with: it cannot happen while
+ * the extents' spare nodes are there (see iova_owed()), so say so and keep
+ * the range allocated rather than corrupt the tree.
  */
-static int iova_give_back(struct iova_domain *iovad, unsigned long pfn,
-			  unsigned long pages, unsigned int kind)
+static void iova_lose(struct iova_domain *iovad, unsigned long pfn,
+		      unsigned long pages)
 {
-	unsigned long cur = pfn, end = pfn + pages - 1, lo, hi;
-	int ret = 0;
-	struct iova *n;
-
-	while (cur <= end) {
-		n = iova_find_ceil(iovad, cur);
-		if (n->pfn_lo > end)
-			break;
-		lo = max(cur, n->pfn_lo);
-		hi = min(end, n->pfn_hi);
-		if (n->kind == kind &&
-		    iova_carve(iovad, lo, hi - lo + 1, 0, kind) == -ENOMEM) {
-			iova_defer(iovad, lo, hi - lo + 1, 0, kind);
-			ret = -ENOMEM;
-		}
-		if (hi == end)
-			break;
-		cur = hi + 1;
-	}
-	return ret;
-}
-
-static void iova_retry_deferred(struct iova_domain *iovad)
-{
-	struct iova_deferred d;
-	int ret;
-
-	while (iovad->nr_deferred) {
-		d = iovad->deferred[iovad->nr_deferred - 1];
-		if (iova_is_pool(d.kind)) {
-			iovad->nr_deferred--;
-			if (iova_give_back(iovad, d.pfn, d.pages, d.kind))
-				break;
-			continue;
-		}
-		ret = iova_carve(iovad, d.pfn, d.pages, d.units, d.kind);
-		if (ret == -ENOMEM)
-			break;
-		WARN_ON_ONCE(ret);
-		iovad->nr_deferred--;
-	}
+	iovad->nr_lost += pages;
+	WARN_ONCE(1, "iova: no spare node to free pfn %#lx, %lu pages kept\n",
+		  pfn, pages);
 }
 
 /*
@@ -1174,10 +1164,9 @@ static void iova_free_fast_locked(struct iova_domain *iovad, unsigned long pfn,
 	struct iova *n;
 	int ret;
 
-	iova_retry_deferred(iovad);
 	ret = iova_carve(iovad, pfn, pages, 1, IOVA_KIND_FAST);
 	if (ret == -ENOMEM) {
-		iova_defer(iovad, pfn, pages, 1, IOVA_KIND_FAST);
+		iova_lose(iovad, pfn, pages);
 		return;
 	}
 	if (!ret)
@@ -1226,7 +1215,8 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	atomic_set(&iovad->fail_node_allocs, 0);
 	iovad->spares = NULL;
 	iovad->nr_spare = 0;
-	iovad->nr_deferred = 0;
+	iovad->nr_fast_units = 0;
+	iovad->nr_fast_nodes = 0;
 	iovad->nr_extents = 0;
 	iovad->nr_pool_nodes = 0;
 	iovad->nr_fast_allocs = 0;
@@ -1377,6 +1367,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 			return NULL;
 		iovad->nr_allocs--;
 		iovad->nr_pages -= iova_size(n);
+		iova_fast_units_add(iovad, -1);
 		break;
 	default:
 		return NULL;
@@ -1600,11 +1591,13 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
-	next = iova_search(iovad, &req, &pfn);
+	/* the range takes a node, or banks one for the split that frees it */
+	next = iova_have_spare(iovad) ? iova_search(iovad, &req, &pfn) : NULL;
 	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
 		iovad->nr_allocs++;
 		iovad->nr_pages += size;
 		iovad->nr_fast_allocs++;
+		iova_fast_units_add(iovad, 1);
 	} else {
 		pfn = 0;
 	}
@@ -1623,7 +1616,8 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
  * not own is covered by FOREIGN extents: its lock is taken by no other CPU
  * in the steady state. The domain's tree lock is taken only to get or give
  * back a chunk. The pool's lock is taken inside the domain's tree lock
- * where space moves between them (a refill, a reservation), and the tree
+ * where space moves between them (a refill, a chunk or a shrink's
+ * space given back, a reservation), and the tree
  * lock is never taken with a pool's lock held.
  */
 
@@ -1688,30 +1682,50 @@ static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 }
 
 /*
- * Give [pfn, pfn + pages - 1], which CPU @cpu's pool has just made foreign,
- * back to the domain's tree (no pool lock held). reserve_iova() may have
- * taken parts of it in between: those are the reservation's now.
+ * Give [pfn, pfn + pages - 1], free space of @cc's pool, back to the
+ * domain's tree: foreign in the pool, carved out of the pool's extent in
+ * the domain, both in one section (the domain's tree lock and the pool's
+ * lock inside it are held), so that the space is never owned by both or
+ * neither. False, changing nothing, if the range is not free in the pool
+ * or a node it might need is not spare: the pool keeps the space then,
+ * and gives it back another time.
  */
-static void iova_return_space(struct iova_domain *iovad, unsigned int cpu,
-			      unsigned long pfn, unsigned long pages)
+static bool iova_pool_give(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			   unsigned long pfn, unsigned long pages)
 {
-	struct iova_prealloc pre;
-	unsigned long flags;
+	struct iova_domain *pool = &cc->pool;
+	struct iova *n = iova_find_ceil(pool, pfn);
 
-	trace_iova_pool_return(iovad, cpu, pfn, pages);
-	iova_prealloc(iovad, &pre, 1);
-	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
-	iova_retry_deferred(iovad);
-	iova_give_back(iovad, pfn, pages, iova_pool_kind(cpu));
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
+	if (n->gap_lo > pfn || n->pfn_lo <= pfn + pages - 1 ||
+	    !iova_spare_ok(pool) || !iova_spare_ok(iovad))
+		return false;
+	iova_place(pool, n, pfn, pages, IOVA_KIND_FOREIGN, NULL);
+	WARN_ON_ONCE(iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cc->cpu)));
+	cc->pool_pages -= pages;
+	cc->returns++;
+	trace_iova_pool_return(iovad, cc->cpu, pfn, pages);
+	return true;
 }
 
+/* Give CPU @cpu's chunk at @pfn back to the domain if it is still free. */
 static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
 			      unsigned long pfn)
 {
-	iova_return_space(iovad, cpu, pfn, IOVA_CHUNK_PAGES);
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	struct iova_prealloc pre, pool_pre;
+	unsigned long flags;
+
+	iova_prealloc(&cc->pool, &pool_pre, 1);
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	iova_pool_wlock(&cc->pool);
+	iova_stash(&cc->pool, &pool_pre);
+	iova_pool_give(iovad, cc, pfn, IOVA_CHUNK_PAGES);
+	iova_trim_spares(&cc->pool);
+	iova_pool_wunlock(&cc->pool);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
 }
 
 /*
@@ -1746,9 +1760,8 @@ static bool iova_pool_keeps(struct iova_cpu_cache *cc, unsigned long freed)
  * With @cc's pool lock held, after @freed pages around @pfn were freed
  * into the pool: if the free space around @pfn holds the whole chunk of
  * @pfn, and the pool may part with it (beyond what it keeps, see
- * iova_pool_keeps(), or @all), make it foreign space again and return its
- * first pfn, for the caller to hand to iova_return_chunk() once the pool
- * lock is dropped; else 0.
+ * iova_pool_keeps(), or @all), return its first pfn, for the caller to
+ * hand to iova_return_chunk() once the pool lock is dropped; else 0.
  */
 static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
 					  unsigned long pfn, unsigned long freed,
@@ -1763,12 +1776,8 @@ static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
 	    cc->pool_pages - pool->nr_pages < IOVA_CHUNK_PAGES)
 		return 0;
 	n = iova_find_ceil(pool, start);
-	if (n->gap_lo > start || n->pfn_lo <= start + IOVA_CHUNK_PAGES - 1 ||
-	    !iova_place(pool, n, start, IOVA_CHUNK_PAGES, IOVA_KIND_FOREIGN,
-			NULL))
+	if (n->gap_lo > start || n->pfn_lo <= start + IOVA_CHUNK_PAGES - 1)
 		return 0;
-	cc->pool_pages -= IOVA_CHUNK_PAGES;
-	cc->returns++;
 	return start;
 }
 
@@ -1797,20 +1806,16 @@ static bool iova_pool_refill(struct iova_domain *iovad,
 	iova_pool_wlock(pool);
 	iova_stash(pool, &pool_pre);
 	/* the chunk's carve out of the foreign space may need a node */
-	next = pool->nr_spare ? iova_search(iovad, &req, &pfn) : NULL;
+	next = iova_spare_ok(pool) && iova_spare_ok(iovad) ?
+	       iova_search(iovad, &req, &pfn) : NULL;
 	if (!next || !iova_place(iovad, next, pfn, IOVA_CHUNK_PAGES,
 				 iova_pool_kind(cc->cpu), NULL))
 		pfn = 0;
 	if (pfn) {
 		ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
-		if (WARN_ON_ONCE(ret)) {
-			ret = iova_carve(iovad, pfn, IOVA_CHUNK_PAGES, 0,
-					 iova_pool_kind(cc->cpu));
-			if (ret)
-				iova_defer(iovad, pfn, IOVA_CHUNK_PAGES, 0,
-					   iova_pool_kind(cc->cpu));
+		/* the chunk was free in the domain, so foreign in the pool */
+		if (WARN_ON_ONCE(ret))
 			pfn = 0;
-		}
 	}
 	if (pfn) {
 		cc->pool_pages += IOVA_CHUNK_PAGES;
@@ -1862,11 +1867,8 @@ static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
 	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
 	struct iova_domain *pool = &cc->pool;
 	unsigned long flags, chunk;
-	struct iova_prealloc pre;
 
-	iova_prealloc(pool, &pre, 2);
 	iova_wlock(pool, &flags);
-	iova_stash(pool, &pre);
 	iova_free_fast_locked(pool, pfn, pages);
 	if (cpu != raw_smp_processor_id())
 		cc->remote_frees++;
@@ -1885,28 +1887,30 @@ static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
 static void iova_pool_shrink(struct iova_domain *iovad, unsigned int cpu)
 {
 	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
-	unsigned long flags, resume = 0, start[IOVA_SHRINK_BATCH];
-	unsigned long pages[IOVA_SHRINK_BATCH];
 	struct iova_domain *pool = &cc->pool;
-	struct iova_prealloc pre;
-	unsigned int i, nr;
+	struct iova_prealloc pre, pool_pre;
+	unsigned long flags, resume = 0;
+	unsigned int nr;
+	bool stuck;
 	struct iova *n;
 
 	do {
-		iova_prealloc(pool, &pre, IOVA_SHRINK_BATCH);
-		iova_wlock(pool, &flags);
-		iova_stash(pool, &pre);
+		iova_prealloc(pool, &pool_pre, IOVA_SHRINK_BATCH);
+		iova_prealloc(iovad, &pre, IOVA_SHRINK_BATCH);
+		iova_wlock(iovad, &flags);
+		iova_stash(iovad, &pre);
+		iova_pool_wlock(pool);
+		iova_stash(pool, &pool_pre);
 		nr = 0;
+		stuck = false;
 		n = iova_find_ceil(pool, resume);
 		while (nr < IOVA_SHRINK_BATCH) {
 			if (n->pfn_lo > n->gap_lo) {
-				start[nr] = n->gap_lo;
-				pages[nr] = n->pfn_lo - n->gap_lo;
-				if (!iova_place(pool, n, start[nr], pages[nr],
-						IOVA_KIND_FOREIGN, NULL))
+				/* @n stays in the pool's tree */
+				stuck = !iova_pool_give(iovad, cc, n->gap_lo,
+							n->pfn_lo - n->gap_lo);
+				if (stuck)
 					break;
-				cc->pool_pages -= pages[nr];
-				cc->returns++;
 				nr++;
 			}
 			if (n == &pool->anchor)
@@ -1915,10 +1919,10 @@ static void iova_pool_shrink(struct iova_domain *iovad, unsigned int cpu)
 			n = iova_next(n);
 		}
 		iova_trim_spares(pool);
-		iova_wunlock(pool, flags);
-		for (i = 0; i < nr; i++)
-			iova_return_space(iovad, cpu, start[i], pages[i]);
-	} while (nr == IOVA_SHRINK_BATCH);
+		iova_pool_wunlock(pool);
+		iova_trim_spares(iovad);
+		iova_wunlock(iovad, flags);
+	} while (nr == IOVA_SHRINK_BATCH && !stuck);
 }
 
 static void iova_pools_shrink(struct iova_domain *iovad)
@@ -1970,7 +1974,6 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
 	unsigned int i, j, seq, unit, runs = 0, kept = 0, nr = *nrp;
 	struct iova_cpu_cache *cc;
-	struct iova_prealloc pre;
 	int ret, cpu, kind = -1;
 
 	count = min3(count, nr, (unsigned int)IOVA_DEPOT_MAX);
@@ -1998,13 +2001,10 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	}
 
 	if (runs) {
-		iova_prealloc(iovad, &pre, runs);
 		spin_lock(&iovad->iova_rbtree_lock);
 		iovad->nr_tree_locks++;
 		trace_iova_lock(iovad, IOVA_TRACE_LOCK_TREE);
 		write_seqcount_begin(&iovad->seq);
-		iova_stash(iovad, &pre);
-		iova_retry_deferred(iovad);
 		for (i = 0; i < count; i = j) {
 			j = iova_run_end(starts, i, count);
 			if (test_bit(i, pooled))
@@ -2031,10 +2031,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		if (WARN_ON_ONCE(cpu < 0))
 			continue;
 		cc = per_cpu_ptr(iovad->caches, cpu);
-		iova_prealloc(&cc->pool, &pre, 2);
 		iova_wlock(&cc->pool, &flags);
-		iova_stash(&cc->pool, &pre);
-		iova_retry_deferred(&cc->pool);
 		ret = iova_carve(&cc->pool, pfns[i], (j - i) * pages, j - i,
 				 IOVA_KIND_FAST);
 		chunk = 0;
@@ -2460,7 +2457,6 @@ EXPORT_SYMBOL_GPL(alloc_iova_fast);
 static noinline void iova_free_uncached(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long size)
 {
-	struct iova_prealloc pre;
 	unsigned long flags, pages;
 	int cpu;
 
@@ -2475,9 +2471,7 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 	}
 	trace_iova_free(iovad, pfn, pages, IOVA_TRACE_TREE);
 
-	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
 	iova_free_fast_locked(iovad, pfn, pages);
 	iova_trim_spares(iovad);
 	iova_wunlock(iovad, flags);
@@ -2651,7 +2645,8 @@ void put_iova_domain(struct iova_domain *iovad)
 	iovad->rbroot = RB_ROOT;
 	while (iovad->nr_spare)
 		iova_node_free(iova_take_spare(iovad));
-	iovad->nr_deferred = 0;
+	iovad->nr_fast_units = 0;
+	iovad->nr_fast_nodes = 0;
 }
 EXPORT_SYMBOL_GPL(put_iova_domain);
 
@@ -2693,7 +2688,7 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
 	*pages += tree->nr_pages;
 	st->merges += tree->nr_merges;
 	st->splits += tree->nr_splits;
-	st->deferred += tree->nr_deferred;
+	st->banked += iova_owed(tree);
 	st->lost += tree->nr_lost;
 	st->node_bytes += (tree->nr_extents + tree->nr_spare) *
 			  sizeof(struct iova);
@@ -2785,7 +2780,7 @@ static int iova_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "chunk_refills: %lu\n", st.chunk_refills);
 	seq_printf(m, "chunk_returns: %lu\n", st.chunk_returns);
 	seq_printf(m, "remote_frees: %lu\n", st.remote_frees);
-	seq_printf(m, "deferred: %lu\n", st.deferred);
+	seq_printf(m, "banked: %lu\n", st.banked);
 	seq_printf(m, "lost: %lu\n", st.lost);
 	seq_printf(m, "depth: %u\n", st.depth);
 	seq_printf(m, "node_bytes: %lu\n", st.node_bytes);
@@ -2811,7 +2806,7 @@ static void iova_debugfs_add(struct iova_domain *iovad)
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
 static int iova_validate_tree(struct iova_domain *iovad)
 {
-	unsigned long flags, count = 0, pages = 0, pool_nodes = 0;
+	unsigned long flags, count = 0, pages = 0, pool_nodes = 0, fast = 0;
 	struct iova *n, *prev = NULL, *last = NULL;
 	const char *err = NULL;
 	struct rb_node *rb;
@@ -2829,6 +2824,7 @@ static int iova_validate_tree(struct iova_domain *iovad)
 		}
 		err = iova_check_node(iovad, prev, n, &pages);
 		pool_nodes += n->kind >= IOVA_KIND_FOREIGN;
+		fast += n->kind == IOVA_KIND_FAST;
 		prev = n;
 		count++;
 	}
@@ -2841,6 +2837,10 @@ static int iova_validate_tree(struct iova_domain *iovad)
 		err = "pool node count";
 	if (!err && pages != iovad->nr_pages)
 		err = "page count";
+	if (!err && fast != iovad->nr_fast_nodes)
+		err = "fast-path extent count";
+	if (!err && iovad->nr_spare < iova_owed(iovad))
+		err = "fewer spare nodes than the extents are owed";
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
 
 	if (err) {

@@ -79,7 +79,7 @@ struct hstats {
 	long cache_hits;
 	long cache_misses;
 	long cached;		/* ranges sitting in per-CPU caches */
-	long deferred;		/* frees waiting for a node */
+	long banked;		/* spare nodes owed to extents */
 	long lost;		/* frees dropped: leaked space */
 };
 
