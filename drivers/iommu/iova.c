@@ -1452,7 +1452,7 @@ static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
 				goto out;
 			}
 			iova_place(pool, m, s, e - s + 1, IOVA_KIND_FOREIGN, NULL);
-			cc->pool_pages -= e - s + 1;
+			WRITE_ONCE(cc->pool_pages, cc->pool_pages - (e - s + 1));
 			cc->returns++;
 		}
 		if (m->pfn_hi >= hi)
@@ -1701,7 +1701,7 @@ static bool iova_pool_give(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 		return false;
 	iova_place(pool, n, pfn, pages, IOVA_KIND_FOREIGN, NULL);
 	WARN_ON_ONCE(iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cc->cpu)));
-	cc->pool_pages -= pages;
+	WRITE_ONCE(cc->pool_pages, cc->pool_pages - pages);
 	cc->returns++;
 	trace_iova_pool_return(iovad, cc->cpu, pfn, pages);
 	return true;
@@ -1737,7 +1737,7 @@ static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
  * and taking them anew under the domain's lock every time, and a pool
  * whose CPU needs less gives the rest back within two windows of frees.
  * A pool that sees no frees keeps what it has until the domain runs short
- * (flush_rcache retries and a failed alloc_iova() shrink every pool), its
+ * (a failing fast-path allocation or alloc_iova() shrinks every pool), its
  * CPU goes offline or the domain is put: what it keeps is address space
  * and a few nodes, not memory. The maximum is seen at a free, as only
  * frees lower the count. Pool lock held.
@@ -1818,7 +1818,7 @@ static bool iova_pool_refill(struct iova_domain *iovad,
 			pfn = 0;
 	}
 	if (pfn) {
-		cc->pool_pages += IOVA_CHUNK_PAGES;
+		WRITE_ONCE(cc->pool_pages, cc->pool_pages + IOVA_CHUNK_PAGES);
 		cc->refills++;
 		trace_iova_pool_refill(iovad, cc->cpu, pfn, IOVA_CHUNK_PAGES);
 	}
@@ -1850,6 +1850,9 @@ static unsigned long iova_pool_steal(struct iova_domain *iovad,
 	unsigned int cpu;
 
 	for_each_possible_cpu(cpu) {
+		/* a pool that owns no chunk has no room (a hint, unlocked) */
+		if (!READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages))
+			continue;
 		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
 					   limit_pfn);
 		if (pfn) {
@@ -2095,7 +2098,7 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 		iova_cc_release(iovad, cc, order, batch);
 		return;
 	}
-	cc->nr[order] -= batch;
+	WRITE_ONCE(cc->nr[order], cc->nr[order] - batch);
 	memmove(pfns, &pfns[batch], cc->nr[order] * sizeof(*pfns));
 }
 
@@ -2121,7 +2124,7 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	       iova_depot_stack(dp, order) + dp->nr[order],
 	       take * sizeof(unsigned long));
 	spin_unlock(&dp->lock);
-	cc->nr[order] += take;
+	WRITE_ONCE(cc->nr[order], cc->nr[order] + take);
 	return take;
 }
 
@@ -2153,7 +2156,8 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 	for (i = cc->nr[order]; i-- > from; ) {
 		pfn = pfns[i];
 		if (pfn <= limit_pfn - last) {
-			pfns[i] = pfns[--cc->nr[order]];
+			WRITE_ONCE(cc->nr[order], cc->nr[order] - 1);
+			pfns[i] = pfns[cc->nr[order]];
 			return pfn;
 		}
 	}
@@ -2206,7 +2210,7 @@ static inline unsigned long iova_cc_alloc(struct iova_domain *iovad,
 	if (likely(nr && limit_pfn >= last)) {
 		pfn = iova_cc_stack(cc, order)[nr - 1];
 		if (likely(pfn <= limit_pfn - last)) {
-			cc->nr[order] = nr - 1;
+			WRITE_ONCE(cc->nr[order], nr - 1);
 			cc->hits++;
 			goto out;
 		}
@@ -2295,7 +2299,7 @@ static inline void iova_cc_put(struct iova_domain *iovad,
 			       unsigned int nr, unsigned long pfn)
 {
 	iova_cc_stack(cc, order)[nr] = pfn;
-	cc->nr[order] = nr + 1;
+	WRITE_ONCE(cc->nr[order], nr + 1);
 	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
 }
 
@@ -2344,15 +2348,6 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
 
-static void iova_drain_caches(struct iova_domain *iovad)
-{
-	unsigned int cpu;
-
-	for_each_possible_cpu(cpu)
-		iova_cc_drain(iovad, cpu);
-	iova_depot_drain(iovad);
-}
-
 static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 {
 	struct iova_domain *iovad;
@@ -2376,6 +2371,47 @@ static inline bool iova_cached_size(const struct iova_domain *iovad,
 	return size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches;
 }
 
+/*
+ * Give back what the caches, the depot and the pools hold, for a request
+ * the tree could not serve; with @all every one of them, else only those
+ * that hold something by an unlocked look (only the failing request pays
+ * for it). Returns whether anything may have come back.
+ */
+static bool iova_reclaim(struct iova_domain *iovad, bool all)
+{
+	struct iova_cpu_cache *cc;
+	unsigned int cpu, order;
+	bool any = all;
+
+	for_each_possible_cpu(cpu) {
+		cc = per_cpu_ptr(iovad->caches, cpu);
+		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+			if (all || READ_ONCE(cc->nr[order]))
+				break;
+		if (order < IOVA_CACHE_ORDERS) {
+			iova_cc_drain(iovad, cpu);
+			any = true;
+		}
+	}
+	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+		if (all || READ_ONCE(iovad->depot->nr[order]))
+			break;
+	if (order < IOVA_CACHE_ORDERS) {
+		iova_depot_drain(iovad);
+		any = true;
+	}
+	/* after the caches: their ranges of a pool went home to it */
+	if (!iova_pooled(iovad))
+		return any;
+	for_each_possible_cpu(cpu) {
+		if (all || READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages)) {
+			iova_pool_shrink(iovad, cpu);
+			any = true;
+		}
+	}
+	return any;
+}
+
 /* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
 static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  unsigned long size,
@@ -2383,6 +2419,7 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  bool flush_rcache)
 {
 	enum iova_trace_path path;
+	bool reclaimed = false;
 	unsigned long pfn;
 
 	if (!size)
@@ -2404,15 +2441,22 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 			path = IOVA_TRACE_STEAL;
 			pfn = iova_pool_steal(iovad, size, limit_pfn);
 		}
-		if (pfn || !flush_rcache || !iovad->caches) {
+		/*
+		 * Cached ranges and the pools' free space are free space the
+		 * tree cannot see: give them back and retry once before
+		 * failing, whatever @flush_rcache says. dma-iommu's first,
+		 * 32-bit attempt passes false and turns its 32-bit workaround
+		 * off for good when it fails, so space held by the caches
+		 * must not make it fail where stock would not. Without the
+		 * flag only caches and pools that hold something are visited.
+		 */
+		if (pfn || reclaimed || !iovad->caches ||
+		    !iova_reclaim(iovad, flush_rcache)) {
 			trace_iova_alloc(iovad, size, limit_pfn, pfn,
 					 pfn ? path : IOVA_TRACE_FAIL);
 			return pfn;
 		}
-		flush_rcache = false;
-		iova_drain_caches(iovad);
-		if (iova_pooled(iovad))
-			iova_pools_shrink(iovad);
+		reclaimed = true;
 	}
 }
 
@@ -2421,7 +2465,9 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
  * @iovad: domain
  * @size: number of pfns; up to 1024 it is rounded up to a power of two
  * @limit_pfn: highest pfn the range may use
- * @flush_rcache: on failure, drain every CPU's cache and retry once
+ * @flush_rcache: on failure, visit every CPU's cache and pool, not only
+ *	those that hold something (a request the tree cannot serve always
+ *	takes back the space the caches and pools hold and retries once)
  *
  * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
  * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
