@@ -8,7 +8,7 @@
  * cpuhp, debugfs, seq_file, sort() and module_param_cb, it relies on
  * raw_cpu_ptr()/per_cpu_ptr() over every possible CPU (each CPU's cache
  * and pool have their own locks and are also touched by other CPUs), on
- * the lock order "per-CPU cache, depot, pool, iova_rbtree_lock" (a pool is
+ * the lock order "per-CPU cache, depot, iova_rbtree_lock, pool" (a pool is
  * a struct iova_domain of its own inside the per-CPU cache), and on a
  * seqcount_spinlock_t per tree (write sections under the tree's lock,
  * lockless readers in free_iova_fast()). Those readers may touch a node
@@ -53,13 +53,19 @@
  * in O(1). There is no linear walk on any allocation path.
  *
  * Fast-path ranges (alloc_iova_fast()/free_iova_fast()) are extents: an
- * allocation that abuts a fast-path extent joins it, and one that bridges
- * two fuses them, so a device's thousands of static mappings stay a few
- * nodes. free_iova_fast() carves exactly the freed range back out and
- * splits the extent when the range lies inside it. Splits take a node from
- * a small per-domain spare list that is filled before the lock is taken;
- * if none is left, the free is parked on a short deferred list and retried
- * by the next free, so freeing never allocates memory under the lock.
+ * allocation that abuts a fast-path extent of its own size (a power of
+ * two, the extent's unit) joins it, and one that bridges two fuses them,
+ * so a device's thousands of static mappings stay a few nodes. As every
+ * allocation is naturally aligned, the unit tells where each one starts
+ * and ends: free_iova_fast() of a start or size that is not an allocation
+ * of the extent warns and frees nothing, and otherwise carves exactly the
+ * freed range back out, splitting the extent when the range lies inside
+ * it. Splits take a node from
+ * the domain's spare list, which banks one node for every allocation that
+ * joined an extent instead of taking a node of its own: a split always
+ * finds one, so freeing never needs memory and never fails. An allocation
+ * takes a node or banks one, as stock's takes a node; merging saves the
+ * tree's height and walks, not the nodes' memory.
  * Setting iova.merge=0 gives every fast-path allocation its own node, as
  * before.
  *
@@ -92,13 +98,14 @@
  *   cpu0:    [FOREIGN ......][F==] gap [F=] [FOREIGN .................]
  *
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
- * the spare and deferred lists and the tree counters; every change of the
+ * the spare list and the tree counters; every change of the
  * tree is also a write section of the domain's sequence count, which lets
  * free_iova_fast() check a range without the lock. Each per-CPU cache, the
  * depot and each pool have their own locks; the order is CPU cache, depot,
- * pool, tree, and a pool lock and the domain's tree lock are never held
- * together. A CPU's cache and pool locks are also taken by other CPUs
- * that drain them or free into them.
+ * tree, pool: a pool's lock is taken inside the domain's tree lock where
+ * space moves between the two (see iova_pool_wlock()), and the tree lock
+ * is never taken with a pool's lock held. A CPU's cache and pool locks
+ * are also taken by other CPUs that drain them or free into them.
  */
 
 #define pr_fmt(fmt) "iova: " fmt
@@ -198,6 +205,23 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
 	return kind == IOVA_KIND_FAST ? iovad->merge : kind >= IOVA_KIND_FOREIGN;
 }
 
+/*
+ * The unit of a fast-path extent: every allocation it holds is a naturally
+ * aligned block of 1 << unit pfns, so the extent's boundaries and the
+ * unit tell where each allocation starts and ends, and a free whose start
+ * or size is not an allocation's can be refused. Only extents of one unit
+ * merge. An allocation whose size is not a power of two has a node of its
+ * own (IOVA_UNIT_EXACT). Other kinds have unit 0.
+ */
+#define IOVA_UNIT_EXACT		BITS_PER_LONG
+
+static unsigned int iova_unit(unsigned int kind, unsigned long pages)
+{
+	if (kind != IOVA_KIND_FAST)
+		return 0;
+	return is_power_of_2(pages) ? ilog2(pages) : IOVA_UNIT_EXACT;
+}
+
 /**
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
  * @lock: protects this structure
@@ -208,6 +232,7 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @vseq: @vtree's sequence count then (odd: nothing seen yet)
  * @vlo: first pfn of that extent
  * @vhi: last pfn of that extent
+ * @vunit: unit of that extent (see iova_unit())
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @cpu: the CPU this is
@@ -215,8 +240,6 @@ static bool iova_mergeable(const struct iova_domain *iovad, unsigned int kind)
  * @refills: chunks the pool took from the domain's tree
  * @returns: chunks the pool gave back
  * @remote_frees: frees into the pool made by other CPUs
- * @splits: ranges this cache split in two; the tree counts each such
- *	range as one allocation, its halves are two
  * @peak: most pages in use in the pool during this window of frees
  * @prev_peak: the same for the window before
  * @window: frees into the pool in this window
@@ -228,6 +251,7 @@ struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
 	unsigned int	vseq;
+	unsigned int	vunit;
 	struct iova_domain *vtree;
 	unsigned long	vlo;
 	unsigned long	vhi;
@@ -239,7 +263,6 @@ struct iova_cpu_cache {
 	unsigned long	refills;
 	unsigned long	returns;
 	unsigned long	remote_frees;
-	unsigned long	splits;
 	unsigned long	peak;
 	unsigned long	prev_peak;
 	unsigned int	window;
@@ -396,10 +419,34 @@ static void iova_add_spare(struct iova_domain *iovad, struct iova *n)
 	WRITE_ONCE(iovad->nr_spare, iovad->nr_spare + 1);
 }
 
+/*
+ * Spare nodes the tree owes its fast-path extents: one for each allocation
+ * that joined an extent instead of taking a node of its own (allocations
+ * in fast-path extents less the extents). A free from the middle of an
+ * extent splits it in two with one of them, and as the extent holds at
+ * least one allocation on each side of the freed ones, which are owed
+ * nodes of their own, the spare list is never empty when a split needs a
+ * node: no free ever needs memory. Other uses of a spare node must leave
+ * this many. Exact under the tree lock; a hint without it.
+ */
+static unsigned long iova_owed(const struct iova_domain *iovad)
+{
+	unsigned long units = READ_ONCE(iovad->nr_fast_units);
+	unsigned long nodes = READ_ONCE(iovad->nr_fast_nodes);
+
+	return units > nodes ? units - nodes : 0;
+}
+
+/* Whether a spare node is left beyond those owed; tree lock held. */
+static bool iova_spare_ok(const struct iova_domain *iovad)
+{
+	return iovad->nr_spare > iova_owed(iovad);
+}
+
 /* A node that left the tree: keep it as a spare or give it back. */
 static void iova_put_node(struct iova_domain *iovad, struct iova *n)
 {
-	if (iovad->nr_spare < IOVA_SPARE_NODES)
+	if (iovad->nr_spare < iova_owed(iovad) + IOVA_SPARE_NODES)
 		iova_add_spare(iovad, n);
 	else
 		iova_node_free(n);
@@ -407,20 +454,24 @@ static void iova_put_node(struct iova_domain *iovad, struct iova *n)
 
 /*
  * Nodes allocated before the tree lock is taken, so that the spare list
- * holds @want nodes once iova_stash() has run under the lock. The unlocked
- * read of nr_spare is only a hint: iova_stash() keeps what it is given.
+ * holds @extra nodes beyond those owed once iova_stash() has run under the
+ * lock. The unlocked reads are only a hint: iova_stash() keeps what it is
+ * given, and at most @extra nodes are allocated.
  */
 struct iova_prealloc {
 	struct iova	*list;
 };
 
 static void iova_prealloc(struct iova_domain *iovad, struct iova_prealloc *pre,
-			  unsigned long want)
+			  unsigned long extra)
 {
 	unsigned long have = READ_ONCE(iovad->nr_spare);
+	unsigned long want = iova_owed(iovad) + extra;
 	struct iova *n;
 
 	pre->list = NULL;
+	if (want > have + extra)
+		have = want - extra;
 	for (; have < want; have++) {
 		n = iova_node_alloc(iovad);
 		if (!n)
@@ -441,10 +492,10 @@ static void iova_stash(struct iova_domain *iovad, struct iova_prealloc *pre)
 	}
 }
 
-/* Give back spare nodes beyond IOVA_SPARE_NODES; tree lock held. */
+/* Give back spare nodes beyond those owed and IOVA_SPARE_NODES; locked. */
 static void iova_trim_spares(struct iova_domain *iovad)
 {
-	while (iovad->nr_spare > IOVA_SPARE_NODES)
+	while (iovad->nr_spare > iova_owed(iovad) + IOVA_SPARE_NODES)
 		iova_node_free(iova_take_spare(iovad));
 }
 
@@ -467,6 +518,38 @@ static void iova_wunlock(struct iova_domain *iovad, unsigned long flags)
 {
 	write_seqcount_end(&iovad->seq);
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
+}
+
+/*
+ * A pool's lock taken inside its domain's tree lock (interrupts are off
+ * already): the only nesting of the two, so that a pool and the domain
+ * change together where space moves between them.
+ */
+static void iova_pool_wlock(struct iova_domain *pool)
+	__acquires(&pool->iova_rbtree_lock)
+{
+	spin_lock_nested(&pool->iova_rbtree_lock, SINGLE_DEPTH_NESTING);
+	write_seqcount_begin(&pool->seq);
+}
+
+static void iova_pool_wunlock(struct iova_domain *pool)
+	__releases(&pool->iova_rbtree_lock)
+{
+	write_seqcount_end(&pool->seq);
+	spin_unlock(&pool->iova_rbtree_lock);
+}
+
+/* A spare node beyond those owed, allocated now if need be; locked. */
+static bool iova_have_spare(struct iova_domain *iovad)
+{
+	struct iova *n;
+
+	if (iova_spare_ok(iovad))
+		return true;
+	n = iova_node_alloc(iovad);
+	if (n)
+		iova_add_spare(iovad, n);
+	return n;
 }
 
 /* --- gap summaries --------------------------------------------------------- */
@@ -631,6 +714,8 @@ static void iova_link_before(struct iova_domain *iovad, struct iova *nw,
 	rb_insert_augmented(&nw->node, &iovad->rbroot, &iova_gap_callbacks);
 	iovad->nr_extents++;
 	iovad->nr_pool_nodes += nw->kind >= IOVA_KIND_FOREIGN;
+	if (nw->kind == IOVA_KIND_FAST)
+		WRITE_ONCE(iovad->nr_fast_nodes, iovad->nr_fast_nodes + 1);
 }
 
 /* Erase @n; the caller then hands its gap to the next node. */
@@ -640,6 +725,14 @@ static void iova_erase(struct iova_domain *iovad, struct iova *n)
 	RB_CLEAR_NODE(&n->node);
 	iovad->nr_extents--;
 	iovad->nr_pool_nodes -= n->kind >= IOVA_KIND_FOREIGN;
+	if (n->kind == IOVA_KIND_FAST)
+		WRITE_ONCE(iovad->nr_fast_nodes, iovad->nr_fast_nodes - 1);
+}
+
+/* @delta fast-path allocations joined (or left) the tree; locked. */
+static void iova_fast_units_add(struct iova_domain *iovad, long delta)
+{
+	WRITE_ONCE(iovad->nr_fast_units, iovad->nr_fast_units + delta);
 }
 
 /* Take @n out of the tree; its range becomes part of the next node's gap. */
@@ -669,9 +762,14 @@ static const char *iova_check_node(struct iova_domain *iovad,
 			return "overlap or disorder";
 		gap_lo = max(gap_lo, prev->pfn_hi + 1);
 		if (iova_mergeable(iovad, n->kind) && prev->kind == n->kind &&
-		    prev->pfn_hi + 1 == n->pfn_lo)
+		    prev->unit == n->unit && prev->pfn_hi + 1 == n->pfn_lo)
 			return "abutting extents of one kind not merged";
 	}
+	if (n->kind == IOVA_KIND_FAST && n->unit != IOVA_UNIT_EXACT &&
+	    ((n->pfn_lo | (n->pfn_hi + 1)) & ((1UL << n->unit) - 1)))
+		return "fast-path extent not made of whole units";
+	if (n->kind != IOVA_KIND_FAST && n->unit)
+		return "unit on a node that is not fast-path";
 	if (n->gap_lo != gap_lo)
 		return "wrong gap start";
 	iova_own_gap(n, &sum);
@@ -871,15 +969,17 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 			 unsigned long pfn, unsigned long size,
 			 unsigned int kind, struct iova *nw)
 {
+	unsigned int fast = kind == IOVA_KIND_FAST, unit = iova_unit(kind, size);
 	unsigned long end = pfn + size - 1;
-	unsigned int fast = kind == IOVA_KIND_FAST;
 	struct iova *prev;
 
-	if (iova_mergeable(iovad, kind)) {
-		bool join_next = next->kind == kind && end + 1 == next->pfn_lo;
+	if (iova_mergeable(iovad, kind) && unit != IOVA_UNIT_EXACT) {
+		bool join_next = next->kind == kind && next->unit == unit &&
+				 end + 1 == next->pfn_lo;
 
 		prev = iova_prev(next);
-		if (!(prev && prev->kind == kind && prev->pfn_hi + 1 == pfn))
+		if (!(prev && prev->kind == kind && prev->unit == unit &&
+		      prev->pfn_hi + 1 == pfn))
 			prev = NULL;
 		if (join_next && prev) {
 			/* bridge: fuse prev into next */
@@ -915,6 +1015,9 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 	}
 
 	if (!nw) {
+		/* a fast-path range takes one node or banks one: see callers */
+		if (!fast && !iova_spare_ok(iovad))
+			return false;
 		nw = iova_take_spare(iovad);
 		if (!nw)
 			return false;
@@ -922,6 +1025,7 @@ static bool __iova_place(struct iova_domain *iovad, struct iova *next,
 	nw->pfn_lo = pfn;
 	nw->pfn_hi = end;
 	nw->kind = kind;
+	nw->unit = unit;
 	iova_link_before(iovad, nw, next);
 	return true;
 }
@@ -940,8 +1044,26 @@ static bool iova_place(struct iova_domain *iovad, struct iova *next,
 /* --- freeing fast-path ranges (tree lock held) ------------------------------ */
 
 /*
+ * Whether [pfn, pfn + pages - 1], @units allocations of equal size, are
+ * whole allocations of the fast-path extent @n, as far as its unit tells.
+ */
+static bool iova_whole_units(const struct iova *n, unsigned long pfn,
+			     unsigned long pages, unsigned long units)
+{
+	unsigned long each = pages / units;
+
+	if (!units || each * units != pages ||
+	    n->unit != iova_unit(IOVA_KIND_FAST, each))
+		return false;
+	if (n->unit == IOVA_UNIT_EXACT)
+		return n->pfn_lo == pfn && n->pfn_hi == pfn + pages - 1;
+	return !(pfn & (each - 1));
+}
+
+/*
  * Carve [pfn, pfn + pages - 1] out of the extents of @kind holding it; for
- * fast-path extents the range is @units allocations. Returns -ENOENT,
+ * fast-path extents the range is @units allocations of equal size, and
+ * must be whole allocations of extents of that unit. Returns -ENOENT,
  * changing nothing, if such extents do not cover the whole range, and
  * -ENOMEM, changing nothing, if the range lies inside one extent and no
  * spare node is left to split it.
@@ -958,20 +1080,28 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 	first = iova_find_node(iovad, pfn);
 	if (!first || first->kind != kind)
 		return -ENOENT;
+	if (kind == IOVA_KIND_FAST && !iova_whole_units(first, pfn, pages, units))
+		return -ENOENT;
 	for (n = first; n->pfn_hi < end; n = next) {
 		next = iova_next(n);
-		if (next->kind != kind || next->pfn_lo != n->pfn_hi + 1)
+		if (next->kind != kind || next->pfn_lo != n->pfn_hi + 1 ||
+		    next->unit != first->unit)
 			return -ENOENT;
 	}
 
 	if (n == first && pfn > first->pfn_lo && end < first->pfn_hi) {
-		struct iova *low = iova_take_spare(iovad);
+		struct iova *low;
 
+		/* a fast-path extent is owed the node (see iova_owed()) */
+		if (kind != IOVA_KIND_FAST && !iova_spare_ok(iovad))
+			return -ENOMEM;
+		low = iova_take_spare(iovad);
 		if (!low)
 			return -ENOMEM;
 		low->pfn_lo = first->pfn_lo;
 		low->pfn_hi = pfn - 1;
 		low->kind = kind;
+		low->unit = first->unit;
 		/* iova_link_before() refreshes @first's own gap */
 		first->pfn_lo = end + 1;
 		iova_link_before(iovad, low, first);
@@ -1003,44 +1133,24 @@ out:
 	if (kind == IOVA_KIND_FAST) {
 		iovad->nr_allocs -= units;
 		iovad->nr_pages -= pages;
+		iova_fast_units_add(iovad, -units);
 	}
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, pfn));
 	return 0;
 }
 
-static void iova_defer(struct iova_domain *iovad, unsigned long pfn,
-		       unsigned long pages, unsigned long units,
-		       unsigned int kind)
+/*
+ * A free that found no node to split an extent with: it cannot happen while
+ * the extents' spare nodes are there (see iova_owed()), so say so and keep
+ * the range allocated rather than corrupt the tree.
+ */
+static void iova_lose(struct iova_domain *iovad, unsigned long pfn,
+		      unsigned long pages)
 {
-	struct iova_deferred *d;
-
-	if (iovad->nr_deferred == IOVA_DEFERRED_MAX) {
-		iovad->nr_lost += pages;
-		WARN_ONCE(1, "iova: no memory to free pfn %#lx, %lu pages lost\n",
-			  pfn, pages);
-		return;
-	}
-	d = &iovad->deferred[iovad->nr_deferred++];
-	d->pfn = pfn;
-	d->pages = pages;
-	d->units = units;
-	d->kind = kind;
-}
-
-static void iova_retry_deferred(struct iova_domain *iovad)
-{
-	struct iova_deferred *d;
-	int ret;
-
-	while (iovad->nr_deferred) {
-		d = &iovad->deferred[iovad->nr_deferred - 1];
-		ret = iova_carve(iovad, d->pfn, d->pages, d->units, d->kind);
-		if (ret == -ENOMEM)
-			break;
-		WARN_ON_ONCE(ret);
-		iovad->nr_deferred--;
-	}
+	iovad->nr_lost += pages;
+	WARN_ONCE(1, "iova: no spare node to free pfn %#lx, %lu pages kept\n",
+		  pfn, pages);
 }
 
 /*
@@ -1054,10 +1164,9 @@ static void iova_free_fast_locked(struct iova_domain *iovad, unsigned long pfn,
 	struct iova *n;
 	int ret;
 
-	iova_retry_deferred(iovad);
 	ret = iova_carve(iovad, pfn, pages, 1, IOVA_KIND_FAST);
 	if (ret == -ENOMEM) {
-		iova_defer(iovad, pfn, pages, 1, IOVA_KIND_FAST);
+		iova_lose(iovad, pfn, pages);
 		return;
 	}
 	if (!ret)
@@ -1106,7 +1215,8 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	atomic_set(&iovad->fail_node_allocs, 0);
 	iovad->spares = NULL;
 	iovad->nr_spare = 0;
-	iovad->nr_deferred = 0;
+	iovad->nr_fast_units = 0;
+	iovad->nr_fast_nodes = 0;
 	iovad->nr_extents = 0;
 	iovad->nr_pool_nodes = 0;
 	iovad->nr_fast_allocs = 0;
@@ -1257,6 +1367,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 			return NULL;
 		iovad->nr_allocs--;
 		iovad->nr_pages -= iova_size(n);
+		iova_fast_units_add(iovad, -1);
 		break;
 	default:
 		return NULL;
@@ -1311,6 +1422,66 @@ void free_iova(struct iova_domain *iovad, unsigned long pfn)
 }
 EXPORT_SYMBOL_GPL(free_iova);
 
+/*
+ * [lo, hi] lies in an extent of CPU @cpu's pool in the domain's tree: the
+ * pool gives up its free space there, and the parts of it the pool does
+ * not own (just given up, or on their way back to the domain) are carved
+ * out of the extent, to become free space of the domain's tree. What the
+ * pool has allocated there stays. Tree lock held; takes the pool's lock
+ * inside it. Returns how many parts came back, or -ENOMEM.
+ */
+static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
+			  unsigned long lo, unsigned long hi)
+{
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	struct iova_domain *pool = &cc->pool;
+	unsigned long cur, s, e;
+	int ret = 0;
+	struct iova *m;
+
+	iova_pool_wlock(pool);
+	for (cur = lo; ; cur = m->pfn_hi + 1) {
+		m = iova_find_ceil(pool, cur);
+		s = max(m->gap_lo, cur);
+		if (s > hi)
+			break;
+		if (m->pfn_lo > s) {
+			e = min(m->pfn_lo - 1, hi);
+			if (!iova_have_spare(pool)) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			iova_place(pool, m, s, e - s + 1, IOVA_KIND_FOREIGN, NULL);
+			WRITE_ONCE(cc->pool_pages, cc->pool_pages - (e - s + 1));
+			cc->returns++;
+		}
+		if (m->pfn_hi >= hi)
+			break;
+	}
+	for (cur = lo; ; cur = m->pfn_hi + 1) {
+		m = iova_find_ceil(pool, cur);
+		if (m->pfn_lo > hi)
+			break;
+		if (m->kind == IOVA_KIND_FOREIGN) {
+			s = max(m->pfn_lo, cur);
+			e = min(m->pfn_hi, hi);
+			if (!iova_have_spare(iovad)) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			if (!WARN_ON_ONCE(iova_carve(iovad, s, e - s + 1, 0,
+						     iova_pool_kind(cpu))))
+				ret++;
+		}
+		if (m->pfn_hi >= hi)
+			break;
+	}
+out:
+	iova_trim_spares(pool);
+	iova_pool_wunlock(pool);
+	return ret;
+}
+
 /**
  * reserve_iova - keep a range of pfns from ever being allocated
  * @iovad: domain
@@ -1320,19 +1491,22 @@ EXPORT_SYMBOL_GPL(free_iova);
  * Reservations may overlap each other and live allocations. A reservation
  * overlapping an earlier one grows it downwards and continues above it;
  * the free parts around other ranges get reservation nodes of their own.
- * With per-CPU pools, the pools first give their free space back.
+ * With per-CPU pools, the pools give up their free space in the range in
+ * the same section of the tree lock, so nothing in it is handed out.
  *
  * Context: any context; takes the domain's tree lock with interrupts off.
  * Return: the last reservation node this call added or grew, or, if the
- * range lies wholly inside allocated ranges, the last of them; a node this
- * call added or grew may be given to __free_iova(). NULL on bad arguments
- * or no memory.
+ * range lies wholly inside allocated ranges, the last of them (for ranges
+ * of a CPU's pool, what find_iova() gives); a node this call added or grew
+ * may be given to __free_iova(). NULL on bad arguments or no memory.
  */
 struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 			  unsigned long pfn_hi)
 {
+	unsigned long flags, cur = pfn_lo, ret_pfn = 0;
 	struct iova *n, *nw, *ret = NULL;
-	unsigned long flags, cur = pfn_lo;
+	bool in_pool;
+	int ceded;
 
 	/* Don't allow nonsensical pfns */
 	if (WARN_ON((pfn_hi | pfn_lo) > (ULLONG_MAX >> iova_shift(iovad))))
@@ -1340,9 +1514,6 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	pfn_hi = min(pfn_hi, IOVA_ANCHOR - 1);
 	if (pfn_lo > pfn_hi)
 		return NULL;
-	/* free space the pools own goes back to the domain first */
-	if (iova_pooled(iovad))
-		iova_pools_shrink(iovad);
 
 	iova_wlock(iovad, &flags);
 	n = iova_find_ceil(iovad, cur);
@@ -1367,8 +1538,24 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 					break;
 			}
 		}
-		if (n->kind == IOVA_KIND_RESERVED || !ret)
+		if (iova_is_pool(n->kind) && iovad->caches) {
+			ceded = iova_pool_cede(iovad, n->kind - IOVA_KIND_POOL,
+					       max(cur, n->pfn_lo),
+					       min(pfn_hi, n->pfn_hi));
+			if (ceded < 0) {
+				ret = NULL;
+				break;
+			}
+			if (ceded) {
+				/* free space again: reserve it from @cur on */
+				n = iova_find_ceil(iovad, cur);
+				continue;
+			}
+		}
+		if (n->kind == IOVA_KIND_RESERVED || !ret) {
 			ret = n;
+			ret_pfn = max(cur, n->pfn_lo);
+		}
 		if (n->pfn_hi >= pfn_hi)
 			break;
 		cur = n->pfn_hi + 1;
@@ -1376,7 +1563,11 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 	}
 	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
 		iova_debug_check(iovad, iova_find_ceil(iovad, pfn_lo));
+	in_pool = ret && iova_is_pool(ret->kind);
 	iova_wunlock(iovad, flags);
+	/* a pool's chunk is not an allocation: give the pool's extent */
+	if (in_pool)
+		ret = find_iova(iovad, ret_pfn);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
@@ -1400,11 +1591,13 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
-	next = iova_search(iovad, &req, &pfn);
+	/* the range takes a node, or banks one for the split that frees it */
+	next = iova_have_spare(iovad) ? iova_search(iovad, &req, &pfn) : NULL;
 	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
 		iovad->nr_allocs++;
 		iovad->nr_pages += size;
 		iovad->nr_fast_allocs++;
+		iova_fast_units_add(iovad, 1);
 	} else {
 		pfn = 0;
 	}
@@ -1422,21 +1615,24 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
  * same allocator over the same address space, in which everything it does
  * not own is covered by FOREIGN extents: its lock is taken by no other CPU
  * in the steady state. The domain's tree lock is taken only to get or give
- * back a chunk. A pool lock is never held while the domain's tree lock is
- * taken, nor the other way round.
+ * back a chunk. The pool's lock is taken inside the domain's tree lock
+ * where space moves between them (a refill, a chunk or a shrink's
+ * space given back, a reservation), and the tree
+ * lock is never taken with a pool's lock held.
  */
 
 /*
  * Kind of the node of @iovad that holds [pfn, end] whole, looked up
  * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
- * node's range and the sequence count the answer is valid for.
+ * node's range and unit, and the sequence count the answer is valid for.
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
-		       unsigned long *hip, unsigned int *seqp)
+		       unsigned long *hip, unsigned int *seqp,
+		       unsigned int *unitp)
 {
+	unsigned int seq, steps, unit = 0;
 	unsigned long lo = 0, hi = 0;
-	unsigned int seq, steps;
 	struct rb_node *rb;
 	struct iova *n;
 	int kind;
@@ -1455,8 +1651,10 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 			} else if (pfn > hi) {
 				rb = READ_ONCE(rb->rb_right);
 			} else {
-				if (end <= hi)
+				if (end <= hi) {
 					kind = READ_ONCE(n->kind);
+					unit = READ_ONCE(n->unit);
+				}
 				break;
 			}
 		}
@@ -1465,6 +1663,7 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	*lop = lo;
 	*hip = hi;
 	*seqp = seq;
+	*unitp = unit;
 	return kind;
 }
 
@@ -1472,45 +1671,61 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 			   unsigned long end)
 {
+	unsigned int seq, unit;
 	unsigned long lo, hi;
-	unsigned int seq;
 	int kind;
 
 	if (!iova_pooled(iovad) || end < pfn)
 		return -1;
-	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq);
+	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq, &unit);
 	return kind >= 0 && iova_is_pool(kind) ? kind - IOVA_KIND_POOL : -1;
 }
 
 /*
- * Give [pfn, pfn + pages - 1], which CPU @cpu's pool has just made foreign,
- * back to the domain's tree (no pool lock held).
+ * Give [pfn, pfn + pages - 1], free space of @cc's pool, back to the
+ * domain's tree: foreign in the pool, carved out of the pool's extent in
+ * the domain, both in one section (the domain's tree lock and the pool's
+ * lock inside it are held), so that the space is never owned by both or
+ * neither. False, changing nothing, if the range is not free in the pool
+ * or a node it might need is not spare: the pool keeps the space then,
+ * and gives it back another time.
  */
-static void iova_return_space(struct iova_domain *iovad, unsigned int cpu,
-			      unsigned long pfn, unsigned long pages)
+static bool iova_pool_give(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			   unsigned long pfn, unsigned long pages)
 {
-	struct iova_prealloc pre;
-	unsigned long flags;
-	int ret;
+	struct iova_domain *pool = &cc->pool;
+	struct iova *n = iova_find_ceil(pool, pfn);
 
-	trace_iova_pool_return(iovad, cpu, pfn, pages);
-	iova_prealloc(iovad, &pre, 1);
-	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
-	iova_retry_deferred(iovad);
-	ret = iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cpu));
-	if (ret == -ENOMEM)
-		iova_defer(iovad, pfn, pages, 0, iova_pool_kind(cpu));
-	else
-		WARN_ON_ONCE(ret);
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
+	if (n->gap_lo > pfn || n->pfn_lo <= pfn + pages - 1 ||
+	    !iova_spare_ok(pool) || !iova_spare_ok(iovad))
+		return false;
+	iova_place(pool, n, pfn, pages, IOVA_KIND_FOREIGN, NULL);
+	WARN_ON_ONCE(iova_carve(iovad, pfn, pages, 0, iova_pool_kind(cc->cpu)));
+	WRITE_ONCE(cc->pool_pages, cc->pool_pages - pages);
+	cc->returns++;
+	trace_iova_pool_return(iovad, cc->cpu, pfn, pages);
+	return true;
 }
 
+/* Give CPU @cpu's chunk at @pfn back to the domain if it is still free. */
 static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
 			      unsigned long pfn)
 {
-	iova_return_space(iovad, cpu, pfn, IOVA_CHUNK_PAGES);
+	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
+	struct iova_prealloc pre, pool_pre;
+	unsigned long flags;
+
+	iova_prealloc(&cc->pool, &pool_pre, 1);
+	iova_prealloc(iovad, &pre, 1);
+	iova_wlock(iovad, &flags);
+	iova_stash(iovad, &pre);
+	iova_pool_wlock(&cc->pool);
+	iova_stash(&cc->pool, &pool_pre);
+	iova_pool_give(iovad, cc, pfn, IOVA_CHUNK_PAGES);
+	iova_trim_spares(&cc->pool);
+	iova_pool_wunlock(&cc->pool);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
 }
 
 /*
@@ -1522,7 +1737,7 @@ static void iova_return_chunk(struct iova_domain *iovad, unsigned int cpu,
  * and taking them anew under the domain's lock every time, and a pool
  * whose CPU needs less gives the rest back within two windows of frees.
  * A pool that sees no frees keeps what it has until the domain runs short
- * (flush_rcache retries and a failed alloc_iova() shrink every pool), its
+ * (a failing fast-path allocation or alloc_iova() shrinks every pool), its
  * CPU goes offline or the domain is put: what it keeps is address space
  * and a few nodes, not memory. The maximum is seen at a free, as only
  * frees lower the count. Pool lock held.
@@ -1545,9 +1760,8 @@ static bool iova_pool_keeps(struct iova_cpu_cache *cc, unsigned long freed)
  * With @cc's pool lock held, after @freed pages around @pfn were freed
  * into the pool: if the free space around @pfn holds the whole chunk of
  * @pfn, and the pool may part with it (beyond what it keeps, see
- * iova_pool_keeps(), or @all), make it foreign space again and return its
- * first pfn, for the caller to hand to iova_return_chunk() once the pool
- * lock is dropped; else 0.
+ * iova_pool_keeps(), or @all), return its first pfn, for the caller to
+ * hand to iova_return_chunk() once the pool lock is dropped; else 0.
  */
 static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
 					  unsigned long pfn, unsigned long freed,
@@ -1562,12 +1776,8 @@ static unsigned long iova_pool_take_chunk(struct iova_cpu_cache *cc,
 	    cc->pool_pages - pool->nr_pages < IOVA_CHUNK_PAGES)
 		return 0;
 	n = iova_find_ceil(pool, start);
-	if (n->gap_lo > start || n->pfn_lo <= start + IOVA_CHUNK_PAGES - 1 ||
-	    !iova_place(pool, n, start, IOVA_CHUNK_PAGES, IOVA_KIND_FOREIGN,
-			NULL))
+	if (n->gap_lo > start || n->pfn_lo <= start + IOVA_CHUNK_PAGES - 1)
 		return 0;
-	cc->pool_pages -= IOVA_CHUNK_PAGES;
-	cc->returns++;
 	return start;
 }
 
@@ -1576,40 +1786,47 @@ static bool iova_pool_refill(struct iova_domain *iovad,
 			     struct iova_cpu_cache *cc, unsigned long limit_pfn)
 {
 	struct iova_domain *pool = &cc->pool;
+	struct iova_prealloc pre, pool_pre;
 	unsigned long flags, pfn = 0;
-	struct iova_prealloc pre;
 	struct iova_req req;
 	struct iova *next;
 	int ret;
 
 	if (!iova_req_init(&req, iovad, IOVA_CHUNK_PAGES, limit_pfn, true, true))
 		return false;
+	iova_prealloc(pool, &pool_pre, 1);
 	iova_prealloc(iovad, &pre, 1);
+	/*
+	 * The domain's tree and the pool change in one section, so that no
+	 * one (reserve_iova() above all) sees the chunk owned by the pool in
+	 * the domain's tree but not yet in the pool's.
+	 */
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
-	next = iova_search(iovad, &req, &pfn);
+	iova_pool_wlock(pool);
+	iova_stash(pool, &pool_pre);
+	/* the chunk's carve out of the foreign space may need a node */
+	next = iova_spare_ok(pool) && iova_spare_ok(iovad) ?
+	       iova_search(iovad, &req, &pfn) : NULL;
 	if (!next || !iova_place(iovad, next, pfn, IOVA_CHUNK_PAGES,
 				 iova_pool_kind(cc->cpu), NULL))
 		pfn = 0;
-	iova_trim_spares(iovad);
-	iova_wunlock(iovad, flags);
-	if (!pfn)
-		return false;
-
-	/* the chunk is foreign in the pool until here: nobody can use it */
-	iova_prealloc(pool, &pre, 1);
-	iova_wlock(pool, &flags);
-	iova_stash(pool, &pre);
-	ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
-	if (!ret) {
-		cc->pool_pages += IOVA_CHUNK_PAGES;
+	if (pfn) {
+		ret = iova_carve(pool, pfn, IOVA_CHUNK_PAGES, 0, IOVA_KIND_FOREIGN);
+		/* the chunk was free in the domain, so foreign in the pool */
+		if (WARN_ON_ONCE(ret))
+			pfn = 0;
+	}
+	if (pfn) {
+		WRITE_ONCE(cc->pool_pages, cc->pool_pages + IOVA_CHUNK_PAGES);
 		cc->refills++;
 		trace_iova_pool_refill(iovad, cc->cpu, pfn, IOVA_CHUNK_PAGES);
 	}
-	iova_wunlock(pool, flags);
-	if (ret)
-		iova_return_chunk(iovad, cc->cpu, pfn);
-	return !ret;
+	iova_trim_spares(pool);
+	iova_pool_wunlock(pool);
+	iova_trim_spares(iovad);
+	iova_wunlock(iovad, flags);
+	return pfn;
 }
 
 /* Allocate from this CPU's pool, taking a new chunk if it has no room. */
@@ -1633,6 +1850,9 @@ static unsigned long iova_pool_steal(struct iova_domain *iovad,
 	unsigned int cpu;
 
 	for_each_possible_cpu(cpu) {
+		/* a pool that owns no chunk has no room (a hint, unlocked) */
+		if (!READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages))
+			continue;
 		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
 					   limit_pfn);
 		if (pfn) {
@@ -1650,11 +1870,8 @@ static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
 	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
 	struct iova_domain *pool = &cc->pool;
 	unsigned long flags, chunk;
-	struct iova_prealloc pre;
 
-	iova_prealloc(pool, &pre, 2);
 	iova_wlock(pool, &flags);
-	iova_stash(pool, &pre);
 	iova_free_fast_locked(pool, pfn, pages);
 	if (cpu != raw_smp_processor_id())
 		cc->remote_frees++;
@@ -1673,28 +1890,30 @@ static void iova_pool_free(struct iova_domain *iovad, unsigned int cpu,
 static void iova_pool_shrink(struct iova_domain *iovad, unsigned int cpu)
 {
 	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
-	unsigned long flags, resume = 0, start[IOVA_SHRINK_BATCH];
-	unsigned long pages[IOVA_SHRINK_BATCH];
 	struct iova_domain *pool = &cc->pool;
-	struct iova_prealloc pre;
-	unsigned int i, nr;
+	struct iova_prealloc pre, pool_pre;
+	unsigned long flags, resume = 0;
+	unsigned int nr;
+	bool stuck;
 	struct iova *n;
 
 	do {
-		iova_prealloc(pool, &pre, IOVA_SHRINK_BATCH);
-		iova_wlock(pool, &flags);
-		iova_stash(pool, &pre);
+		iova_prealloc(pool, &pool_pre, IOVA_SHRINK_BATCH);
+		iova_prealloc(iovad, &pre, IOVA_SHRINK_BATCH);
+		iova_wlock(iovad, &flags);
+		iova_stash(iovad, &pre);
+		iova_pool_wlock(pool);
+		iova_stash(pool, &pool_pre);
 		nr = 0;
+		stuck = false;
 		n = iova_find_ceil(pool, resume);
 		while (nr < IOVA_SHRINK_BATCH) {
 			if (n->pfn_lo > n->gap_lo) {
-				start[nr] = n->gap_lo;
-				pages[nr] = n->pfn_lo - n->gap_lo;
-				if (!iova_place(pool, n, start[nr], pages[nr],
-						IOVA_KIND_FOREIGN, NULL))
+				/* @n stays in the pool's tree */
+				stuck = !iova_pool_give(iovad, cc, n->gap_lo,
+							n->pfn_lo - n->gap_lo);
+				if (stuck)
 					break;
-				cc->pool_pages -= pages[nr];
-				cc->returns++;
 				nr++;
 			}
 			if (n == &pool->anchor)
@@ -1703,10 +1922,10 @@ static void iova_pool_shrink(struct iova_domain *iovad, unsigned int cpu)
 			n = iova_next(n);
 		}
 		iova_trim_spares(pool);
-		iova_wunlock(pool, flags);
-		for (i = 0; i < nr; i++)
-			iova_return_space(iovad, cpu, start[i], pages[i]);
-	} while (nr == IOVA_SHRINK_BATCH);
+		iova_pool_wunlock(pool);
+		iova_trim_spares(iovad);
+		iova_wunlock(iovad, flags);
+	} while (nr == IOVA_SHRINK_BATCH && !stuck);
 }
 
 static void iova_pools_shrink(struct iova_domain *iovad)
@@ -1756,9 +1975,8 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
-	unsigned int i, j, seq, runs = 0, kept = 0, nr = *nrp;
+	unsigned int i, j, seq, unit, runs = 0, kept = 0, nr = *nrp;
 	struct iova_cpu_cache *cc;
-	struct iova_prealloc pre;
 	int ret, cpu, kind = -1;
 
 	count = min3(count, nr, (unsigned int)IOVA_DEPOT_MAX);
@@ -1776,7 +1994,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		__set_bit(i, starts);
 		if (iova_pooled(iovad))
 			kind = iova_lookup(iovad, pfns[i], pfns[i] + pages - 1,
-					   &lo, &hi, &seq);
+					   &lo, &hi, &seq, &unit);
 		else
 			hi = ULONG_MAX;
 		if (kind >= 0 && iova_is_pool(kind))
@@ -1786,13 +2004,10 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	}
 
 	if (runs) {
-		iova_prealloc(iovad, &pre, runs);
 		spin_lock(&iovad->iova_rbtree_lock);
 		iovad->nr_tree_locks++;
 		trace_iova_lock(iovad, IOVA_TRACE_LOCK_TREE);
 		write_seqcount_begin(&iovad->seq);
-		iova_stash(iovad, &pre);
-		iova_retry_deferred(iovad);
 		for (i = 0; i < count; i = j) {
 			j = iova_run_end(starts, i, count);
 			if (test_bit(i, pooled))
@@ -1819,10 +2034,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		if (WARN_ON_ONCE(cpu < 0))
 			continue;
 		cc = per_cpu_ptr(iovad->caches, cpu);
-		iova_prealloc(&cc->pool, &pre, 2);
 		iova_wlock(&cc->pool, &flags);
-		iova_stash(&cc->pool, &pre);
-		iova_retry_deferred(&cc->pool);
 		ret = iova_carve(&cc->pool, pfns[i], (j - i) * pages, j - i,
 				 IOVA_KIND_FAST);
 		chunk = 0;
@@ -1886,7 +2098,7 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 		iova_cc_release(iovad, cc, order, batch);
 		return;
 	}
-	cc->nr[order] -= batch;
+	WRITE_ONCE(cc->nr[order], cc->nr[order] - batch);
 	memmove(pfns, &pfns[batch], cc->nr[order] * sizeof(*pfns));
 }
 
@@ -1912,7 +2124,7 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	       iova_depot_stack(dp, order) + dp->nr[order],
 	       take * sizeof(unsigned long));
 	spin_unlock(&dp->lock);
-	cc->nr[order] += take;
+	WRITE_ONCE(cc->nr[order], cc->nr[order] + take);
 	return take;
 }
 
@@ -1944,7 +2156,8 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 	for (i = cc->nr[order]; i-- > from; ) {
 		pfn = pfns[i];
 		if (pfn <= limit_pfn - last) {
-			pfns[i] = pfns[--cc->nr[order]];
+			WRITE_ONCE(cc->nr[order], cc->nr[order] - 1);
+			pfns[i] = pfns[cc->nr[order]];
 			return pfn;
 		}
 	}
@@ -1953,8 +2166,9 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 
 /*
  * iova_cc_alloc() when the top of @cc's stack of @order could not serve:
- * the rest of the stack, a batch from the depot, a split of the next
- * order. Called with @cc->lock held; 0 if none of them could.
+ * the rest of the stack or a batch from the depot. Called with @cc->lock
+ * held; 0 if neither could. A cached range of a larger order is not split:
+ * its halves would not be whole allocations of their extent.
  */
 static noinline unsigned long iova_cc_alloc_miss(struct iova_domain *iovad,
 						 struct iova_cpu_cache *cc,
@@ -1969,19 +2183,6 @@ static noinline unsigned long iova_cc_alloc_miss(struct iova_domain *iovad,
 		nr = cc->nr[order];
 		if (iova_cc_fill(iovad, cc, order))
 			pfn = iova_cc_take(cc, order, nr, limit_pfn);
-	}
-	/*
-	 * Else split a cached range of the next order: both halves are
-	 * allocated in the tree already, one is handed out, one is cached.
-	 */
-	if (!pfn && order + 1 < IOVA_CACHE_ORDERS &&
-	    cc->nr[order] < iova_cache_depth(order)) {
-		pfn = iova_cc_take(cc, order + 1, 0, limit_pfn);
-		if (pfn) {
-			iova_cc_stack(cc, order)[cc->nr[order]++] =
-				pfn + (1UL << order);
-			cc->splits++;
-		}
 	}
 	if (pfn)
 		cc->hits++;
@@ -2009,7 +2210,7 @@ static inline unsigned long iova_cc_alloc(struct iova_domain *iovad,
 	if (likely(nr && limit_pfn >= last)) {
 		pfn = iova_cc_stack(cc, order)[nr - 1];
 		if (likely(pfn <= limit_pfn - last)) {
-			cc->nr[order] = nr - 1;
+			WRITE_ONCE(cc->nr[order], nr - 1);
 			cc->hits++;
 			goto out;
 		}
@@ -2021,8 +2222,9 @@ out:
 }
 
 /*
- * Whether [pfn, pfn + pages - 1] lies in one fast-path extent, checked
- * without the tree lock: a lookup under the domain's sequence count,
+ * Whether [pfn, end], a naturally aligned block of 1 << @order pfns, is an
+ * allocation of a fast-path extent of that unit, checked without the tree
+ * lock: a lookup under the domain's sequence count,
  * retried if the tree changed meanwhile. Nodes come from a
  * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
  * nodes, so whatever a reader races with (a node freed, reused or not yet
@@ -2033,12 +2235,16 @@ out:
  */
 static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long end,
+					unsigned int order,
 					struct iova_cpu_cache *cc)
 {
 	struct iova_domain *tree = iovad;
+	unsigned int seq, unit = 0;
 	unsigned long lo, hi;
-	unsigned int seq;
 	int kind = -1;
+
+	if (pfn & ((1UL << order) - 1))
+		return false;
 
 	/*
 	 * Most frees are of ranges this CPU's own pool handed out, and a
@@ -2047,36 +2253,41 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	 */
 	if (iova_pooled(iovad)) {
 		tree = &cc->pool;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
 	}
 	if (kind != IOVA_KIND_FAST) {
 		tree = iovad;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
 		if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
 			tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
-			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq);
+			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq,
+					   &unit);
 		}
 	}
-	if (kind != IOVA_KIND_FAST)
+	if (kind != IOVA_KIND_FAST || unit != order)
 		return false;
 	cc->vtree = tree;
 	cc->vseq = seq;
 	cc->vlo = lo;
 	cc->vhi = hi;
+	cc->vunit = unit;
 	return true;
 }
 
 /*
- * Whether [@pfn, @end] lies in the extent @cc found last, the tree not having
- * changed since. Nothing of the tree is read but its count, which alone
- * tells whether it is still as it was then (the count was even; a writer in
- * progress makes it odd, so unequal).
+ * Whether [@pfn, @end], a block of 1 << @order pfns, is an allocation of the
+ * extent @cc found last, the tree not having changed since: the extent's
+ * unit is @order and @pfn is aligned to it. Nothing of the tree is read but
+ * its count, which alone tells whether it is still as it was then (the
+ * count was even; a writer in progress makes it odd, so unequal).
  */
 static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
-				 unsigned long pfn, unsigned long end)
+				 unsigned long pfn, unsigned long end,
+				 unsigned int order)
 {
 	return cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
-	       pfn >= cc->vlo && end <= cc->vhi;
+	       pfn >= cc->vlo && end <= cc->vhi && cc->vunit == order &&
+	       !(pfn & ((1UL << order) - 1));
 }
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
@@ -2088,7 +2299,7 @@ static inline void iova_cc_put(struct iova_domain *iovad,
 			       unsigned int nr, unsigned long pfn)
 {
 	iova_cc_stack(cc, order)[nr] = pfn;
-	cc->nr[order] = nr + 1;
+	WRITE_ONCE(cc->nr[order], nr + 1);
 	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
 }
 
@@ -2107,8 +2318,8 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 	unsigned long end = pfn + (1UL << order) - 1;
 
 	if (end < pfn ||
-	    (!iova_cc_known(cc, pfn, end) &&
-	     !iova_range_is_fast(iovad, pfn, end, cc)))
+	    (!iova_cc_known(cc, pfn, end, order) &&
+	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
 	nr = cc->nr[order];
 	if (nr == iova_cache_depth(order)) {
@@ -2137,15 +2348,6 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
 
-static void iova_drain_caches(struct iova_domain *iovad)
-{
-	unsigned int cpu;
-
-	for_each_possible_cpu(cpu)
-		iova_cc_drain(iovad, cpu);
-	iova_depot_drain(iovad);
-}
-
 static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 {
 	struct iova_domain *iovad;
@@ -2169,6 +2371,47 @@ static inline bool iova_cached_size(const struct iova_domain *iovad,
 	return size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches;
 }
 
+/*
+ * Give back what the caches, the depot and the pools hold, for a request
+ * the tree could not serve; with @all every one of them, else only those
+ * that hold something by an unlocked look (only the failing request pays
+ * for it). Returns whether anything may have come back.
+ */
+static bool iova_reclaim(struct iova_domain *iovad, bool all)
+{
+	struct iova_cpu_cache *cc;
+	unsigned int cpu, order;
+	bool any = all;
+
+	for_each_possible_cpu(cpu) {
+		cc = per_cpu_ptr(iovad->caches, cpu);
+		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+			if (all || READ_ONCE(cc->nr[order]))
+				break;
+		if (order < IOVA_CACHE_ORDERS) {
+			iova_cc_drain(iovad, cpu);
+			any = true;
+		}
+	}
+	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+		if (all || READ_ONCE(iovad->depot->nr[order]))
+			break;
+	if (order < IOVA_CACHE_ORDERS) {
+		iova_depot_drain(iovad);
+		any = true;
+	}
+	/* after the caches: their ranges of a pool went home to it */
+	if (!iova_pooled(iovad))
+		return any;
+	for_each_possible_cpu(cpu) {
+		if (all || READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages)) {
+			iova_pool_shrink(iovad, cpu);
+			any = true;
+		}
+	}
+	return any;
+}
+
 /* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
 static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  unsigned long size,
@@ -2176,6 +2419,7 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  bool flush_rcache)
 {
 	enum iova_trace_path path;
+	bool reclaimed = false;
 	unsigned long pfn;
 
 	if (!size)
@@ -2197,15 +2441,22 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 			path = IOVA_TRACE_STEAL;
 			pfn = iova_pool_steal(iovad, size, limit_pfn);
 		}
-		if (pfn || !flush_rcache || !iovad->caches) {
+		/*
+		 * Cached ranges and the pools' free space are free space the
+		 * tree cannot see: give them back and retry once before
+		 * failing, whatever @flush_rcache says. dma-iommu's first,
+		 * 32-bit attempt passes false and turns its 32-bit workaround
+		 * off for good when it fails, so space held by the caches
+		 * must not make it fail where stock would not. Without the
+		 * flag only caches and pools that hold something are visited.
+		 */
+		if (pfn || reclaimed || !iovad->caches ||
+		    !iova_reclaim(iovad, flush_rcache)) {
 			trace_iova_alloc(iovad, size, limit_pfn, pfn,
 					 pfn ? path : IOVA_TRACE_FAIL);
 			return pfn;
 		}
-		flush_rcache = false;
-		iova_drain_caches(iovad);
-		if (iova_pooled(iovad))
-			iova_pools_shrink(iovad);
+		reclaimed = true;
 	}
 }
 
@@ -2214,7 +2465,9 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
  * @iovad: domain
  * @size: number of pfns; up to 1024 it is rounded up to a power of two
  * @limit_pfn: highest pfn the range may use
- * @flush_rcache: on failure, drain every CPU's cache and retry once
+ * @flush_rcache: on failure, visit every CPU's cache and pool, not only
+ *	those that hold something (a request the tree cannot serve always
+ *	takes back the space the caches and pools hold and retries once)
  *
  * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
  * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
@@ -2250,7 +2503,6 @@ EXPORT_SYMBOL_GPL(alloc_iova_fast);
 static noinline void iova_free_uncached(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long size)
 {
-	struct iova_prealloc pre;
 	unsigned long flags, pages;
 	int cpu;
 
@@ -2265,9 +2517,7 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 	}
 	trace_iova_free(iovad, pfn, pages, IOVA_TRACE_TREE);
 
-	iova_prealloc(iovad, &pre, 1);
 	iova_wlock(iovad, &flags);
-	iova_stash(iovad, &pre);
 	iova_free_fast_locked(iovad, pfn, pages);
 	iova_trim_spares(iovad);
 	iova_wunlock(iovad, flags);
@@ -2303,7 +2553,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	order = order_base_2(size);
 	end = pfn + (1UL << order) - 1;
 	nr = cc->nr[order];
-	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end) ||
+	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end, order) ||
 		     nr >= iova_cache_depth(order))) {
 		iova_cc_free_miss(iovad, cc, pfn, size, flags);
 		return;
@@ -2381,7 +2631,6 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		cc->refills = 0;
 		cc->returns = 0;
 		cc->remote_frees = 0;
-		cc->splits = 0;
 		cc->peak = 0;
 		cc->prev_peak = 0;
 		cc->window = 0;
@@ -2442,7 +2691,8 @@ void put_iova_domain(struct iova_domain *iovad)
 	iovad->rbroot = RB_ROOT;
 	while (iovad->nr_spare)
 		iova_node_free(iova_take_spare(iovad));
-	iovad->nr_deferred = 0;
+	iovad->nr_fast_units = 0;
+	iovad->nr_fast_nodes = 0;
 }
 EXPORT_SYMBOL_GPL(put_iova_domain);
 
@@ -2484,7 +2734,7 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
 	*pages += tree->nr_pages;
 	st->merges += tree->nr_merges;
 	st->splits += tree->nr_splits;
-	st->deferred += tree->nr_deferred;
+	st->banked += iova_owed(tree);
 	st->lost += tree->nr_lost;
 	st->node_bytes += (tree->nr_extents + tree->nr_spare) *
 			  sizeof(struct iova);
@@ -2517,7 +2767,6 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 			spin_lock_irqsave(&cc->lock, flags);
 			st->cache_hits += cc->hits;
 			st->cache_misses += cc->misses;
-			allocs += cc->splits;
 			for (order = 0; order < IOVA_CACHE_ORDERS; order++) {
 				st->cached += cc->nr[order];
 				cached_pages += (unsigned long)cc->nr[order] << order;
@@ -2577,7 +2826,7 @@ static int iova_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "chunk_refills: %lu\n", st.chunk_refills);
 	seq_printf(m, "chunk_returns: %lu\n", st.chunk_returns);
 	seq_printf(m, "remote_frees: %lu\n", st.remote_frees);
-	seq_printf(m, "deferred: %lu\n", st.deferred);
+	seq_printf(m, "banked: %lu\n", st.banked);
 	seq_printf(m, "lost: %lu\n", st.lost);
 	seq_printf(m, "depth: %u\n", st.depth);
 	seq_printf(m, "node_bytes: %lu\n", st.node_bytes);
@@ -2603,7 +2852,7 @@ static void iova_debugfs_add(struct iova_domain *iovad)
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
 static int iova_validate_tree(struct iova_domain *iovad)
 {
-	unsigned long flags, count = 0, pages = 0, pool_nodes = 0;
+	unsigned long flags, count = 0, pages = 0, pool_nodes = 0, fast = 0;
 	struct iova *n, *prev = NULL, *last = NULL;
 	const char *err = NULL;
 	struct rb_node *rb;
@@ -2621,6 +2870,7 @@ static int iova_validate_tree(struct iova_domain *iovad)
 		}
 		err = iova_check_node(iovad, prev, n, &pages);
 		pool_nodes += n->kind >= IOVA_KIND_FOREIGN;
+		fast += n->kind == IOVA_KIND_FAST;
 		prev = n;
 		count++;
 	}
@@ -2633,6 +2883,10 @@ static int iova_validate_tree(struct iova_domain *iovad)
 		err = "pool node count";
 	if (!err && pages != iovad->nr_pages)
 		err = "page count";
+	if (!err && fast != iovad->nr_fast_nodes)
+		err = "fast-path extent count";
+	if (!err && iovad->nr_spare < iova_owed(iovad))
+		err = "fewer spare nodes than the extents are owed";
 	spin_unlock_irqrestore(&iovad->iova_rbtree_lock, flags);
 
 	if (err) {
@@ -2655,7 +2909,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 	struct iova_domain *pool = &cc->pool;
 	const char *err = NULL;
 	struct rb_node *rb;
-	unsigned int seq;
+	unsigned int seq, unit;
 	struct iova *n;
 
 	spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
@@ -2668,7 +2922,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 		}
 		if (n->pfn_lo > start) {
 			if (iova_lookup(iovad, start, n->pfn_lo - 1, &lo, &hi,
-					&seq) != iova_pool_kind(cpu) ||
+					&seq, &unit) != iova_pool_kind(cpu) ||
 			    lo != start || hi != n->pfn_lo - 1)
 				err = "pool space is not the domain's pool extent";
 			owned += n->pfn_lo - start;

@@ -38,7 +38,8 @@ struct iova_gapsum {
  *
  * A node returned by alloc_iova(), reserve_iova() or find_iova() on such a
  * range is exactly one allocation or reservation. Ranges allocated with
- * alloc_iova_fast() may share one node (an extent) with abutting ones.
+ * alloc_iova_fast() may share one node (an extent) with abutting ones of
+ * the same power-of-two size.
  */
 struct iova {
 	struct rb_node	node;
@@ -49,34 +50,19 @@ struct iova {
 	struct iova_gapsum own;
 	struct iova_gapsum sub;
 	unsigned int	kind;
+	unsigned int	unit;
 };
 
 struct iova_cpu_cache;
 struct iova_depot;
 
-/* Spare nodes a domain keeps so that freeing never needs memory under its lock */
+/* Spare nodes a domain keeps beyond those it owes its extents (see iova.c) */
 #define IOVA_SPARE_NODES	8
-/* Frees parked when no node was left for a split, retried on the next free */
-#define IOVA_DEFERRED_MAX	8
-
-/**
- * struct iova_deferred - a fast-path range waiting to be returned to the tree
- * @pfn: first pfn of the range
- * @pages: length of the range
- * @units: number of allocations it holds
- * @kind: kind of the extent it is carved from
- */
-struct iova_deferred {
-	unsigned long	pfn;
-	unsigned long	pages;
-	unsigned long	units;
-	unsigned int	kind;
-};
 
 /**
  * struct iova_domain - an IOVA address space
- * @iova_rbtree_lock: protects the tree, the spare nodes, the deferred frees
- *	and the tree counters
+ * @iova_rbtree_lock: protects the tree, the spare nodes and the tree
+ *	counters
  * @rbroot: the allocated ranges, ordered by address
  * @granule: size in bytes of one pfn, a power of two no larger than PAGE_SIZE
  * @start_pfn: lowest pfn that may be allocated
@@ -98,10 +84,10 @@ struct iova_domain {
 	bool		merge;
 	bool		pools;
 	atomic_t	fail_node_allocs;
-	unsigned int	nr_spare;
-	unsigned int	nr_deferred;
+	unsigned long	nr_spare;
+	unsigned long	nr_fast_units;
+	unsigned long	nr_fast_nodes;
 	struct iova	*spares;
-	struct iova_deferred deferred[IOVA_DEFERRED_MAX];
 	unsigned long	nr_extents;
 	unsigned long	nr_pool_nodes;
 	unsigned long	nr_allocs;
@@ -128,8 +114,10 @@ struct iova_domain {
  * @cache_misses: cacheable fast-path allocations that went to the tree
  * @cached: ranges held in the per-CPU caches and the depot
  * @cached_pages: pages of those ranges
- * @deferred: frees waiting for a node (see &struct iova_deferred)
- * @lost: frees dropped because the deferred list was full (leaked space)
+ * @banked: spare nodes owed to the extents, one per allocation that
+ *	joined an extent instead of taking a node of its own
+ * @lost: pages a free could not give back for want of a node (never, as
+ *	long as the spare nodes the extents are owed are there)
  * @shared_locks: acquisitions of the domain-wide locks (tree and depot)
  * @cache_bytes: memory of the per-CPU caches, pools and the depot
  * @pool_allocs: fast-path allocations served by a CPU's pool
@@ -150,7 +138,7 @@ struct iova_stats {
 	unsigned long	cache_misses;
 	unsigned long	cached;
 	unsigned long	cached_pages;
-	unsigned long	deferred;
+	unsigned long	banked;
 	unsigned long	lost;
 	unsigned long	shared_locks;
 	unsigned long	cache_bytes;

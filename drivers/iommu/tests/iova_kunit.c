@@ -194,8 +194,9 @@ static void iova_alloc_fast_limit_inclusive(struct kunit *test)
 
 /*
  * Ranges freed into this CPU's cache hold space a request of another size
- * cannot use: without flush_rcache the request fails, with it the caches
- * are drained and the retry succeeds.
+ * cannot use: with flush_rcache the caches are drained and the retry
+ * succeeds. Stock fails the request without flush_rcache; the new
+ * allocator drains and retries all the same.
  */
 static void iova_alloc_fast_flush_rcache_retries(struct kunit *test)
 {
@@ -215,7 +216,15 @@ static void iova_alloc_fast_flush_rcache_retries(struct kunit *test)
 	for (i = 0; i < n; i++)
 		free_iova_fast(iovad, pfn[i], 1);
 
+#ifdef IOVA_KUNIT_STOCK
 	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, 2, limit, false), 0UL);
+#else
+	got = alloc_iova_fast(iovad, 2, limit, false);
+	KUNIT_EXPECT_NE(test, got, 0UL);
+	if (got)
+		free_iova_fast(iovad, got, 2);
+	/* the 2-page range went to the cache: drain it again */
+#endif
 	got = alloc_iova_fast(iovad, 16, limit, true);
 	KUNIT_EXPECT_EQ(test, got, start);
 	if (got)
@@ -670,6 +679,63 @@ static void iova_merge_and_split(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
 }
 
+struct iova_mismatch_case {
+	unsigned long size;
+	unsigned long off;
+	unsigned long bad;
+	int merge;
+	const char *desc;
+};
+
+static const struct iova_mismatch_case iova_mismatch_cases[] = {
+	{ IOVA_TEST_UNCACHED, 0, 2 * IOVA_TEST_UNCACHED, 1, "twice the size, merged" },
+	{ IOVA_TEST_UNCACHED, 0, 2 * IOVA_TEST_UNCACHED, 0, "twice the size, unmerged" },
+	{ IOVA_TEST_UNCACHED, IOVA_TEST_UNCACHED / 2, IOVA_TEST_UNCACHED / 2, 1,
+	  "the upper half" },
+	{ 4, 0, 8, 1, "a cached size, twice over" },
+	{ 4, 2, 2, 1, "a cached size, from its middle" },
+	{ 64, 0, 32, 1, "half a cached size" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_mismatch, iova_mismatch_cases, desc);
+
+/*
+ * free_iova_fast() of a start or size that is not an allocation's frees
+ * nothing (and warns once): two abutting ranges a and b, b freed with a
+ * wrong size or start, must both stay allocated.
+ */
+static void iova_free_fast_mismatched(struct kunit *test)
+{
+	const struct iova_mismatch_case *p = test->param_value;
+	struct iova_domain *iovad;
+	struct iova_stats st0, st;
+	unsigned long a, b, q;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, p->merge);
+	a = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	b = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	KUNIT_ASSERT_NE(test, a, 0UL);
+	KUNIT_ASSERT_EQ(test, b, a - p->size);
+	iova_domain_stats(iovad, &st0);
+	free_iova_fast(iovad, b + p->off, p->bad);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, st0.allocs_live);
+	KUNIT_EXPECT_EQ(test, st.pages_live, st0.pages_live);
+	/* neither a nor b is handed out again */
+	q = alloc_iova_fast(iovad, p->size, IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_LE(test, q + p->size, b);
+	free_iova_fast(iovad, q, p->size);
+	q = alloc_iova_fast(iovad, p->bad, IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_LE(test, q + p->bad, b);
+	free_iova_fast(iovad, q, p->bad);
+	free_iova_fast(iovad, a, p->size);
+	free_iova_fast(iovad, b, p->size);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+}
+
 struct iova_merge_case {
 	int merge;
 	unsigned long extents;
@@ -735,16 +801,16 @@ static void iova_merge_param_parses(struct kunit *test)
 
 /*
  * Node allocations fail while ranges are freed from the middle of an
- * extent: the frees must not corrupt the tree, must not be lost while the
- * domain's reserve lasts, and must all be settled once memory is back.
+ * extent: every free happens at once with a node the extent banked when
+ * it grew, so nothing is lost, nothing waits, and each hole comes back.
  */
 static void iova_split_without_memory(struct kunit *test)
 {
 	const unsigned long sz = IOVA_TEST_UNCACHED;
 	struct iova_domain *iovad;
 	struct iova_stats st;
-	unsigned long p[12], got;
-	int i, round;
+	unsigned long p[40], got;
+	int i;
 
 	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
 	for (i = 0; i < ARRAY_SIZE(p); i++) {
@@ -756,28 +822,27 @@ static void iova_split_without_memory(struct kunit *test)
 		free_iova_fast(iovad, p[i], sz);
 		iova_test_check(test, iovad);
 	}
-	iova_inject_node_failures(iovad, 0);
 	iova_domain_stats(iovad, &st);
 	KUNIT_EXPECT_EQ(test, st.lost, 0UL);
-
+	KUNIT_EXPECT_EQ(test, st.pages_live, (ARRAY_SIZE(p) / 2 + 1) * sz);
+	/* nor does freeing the rest need memory */
+	for (i = 0; i < ARRAY_SIZE(p); i += 2)
+		free_iova_fast(iovad, p[i], sz);
 	free_iova_fast(iovad, p[ARRAY_SIZE(p) - 1], sz);
-	for (round = 0; round < 16; round++) {
-		iova_domain_stats(iovad, &st);
-		if (!st.deferred)
-			break;
-		got = alloc_iova_fast(iovad, sz, IOVA_TEST_LIMIT32, false);
-		KUNIT_ASSERT_NE(test, got, 0UL);
-		free_iova_fast(iovad, got, sz);
-	}
+	iova_inject_node_failures(iovad, 0);
 	iova_test_check(test, iovad);
 	iova_domain_stats(iovad, &st);
-	KUNIT_EXPECT_EQ(test, st.deferred, 0UL);
-	KUNIT_EXPECT_EQ(test, st.pages_live, (ARRAY_SIZE(p) / 2) * sz);
-	/* each hole comes back exactly where it was */
-	for (i = 1; i < ARRAY_SIZE(p); i += 2) {
-		got = alloc_iova_fast(iovad, sz, p[i] + sz - 1, false);
-		KUNIT_EXPECT_EQ(test, got, p[i]);
-	}
+	KUNIT_EXPECT_EQ(test, st.lost, 0UL);
+	KUNIT_EXPECT_EQ(test, st.pages_live, 0UL);
+	KUNIT_EXPECT_EQ(test, st.banked, 0UL);
+	/* the whole space is one free range again */
+	got = alloc_iova_fast(iovad, IOVA_TEST_LIMIT32 + 1, IOVA_TEST_LIMIT32, true);
+	KUNIT_EXPECT_EQ(test, got, 0UL);
+	got = alloc_iova_fast(iovad, (IOVA_TEST_LIMIT32 + 1) / 2, IOVA_TEST_LIMIT32,
+			      false);
+	KUNIT_EXPECT_EQ(test, got, (IOVA_TEST_LIMIT32 + 1) / 2);
+	if (got)
+		free_iova_fast(iovad, got, (IOVA_TEST_LIMIT32 + 1) / 2);
 	iova_test_check(test, iovad);
 }
 
@@ -1065,7 +1130,10 @@ static void iova_pool_steal_from_other_cpu(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, st.pool_allocs - st0.pool_allocs, n / 2);
 	iova_test_check(test, iovad);
 
-	/* all free again, but held by a's pool: only a flush gives it back */
+	/*
+	 * All free again, but held by a's pool: a request that does not fit
+	 * otherwise takes it back, with or without flush_rcache.
+	 */
 	ja.first = 0;
 	ja.step = 2;
 	iova_test_on_cpu(test, b, iova_test_free_job, &ja);
@@ -1075,8 +1143,7 @@ static void iova_pool_steal_from_other_cpu(struct kunit *test)
 	iova_test_on_cpu(test, b, iova_test_free_job, &jb);
 	iova_domain_stats(iovad, &st);
 	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
-	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, IOVA_TEST_CHUNK, limit, false), 0UL);
-	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, IOVA_TEST_CHUNK, limit, true), start);
+	KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, IOVA_TEST_CHUNK, limit, false), start);
 	iova_domain_stats(iovad, &st);
 	KUNIT_EXPECT_EQ(test, st.pool_pages, 0UL);
 	KUNIT_EXPECT_GE(test, st.chunk_returns, 1UL);
@@ -1125,8 +1192,8 @@ static void iova_pool_exhaustion_and_recovery(struct kunit *test)
 		KUNIT_EXPECT_GT(test, st.cached, 0UL);
 		iova_test_check(test, iovad);
 
-		KUNIT_EXPECT_EQ(test, alloc_iova_fast(iovad, n, limit, false), 0UL);
-		KUNIT_ASSERT_EQ(test, alloc_iova_fast(iovad, n, limit, true), start);
+		/* cached and pooled space comes back even without a flush */
+		KUNIT_ASSERT_EQ(test, alloc_iova_fast(iovad, n, limit, false), start);
 		iova_domain_stats(iovad, &st);
 		KUNIT_EXPECT_EQ(test, st.cached, 0UL);
 		KUNIT_EXPECT_EQ(test, st.pool_pages, 0UL);
@@ -1228,6 +1295,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE_SLOW(iova_random_against_bitmap),
 #ifndef IOVA_KUNIT_STOCK
 	KUNIT_CASE(iova_merge_and_split),
+	KUNIT_CASE_PARAM(iova_free_fast_mismatched, iova_mismatch_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_switch, iova_merge_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_param_parses, iova_param_gen_params),
 	KUNIT_CASE(iova_split_without_memory),

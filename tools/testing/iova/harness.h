@@ -26,6 +26,9 @@ unsigned int harness_possible_cpus(void);
 int harness_cpu_offline(unsigned int cpu);
 int harness_cpu_online(unsigned int cpu);
 
+/* Every lock acquisition yields the CPU first: wider race windows. */
+void harness_set_lock_yield(bool on);
+
 /* Silence printk/WARN output (WARNs are still counted). */
 void harness_set_quiet(bool quiet);
 long harness_warnings(void);
@@ -76,7 +79,7 @@ struct hstats {
 	long cache_hits;
 	long cache_misses;
 	long cached;		/* ranges sitting in per-CPU caches */
-	long deferred;		/* frees waiting for a node */
+	long banked;		/* spare nodes owed to extents */
 	long lost;		/* frees dropped: leaked space */
 };
 

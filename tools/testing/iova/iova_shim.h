@@ -569,6 +569,8 @@ struct mutex {
 #define spin_lock_init(l)	harness_lock_init((l), true)
 #define raw_spin_lock_init(l)	harness_lock_init((l), true)
 #define spin_lock(l)		harness_lock(l)
+#define SINGLE_DEPTH_NESTING	1
+#define spin_lock_nested(l, sub) harness_lock(l)
 #define spin_unlock(l)		harness_unlock(l)
 #define spin_trylock(l)		harness_trylock(l)
 #define spin_lock_irq(l)	harness_lock(l)

@@ -460,9 +460,9 @@ bool model_step(struct model *m, enum model_op op, unsigned long a,
 	if (m->cfg.validate_every && m->impl->has_stats) {
 		struct hstats st;
 
-		/* the counters agree with the model (unless a free is pending) */
+		/* the counters agree with the model (unless a free was lost) */
 		m->impl->stats(m->d, &st);
-		if (!st.deferred && !st.lost &&
+		if (!st.lost &&
 		    (st.pages_live != m->live_pages - m->resv_pages ||
 		     st.allocs_live != m->fast.nr + m->nodes.nr))
 			return fail(m, "stats say %ld allocations / %ld pages live, model %ld / %ld",

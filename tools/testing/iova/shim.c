@@ -156,10 +156,20 @@ void harness_lock_init(struct harness_lock *l, bool spin)
 	l->acquisitions = 0;
 }
 
+/* Yield before taking a lock, which widens race windows (tests only) */
+static bool harness_lock_yield;
+
+void harness_set_lock_yield(bool on)
+{
+	__atomic_store_n(&harness_lock_yield, on, __ATOMIC_RELAXED);
+}
+
 void harness_lock(struct harness_lock *l)
 {
 	if (harness_lock_held(l))
 		harness_bug(__FILE__, __LINE__, "recursive locking");
+	if (unlikely(__atomic_load_n(&harness_lock_yield, __ATOMIC_RELAXED)))
+		sched_yield();
 	pthread_mutex_lock(&l->m);
 	__atomic_store_n(&l->owner, &harness_thread_marker, __ATOMIC_RELAXED);
 	l->acquisitions++;

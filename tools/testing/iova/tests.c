@@ -35,6 +35,7 @@
 #define T_THREADED	0x1	/* also run in the TSan build (-t) */
 #define T_STATS		0x2	/* needs iova_domain_stats() */
 #define T_SLOW		0x4	/* skipped with -q */
+#define T_OURS		0x8	/* a guarantee stock 6.12 does not give */
 
 struct opts {
 	unsigned long long seed;
@@ -239,11 +240,12 @@ static int t_exact_nodes_apart(const struct iova_impl *im)
 }
 
 /*
- * Splits need a node; make node allocations fail. The free must still
- * happen (a spare node, or deferred and retried), never corrupt the tree,
- * and every range must be allocatable again once memory is back.
+ * Splits need a node; make every node allocation fail while ranges are
+ * freed from the middle of an extent. Each free must happen at once (a
+ * split takes a node the extent banked when it grew), corrupt nothing,
+ * lose nothing and warn about nothing.
  */
-static int split_failure(const struct iova_impl *im, unsigned long n, bool may_lose)
+static int split_failure(const struct iova_impl *im, unsigned long n)
 {
 	const unsigned long sz = UNCACHED;
 	unsigned long p[64], q;
@@ -260,34 +262,19 @@ static int split_failure(const struct iova_impl *im, unsigned long n, bool may_l
 	/* every other range: (n - 2) / 2 splits, no memory to be had */
 	harness_fail_nonblocking(true);
 	im->fail_nodes(x.d, true);
-	harness_set_quiet(may_lose);	/* dropping a free may warn */
 	for (unsigned long i = 1; i + 1 < n; i += 2) {
 		im->free_fast(x.d, p[i], sz);
-		CHECK(im->validate(x.d) == 0, "validate after failed split %lu", i);
+		CHECK(im->validate(x.d) == 0, "validate after split %lu", i);
 	}
-	harness_set_quiet(false);
 	im->fail_nodes(x.d, false);
 	harness_fail_nonblocking(false);
 	s = stats_of(&x);
-	if (!may_lose)
-		CHECK(s.lost == 0, "%ld frees lost", s.lost);
-	/*
-	 * Memory is back: the deferred frees must be settled by the frees
-	 * that follow, a bounded number of them.
-	 */
+	CHECK(s.lost == 0, "%ld pages lost", s.lost);
+	CHECK(s.pages_live == (long)(n - (n - 1) / 2) * (long)sz, "%ld pages live",
+	      s.pages_live);
 	im->free_fast(x.d, p[n - 1], sz);
-	for (int round = 0; round < 16 && stats_of(&x).deferred; round++) {
-		q = im->alloc_fast(x.d, sz, LIMIT32, false);
-		CHECK(q, "allocation in round %d", round);
-		im->free_fast(x.d, q, sz);
-	}
 	CHECK(im->validate(x.d) == 0, "validate");
 	s = stats_of(&x);
-	CHECK(s.deferred == 0, "%ld frees still deferred after 16 more frees", s.deferred);
-	if (may_lose) {
-		x.warn0 = harness_warnings();	/* dropping a free may warn */
-		return dom_close(&x);
-	}
 	CHECK(s.pages_live == (long)(n / 2) * (long)sz, "%ld pages live", s.pages_live);
 	/* each freed hole can be allocated again, exactly where it was */
 	for (unsigned long i = 1; i < n; i += 2) {
@@ -298,16 +285,176 @@ static int split_failure(const struct iova_impl *im, unsigned long n, bool may_l
 	return dom_close(&x);
 }
 
-/* A few failing splits: absorbed by the spare nodes, nothing is lost. */
 static int t_split_failure(const struct iova_impl *im)
 {
-	return split_failure(im, 12, false);
+	return split_failure(im, 12);
 }
 
-/* Many: beyond every reserve; the tree must stay sound all the same. */
+/* Many: more splits than any fixed reserve of nodes would hold */
 static int t_split_failure_storm(const struct iova_impl *im)
 {
-	return split_failure(im, 64, true);
+	return split_failure(im, 64);
+}
+
+/*
+ * Allocation fault injection in the style of iommufd's fail_nth: for n = 1,
+ * 2, ... the n-th memory allocation from the start of a workload fails,
+ * until the workload makes fewer than n. The workload: 40 abutting
+ * 2048-page ranges below 4 GiB and 64 ranges of 1, 4 and 64 pages on each
+ * of CPUs 0 and 1, every other one freed while no non-blocking allocation
+ * succeeds, then the rest, then CPU 1 goes offline and comes back. After
+ * it nothing may be live, nothing lost, no WARN fired, and the whole space
+ * must be allocatable as one range again, as on a new domain.
+ */
+#define FAIL_NTH_BIG	40
+#define FAIL_NTH_SMALL	64
+
+static int fail_nth_workload(const struct iova_impl *im, long nth, bool *hit)
+{
+	static const unsigned long sizes[] = { 1, 4, 64 };
+	unsigned long big[FAIL_NTH_BIG], small[2][3][FAIL_NTH_SMALL];
+	struct hnode *all;
+	long failed;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	failed = harness_failed_allocs();
+	harness_fail_alloc_after(nth);
+	for (int i = 0; i < FAIL_NTH_BIG; i++)
+		big[i] = im->alloc_fast(x.d, UNCACHED, LIMIT32, false);
+	for (int cpu = 0; cpu < 2; cpu++) {
+		harness_set_cpu(cpu);
+		for (int k = 0; k < 3; k++)
+			for (int i = 0; i < FAIL_NTH_SMALL; i++)
+				small[cpu][k][i] = im->alloc_fast(x.d, sizes[k], LIMIT32,
+								  false);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		harness_fail_nonblocking(pass == 0);
+		for (int i = pass; i < FAIL_NTH_BIG; i += 2)
+			if (big[i])
+				im->free_fast(x.d, big[i], UNCACHED);
+		for (int cpu = 0; cpu < 2; cpu++) {
+			harness_set_cpu(cpu);
+			for (int k = 0; k < 3; k++)
+				for (int i = pass; i < FAIL_NTH_SMALL; i += 2)
+					if (small[cpu][k][i])
+						im->free_fast(x.d, small[cpu][k][i], sizes[k]);
+		}
+	}
+	harness_set_cpu(0);
+	harness_fail_nonblocking(false);
+	harness_cpu_offline(1);
+	harness_cpu_online(1);
+	*hit = harness_failed_allocs() != failed;
+	harness_fail_alloc_after(-1);
+	CHECK(im->validate(x.d) == 0, "fail_nth %ld: validate", nth);
+	if (im->has_stats) {
+		struct hstats s = stats_of(&x);
+
+		CHECK(s.allocs_live == 0 && s.pages_live == 0 && s.lost == 0,
+		      "fail_nth %ld: %ld allocations, %ld pages live, %ld lost", nth,
+		      s.allocs_live, s.pages_live, s.lost);
+	}
+	/* a request that cannot fit drains every cache; then all of it is free */
+	CHECK(!im->alloc_fast(x.d, LIMIT32 + 1, LIMIT32, true), "fail_nth %ld: drain", nth);
+	all = im->alloc(x.d, LIMIT32, LIMIT32, false);
+	CHECK(all, "fail_nth %ld: the space is not whole again", nth);
+	im->free_node(x.d, all);
+	CHECK(harness_warnings() == x.warn0, "fail_nth %ld: %ld WARNs", nth,
+	      harness_warnings() - x.warn0);
+	return dom_close(&x);
+}
+
+static int t_fail_nth(const struct iova_impl *im)
+{
+	bool hit = true;
+	long nth;
+
+	for (nth = 1; hit && nth < 100000; nth++)
+		if (fail_nth_workload(im, nth, &hit))
+			return -1;
+	CHECK(nth > 10, "only %ld allocations in the workload", nth);
+	return 0;
+}
+
+/*
+ * A free whose start or size is not the allocation's: ranges a and b of
+ * @sz pages abut (one extent when merging); free_iova_fast(b + @off,
+ * @bad) must leave a allocated, and ours warns and frees nothing at all.
+ * Stock frees b's node whatever the size (the tree case) and caches what
+ * it is given (the cached cases, which are ours only).
+ */
+static int mismatched_free(const struct iova_impl *im, unsigned long sz,
+			   unsigned long off, unsigned long bad, int merge)
+{
+	bool ours = im->has_stats;
+	unsigned long a, b, q;
+	struct hstats s0, s;
+	struct dom x;
+	long w, warned;
+
+	if (dom_open(&x, im, 1, true, merge))
+		return -1;
+	a = im->alloc_fast(x.d, sz, LIMIT32, false);
+	b = im->alloc_fast(x.d, sz, LIMIT32, false);
+	CHECK(a && b == a - sz, "a %lx, b %lx", a, b);
+	if (ours)
+		s0 = stats_of(&x);
+	w = harness_warnings();
+	harness_set_quiet(true);
+	im->free_fast(x.d, b + off, bad);
+	harness_set_quiet(false);
+	warned = harness_warnings() - w;
+	x.warn0 += warned;
+	CHECK(im->validate(x.d) == 0, "validate");
+	if (ours) {
+		s = stats_of(&x);
+		CHECK(s.allocs_live == s0.allocs_live && s.pages_live == s0.pages_live,
+		      "live %ld allocations / %ld pages, before %ld / %ld",
+		      s.allocs_live, s.pages_live, s0.allocs_live, s0.pages_live);
+	}
+	/* a is still allocated: the next allocations of either size avoid it */
+	q = im->alloc_fast(x.d, sz, LIMIT32, false);
+	CHECK(q && (q + sz <= a || q > a + sz - 1), "got %lx inside a %lx", q, a);
+	CHECK(!ours || q + sz <= b, "got %lx inside b %lx", q, b);
+	im->free_fast(x.d, q, sz);
+	q = im->alloc_fast(x.d, bad, LIMIT32, false);
+	CHECK(q && (q + bad <= a || q > a + sz - 1), "got %lx (%lu pages) inside a %lx",
+	      q, bad, a);
+	im->free_fast(x.d, q, bad);
+	im->free_fast(x.d, a, sz);
+	if (ours)
+		im->free_fast(x.d, b, sz);
+	CHECK(im->validate(x.d) == 0, "validate");
+	CHECK(warned == (ours ? 1 : 0), "%ld WARNs", warned);
+	return dom_close(&x);
+}
+
+/* The tree: free_iova_fast(b, 2 * size) of two 2048-page ranges */
+static int t_mismatched_free_oversized(const struct iova_impl *im)
+{
+	return mismatched_free(im, UNCACHED, 0, 2 * UNCACHED, 1);
+}
+
+static int t_mismatched_free_oversized_unmerged(const struct iova_impl *im)
+{
+	return mismatched_free(im, UNCACHED, 0, 2 * UNCACHED, 0);
+}
+
+/* The caches: an 8-page free of a 4-page range covers its neighbour */
+static int t_mismatched_free_cached(const struct iova_impl *im)
+{
+	return mismatched_free(im, 4, 0, 8, 1);
+}
+
+/* A start inside the range, and a size smaller than the allocation's */
+static int t_mismatched_free_inside(const struct iova_impl *im)
+{
+	return mismatched_free(im, 4, 2, 2, 1) ?:
+	       mismatched_free(im, 64, 0, 32, 1) ?:
+	       mismatched_free(im, UNCACHED, UNCACHED / 2, UNCACHED / 2, 1);
 }
 
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
@@ -1033,13 +1180,191 @@ static int t_flush_rcache_retry(const struct iova_impl *im)
 	pthread_create(&t, NULL, fill_worker, &f);
 	pthread_join(t, NULL);
 	CHECK(f.got == 16, "CPU 1 got %ld of 16 pages", f.got);
-	CHECK(im->alloc_fast(x.d, 1, f.hi, false) == 0,
-	      "CPU 0 allocated from CPU 1's cache without flush_rcache");
+	/* ours reclaims other CPUs' caches before failing, whatever the flag */
+	pfn = im->alloc_fast(x.d, 1, f.hi, false);
+	CHECK(im->has_stats ? pfn != 0 : pfn == 0,
+	      "CPU 0 without flush_rcache: %lu", pfn);
+	if (pfn)
+		im->free_fast(x.d, pfn, 1);
 	pfn = im->alloc_fast(x.d, 16, f.hi, true);
 	CHECK(pfn == f.lo, "with flush_rcache: %lu", pfn);
 	im->free_fast(x.d, pfn, 16);
 	CHECK(im->validate(x.d) == 0, "validate");
 	return dom_close(&x);
+}
+
+/*
+ * Space the caches hold is not lost to a 32-bit device: eight CPUs each map
+ * and unmap 64 ranges of each size from 64 to 1024 pages below 4 GiB
+ * (nearly the whole space passes through their caches), then CPU 0 maps
+ * one page at a time with flush_rcache false, as dma-iommu's first 32-bit
+ * attempt does, until that fails: every pfn of the space must be mapped,
+ * as stock maps them all.
+ */
+static int t_cached_space_reclaimed(const struct iova_impl *im)
+{
+	static unsigned long pfn[64];
+	unsigned long n = 0;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	for (unsigned int cpu = 0; cpu < harness_possible_cpus(); cpu++) {
+		harness_set_cpu(cpu);
+		for (unsigned long size = 64; size <= 1024; size *= 2) {
+			for (int i = 0; i < 64; i++) {
+				pfn[i] = im->alloc_fast(x.d, size, LIMIT32, false);
+				if (!pfn[i])
+					break;
+			}
+			for (int i = 0; i < 64 && pfn[i]; i++)
+				im->free_fast(x.d, pfn[i], size);
+		}
+	}
+	harness_set_cpu(0);
+	while (im->alloc_fast(x.d, 1, LIMIT32, false))
+		n++;
+	CHECK(n == LIMIT32, "%lu of %lu pages mapped", n, LIMIT32);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/*
+ * reserve_iova() against allocating CPUs: seven threads (CPUs 1-7) allocate
+ * 1-4-page fast ranges and free none, while CPU 0 reserves free space just
+ * below the lowest of them, at the top of the next chunk down, which is
+ * where a pool that has just given its space back takes its next chunk
+ * from. Every event
+ * takes a ticket; an allocation whose call began after a reservation's
+ * call returned must not lie in that reservation's range (ranges allocated
+ * before stay, as reservations may overlap live allocations).
+ */
+#define RSV_THREADS	7
+#define RSV_ALLOCS	1500
+#define RSV_MAX		1024
+#define RSV_CHUNK	4096UL	/* a pool's chunk (ours) */
+
+struct rsv_alloc {
+	unsigned long pfn, pages, ticket;
+};
+
+struct rsv {
+	const struct iova_impl *im;
+	struct hdom *d;
+	unsigned long ticket;		/* atomic */
+	unsigned long low;		/* atomic: lowest pfn allocated */
+	int done;			/* atomic: allocating threads finished */
+	int go;				/* atomic: start */
+	struct rsv_alloc allocs[RSV_THREADS][RSV_ALLOCS];
+	unsigned long nr[RSV_THREADS];
+};
+
+struct rsv_arg {
+	struct rsv *r;
+	unsigned int cpu;
+};
+
+static void *rsv_thread(void *arg)
+{
+	struct rsv_arg *a = arg;
+	struct rsv *r = a->r;
+	unsigned long long rng = 0x2545f4914f6cdd1dULL * (a->cpu + 1);
+	struct rsv_alloc *e;
+	unsigned long size, low;
+
+	harness_set_cpu(a->cpu);
+	while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	for (int i = 0; i < RSV_ALLOCS; i++) {
+		if (!(i & 15))
+			sched_yield();
+		e = &r->allocs[a->cpu - 1][r->nr[a->cpu - 1]];
+		size = hrand_range(&rng, 1, 4);
+		e->ticket = __atomic_fetch_add(&r->ticket, 1, __ATOMIC_SEQ_CST);
+		e->pfn = r->im->alloc_fast(r->d, size, LIMIT32, false);
+		if (!e->pfn)
+			break;
+		e->pages = fast_span(r->im, size);
+		r->nr[a->cpu - 1]++;
+		low = __atomic_load_n(&r->low, __ATOMIC_RELAXED);
+		while (e->pfn < low &&
+		       !__atomic_compare_exchange_n(&r->low, &low, e->pfn, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
+	__atomic_fetch_add(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static int reserve_race(const struct iova_impl *im, unsigned long long seed)
+{
+	static unsigned long q[RSV_MAX][3];	/* lo, hi, ticket after return */
+	struct rsv_arg args[RSV_THREADS];
+	pthread_t t[RSV_THREADS];
+	unsigned long long rng = seed;
+	unsigned long low, lo, hi;
+	long nq = 0, failed = 0;
+	struct rsv *r;
+	struct dom x;
+
+	r = calloc(1, sizeof(*r));
+	CHECK(r, "memory");
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	r->im = im;
+	r->d = x.d;
+	r->low = ~0UL;
+	for (int i = 0; i < RSV_THREADS; i++) {
+		args[i].r = r;
+		args[i].cpu = i + 1;
+		pthread_create(&t[i], NULL, rsv_thread, &args[i]);
+	}
+	__atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&r->done, __ATOMIC_SEQ_CST) < RSV_THREADS && nq < RSV_MAX) {
+		low = __atomic_load_n(&r->low, __ATOMIC_RELAXED);
+		if (low == ~0UL || low < 2 * RSV_CHUNK)
+			continue;
+		hi = (low & ~(RSV_CHUNK - 1)) - hrand_range(&rng, 1, 8);
+		lo = hi - hrand_range(&rng, 0, 7);
+		if (!im->reserve(x.d, lo, hi)) {
+			failed++;
+			continue;
+		}
+		q[nq][0] = lo;
+		q[nq][1] = hi;
+		q[nq][2] = __atomic_fetch_add(&r->ticket, 1, __ATOMIC_SEQ_CST);
+		nq++;
+	}
+	for (int i = 0; i < RSV_THREADS; i++)
+		pthread_join(t[i], NULL);
+	CHECK(nq > 0, "no reservation made (%ld failed)", failed);
+	for (int c = 0; c < RSV_THREADS; c++) {
+		for (unsigned long i = 0; i < r->nr[c]; i++) {
+			struct rsv_alloc *e = &r->allocs[c][i];
+
+			for (long k = 0; k < nq; k++)
+				CHECK(e->ticket < q[k][2] || e->pfn + e->pages - 1 < q[k][0] ||
+				      e->pfn > q[k][1],
+				      "CPU %d allocated [%lx, %lx] inside reservation [%lx, %lx] made before",
+				      c + 1, e->pfn, e->pfn + e->pages - 1, q[k][0], q[k][1]);
+		}
+	}
+	CHECK(im->validate(x.d) == 0, "validate");
+	free(r);
+	return dom_close(&x);
+}
+
+static int t_reserve_vs_pools(const struct iova_impl *im)
+{
+	int rounds = opt.quick ? 2 : 4, ret = 0;
+
+	if (im->has_stats)
+		CHECK(harness_param_set(im->name, "pools", "1") == 0, "pools=1");
+	harness_set_lock_yield(true);
+	for (int i = 0; i < rounds && !ret; i++)
+		ret = reserve_race(im, opt.seed + i);
+	harness_set_lock_yield(false);
+	return ret;
 }
 
 /* ---- registry ------------------------------------------------------------- */
@@ -1056,6 +1381,11 @@ static const struct test tests[] = {
 	{ "merge_split", t_merge_split, T_STATS },
 	{ "exact_nodes_apart", t_exact_nodes_apart, 0 },
 	{ "split_failure", t_split_failure, T_STATS },
+	{ "fail_nth", t_fail_nth, 0 },
+	{ "mismatched_free_oversized", t_mismatched_free_oversized, 0 },
+	{ "mismatched_free_oversized_unmerged", t_mismatched_free_oversized_unmerged, 0 },
+	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
+	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
 	{ "depth_bound", t_depth_bound, 0 },
@@ -1065,6 +1395,8 @@ static const struct test tests[] = {
 	{ "pool_stress_hotplug", t_pool_stress_hotplug, T_THREADED },
 	{ "cpu_offline_drains", t_cpu_offline_drains, T_THREADED },
 	{ "flush_rcache_retry", t_flush_rcache_retry, T_THREADED },
+	{ "cached_space_reclaimed", t_cached_space_reclaimed, 0 },
+	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
 };
 
 static bool selected(const char *name)
@@ -1084,6 +1416,10 @@ static void run_test(const struct iova_impl *im, const struct test *t)
 		return;
 	if ((t->flags & T_STATS) && !im->has_stats) {
 		tap_skip(name, "needs iova_domain_stats()");
+		return;
+	}
+	if ((t->flags & T_OURS) && !im->has_stats) {
+		tap_skip(name, "not a guarantee of stock 6.12");
 		return;
 	}
 	if ((t->flags & T_SLOW) && opt.quick) {
