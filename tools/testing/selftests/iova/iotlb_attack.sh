@@ -59,10 +59,11 @@
 #     reused_valid=N counted=N live=N faults=N timeouts=N lead_us=N
 #     load_ops=N delay_us=N bench=DEV|none verdict=pass|fail|skip
 #
-# landed counts the trials whose write landed in reused memory (for the
-# release run: in the released page); faults the IOMMU fault reports in
-# the kernel log during the run (rate limited by the IOMMU drivers: a lower
-# bound).
+# run is control, release, page, the kind's name, load-control or
+# load-page; landed counts the trials whose write landed in reused memory
+# (for the release run: in the released page); faults the IOMMU fault
+# reports in the kernel log during the run (rate limited by the IOMMU
+# drivers: a lower bound).
 #
 # Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_KIND_TRIALS (4),
 # IOVA_ATTACK_CONTROL_TRIALS (3), IOVA_ATTACK_PROBES (2, release trials),
@@ -93,6 +94,7 @@ LOAD=${IOVA_ATTACK_LOAD:-2}
 REUSE=${IOVA_ATTACK_REUSE:-64}
 UNMAP=${IOVA_ATTACK_UNMAP:-dma}
 MAX_LEAD_US=50000
+SETTLE=0.2
 
 # The safe deferred mode's batch timeout in ms (iommu.batch_timeout).
 batch_timeout()
@@ -195,8 +197,9 @@ run()
 	expect_faults begin
 	ok=0
 	echo "$*" > "$RUN" || ok=1
-	# The fault reports come from an interrupt: let the last ones in.
-	sleep 1
+	# The fault reports come from an interrupt: let the last ones in
+	# (a second where the count decides, else a moment).
+	sleep "$SETTLE" 2>/dev/null || sleep 1
 	expect_faults end
 	RES=$(cat "$RUN")
 	NF=$(($(faults) - f0))
@@ -237,25 +240,27 @@ verdict()
 control()
 {
 	name="$TYPE: control, unmap=noinval, load $1"
+	rname=control
+	[ "$1" -eq 0 ] || rname=load-control
 	COUNTED=0
 	CONTROL_LANDED=0
 	if ! run "$name" "$1" test=attack kind=page unmap=noinval \
 		trials="$CONTROL_TRIALS" lead_us="$2" max_lead_us="$MAX_LEAD_US" \
 		load="$1" reuse="$REUSE"; then
-		verdict control "$1" fail "$name: run failed: $RES"
+		verdict "$rname" "$1" fail "$name: run failed: $RES"
 		return
 	fi
 	CONTROL_LANDED=$(field landed_reused "$RES")
 	COUNTED=$CONTROL_LANDED
 	msg="$name: $CONTROL_LANDED of $(field valid "$RES") writes landed in reused memory"
 	if [ "$(field control "$RES")" != ok ]; then
-		verdict control "$1" fail "$name: control transfer failed"
+		verdict "$rname" "$1" fail "$name: control transfer failed"
 	elif [ "$CONTROL_LANDED" -gt 0 ]; then
-		verdict control "$1" pass "$msg"
+		verdict "$rname" "$1" pass "$msg"
 	elif [ "$1" -eq 0 ]; then
-		verdict control "$1" fail "$msg: attack path silent"
+		verdict "$rname" "$1" fail "$msg: attack path silent"
 	else
-		verdict control "$1" skip "$msg: attack path silent under load, the load run is no evidence"
+		verdict "$rname" "$1" skip "$msg: attack path silent under load, the load run is no evidence"
 	fi
 }
 
@@ -266,11 +271,14 @@ release()
 	[ "$bt" -ge 10 ] || bt=10
 	name="$TYPE: write after the release, unmap=$UNMAP"
 	COUNTED=0
+	SETTLE=1
 	if ! run "$name" 0 test=release kind=page unmap="$UNMAP" \
 		trials="$PROBES" release_ms=$((bt * 2 + 20)) reuse="$REUSE"; then
+		SETTLE=0.2
 		verdict release 0 fail "$name: run failed: $RES"
 		return
 	fi
+	SETTLE=0.2
 	t=$(field trials "$RES")
 	l=$(field landed_victim "$RES")
 	live=$(field live "$RES")
