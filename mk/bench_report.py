@@ -152,46 +152,62 @@ def load_attack(d):
 
 
 def attack_cell(r):
-    """One run: landed of valid trials, faults; "-" where there was none."""
+    """One run: landed of counted (valid, trials), faults; "-" if none."""
     if not r:
         return "-"
-    return "%s of %s (%s trials), %s faults" % tuple(
-        r.get(k, "?") for k in ("landed", "valid", "trials", "faults"))
+    return "%s landed, %s counted of %s valid (%s trials), %s faults" % tuple(
+        r.get(k, "?") for k in ("landed", "counted", "valid", "trials",
+                                "faults"))
 
 
-def attack_verdict(quiet, load):
-    """What the run shows against what the mode promises."""
-    runs = [r for r in (quiet, load) if r]
+def attack_verdict(runs):
+    """What the runs of one boot show against what the mode promises."""
     dtype = runs[0].get("type", "")
-    landed = sum(r.get("landed", 0) for r in runs)
-    if dtype == "DMA-FQ":
-        return "open: %d landed (known, not a failure)" % landed
-    if dtype in ("DMA", "DMA-SAFE"):
-        return "closed" if not landed else "BROKEN: %d landed" % landed
-    return "nothing to attack"
+    if dtype not in ("DMA", "DMA-FQ", "DMA-SAFE"):
+        return "nothing to attack"
+    failed = [r.get("run", "?") for r in runs if r.get("verdict") == "fail"]
+    skipped = [r.get("run", "?") for r in runs if r.get("verdict") == "skip"]
+    if failed:
+        return "BROKEN: %s failed" % ", ".join(failed)
+    landed = sum(r.get("landed", 0) for r in runs
+                 if r.get("run") not in ("control", "load-control"))
+    text = "open: %d landed (known)" % landed if dtype == "DMA-FQ" \
+        else "closed"
+    if skipped:
+        text += "; no evidence: %s" % ", ".join(skipped)
+    return text
 
 
 def attack_table(runs):
-    """Per architecture, kernel and mode: the quiet run and the run under
-    map/unmap load side by side."""
+    """Per architecture, kernel and mode: the quiet order-0 run and the run
+    under map/unmap load side by side, the other runs (controls, release,
+    victim kinds) in the verdict."""
     md = ["## Stale IOTLB attack (selftests/iova/iotlb_attack.sh)", "",
           "A device (QEMU's edu) writes through an IOTLB entry left from a",
           "mapping its driver has unmapped and freed; a write *lands* when",
-          "it reaches memory the kernel has handed to somebody else. Cells:",
-          "writes landed of valid trials (trials run), IOMMU fault reports",
-          "(rate-limited: a lower bound).", "",
+          "it reaches memory the kernel has handed to somebody else. Cells",
+          "(order-0 pages): writes landed, trials counted (strict: memory",
+          "reused; safe: write hit the held victim or memory reused; lazy:",
+          "landed) of valid trials, IOMMU fault reports (rate-limited: a",
+          "lower bound). The verdict covers every run of the boot: the",
+          "never-invalidating control, the write after the release, each",
+          "victim kind.", "",
           "| arch | kernel | mode | domain | quiet | under load | verdict |",
           "|---|---|---|---|---|---|---|"]
     groups = {}
     for r in runs:
         key = (r.get("arch", ""), r.get("flavor", ""), r.get("mode", ""))
-        slot = "load" if r.get("load", 0) else "quiet"
-        groups.setdefault(key, {})[slot] = r
+        groups.setdefault(key, []).append(r)
     for key, g in groups.items():
-        q, ld = g.get("quiet"), g.get("load")
+        q = [r for r in g if r.get("run") == "page" or
+             ("run" not in r and not r.get("load", 0))]
+        ld = [r for r in g if r.get("run") == "load-page" or
+              ("run" not in r and r.get("load", 0))]
+        q = q[-1] if q else None
+        ld = ld[-1] if ld else None
         md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            key[0], key[1], key[2], (q or ld).get("type", ""),
-            attack_cell(q), attack_cell(ld), attack_verdict(q, ld)))
+            key[0], key[1], key[2], g[0].get("type", ""),
+            attack_cell(q), attack_cell(ld), attack_verdict(g)))
     return md + [""]
 
 

@@ -5,50 +5,94 @@
  *
  * Test-only driver, bound to edu (PCI 1234:11e8) through driver_override and
  * driven through debugfs by tools/testing/selftests/iova/iotlb_attack.sh.
- * Never enable it on a machine that matters: in a lazy (DMA-FQ) domain it
- * lets a device write into freed memory, which is the point.
+ * Never enable it on a machine that matters: in a lazy (DMA-FQ) domain, and
+ * with unmap=noinval in any domain, it lets a device write into freed
+ * memory, which is the point.
  *
- * One trial:
+ * One attack trial (test=attack):
  *
- *   1. fill a page (the victim) with a pattern unique to the trial, map it,
- *      have edu read it into its buffer: the IOMMU now caches the
- *      translation in its IOTLB and edu holds the pattern;
+ *   1. allocate the victim memory (see the kinds below), fill it with a
+ *      pattern unique to the trial, map it, have edu read it into its
+ *      buffer: the IOMMU now caches the translation in its IOTLB and edu
+ *      holds the pattern; then overwrite the victim with a second pattern,
+ *      so that the trial's pattern can only come back through a write;
  *   2. start an edu transfer from its buffer to the victim's IOVA; edu
  *      performs it 100 ms later on QEMU's virtual clock;
- *   3. a few milliseconds before that, unmap the victim the way a driver
- *      would, free the page, and reallocate pages on the same CPU at once
- *      (the per-CPU free lists hand the freed page back first), filling
- *      them with a known pattern: these pages now belong to somebody else;
- *   4. wait for the transfer and look for the trial's pattern in them.
+ *   3. LEAD_US before that, unmap the victim the way a driver would, free
+ *      it, and at once, on the same CPU, allocate memory of the same kind
+ *      and size (the per-CPU free lists hand freed memory back first; for
+ *      the high kind, every order up to its own in turn), filling it with
+ *      a known pattern: this memory now belongs to somebody else;
+ *   4. wait for the transfer, look for the trial's pattern in the
+ *      reallocated memory and, where the victim was not handed out again
+ *      but something still holds its pages, in the victim itself.
  *
- * In strict mode the unmap invalidated the IOTLB before it returned, so the
- * transfer faults. In the safe deferred mode the page is not handed back
- * before the invalidation has completed, so it is never among the
- * reallocated pages while a stale translation may still reach it. In lazy
- * mode the page is reused at once while the IOTLB still translates the old
- * IOVA to it: the write lands in memory that now belongs to somebody else.
+ * A trial tells which of these happened: the victim's memory was among
+ * the reallocated memory (reused), or was still held by somebody when the
+ * reallocation was done (held: the safe deferred mode holds a reference to
+ * each page until the invalidation has completed); the write landed in the
+ * reallocated memory (landed_reused: the attack succeeded) or in the held
+ * victim (landed_victim: the translation was still live when the write
+ * came, and the held reference is what kept it from somebody else's data).
+ * Strict mode invalidates before the unmap returns: the memory is reused
+ * and the write faults. Lazy mode lets the write land in the reused
+ * memory. The safe deferred mode either holds the pages (the write lands
+ * in the held victim, never in reused memory) or, for memory a reference
+ * cannot hold back, invalidates at once as strict mode does.
  *
- * The debugfs file iotlb_attack/run takes "TRIALS [LEAD_US [LOAD_THREADS
- * [REUSE_PAGES]]]", runs trials until TRIALS of them were valid (five
- * times as many at most) and reads back one line of counts:
+ * The victim kinds (kind=):
  *
- *   trials=N valid=N landed=N reused=N timeouts=N load_ops=N delay_us=N
- *   lead_us=N control=ok|FAIL err=N
+ *   page      one order-0 page, dma_map_page();
+ *   high      an order-2 allocation that is not compound, all four pages
+ *             mapped, the write aimed at the last page (its tail pages
+ *             have no reference to hold);
+ *   compound  an order-2 compound page (one folio), the write aimed at
+ *             its last page;
+ *   kmalloc   a 2 KiB kmalloc() object, dma_map_single() (slab memory);
+ *   sg        two order-0 pages through dma_map_sg(), the write aimed at
+ *             the second;
+ *   coherent  one page of dma_alloc_coherent(), freed with
+ *             dma_free_coherent() (unmap and free in one call).
+ *
+ * unmap=noinval (kind=page only) replaces the driver's dma_unmap_page() by
+ * an unmap that never invalidates: the test clears the page-table entry
+ * itself with iommu_unmap_fast() and a gather marked queued, never syncs,
+ * and frees the page at once. It is the positive control: with it the
+ * write must land in reused memory in every domain that translates.
+ *
+ * One release trial (test=release, kind=page): the test keeps its own
+ * reference to the victim page throughout. After edu has read the page,
+ * a first write through the IOVA checks that the translation is live and
+ * cached; the page is then unmapped, the test waits until nothing but its
+ * own reference holds the page any more (the safe deferred mode released
+ * it) and RELEASE_MS more (past the batch and flush queue timeouts), and
+ * has edu write through the old IOVA again. That write must fault and land
+ * nowhere: an implementation that only delays the release, and never
+ * invalidates, lets it land in the page.
+ *
+ * The debugfs file iotlb_attack/run takes KEY=VALUE words (trials=N
+ * lead_us=N max_lead_us=N load=N reuse=N release_ms=N kind=K
+ * unmap=dma|noinval test=attack|release), runs trials until TRIALS of them
+ * were valid (five times as many at most) and reads back one line:
+ *
+ *   test=T kind=K unmap=U trials=N valid=N reused=N held=N
+ *   landed_victim=N landed_reused=N hit_victim=N reused_valid=N live=N
+ *   timeouts=N load_ops=N delay_us=N lead_us=N control=ok|FAIL err=N
  *
  * valid: trials whose transfer had not started when the victim was
- * unmapped (the others tested nothing); landed: trials in which the
- * pattern turned up in a reallocated page; reused: trials in which the
- * victim page itself was among the reallocated pages. LOAD_THREADS kernel
- * threads map and unmap pages of the same device, in the same domain,
- * while the trials run; the trials themselves run at real-time priority.
- * delay_us is how long edu's 100 ms took on the guest's clock, measured on
- * each trial's read; the shortest so far times the writes. A guest whose
- * timers run late (a TCG guest on a busy host) can wake up after edu has
- * already written: each trial that finds the transfer done grows the lead
- * by half, up to MAX_LEAD_US; lead_us is the lead the last trial used.
- * Before the trials a
- * control transfer checks that edu's DMA through the IOMMU works at all:
- * without it no trial could land.
+ * unmapped (the others tested nothing); hit_victim: valid trials whose
+ * write landed in the held victim; reused_valid: valid trials whose victim
+ * memory was reallocated. For test=release, landed_victim counts the
+ * writes after the release that landed, and live the trials whose first
+ * write did. LOAD kernel threads map and unmap pages of the same device,
+ * in the same domain, while the trials run; the trials themselves run at
+ * real-time priority. delay_us is how long edu's 100 ms took on the
+ * guest's clock, measured on each trial's read; the shortest so far times
+ * the writes. A guest whose timers run late (a TCG guest on a busy host)
+ * can wake up after edu has already written: each trial that finds the
+ * transfer done grows the lead by half, up to MAX_LEAD_US; lead_us is the
+ * lead the last trial used. Before the trials a control transfer checks
+ * that edu's DMA through the IOMMU works at all.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -59,6 +103,7 @@
 #include <linux/gfp.h>
 #include <linux/io.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
+#include <linux/iommu.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
@@ -66,9 +111,12 @@
 #include <linux/mutex.h>
 #include <linux/math64.h>
 #include <linux/pci.h>
+#include <linux/scatterlist.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #define DRV_NAME		"iotlb_attack"
 
@@ -93,6 +141,7 @@
 #define EDU_DMA_TIMEOUT_MS	2000
 
 #define ATTACK_MAGIC		0x4154544b00000000ULL	/* "ATTK" */
+#define VICTIM_MAGIC		0x5649435400000000ULL	/* "VICT" */
 #define REUSE_MAGIC		0x5245555345000000ULL	/* "REUSE" */
 
 #define MAX_TRIALS		10000
@@ -103,25 +152,100 @@
  */
 #define ATTEMPTS		5
 #define MAX_LOAD_THREADS	8
-#define MAX_REUSE_PAGES		1024
+#define MAX_REUSE		1024
 #define DEF_LEAD_US		5000
 /* Half of edu's delay: the unmap still comes well before the write. */
 #define MAX_LEAD_US		(EDU_DMA_DELAY_US / 2)
-#define DEF_REUSE_PAGES		64
+#define DEF_REUSE		64
+#define DEF_RELEASE_MS		50
+#define MAX_RELEASE_MS		10000
+/* How long a release trial waits for the last foreign reference to go. */
+#define RELEASE_WAIT_MS		2000
 /* Map/unmap pairs a load thread does between two short sleeps. */
 #define LOAD_BURST		256
 
+#define VICTIM_ORDER		2
+#define VICTIM_SG_PAGES		2
+#define VICTIM_KMALLOC_SIZE	EDU_XFER_LEN
+
+enum victim_kind {
+	VICTIM_PAGE,
+	VICTIM_HIGH,
+	VICTIM_COMPOUND,
+	VICTIM_KMALLOC,
+	VICTIM_SG,
+	VICTIM_COHERENT,
+};
+
+static const char * const kind_names[] = {
+	[VICTIM_PAGE]		= "page",
+	[VICTIM_HIGH]		= "high",
+	[VICTIM_COMPOUND]	= "compound",
+	[VICTIM_KMALLOC]	= "kmalloc",
+	[VICTIM_SG]		= "sg",
+	[VICTIM_COHERENT]	= "coherent",
+};
+
+static const char * const test_names[] = { "attack", "release" };
+static const char * const unmap_names[] = { "dma", "noinval" };
+
+struct attack_params {
+	unsigned int trials;
+	unsigned int lead_us;
+	unsigned int max_lead_us;
+	unsigned int nr_load;
+	unsigned int nr_reuse;
+	unsigned int release_ms;
+	unsigned int kind;
+	unsigned int test;	/* index into test_names */
+	unsigned int unmap;	/* index into unmap_names */
+};
+
 struct attack_result {
+	struct attack_params p;
 	unsigned int trials;
 	unsigned int valid;
-	unsigned int landed;
 	unsigned int reused;
+	unsigned int held;
+	unsigned int landed_victim;
+	unsigned int landed_reused;
+	unsigned int hit_victim;
+	unsigned int reused_valid;
+	unsigned int live;
 	unsigned int timeouts;
 	unsigned int lead_us;
 	unsigned long load_ops;
 	s64 delay_us_sum;
 	bool control_ok;
 	int err;
+};
+
+/* Memory somebody else got after the victim was freed. */
+struct reuse_mem {
+	void *addr;
+	size_t size;
+	unsigned int order;
+};
+
+/* The memory under attack, as mapped for one trial. */
+struct victim {
+	unsigned int kind;
+	struct page *page;		/* first page of page-backed kinds */
+	struct page *sg_page[VICTIM_SG_PAGES];
+	struct scatterlist sgl[VICTIM_SG_PAGES];
+	int sg_mapped;
+	void *cpu;			/* kmalloc and coherent kinds */
+	size_t size;
+	dma_addr_t dma;			/* handle to unmap */
+	dma_addr_t target;		/* IOVA edu writes to */
+	void *target_cpu;		/* kernel address behind @target */
+	struct page *target_page;	/* page behind @target */
+	void *target_lin;		/* @target_cpu in the linear map */
+	/* Can its pages be held by a reference and looked at in place? */
+	bool checkable;
+	/* unmap=noinval: the page-table entry was cleared, never flushed. */
+	bool noinval;
+	struct iommu_iotlb_gather gather;
 };
 
 struct attack_dev {
@@ -140,9 +264,31 @@ static inline u64 attack_word(u32 seq, unsigned int i)
 	return ATTACK_MAGIC ^ ((u64)seq << 12) ^ i;
 }
 
-static inline u64 reuse_word(unsigned int i)
+static void fill_words(void *addr, size_t len, u64 magic)
 {
-	return REUSE_MAGIC ^ i;
+	u64 *p = addr;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(u64); i++)
+		p[i] = magic ^ i;
+}
+
+static void fill_attack(void *addr, u32 seq)
+{
+	fill_words(addr, EDU_XFER_LEN, attack_word(seq, 0));
+}
+
+/* Does [@addr, @addr + @len) hold any word of trial @seq's pattern? */
+static bool holds_attack(const void *addr, size_t len, u32 seq)
+{
+	const u64 *p = addr;
+	u64 base = attack_word(seq, 0);
+	size_t i;
+
+	for (i = 0; i < len / sizeof(u64); i++)
+		if ((READ_ONCE(p[i]) ^ base) < EDU_XFER_LEN / sizeof(u64))
+			return true;
+	return false;
 }
 
 static void edu_start(struct attack_dev *ad, u64 src, u64 dst, bool to_ram)
@@ -177,25 +323,11 @@ static bool edu_wait(struct attack_dev *ad, ktime_t *done)
 	return true;
 }
 
-static void fill_attack(struct page *page, u32 seq)
+/* One transfer, waited for: false on a timeout. */
+static bool edu_xfer(struct attack_dev *ad, u64 src, u64 dst, bool to_ram)
 {
-	u64 *p = page_address(page);
-	unsigned int i;
-
-	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
-		p[i] = attack_word(seq, i);
-}
-
-/* Does @page hold any word of trial @seq's pattern where edu wrote it? */
-static bool holds_attack(struct page *page, u32 seq)
-{
-	const u64 *p = page_address(page);
-	unsigned int i;
-
-	for (i = 0; i < EDU_XFER_LEN / sizeof(u64); i++)
-		if (READ_ONCE(p[i]) == attack_word(seq, i))
-			return true;
-	return false;
+	edu_start(ad, src, dst, to_ram);
+	return edu_wait(ad, NULL);
 }
 
 /*
@@ -213,7 +345,7 @@ static bool attack_control(struct attack_dev *ad)
 	b = alloc_page(GFP_KERNEL);
 	if (!a || !b)
 		goto out_free;
-	fill_attack(a, ++ad->seq);
+	fill_attack(page_address(a), ++ad->seq);
 	memset(page_address(b), 0, PAGE_SIZE);
 	da = dma_map_page(dev, a, 0, PAGE_SIZE, DMA_TO_DEVICE);
 	if (dma_mapping_error(dev, da))
@@ -221,13 +353,10 @@ static bool attack_control(struct attack_dev *ad)
 	db = dma_map_page(dev, b, 0, PAGE_SIZE, DMA_FROM_DEVICE);
 	if (dma_mapping_error(dev, db))
 		goto out_unmap_a;
-	edu_start(ad, da, EDU_BUF_ADDR, false);
-	if (edu_wait(ad, NULL)) {
-		edu_start(ad, EDU_BUF_ADDR, db, true);
-		ok = edu_wait(ad, NULL);
-	}
+	if (edu_xfer(ad, da, EDU_BUF_ADDR, false))
+		ok = edu_xfer(ad, EDU_BUF_ADDR, db, true);
 	dma_unmap_page(dev, db, PAGE_SIZE, DMA_FROM_DEVICE);
-	ok = ok && holds_attack(b, ad->seq) &&
+	ok = ok && holds_attack(page_address(b), EDU_XFER_LEN, ad->seq) &&
 	     !memcmp(page_address(a), page_address(b), EDU_XFER_LEN);
 out_unmap_a:
 	dma_unmap_page(dev, da, PAGE_SIZE, DMA_TO_DEVICE);
@@ -270,60 +399,287 @@ static int attack_load_fn(void *data)
 	return 0;
 }
 
-/*
- * One trial, as in the comment at the top of the file. Returns 0 or a
- * negative errno; counts into @res, grows @res->lead_us after a trial that
- * woke up too late.
- */
-static int attack_trial(struct attack_dev *ad, struct attack_result *res,
-			struct page **reuse, unsigned int nr_reuse,
-			s64 *min_delay_us)
+static void victim_free_pages(struct victim *v)
 {
-	unsigned int lead_us = res->lead_us;
+	unsigned int i;
+
+	switch (v->kind) {
+	case VICTIM_PAGE:
+		__free_page(v->page);
+		break;
+	case VICTIM_HIGH:
+	case VICTIM_COMPOUND:
+		__free_pages(v->page, VICTIM_ORDER);
+		break;
+	case VICTIM_KMALLOC:
+		kfree(v->cpu);
+		break;
+	case VICTIM_SG:
+		for (i = 0; i < VICTIM_SG_PAGES; i++)
+			__free_page(v->sg_page[i]);
+		break;
+	case VICTIM_COHERENT:
+		/* dma_free_coherent() in victim_unmap() freed it. */
+		break;
+	}
+}
+
+/* Allocate the victim memory of @v->kind, unmapped. */
+static int victim_alloc(struct attack_dev *ad, struct victim *v)
+{
 	struct device *dev = &ad->pdev->dev;
-	struct page *victim;
-	unsigned int i, got = 0;
-	bool valid, reused = false, landed = false;
-	ktime_t start, done;
-	s64 delay_us, left_us;
-	dma_addr_t iova;
-	u32 seq = ++ad->seq;
+	unsigned int i;
 
-	victim = alloc_page(GFP_KERNEL);
-	if (!victim)
+	switch (v->kind) {
+	case VICTIM_PAGE:
+		v->page = alloc_page(GFP_KERNEL);
+		v->size = PAGE_SIZE;
+		v->target_page = v->page;
+		break;
+	case VICTIM_HIGH:
+	case VICTIM_COMPOUND:
+		v->page = alloc_pages(GFP_KERNEL | (v->kind == VICTIM_COMPOUND ?
+						    __GFP_COMP : 0),
+				      VICTIM_ORDER);
+		v->size = PAGE_SIZE << VICTIM_ORDER;
+		if (v->page)
+			v->target_page = v->page + (1 << VICTIM_ORDER) - 1;
+		break;
+	case VICTIM_KMALLOC:
+		v->cpu = kmalloc(VICTIM_KMALLOC_SIZE, GFP_KERNEL);
+		v->size = VICTIM_KMALLOC_SIZE;
+		if (v->cpu) {
+			v->target_cpu = v->cpu;
+			v->target_page = virt_to_page(v->cpu);
+		}
+		return v->cpu ? 0 : -ENOMEM;
+	case VICTIM_SG:
+		sg_init_table(v->sgl, VICTIM_SG_PAGES);
+		for (i = 0; i < VICTIM_SG_PAGES; i++) {
+			v->sg_page[i] = alloc_page(GFP_KERNEL);
+			if (!v->sg_page[i]) {
+				while (i--)
+					__free_page(v->sg_page[i]);
+				return -ENOMEM;
+			}
+			sg_set_page(&v->sgl[i], v->sg_page[i], PAGE_SIZE, 0);
+		}
+		v->page = v->sg_page[0];
+		v->size = PAGE_SIZE * VICTIM_SG_PAGES;
+		v->target_page = v->sg_page[VICTIM_SG_PAGES - 1];
+		break;
+	case VICTIM_COHERENT:
+		v->cpu = dma_alloc_coherent(dev, PAGE_SIZE, &v->dma, GFP_KERNEL);
+		if (!v->cpu)
+			return -ENOMEM;
+		v->size = PAGE_SIZE;
+		v->target = v->dma;
+		v->target_cpu = v->cpu;
+		v->target_page = is_vmalloc_addr(v->cpu) ?
+				 vmalloc_to_page(v->cpu) : virt_to_page(v->cpu);
+		return 0;
+	}
+	if (!v->page)
 		return -ENOMEM;
-	fill_attack(victim, seq);
-	iova = dma_map_page(dev, victim, 0, PAGE_SIZE, DMA_BIDIRECTIONAL);
-	if (dma_mapping_error(dev, iova)) {
-		__free_page(victim);
-		return -ENOMEM;
+	v->target_cpu = page_address(v->target_page);
+	v->checkable = true;
+	return 0;
+}
+
+/* Map @v (coherent memory came mapped); sets @v->dma and @v->target. */
+static int victim_map(struct attack_dev *ad, struct victim *v)
+{
+	struct device *dev = &ad->pdev->dev;
+	struct scatterlist *sg, *last = NULL;
+	int i;
+
+	switch (v->kind) {
+	case VICTIM_PAGE:
+	case VICTIM_HIGH:
+	case VICTIM_COMPOUND:
+		v->dma = dma_map_page(dev, v->page, 0, v->size,
+				      DMA_BIDIRECTIONAL);
+		if (dma_mapping_error(dev, v->dma))
+			return -ENOMEM;
+		v->target = v->dma + v->size - PAGE_SIZE;
+		return 0;
+	case VICTIM_KMALLOC:
+		v->dma = dma_map_single(dev, v->cpu, v->size,
+					DMA_BIDIRECTIONAL);
+		if (dma_mapping_error(dev, v->dma))
+			return -ENOMEM;
+		v->target = v->dma;
+		return 0;
+	case VICTIM_SG:
+		v->sg_mapped = dma_map_sg(dev, v->sgl, VICTIM_SG_PAGES,
+					  DMA_BIDIRECTIONAL);
+		if (!v->sg_mapped)
+			return -ENOMEM;
+		for_each_sg(v->sgl, sg, v->sg_mapped, i)
+			last = sg;
+		/* Pages are whole: the last page ends the last segment. */
+		v->target = sg_dma_address(last) + sg_dma_len(last) - PAGE_SIZE;
+		v->dma = sg_dma_address(v->sgl);
+		return 0;
+	case VICTIM_COHERENT:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Unmap @v as its owner would; with @noinval (kind=page only) clear the
+ * page-table entry behind the DMA API's back and invalidate nothing.
+ */
+static void victim_unmap(struct attack_dev *ad, struct victim *v,
+			 bool noinval)
+{
+	struct device *dev = &ad->pdev->dev;
+	struct iommu_domain *domain;
+
+	if (noinval) {
+		domain = iommu_get_domain_for_dev(dev);
+		iommu_iotlb_gather_init(&v->gather);
+		/* "A full flush follows": it never does. */
+		v->gather.queued = true;
+		if (domain && iommu_unmap_fast(domain, v->dma, v->size,
+					       &v->gather) == v->size)
+			v->noinval = true;
+		else
+			dma_unmap_page(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
+		return;
 	}
 
-	/*
-	 * The device uses the mapping: the IOTLB caches it, edu keeps data.
-	 * Time it: the guest's clock and QEMU's virtual clock need not agree
-	 * on how long edu's 100 ms are.
-	 */
-	start = ktime_get();
-	edu_start(ad, iova, EDU_BUF_ADDR, false);
-	if (!edu_wait(ad, &done)) {
-		dma_unmap_page(dev, iova, PAGE_SIZE, DMA_BIDIRECTIONAL);
-		__free_page(victim);
-		res->timeouts++;
-		return -ETIMEDOUT;
+	switch (v->kind) {
+	case VICTIM_PAGE:
+	case VICTIM_HIGH:
+	case VICTIM_COMPOUND:
+		dma_unmap_page(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
+		break;
+	case VICTIM_KMALLOC:
+		dma_unmap_single(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
+		break;
+	case VICTIM_SG:
+		dma_unmap_sg(dev, v->sgl, VICTIM_SG_PAGES, DMA_BIDIRECTIONAL);
+		break;
+	case VICTIM_COHERENT:
+		dma_free_coherent(dev, v->size, v->cpu, v->dma);
+		break;
 	}
-	/*
-	 * edu never fires early, but often late (QEMU's main loop runs
-	 * behind under load): aim at the earliest it has fired yet.
-	 */
-	delay_us = ktime_us_delta(done, start);
-	res->delay_us_sum += delay_us;
-	*min_delay_us = min(*min_delay_us, delay_us);
-	delay_us = *min_delay_us;
+}
 
-	/* The write to the old IOVA, 100 ms from now. */
-	start = ktime_get();
-	edu_start(ad, EDU_BUF_ADDR, iova, true);
+/*
+ * After an unmap=noinval trial: give the DMA layer back an IOVA whose
+ * page-table entry it still believes in (mapped to @scratch, so that its
+ * unmap finds what it expects), and have it unmapped, and invalidated, the
+ * ordinary way.
+ */
+static void victim_noinval_done(struct attack_dev *ad, struct victim *v,
+				struct page *scratch)
+{
+	struct device *dev = &ad->pdev->dev;
+	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+
+	if (!v->noinval)
+		return;
+	if (!iommu_map(domain, v->dma, page_to_phys(scratch), PAGE_SIZE,
+		       IOMMU_READ | IOMMU_WRITE, GFP_KERNEL))
+		dma_unmap_page(dev, v->dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	else
+		dev_warn(dev, "IOVA %pad lost after an unmap=noinval trial\n",
+			 &v->dma);
+	iommu_iotlb_sync(domain, &v->gather);
+	v->noinval = false;
+}
+
+/* Allocate, fill and map the victim; on failure nothing is left over. */
+static int victim_get(struct attack_dev *ad, struct victim *v,
+		      unsigned int kind, u32 seq)
+{
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->kind = kind;
+	ret = victim_alloc(ad, v);
+	if (ret)
+		return ret;
+	v->target_lin = page_address(v->target_page) +
+			offset_in_page(v->target_cpu);
+	fill_attack(v->target_cpu, seq);
+	ret = victim_map(ad, v);
+	if (ret) {
+		victim_free_pages(v);
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * What somebody else allocates next, in memory of @kind, as the @i-th
+ * allocation after the free. A high-order allocation that is not compound
+ * can come back in pieces (its head page held, its tail pages freed at
+ * once): ask for every order up to its own in turn.
+ */
+static bool reuse_alloc(unsigned int kind, unsigned int i, struct reuse_mem *r)
+{
+	const gfp_t gfp = GFP_ATOMIC | __GFP_NOWARN;
+	struct page *page;
+
+	switch (kind) {
+	case VICTIM_KMALLOC:
+		r->order = 0;
+		r->size = VICTIM_KMALLOC_SIZE;
+		r->addr = kmalloc(VICTIM_KMALLOC_SIZE, gfp);
+		return r->addr;
+	case VICTIM_HIGH:
+		r->order = VICTIM_ORDER - i % (VICTIM_ORDER + 1);
+		page = alloc_pages(gfp, r->order);
+		break;
+	case VICTIM_COMPOUND:
+		r->order = VICTIM_ORDER;
+		page = alloc_pages(gfp | __GFP_COMP, r->order);
+		break;
+	default:
+		r->order = 0;
+		page = alloc_page(gfp);
+		break;
+	}
+	r->size = PAGE_SIZE << r->order;
+	r->addr = page ? page_address(page) : NULL;
+	return r->addr;
+}
+
+static void reuse_free(unsigned int kind, struct reuse_mem *r)
+{
+	if (kind == VICTIM_KMALLOC)
+		kfree(r->addr);
+	else
+		free_pages((unsigned long)r->addr, r->order);
+}
+
+/*
+ * Did the write land in the victim, which nobody reallocated? Only
+ * page-backed victims are looked at, and only while something (the
+ * deferred unmap's reference) still holds the page: never freed memory.
+ */
+static bool victim_landed(struct victim *v, u32 seq)
+{
+	struct folio *folio = page_folio(v->target_page);
+	bool landed;
+
+	if (!folio_try_get(folio))
+		return false;
+	landed = holds_attack(v->target_cpu, EDU_XFER_LEN, seq);
+	folio_put(folio);
+	return landed;
+}
+
+/* Sleep until @lead_us before edu's transfer started at @start fires. */
+static void sleep_until_lead(ktime_t start, s64 delay_us,
+			     unsigned int lead_us)
+{
+	s64 left_us;
+
 	/*
 	 * msleep() rounds up to whole jiffies (4 ms at HZ=250): sleep the
 	 * bulk with it, the last stretch on an hrtimer.
@@ -334,75 +690,194 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	left_us = delay_us - lead_us - ktime_us_delta(ktime_get(), start);
 	if (left_us > 0)
 		usleep_range(left_us, left_us + 50);
+}
+
+/*
+ * One attack trial, as in the comment at the top of the file. Returns 0
+ * or a negative errno; counts into @res, grows @res->lead_us after a trial
+ * that woke up too late.
+ */
+static int attack_trial(struct attack_dev *ad, struct attack_result *res,
+			struct reuse_mem *reuse, struct page *scratch,
+			s64 *min_delay_us)
+{
+	const struct attack_params *p = &res->p;
+	unsigned int lead_us = res->lead_us;
+	struct device *dev = &ad->pdev->dev;
+	bool valid, reused = false, held = false;
+	bool landed_reused = false, landed_victim = false;
+	unsigned int i, got;
+	ktime_t start, done;
+	struct victim v;
+	s64 delay_us;
+	u32 seq = ++ad->seq;
+	int ret;
+
+	ret = victim_get(ad, &v, p->kind, seq);
+	if (ret)
+		return ret;
+
+	/*
+	 * The device uses the mapping: the IOTLB caches it, edu keeps data.
+	 * Time it: the guest's clock and QEMU's virtual clock need not agree
+	 * on how long edu's 100 ms are.
+	 */
+	start = ktime_get();
+	edu_start(ad, v.target, EDU_BUF_ADDR, false);
+	if (!edu_wait(ad, &done)) {
+		victim_unmap(ad, &v, false);
+		victim_free_pages(&v);
+		res->timeouts++;
+		return -ETIMEDOUT;
+	}
+	/* From now on the trial's pattern can only come from edu. */
+	fill_words(v.target_cpu, EDU_XFER_LEN, VICTIM_MAGIC);
+	/*
+	 * edu never fires early, but often late (QEMU's main loop runs
+	 * behind under load): aim at the earliest it has fired yet.
+	 */
+	delay_us = ktime_us_delta(done, start);
+	res->delay_us_sum += delay_us;
+	*min_delay_us = min(*min_delay_us, delay_us);
+
+	/* The write to the old IOVA, 100 ms from now. */
+	start = ktime_get();
+	edu_start(ad, EDU_BUF_ADDR, v.target, true);
+	sleep_until_lead(start, *min_delay_us, lead_us);
 
 	/* The driver is done with the buffer: unmap, free. */
 	valid = edu_busy(ad);
-	dma_unmap_page(dev, iova, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	victim_unmap(ad, &v, p->unmap);
 
 	/*
 	 * Somebody else gets memory: on this CPU, with no chance for anyone
-	 * in between, so that a page freed straight to the per-CPU lists is
-	 * the first one handed out again.
+	 * in between, so that memory freed straight to the per-CPU lists is
+	 * the first handed out again.
 	 */
 	preempt_disable();
-	__free_page(victim);
-	for (i = 0; i < nr_reuse; i++) {
-		u64 *p;
-		unsigned int j;
-
-		reuse[i] = alloc_page(GFP_ATOMIC | __GFP_NOWARN);
-		if (!reuse[i])
+	victim_free_pages(&v);
+	for (i = 0; i < p->nr_reuse; i++) {
+		if (!reuse_alloc(p->kind, i, &reuse[i]))
 			break;
-		p = page_address(reuse[i]);
-		for (j = 0; j < PAGE_SIZE / sizeof(u64); j++)
-			p[j] = reuse_word(j);
-		if (reuse[i] == victim)
+		fill_words(reuse[i].addr, reuse[i].size, REUSE_MAGIC);
+		if (v.target_lin >= reuse[i].addr &&
+		    v.target_lin < reuse[i].addr + reuse[i].size)
 			reused = true;
 	}
 	got = i;
+	/* Not handed out again, yet not free: somebody holds it. */
+	if (!reused && v.checkable)
+		held = folio_ref_count(page_folio(v.target_page)) > 0;
 	preempt_enable();
 
 	if (!edu_wait(ad, NULL))
 		res->timeouts++;
 
+	if (held)
+		landed_victim = victim_landed(&v, seq);
 	for (i = 0; i < got; i++) {
-		if (holds_attack(reuse[i], seq))
-			landed = true;
-		__free_page(reuse[i]);
+		if (holds_attack(reuse[i].addr, reuse[i].size, seq))
+			landed_reused = true;
+		reuse_free(p->kind, &reuse[i]);
 	}
+	victim_noinval_done(ad, &v, scratch);
 
 	res->trials++;
 	if (valid)
 		res->valid++;
 	else
-		res->lead_us = min_t(unsigned int, lead_us + lead_us / 2 + 1,
-				     MAX_LEAD_US);
-	if (reused)
-		res->reused++;
-	if (landed) {
-		res->landed++;
-		dev_info(dev, "trial %u: stale IOTLB write to IOVA %pad landed in reused memory\n",
-			 seq, &iova);
+		res->lead_us = min(lead_us + lead_us / 2 + 1, p->max_lead_us);
+	res->reused += reused;
+	res->held += held;
+	res->landed_victim += landed_victim;
+	res->hit_victim += valid && landed_victim;
+	res->reused_valid += valid && reused;
+	if (landed_reused) {
+		res->landed_reused++;
+		dev_info(dev, "trial %u (%s): stale IOTLB write to IOVA %pad landed in reused memory\n",
+			 seq, kind_names[p->kind], &v.target);
 	}
 	return 0;
 }
 
-static void attack_run(struct attack_dev *ad, unsigned int trials,
-		       unsigned int lead_us, unsigned int nr_load,
-		       unsigned int nr_reuse, struct attack_result *res)
+/*
+ * One release trial, as in the comment at the top of the file: the write
+ * through the old IOVA after the release must land nowhere.
+ */
+static int release_trial(struct attack_dev *ad, struct attack_result *res,
+			 struct page *scratch)
+{
+	const struct attack_params *p = &res->p;
+	struct device *dev = &ad->pdev->dev;
+	unsigned long end;
+	bool live, landed;
+	struct victim v;
+	u32 seq = ++ad->seq;
+	int ret;
+
+	ret = victim_get(ad, &v, VICTIM_PAGE, seq);
+	if (ret)
+		return ret;
+	if (!edu_xfer(ad, v.target, EDU_BUF_ADDR, false))
+		goto timeout;
+	/* The translation works and is cached: a write goes through. */
+	fill_words(v.target_cpu, EDU_XFER_LEN, VICTIM_MAGIC);
+	if (!edu_xfer(ad, EDU_BUF_ADDR, v.target, true))
+		goto timeout;
+	live = holds_attack(v.target_cpu, EDU_XFER_LEN, seq);
+	fill_words(v.target_cpu, EDU_XFER_LEN, VICTIM_MAGIC);
+
+	/* Unmapped, and released: the page is the test's own again. */
+	victim_unmap(ad, &v, p->unmap);
+	end = jiffies + msecs_to_jiffies(RELEASE_WAIT_MS);
+	while (page_ref_count(v.page) > 1 && time_before(jiffies, end))
+		usleep_range(500, 1000);
+	if (page_ref_count(v.page) > 1)
+		res->timeouts++;
+	msleep(p->release_ms);
+
+	/* Nothing has mapped the IOVA again: nothing may reach the page. */
+	if (!edu_xfer(ad, EDU_BUF_ADDR, v.target, true))
+		res->timeouts++;
+	landed = holds_attack(v.target_cpu, EDU_XFER_LEN, seq);
+	__free_page(v.page);
+	victim_noinval_done(ad, &v, scratch);
+
+	res->trials++;
+	res->valid++;
+	res->live += live;
+	if (landed) {
+		res->landed_victim++;
+		dev_info(dev, "trial %u: write to IOVA %pad after its release landed\n",
+			 seq, &v.target);
+	}
+	return 0;
+
+timeout:
+	victim_unmap(ad, &v, false);
+	victim_free_pages(&v);
+	res->timeouts++;
+	return -ETIMEDOUT;
+}
+
+static void attack_run(struct attack_dev *ad, const struct attack_params *p,
+		       struct attack_result *res)
 {
 	struct task_struct *load[MAX_LOAD_THREADS] = { };
 	s64 min_delay_us = S64_MAX;
-	struct page **reuse;
+	struct reuse_mem *reuse;
+	struct page *scratch;
 	unsigned int i;
 	int nice, err = 0;
 
 	memset(res, 0, sizeof(*res));
-	res->lead_us = lead_us;
-	reuse = kcalloc(nr_reuse, sizeof(*reuse), GFP_KERNEL);
-	if (!reuse) {
+	res->p = *p;
+	res->lead_us = min(p->lead_us, p->max_lead_us);
+	reuse = kcalloc(p->nr_reuse, sizeof(*reuse), GFP_KERNEL);
+	scratch = alloc_page(GFP_KERNEL);
+	if (!reuse || !scratch) {
 		res->err = -ENOMEM;
-		return;
+		goto out;
 	}
 
 	res->control_ok = attack_control(ad);
@@ -412,7 +887,7 @@ static void attack_run(struct attack_dev *ad, unsigned int trials,
 	}
 
 	atomic_long_set(&ad->load_ops, 0);
-	for (i = 0; i < nr_load; i++) {
+	for (i = 0; i < p->nr_load; i++) {
 		load[i] = kthread_run(attack_load_fn, ad, DRV_NAME "/%u", i);
 		if (IS_ERR(load[i])) {
 			err = PTR_ERR(load[i]);
@@ -428,46 +903,114 @@ static void attack_run(struct attack_dev *ad, unsigned int trials,
 	 */
 	nice = task_nice(current);
 	sched_set_fifo_low(current);
-	for (i = 0; !err && res->valid < trials && i < ATTEMPTS * trials; i++) {
-		err = attack_trial(ad, res, reuse, nr_reuse, &min_delay_us);
+	for (i = 0; !err && res->valid < p->trials &&
+	     i < ATTEMPTS * p->trials; i++) {
+		if (p->test)
+			err = release_trial(ad, res, scratch);
+		else
+			err = attack_trial(ad, res, reuse, scratch,
+					   &min_delay_us);
 		if (fatal_signal_pending(current))
 			err = -EINTR;
 	}
 	sched_set_normal(current, nice);
 
-	for (i = 0; i < nr_load; i++)
+	for (i = 0; i < p->nr_load; i++)
 		if (load[i])
 			kthread_stop(load[i]);
 	res->load_ops = atomic_long_read(&ad->load_ops);
 	res->err = err;
 out:
+	if (scratch)
+		__free_page(scratch);
 	kfree(reuse);
+}
+
+/* KEY=VALUE words into @p; -EINVAL on anything unknown or out of range. */
+static int parse_params(char *buf, struct attack_params *p)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		unsigned int max;
+	} nums[] = {
+		{ "trials", offsetof(struct attack_params, trials), MAX_TRIALS },
+		{ "lead_us", offsetof(struct attack_params, lead_us), MAX_LEAD_US },
+		{ "max_lead_us", offsetof(struct attack_params, max_lead_us), MAX_LEAD_US },
+		{ "load", offsetof(struct attack_params, nr_load), MAX_LOAD_THREADS },
+		{ "reuse", offsetof(struct attack_params, nr_reuse), MAX_REUSE },
+		{ "release_ms", offsetof(struct attack_params, release_ms), MAX_RELEASE_MS },
+	};
+	char *word, *val;
+	unsigned int i;
+	int ret;
+
+	while ((word = strsep(&buf, " \t\n"))) {
+		if (!*word)
+			continue;
+		val = strchr(word, '=');
+		if (!val)
+			return -EINVAL;
+		*val++ = '\0';
+		if (!strcmp(word, "kind")) {
+			ret = match_string(kind_names, ARRAY_SIZE(kind_names), val);
+			p->kind = ret;
+		} else if (!strcmp(word, "test")) {
+			ret = match_string(test_names, ARRAY_SIZE(test_names), val);
+			p->test = ret;
+		} else if (!strcmp(word, "unmap")) {
+			ret = match_string(unmap_names, ARRAY_SIZE(unmap_names), val);
+			p->unmap = ret;
+		} else {
+			ret = -EINVAL;
+			for (i = 0; i < ARRAY_SIZE(nums); i++) {
+				unsigned int *u = (void *)p + nums[i].off;
+
+				if (strcmp(word, nums[i].name))
+					continue;
+				ret = kstrtouint(val, 0, u);
+				if (!ret && *u > nums[i].max)
+					ret = -EINVAL;
+				break;
+			}
+		}
+		if (ret < 0)
+			return -EINVAL;
+	}
+	if (!p->trials || !p->nr_reuse)
+		return -EINVAL;
+	/* Only a streaming page mapping can be unmapped behind its back. */
+	if ((p->unmap || p->test) && p->kind != VICTIM_PAGE)
+		return -EINVAL;
+	if (p->test)
+		p->nr_load = 0;
+	return 0;
 }
 
 static ssize_t run_write(struct file *file, const char __user *ubuf,
 			 size_t len, loff_t *ppos)
 {
 	struct attack_dev *ad = file->private_data;
-	unsigned int trials, lead_us = DEF_LEAD_US, nr_load = 0;
-	unsigned int nr_reuse = DEF_REUSE_PAGES;
+	struct attack_params p = {
+		.lead_us = DEF_LEAD_US,
+		.max_lead_us = MAX_LEAD_US,
+		.nr_reuse = DEF_REUSE,
+		.release_ms = DEF_RELEASE_MS,
+	};
 	struct attack_result res;
-	char buf[64];
-	int n;
+	char buf[192];
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
 	buf[len] = '\0';
-	n = sscanf(buf, "%u %u %u %u", &trials, &lead_us, &nr_load, &nr_reuse);
-	if (n < 1 || !trials || trials > MAX_TRIALS ||
-	    lead_us > MAX_LEAD_US || nr_load > MAX_LOAD_THREADS ||
-	    !nr_reuse || nr_reuse > MAX_REUSE_PAGES)
+	if (parse_params(buf, &p))
 		return -EINVAL;
 
 	if (mutex_lock_interruptible(&ad->lock))
 		return -EINTR;
-	attack_run(ad, trials, lead_us, nr_load, nr_reuse, &res);
+	attack_run(ad, &p, &res);
 	ad->last = res;
 	ad->ran = true;
 	mutex_unlock(&ad->lock);
@@ -479,7 +1022,7 @@ static ssize_t run_read(struct file *file, char __user *ubuf, size_t len,
 {
 	struct attack_dev *ad = file->private_data;
 	struct attack_result res;
-	char buf[192];
+	char buf[384];
 	int n;
 
 	mutex_lock(&ad->lock);
@@ -489,9 +1032,12 @@ static ssize_t run_read(struct file *file, char __user *ubuf, size_t len,
 	if (!n)
 		return simple_read_from_buffer(ubuf, len, ppos, "none\n", 5);
 	n = scnprintf(buf, sizeof(buf),
-		      "trials=%u valid=%u landed=%u reused=%u timeouts=%u load_ops=%lu delay_us=%lld lead_us=%u control=%s err=%d\n",
-		      res.trials, res.valid, res.landed, res.reused,
-		      res.timeouts, res.load_ops,
+		      "test=%s kind=%s unmap=%s trials=%u valid=%u reused=%u held=%u landed_victim=%u landed_reused=%u hit_victim=%u reused_valid=%u live=%u timeouts=%u load_ops=%lu delay_us=%lld lead_us=%u control=%s err=%d\n",
+		      test_names[res.p.test], kind_names[res.p.kind],
+		      unmap_names[res.p.unmap], res.trials, res.valid,
+		      res.reused, res.held, res.landed_victim,
+		      res.landed_reused, res.hit_victim, res.reused_valid,
+		      res.live, res.timeouts, res.load_ops,
 		      res.trials ? div_s64(res.delay_us_sum, res.trials) : 0,
 		      res.lead_us, res.control_ok ? "ok" : "FAIL", res.err);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);

@@ -1,48 +1,82 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Stale IOTLB DMA attack: can a device still write to a page through a
-# cached translation after its driver unmapped and freed it, once the kernel
-# has handed the page to somebody else? Needs the iotlb_attack test driver
-# (CONFIG_IOMMU_IOTLB_ATTACK_TEST) and QEMU's edu device (1234:11e8, or the
-# PCI address in IOVA_TEST_DEVICE), bound through driver_override. See
-# drivers/iommu/tests/iotlb_attack_test.c for one trial.
+# Stale IOTLB DMA attack: can a device still write to memory through a
+# cached translation after its driver unmapped and freed it, once the
+# kernel has handed the memory to somebody else? Needs the iotlb_attack
+# test driver (CONFIG_IOMMU_IOTLB_ATTACK_TEST) and QEMU's edu device
+# (1234:11e8, or the PCI address in IOVA_TEST_DEVICE), bound through
+# driver_override. See drivers/iommu/tests/iotlb_attack_test.c for one
+# trial and for the counts it reports.
 #
-# Two runs of IOVA_ATTACK_TRIALS valid trials each (valid: the page was
-# unmapped before the transfer started; the driver tries up to five times
-# as many): one quiet, one under
-# concurrent map/unmap load: IOVA_ATTACK_LOAD kernel threads of the test
-# driver mapping and unmapping pages of the same device (same domain) all
-# along, and, where the guest has another PCI device without a driver in a
-# domain of the same type (QEMU's VGA or NIC), dma_map_benchmark running on
-# it meanwhile. Expected, by the device's domain type:
+# The runs, in a domain that translates (strict DMA, lazy DMA-FQ, safe
+# deferred DMA-SAFE; an identity domain is a SKIP):
 #
-#   DMA (strict)          no write lands;
-#   DMA-SAFE (safedefer)  no write lands, ever;
-#   DMA-FQ (lazy)         writes may land: counted and reported as the
-#                         known weakness of lazy mode (SKIP, never a
-#                         failure);
-#   identity              nothing to test (SKIP).
+#   control     the positive control: the driver's unmap=noinval (clear
+#               the page-table entry, never invalidate, free the page) must
+#               let a write land in reused memory, or the attack path is
+#               silent and the test fails;
+#   release     after the unmap and the release of the page (past
+#               iommu.batch_timeout and the flush queue's timeout), before
+#               the IOVA is handed out again, a write through the old IOVA
+#               must fault and land nowhere (an implementation that delays
+#               the release and never invalidates fails here); the same
+#               write through the mapping just before must land;
+#   page        IOVA_ATTACK_TRIALS trials with order-0 pages;
+#   KIND        IOVA_ATTACK_KIND_TRIALS trials each of the other victim
+#               kinds (high, compound, kmalloc, sg, coherent);
+#   load        the control and the page trials again under concurrent
+#               map/unmap load: IOVA_ATTACK_LOAD kernel threads of the test
+#               driver mapping and unmapping pages of the same device (same
+#               domain) all along, and, where the guest has another PCI
+#               device without a driver in a domain of the same type
+#               (QEMU's VGA or NIC), dma_map_benchmark running on it.
 #
-# A run whose control transfer fails, or that got fewer than half the
-# valid trials it asked for (a quarter under load), tested too little and
-# fails. Each run prints one line for the result collectors:
+# A trial counts where the victim was unmapped before the write fired
+# (valid) and it tested what the mode promises:
 #
-#   # iova-attack: type=T load=N trials=N valid=N landed=N reused=N
-#     faults=N timeouts=N lead_us=N load_ops=N delay_us=N bench=DEV|none
-#                                                          (on one line)
+#   DMA (strict)     the victim's memory was handed out again (reused):
+#                    no write may land anywhere;
+#   DMA-SAFE         the write landed in the victim while the deferred
+#                    unmap held it (the translation was live, the held
+#                    reference is what protected reused memory), or, for
+#                    memory that cannot be held, the memory was reused
+#                    (then invalidated at once): no write may land in
+#                    reused memory;
+#   DMA-FQ (lazy)    writes land in reused memory: the known weakness, and
+#                    the attack path's second positive control: a quiet
+#                    page run that lands nothing fails.
 #
-# faults counts the IOMMU fault reports in the kernel log during the run
-# (rate limited by the IOMMU drivers: a lower bound).
+# A quiet run with fewer counted trials than half those asked for (a
+# quarter for the kinds other than page) tested too little and fails.
+# Under load a run that counted too few, or whose control landed nothing
+# (the load's invalidations drop the stale entry before the write), is no
+# evidence: it says so and is a SKIP, never a
+# PASS; a write landing in reused memory fails under load too. Each run
+# prints one line for the result collectors (on one line):
 #
-# lead_us is the lead the driver ended with: it starts from the knob below
-# and grows by half after each trial that woke up after the transfer.
+#   # iova-attack: type=T run=R test=T kind=K unmap=U load=N trials=N
+#     valid=N reused=N held=N landed=N landed_victim=N hit_victim=N
+#     reused_valid=N counted=N live=N faults=N timeouts=N lead_us=N
+#     load_ops=N delay_us=N bench=DEV|none verdict=pass|fail|skip
 #
-# Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_LEAD_US (5000, how long
-# before the transfer fires the page is unmapped, at first; 50000 at most),
-# IOVA_ATTACK_LOAD_LEAD_US (20000, the same under load, where the guest and
-# QEMU's timer both run late by milliseconds), IOVA_ATTACK_LOAD (2), IOVA_ATTACK_REUSE (64 pages
-# reallocated after each free).
+# run is control, release, page, the kind's name, load-control or
+# load-page; landed counts the trials whose write landed in reused memory
+# (for the release run: in the released page); faults the IOMMU fault
+# reports in the kernel log during the run (rate limited by the IOMMU
+# drivers: a lower bound).
+#
+# Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_KIND_TRIALS (4),
+# IOVA_ATTACK_CONTROL_TRIALS (3), IOVA_ATTACK_PROBES (2, release trials),
+# IOVA_ATTACK_KINDS ("high compound kmalloc sg coherent"),
+# IOVA_ATTACK_LEAD_US (5000, how long before the write fires the victim is
+# unmapped, at first; 50000 at most), IOVA_ATTACK_LOAD_LEAD_US (20000, the
+# same under load, where the guest and QEMU's timer both run late by
+# milliseconds; in a DMA-SAFE domain both stay 2 ms under
+# iommu.batch_timeout, or the release would precede every write),
+# IOVA_ATTACK_LOAD (2), IOVA_ATTACK_REUSE (64 allocations after each free),
+# IOVA_ATTACK_UNMAP (dma; noinval runs the release and page runs with the
+# driver's never-invalidating unmap: a demonstration that they fail).
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -51,10 +85,28 @@ DIR=$(dirname "$0")
 DRIVER=iotlb_attack
 RUN=/sys/kernel/debug/$DRIVER/run
 TRIALS=${IOVA_ATTACK_TRIALS:-20}
+KIND_TRIALS=${IOVA_ATTACK_KIND_TRIALS:-4}
+CONTROL_TRIALS=${IOVA_ATTACK_CONTROL_TRIALS:-3}
+PROBES=${IOVA_ATTACK_PROBES:-2}
+KINDS=${IOVA_ATTACK_KINDS:-high compound kmalloc sg coherent}
 LEAD_US=${IOVA_ATTACK_LEAD_US:-5000}
 LOAD_LEAD_US=${IOVA_ATTACK_LOAD_LEAD_US:-20000}
 LOAD=${IOVA_ATTACK_LOAD:-2}
 REUSE=${IOVA_ATTACK_REUSE:-64}
+UNMAP=${IOVA_ATTACK_UNMAP:-dma}
+MAX_LEAD_US=50000
+SETTLE=0.2
+
+# The safe deferred mode's batch timeout in ms (iommu.batch_timeout).
+batch_timeout()
+{
+	t=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^iommu.batch_timeout=//p' |
+		tail -n 1)
+	case "$t" in
+	'' | *[!0-9]*) echo 10 ;;
+	*) echo "$t" ;;
+	esac
+}
 
 # The domain type of DEVICE's IOMMU group, "none" without one.
 group_type()
@@ -136,53 +188,197 @@ expect_faults()
 	echo "iova-selftest: expect-faults $1" > /dev/kmsg
 }
 
-# attack NAME NR_LOAD LEAD_US: one run, judged by the domain type.
-attack()
+# run NAME LOAD ARGS...: one run of the driver with ARGS (KEY=VALUE
+# words); sets RES (its result line) and NF (fault reports meanwhile).
+# False when the driver refused or failed the run.
+run()
 {
+	shift 2
 	f0=$(faults)
 	expect_faults begin
-	if ! echo "$TRIALS $3 $2 $REUSE" > "$RUN"; then
-		expect_faults end
-		ktap_print_msg "$1: run failed: $(cat "$RUN")"
-		ktap_test_fail "$1"
-		return
-	fi
-	# The fault reports come from an interrupt: let the last ones in.
-	sleep 1
+	ok=0
+	echo "$*" > "$RUN" || ok=1
+	# The fault reports come from an interrupt: let the last ones in
+	# (a second where the count decides, else a moment).
+	sleep "$SETTLE" 2>/dev/null || sleep 1
 	expect_faults end
-	res=$(cat "$RUN")
-	nf=$(($(faults) - f0))
-	t=$(field trials "$res")
-	v=$(field valid "$res")
-	l=$(field landed "$res")
-	ktap_print_msg "iova-attack: type=$TYPE load=$2 trials=$t valid=$v" \
-		"landed=$l reused=$(field reused "$res") faults=$nf" \
-		"timeouts=$(field timeouts "$res") lead_us=$(field lead_us "$res")" \
-		"load_ops=$(field load_ops "$res") delay_us=$(field delay_us "$res")" \
-		"bench=${BENCHDEV:-none}"
-	if [ "$(field control "$res")" != ok ]; then
-		ktap_test_fail "$1: control transfer failed"
+	RES=$(cat "$RUN")
+	NF=$(($(faults) - f0))
+	return $ok
+}
+
+# report RUN LOAD VERDICT: the result collectors' line of the last run.
+report()
+{
+	set -- "$1" "$2" "$3" "$RES"
+	ktap_print_msg "iova-attack: type=$TYPE run=$1" \
+		"test=$(field test "$4") kind=$(field kind "$4")" \
+		"unmap=$(field unmap "$4") load=$2 trials=$(field trials "$4")" \
+		"valid=$(field valid "$4") reused=$(field reused "$4")" \
+		"held=$(field held "$4") landed=$(field landed_reused "$4")" \
+		"landed_victim=$(field landed_victim "$4")" \
+		"hit_victim=$(field hit_victim "$4")" \
+		"reused_valid=$(field reused_valid "$4") counted=$COUNTED" \
+		"live=$(field live "$4") faults=$NF" \
+		"timeouts=$(field timeouts "$4") lead_us=$(field lead_us "$4")" \
+		"load_ops=$(field load_ops "$4") delay_us=$(field delay_us "$4")" \
+		"bench=${BENCHDEV:-none} verdict=$3"
+}
+
+# verdict RUN LOAD pass|fail|skip MESSAGE: report, then the KTAP line.
+verdict()
+{
+	report "$1" "$2" "$3"
+	case "$3" in
+	pass) ktap_test_pass "$4" ;;
+	fail) ktap_test_fail "$4" ;;
+	*) ktap_test_skip "$4" ;;
+	esac
+}
+
+# The positive control: the never-invalidating unmap must let a write land
+# in reused memory. Sets CONTROL_LANDED.
+control()
+{
+	name="$TYPE: control, unmap=noinval, load $1"
+	rname=control
+	[ "$1" -eq 0 ] || rname=load-control
+	COUNTED=0
+	CONTROL_LANDED=0
+	if ! run "$name" "$1" test=attack kind=page unmap=noinval \
+		trials="$CONTROL_TRIALS" lead_us="$2" max_lead_us="$MAX_LEAD_US" \
+		load="$1" reuse="$REUSE"; then
+		verdict "$rname" "$1" fail "$name: run failed: $RES"
 		return
 	fi
-	# Under load fewer trials time out right: ask for a quarter of them.
-	need=$((TRIALS / 2))
-	[ "$2" -eq 0 ] || need=$((TRIALS / 4))
-	if [ "$v" -lt "$need" ]; then
-		ktap_test_fail "$1: only $v of $t trials unmapped before the transfer"
+	CONTROL_LANDED=$(field landed_reused "$RES")
+	COUNTED=$CONTROL_LANDED
+	msg="$name: $CONTROL_LANDED of $(field valid "$RES") writes landed in reused memory"
+	if [ "$(field control "$RES")" != ok ]; then
+		verdict "$rname" "$1" fail "$name: control transfer failed"
+	elif [ "$CONTROL_LANDED" -gt 0 ]; then
+		verdict "$rname" "$1" pass "$msg"
+	elif [ "$1" -eq 0 ]; then
+		verdict "$rname" "$1" fail "$msg: attack path silent"
+	else
+		verdict "$rname" "$1" skip "$msg: attack path silent under load, the load run is no evidence"
+	fi
+}
+
+# After the release, before the IOVA is reused, a write must land nowhere.
+release()
+{
+	bt=$(batch_timeout)
+	[ "$bt" -ge 10 ] || bt=10
+	name="$TYPE: write after the release, unmap=$UNMAP"
+	COUNTED=0
+	SETTLE=1
+	if ! run "$name" 0 test=release kind=page unmap="$UNMAP" \
+		trials="$PROBES" release_ms=$((bt * 2 + 20)) reuse="$REUSE"; then
+		SETTLE=0.2
+		verdict release 0 fail "$name: run failed: $RES"
+		return
+	fi
+	SETTLE=0.2
+	t=$(field trials "$RES")
+	l=$(field landed_victim "$RES")
+	live=$(field live "$RES")
+	COUNTED=$live
+	if [ "$(field control "$RES")" != ok ]; then
+		verdict release 0 fail "$name: control transfer failed"
+	elif [ "$l" -gt 0 ]; then
+		verdict release 0 fail "$name: $l of $t writes through the released IOVA landed"
+	elif [ "$live" -lt "$t" ]; then
+		verdict release 0 fail "$name: the write before the unmap landed in only $live of $t trials"
+	elif [ "$NF" -eq 0 ]; then
+		verdict release 0 fail "$name: no IOMMU fault reported for $t writes"
+	elif [ "$(field timeouts "$RES")" -gt 0 ]; then
+		verdict release 0 fail "$name: page or transfer not released in time"
+	else
+		verdict release 0 pass "$name: $t writes faulted ($NF fault reports), none landed"
+	fi
+}
+
+# attack KIND LOAD TRIALS: one run of attack trials, judged by the domain
+# type.
+attack()
+{
+	kind=$1
+	lead=$LEAD_US
+	[ "$2" -eq 0 ] || lead=$LOAD_LEAD_US
+	maxlead=$MAX_LEAD_US
+	if [ "$TYPE" = DMA-SAFE ]; then
+		maxlead=$(($(batch_timeout) * 1000 - 2000))
+		[ "$maxlead" -gt 1000 ] || maxlead=1000
+		[ "$lead" -le "$maxlead" ] || lead=$maxlead
+	fi
+	unmap=dma
+	[ "$kind" != page ] || unmap=$UNMAP
+	rname=$kind
+	[ "$2" -eq 0 ] || rname=load-$kind
+	name="$TYPE: $kind, $3 trials, unmap=$unmap, load $2${BENCHDEV:+, dma_map_benchmark on $BENCHDEV}"
+	COUNTED=0
+	if ! run "$name" "$2" test=attack kind="$kind" unmap="$unmap" \
+		trials="$3" lead_us="$lead" max_lead_us="$maxlead" load="$2" \
+		reuse="$REUSE"; then
+		verdict "$rname" "$2" fail "$name: run failed: $RES"
+		return
+	fi
+	t=$(field trials "$RES")
+	v=$(field valid "$RES")
+	l=$(field landed_reused "$RES")
+	lv=$(field landed_victim "$RES")
+	hv=$(field hit_victim "$RES")
+	rv=$(field reused_valid "$RES")
+	# Quiet runs must count half the trials asked for; a quarter for the
+	# other kinds, whose freed memory the per-CPU lists hand back less
+	# reliably (a high-order free can go on to the buddy lists).
+	need=$(($3 / 2))
+	[ "$kind" = page ] || need=$(($3 / 4))
+	[ "$need" -gt 0 ] || need=1
+	case "$TYPE" in
+	DMA-FQ) COUNTED=$l ;;
+	DMA-SAFE) COUNTED=$((hv + rv)) ;;
+	*) COUNTED=$rv ;;
+	esac
+	what="$COUNTED counted of $t trials ($v valid, $rv reused, $hv hit the held victim), $l landed in reused memory, $lv in the victim, $NF faults"
+	if [ "$(field control "$RES")" != ok ]; then
+		verdict "$rname" "$2" fail "$name: control transfer failed"
 		return
 	fi
 	case "$TYPE" in
 	DMA-FQ)
-		ktap_test_skip "$1: lazy mode let $l of $v writes land in reused memory (known weakness)"
+		if [ "$l" -gt 0 ]; then
+			verdict "$rname" "$2" pass "$name: lazy mode let $l of $v writes land in reused memory (known weakness; attack path live)"
+		elif [ "$2" -eq 0 ] && [ "$kind" = page ]; then
+			verdict "$rname" "$2" fail "$name: attack path silent: $what"
+		else
+			verdict "$rname" "$2" skip "$name: no write landed, no evidence: $what"
+		fi
+		return
+		;;
+	DMA)
+		if [ "$l" -gt 0 ] || [ "$lv" -gt 0 ]; then
+			verdict "$rname" "$2" fail "$name: $what"
+			return
+		fi
 		;;
 	*)
-		if [ "$l" -eq 0 ]; then
-			ktap_test_pass "$1: no write of $v landed"
-		else
-			ktap_test_fail "$1: $l of $v writes landed in reused memory"
+		if [ "$l" -gt 0 ]; then
+			verdict "$rname" "$2" fail "$name: $what"
+			return
 		fi
 		;;
 	esac
+	if [ "$2" -ne 0 ] && [ "$CONTROL_LANDED" -eq 0 ]; then
+		verdict "$rname" "$2" skip "$name: the control landed nothing under this load, no evidence: $what"
+	elif [ "$COUNTED" -lt "$need" ] && [ "$2" -eq 0 ]; then
+		verdict "$rname" "$2" fail "$name: tested too little: $what"
+	elif [ "$COUNTED" -lt "$need" ]; then
+		verdict "$rname" "$2" skip "$name: too few trials counted under load, no evidence: $what"
+	else
+		verdict "$rname" "$2" pass "$name: $what"
+	fi
 }
 
 ktap_print_header
@@ -229,19 +425,31 @@ TYPE=$(group_type "$DEV")
 skip_untranslated
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, $TRIALS trials per run"
 
-ktap_set_plan 2
-attack "$TYPE: $TRIALS trials" 0 "$LEAD_US"
+nk=$(echo "$KINDS" | wc -w)
+ktap_set_plan $((nk + 5))
+BENCHDEV=
+control 0 "$LEAD_US"
+release
+attack page 0 "$TRIALS"
+for k in $KINDS; do
+	if [ "$UNMAP" != dma ]; then
+		COUNTED=0
+		RES=
+		NF=0
+		verdict "$k" 0 skip "$TYPE: $k: unmap=$UNMAP exists for kind=page only"
+		continue
+	fi
+	attack "$k" 0 "$KIND_TRIALS"
+done
 
 TOOL=$(edu_find_tool)
 if [ -n "$TOOL" ] && bind_load_device; then
 	start_bench_load
 	BENCHDEV=$LOADDEV
-	attack "$TYPE: $TRIALS trials, $LOAD map/unmap threads, dma_map_benchmark on $LOADDEV" \
-		"$LOAD" "$LOAD_LEAD_US"
-	stop_bench_load
 else
 	ktap_print_msg "no device or tool for dma_map_benchmark: driver threads only"
-	attack "$TYPE: $TRIALS trials, $LOAD map/unmap threads" "$LOAD" \
-		"$LOAD_LEAD_US"
 fi
+control "$LOAD" "$LOAD_LEAD_US"
+attack page "$LOAD" "$TRIALS"
+[ -z "$LOADER" ] || stop_bench_load
 ktap_finished
