@@ -4,7 +4,7 @@
 # the counts each part recorded, print "N passed, N failed" last.
 . "$(dirname "$0")/lib.sh"
 
-parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 lint selftests-arm64"}
+parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 selftests-x86_64-amd lint selftests-arm64"}
 mkdir -p "$RESULTS"
 declare -A secs notes
 
@@ -14,6 +14,7 @@ run_part() {
 	kunit)			bash "$TOP/mk/kunit.sh" plain ;;
 	kunit-debug)		bash "$TOP/mk/kunit.sh" debug ;;
 	selftests-x86_64)	bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
+	selftests-x86_64-amd)	GUEST_IOMMU=amd bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
 	selftests-arm64)	bash "$TOP/mk/guest/selftests.sh" arm64 ;;
 	lint)			bash "$TOP/mk/lint.sh" ;;
 	series)			bash "$TOP/mk/series.sh" build && bash "$TOP/mk/series.sh" check &&
