@@ -4,7 +4,7 @@
 # the counts each part recorded, print "N passed, N failed" last.
 . "$(dirname "$0")/lib.sh"
 
-parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 selftests-x86_64-amd lint selftests-arm64"}
+parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 lint selftests-arm64"}
 mkdir -p "$RESULTS"
 declare -A secs notes
 

@@ -25,8 +25,8 @@
 # run and whatever the host's load, instead of wall time (one vCPU thread
 # runs both CPUs; two-thread runs then measure interleaving, not speed).
 # QEMU 7.2 has been seen to stall such a guest now and then (stock kernel
-# too): the boot then fails on its timeout. GUEST_DEVICES=0 leaves out the
-# device workloads' hardware (default: an NVMe disk backed by a scratch
+# too): the boot then fails on its timeout. GUEST_DEVICES=1 adds the
+# device workloads' hardware (the default on x86_64: an NVMe disk backed by a scratch
 # image under build/guest/, and two NICs on one QEMU hub with no host
 # backend: virtio-net with iommu_platform=on on x86_64, e1000e on arm64);
 # the machine's own default NIC is kept, driverless, as before.
@@ -72,7 +72,7 @@ if [ -z "$GUEST_TIMEOUT" ]; then
 		esac
 	done
 	GUEST_TIMEOUT=$((240 + $(echo $threads | wc -w) * repeat * types * count * (secs + 3) * 2 + 10))
-	[ "${GUEST_DEVICES:-1}" = 0 ] || GUEST_TIMEOUT=$((GUEST_TIMEOUT + 180))
+	! guest_devices || GUEST_TIMEOUT=$((GUEST_TIMEOUT + 180))
 fi
 
 # kvm_works: whether this guest really boots and finishes under KVM here
@@ -151,7 +151,7 @@ fi
 devices=()
 disk=
 mem=${GUEST_MEM:-512M}
-if [ "${GUEST_DEVICES:-1}" != 0 ]; then
+if guest_devices; then
 	disk=$GUEST/nvme-$name.img
 	mkdir -p "$GUEST"
 	rm -f "$disk"

@@ -69,6 +69,14 @@ wanted_type()
 		iommu.passthrough=1) want=identity; break ;;
 		esac
 	done
+	# AMD-Vi under a hypervisor that caches non-present entries keeps
+	# every DMA domain strict, whatever the command line says.
+	case "$want" in
+	DMA-FQ | DMA-SAFE)
+		dmesg | grep -q "AMD-Vi: Using strict mode due to virtualization" &&
+			want=DMA
+		;;
+	esac
 	echo "$want"
 }
 
@@ -201,9 +209,11 @@ else
 		recv=$(iperf_bytes "$TMP/iperf-$dir.json" sum_received)
 		bps=$(iperf_bps "$TMP/iperf-$dir.json" sum_received)
 		echo "# iova-devices: workload=iperf3-$dir type=$TYPE rc=$rc streams=$STREAMS sent_bytes=${sent:-0} received_bytes=${recv:-0} bits_per_second=${bps:-0}"
-		# TCP delivers what it acknowledged: every byte the sender
-		# counts sent must have arrived, and something must have.
-		if [ "$rc" != 0 ] || [ "${recv:-0}" -le 0 ] || [ "${sent:-0}" != "${recv:-0}" ]; then
+		# The receiver counts what TCP delivered to it, checksummed
+		# and in order: something must have arrived, and never more
+		# than the sender wrote (what was still in flight when the
+		# test ended is dropped with the connection).
+		if [ "$rc" != 0 ] || [ "${recv:-0}" -le 0 ] || [ "${sent:-0}" -lt "${recv:-0}" ]; then
 			grep -i error "$TMP/iperf-$dir.json" | head -n 5 | sed 's/^/# /'
 			ok=0
 		fi
