@@ -14,6 +14,7 @@ run_part() {
 	kunit)			bash "$TOP/mk/kunit.sh" plain ;;
 	kunit-debug)		bash "$TOP/mk/kunit.sh" debug ;;
 	selftests-x86_64)	bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
+	selftests-x86_64-amd)	GUEST_IOMMU=amd bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
 	selftests-arm64)	bash "$TOP/mk/guest/selftests.sh" arm64 ;;
 	lint)			bash "$TOP/mk/lint.sh" ;;
 	series)			bash "$TOP/mk/series.sh" build && bash "$TOP/mk/series.sh" check &&

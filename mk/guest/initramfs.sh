@@ -7,7 +7,8 @@
 # Contents: a static busybox (Debian's busybox-static; for arm64 the arm64
 # package fetched through multiarch), mk/guest/init as /init, and the
 # kselftest collection tools/testing/selftests/iova of build/linux built
-# statically and installed with run_kselftest.sh. The cpio is written by
+# statically and installed with run_kselftest.sh, and the device
+# workloads' programs with their libraries (mk/guest/tools.sh). The cpio is written by
 # the kernel's own usr/gen_init_cpio, so no root rights are needed for the
 # device nodes. Prints the path of the (gzipped) initramfs on stdout.
 set -e
@@ -76,6 +77,13 @@ for f in iommu_group_type dma_map_benchmark; do
 		die "$KST/install/iova/$f is not a static binary"
 done
 
+# --- the device workloads' programs (Debian's, of the guest's architecture)
+tools=/dev/null
+if guest_devices; then
+	tools=$("$GUEST_DIR/tools.sh" "$GARCH" | tail -n 1) ||
+		die "guest tools for $GARCH could not be staged"
+fi
+
 # --- cpio --------------------------------------------------------------------
 GEN=$GUEST/bin/gen_init_cpio
 if [ ! -x "$GEN" ] || [ "$KSRC/usr/gen_init_cpio.c" -nt "$GEN" ]; then
@@ -92,6 +100,8 @@ list=$GUEST/initramfs-$GARCH.list
 	echo "file /bin/busybox $BUSYBOX 0755 0 0"
 	echo "slink /bin/sh busybox 0777 0 0"
 	echo "file /init $GUEST_DIR/init 0755 0 0"
+	# The programs' directories that the list above already has.
+	grep -vE '^dir /(bin|sbin|usr|usr/bin|usr/sbin)( |$)' "$tools"
 	(cd "$KST/install" && find . -mindepth 1 | sort) | while IFS= read -r p; do
 		p=${p#./}
 		src=$KST/install/$p
@@ -106,7 +116,7 @@ list=$GUEST/initramfs-$GARCH.list
 } > "$list"
 
 img=$GUEST/initramfs-$GARCH.cpio.gz
-"$GEN" "$list" | gzip -n -9 > "$img.tmp"
+"$GEN" "$list" | gzip -n -6 > "$img.tmp"
 mv "$img.tmp" "$img"
 step_err "initramfs $GARCH: $(du -h "$img" | cut -f1) $img"
 echo "$img"

@@ -10,7 +10,8 @@
 # added to every boot. Modes (GUEST_MODES, default "strict lazy
 # safedefer passthrough", no safedefer for stock): strict = iommu.strict=1,
 # lazy = iommu.strict=0, safedefer = iommu.safedefer=1, passthrough =
-# iommu.passthrough=1. GUEST_FLAVOR picks the kernel (ours,
+# iommu.passthrough=1. GUEST_IOMMU=amd boots the x86_64 guest on q35 +
+# amd-iommu (part selftests-x86_64-amd). GUEST_FLAVOR picks the kernel (ours,
 # the default; ours-debug; stock). GUEST_TRACE=1 also counts IOTLB
 # invalidations (build/results/guest/*.json). The stale IOTLB attack's
 # results (trials, landed writes, faults per mode and load) go to
@@ -31,6 +32,12 @@ else
 fi
 flavor=${GUEST_FLAVOR:-ours}
 part=selftests-$GARCH
+# GUEST_IOMMU=amd: the x86_64 guest on QEMU's AMD-Vi model (same kernel).
+if [ "$GUEST_IOMMU" = amd ]; then
+	[ "$GARCH" = x86_64 ] || die "GUEST_IOMMU=amd needs the x86_64 guest"
+	part=selftests-$GARCH-amd
+fi
+export GUEST_IOMMU
 
 
 fail_setup() {
@@ -65,8 +72,30 @@ attack_json() {
 }
 attack=$RESULTS/attack-$GARCH.json
 [ "$flavor" = ours ] || attack=$RESULTS/attack-$GARCH-$flavor.json
+[ "$GUEST_IOMMU" != amd ] || attack=${attack%.json}-amd.json
 mkdir -p "$RESULTS"
 : > "$attack"
+
+# devices_json NAME MODE: the device workloads' result lines of one boot
+# (selftests/iova/devices.sh), one JSON object per line.
+devices_json() {
+	tr -d '\r' < "$RESULTS/guest/$1.log" | sed -n 's/.*# iova-devices: //p' |
+		awk -v part="$part" -v flavor="$flavor" -v mode="$2" '{
+			printf "{\"part\": \"%s\", \"flavor\": \"%s\", \"mode\": \"%s\"", part, flavor, mode
+			for (i = 1; i <= NF; i++) {
+				k = $i; sub(/=.*/, "", k)
+				v = $i; sub(/^[^=]*=/, "", v)
+				if (v ~ /^[0-9]+(\.[0-9]+)?(e\+[0-9]+)?$/)
+					printf ", \"%s\": %s", k, v
+				else
+					printf ", \"%s\": \"%s\"", k, v
+			}
+			print "}"
+		}'
+}
+devjson=$RESULTS/devices-$part.json
+[ "$flavor" = ours ] || devjson=$RESULTS/devices-$part-$flavor.json
+: > "$devjson"
 
 passed=0
 failed=0
@@ -79,6 +108,7 @@ for mode in $modes; do
 		"$(mode_param "$mode")" iovatest.seconds=1 iovatest.threads=1,2 \
 		$extra || bad="$bad $mode"
 	attack_json "$name" "$mode" >> "$attack"
+	devices_json "$name" "$mode" >> "$devjson"
 	read -r p f < "$RESULTS/guest/$name.counts"
 	passed=$((passed + p))
 	failed=$((failed + f))

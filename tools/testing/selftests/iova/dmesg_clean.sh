@@ -16,8 +16,9 @@ BUGS='WARNING:|BUG:|Oops|Kernel panic|general protection fault|'
 BUGS="${BUGS}"'possible recursive locking|possible circular locking|'
 BUGS="${BUGS}"'inconsistent lock state|UBSAN:|KASAN:|'
 BUGS="${BUGS}"'list_add corruption|list_del corruption'
-# Intel VT-d and Arm SMMUv3 fault reports.
+# Intel VT-d, AMD-Vi and Arm SMMUv3 fault reports.
 FAULTS='DMAR: \[DMA (Read|Write)|DMAR: DRHD: handling fault|'
+FAULTS="${FAULTS}"'AMD-Vi: Event logged|'
 FAULTS="${FAULTS}"'arm-smmu-v3.*event 0x|Unhandled context fault'
 
 ktap_print_header

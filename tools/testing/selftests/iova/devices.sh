@@ -1,0 +1,276 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Real devices through the IOMMU, with their data checked: fio writes an
+# NVMe disk at random with block sizes from 4 KiB to 1 MiB (O_DIRECT,
+# libaio, several jobs, queue depth 8) and reads every block back against
+# its crc32c; iperf3 moves TCP streams both ways between two NICs that sit
+# in network namespaces of their own, so that every byte crosses both
+# devices' DMA; sockperf runs request/response over several connections.
+# Then the IOMMU group of every device must still have the domain type the
+# kernel command line asks for.
+#
+# Needs fio, iperf3, sockperf and iproute2's ip, an NVMe namespace and two
+# network interfaces other than lo on one link (QEMU: a hub with no host
+# backend; the addresses are from the RFC 2544 benchmarking range and
+# never leave it). Missing devices or programs skip the test, or fail it
+# with IOVA_TEST_REQUIRE_DEVICES=1.
+#
+# Knobs: IOVA_DEV_FIO_MB (16, MiB written and verified per fio job),
+# IOVA_DEV_FIO_JOBS (2), IOVA_DEV_SECONDS (3, per iperf3 and sockperf run),
+# IOVA_DEV_STREAMS (4), IOVA_DEV_RR (4, sockperf connections).
+# Each workload prints one line for the result collectors:
+#
+#   # iova-devices: workload=W type=T key=value ...
+
+DIR=$(dirname "$0")
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+FIO_MB=${IOVA_DEV_FIO_MB:-16}
+FIO_JOBS=${IOVA_DEV_FIO_JOBS:-2}
+SECS=${IOVA_DEV_SECONDS:-3}
+STREAMS=${IOVA_DEV_STREAMS:-4}
+RR=${IOVA_DEV_RR:-4}
+ADDR_A=198.18.0.1
+ADDR_B=198.18.0.2
+TMP=/tmp/iova-devices
+NSPID=
+
+missing()
+{
+	if [ "$IOVA_TEST_REQUIRE_DEVICES" = 1 ]; then
+		ktap_print_header
+		ktap_set_plan 1
+		ktap_test_fail "$1"
+		ktap_finished
+	fi
+	ktap_print_header
+	ktap_skip_all "$1"
+	exit "$KSFT_SKIP"
+}
+
+cleanup()
+{
+	[ -z "$NSPID" ] || kill "$NSPID" 2>/dev/null
+	killall iperf3 sockperf 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# The domain type the command line asks for ("" where it does not say).
+wanted_type()
+{
+	want=
+	for a in $(cat /proc/cmdline); do
+		case "$a" in
+		iommu.strict=1) want=DMA ;;
+		iommu.strict=0) want=DMA-FQ ;;
+		iommu.safedefer=1) want=DMA-SAFE ;;
+		iommu.passthrough=1) want=identity; break ;;
+		esac
+	done
+	# AMD-Vi under a hypervisor that caches non-present entries keeps
+	# every DMA domain strict, whatever the command line says.
+	case "$want" in
+	DMA-FQ | DMA-SAFE)
+		dmesg | grep -q "AMD-Vi: Using strict mode due to virtualization" &&
+			want=DMA
+		;;
+	esac
+	echo "$want"
+}
+
+# The IOMMU group type of a device's sysfs directory, "none" without one.
+dev_type()
+{
+	cat "$1/iommu_group/type" 2>/dev/null || echo none
+}
+
+for t in fio iperf3 sockperf ip; do
+	command -v $t > /dev/null || missing "no $t"
+done
+NVME=
+for b in /sys/block/nvme*n1; do
+	[ -e "$b" ] && NVME=$(basename "$b") && break
+done
+[ -n "$NVME" ] || missing "no NVMe namespace"
+NICS=
+for n in /sys/class/net/*; do
+	[ -e "$n/device" ] || continue
+	NICS="$NICS $(basename "$n")"
+done
+set -- $NICS
+[ $# -ge 2 ] || missing "fewer than two network interfaces ($NICS)"
+NIC_A=$1
+NIC_B=$2
+
+TYPE=$(dev_type "/sys/block/$NVME/device/device")
+WANT=$(wanted_type)
+mkdir -p "$TMP"
+
+ktap_print_header
+ktap_set_plan 5
+
+# --- domain types ---------------------------------------------------------
+types="$NVME=$TYPE"
+ok=1
+for n in $NIC_A $NIC_B; do
+	t=$(dev_type "/sys/class/net/$n/device")
+	[ "$(basename "$(readlink "/sys/class/net/$n/device/subsystem")")" = virtio ] &&
+		t=$(dev_type "/sys/class/net/$n/device/..")
+	types="$types $n=$t"
+	[ "$t" = "$TYPE" ] || ok=0
+done
+[ -z "$WANT" ] || [ "$TYPE" = "$WANT" ] || ok=0
+echo "# domain types: $types (command line asks for ${WANT:-the default})"
+if [ "$TYPE" = none ]; then
+	ktap_test_fail "devices are behind an IOMMU"
+elif [ $ok = 1 ]; then
+	ktap_test_pass "devices are in $TYPE domains"
+else
+	ktap_test_fail "devices are in $TYPE domains"
+fi
+
+# --- fio: random writes, verified reads -------------------------------------
+# Each job writes its own FIO_MB region (offset_increment), so that one
+# job's verification never reads another's blocks.
+fio --name=verify --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
+	--iodepth=8 --numjobs="$FIO_JOBS" --thread --rw=randwrite \
+	--bsrange=4k-1m --bs_unaligned=0 --size="${FIO_MB}m" \
+	--offset_increment="${FIO_MB}m" --verify=crc32c --do_verify=1 \
+	--verify_fatal=1 --verify_backlog=0 --group_reporting \
+	--output-format=terse --terse-version=3 > "$TMP/fio.out" 2> "$TMP/fio.err"
+rc=$?
+# Terse v3: field 6 read KiB, 7 read KiB/s, 8 read IOPS, 47 write KiB,
+# 48 write KiB/s, 49 write IOPS; field 5 the error.
+line=$(grep '^3;' "$TMP/fio.out" | tail -n 1)
+err=$(echo "$line" | cut -d';' -f5)
+rkb=$(echo "$line" | cut -d';' -f6)
+rbw=$(echo "$line" | cut -d';' -f7)
+riops=$(echo "$line" | cut -d';' -f8)
+wkb=$(echo "$line" | cut -d';' -f47)
+wbw=$(echo "$line" | cut -d';' -f48)
+wiops=$(echo "$line" | cut -d';' -f49)
+want_kb=$((FIO_MB * 1024 * FIO_JOBS))
+echo "# iova-devices: workload=fio type=$TYPE rc=$rc err=${err:-?} write_kib=${wkb:-0} read_kib=${rkb:-0} write_kibs=${wbw:-0} read_kibs=${rbw:-0} write_iops=${wiops:-0} read_iops=${riops:-0}"
+if [ "$rc" = 0 ] && [ "$err" = 0 ] && [ "${wkb:-0}" -ge "$want_kb" ] &&
+   [ "${rkb:-0}" -ge "$want_kb" ] && ! grep -qi "verify" "$TMP/fio.err"; then
+	ktap_test_pass "fio: $want_kb KiB written at random and verified (crc32c)"
+else
+	sed 's/^/# fio: /' "$TMP/fio.err" | head -n 20
+	ktap_test_fail "fio: $want_kb KiB written at random and verified (crc32c)"
+fi
+
+# --- the two NICs, one in a namespace of its own -----------------------------
+net_setup()
+{
+	unshare -n sleep 100000 &
+	NSPID=$!
+	sleep 0.2
+	ip link set dev "$NIC_B" netns "$NSPID" || return 1
+	nsenter -t "$NSPID" -n ip link set lo up || return 1
+	nsenter -t "$NSPID" -n ip addr add "$ADDR_B/24" dev "$NIC_B" || return 1
+	nsenter -t "$NSPID" -n ip link set "$NIC_B" up || return 1
+	ip addr add "$ADDR_A/24" dev "$NIC_A" || return 1
+	ip link set "$NIC_A" up || return 1
+	i=0
+	while [ $i -lt 50 ]; do
+		ping -c 1 -W 1 "$ADDR_B" > /dev/null 2>&1 && return 0
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# json_sum FILE KEY: the value of "KEY" in iperf3's "end" section.
+iperf_bytes()
+{
+	# sum_sent / sum_received come last in the "end" object
+	sed -n "/\"$2\"/,/}/s/.*\"bytes\":[[:space:]]*\([0-9]*\).*/\1/p" "$1" | tail -n 1
+}
+iperf_bps()
+{
+	sed -n "/\"$2\"/,/}/s/.*\"bits_per_second\":[[:space:]]*\([0-9.e+]*\).*/\1/p" "$1" | tail -n 1
+}
+
+if ! net_setup; then
+	ip addr 2>&1 | sed 's/^/# /'
+	ktap_test_fail "iperf3: TCP both ways between $NIC_A and $NIC_B"
+	ktap_test_fail "sockperf: request/response between $NIC_A and $NIC_B"
+else
+	nsenter -t "$NSPID" -n iperf3 -s -D -B "$ADDR_B" > /dev/null 2>&1
+	sleep 0.5
+	ok=1
+	for dir in up down; do
+		r=
+		[ $dir = down ] && r=-R
+		iperf3 -c "$ADDR_B" -t "$SECS" -P "$STREAMS" $r -J > "$TMP/iperf-$dir.json" 2>&1
+		rc=$?
+		sent=$(iperf_bytes "$TMP/iperf-$dir.json" sum_sent)
+		recv=$(iperf_bytes "$TMP/iperf-$dir.json" sum_received)
+		bps=$(iperf_bps "$TMP/iperf-$dir.json" sum_received)
+		echo "# iova-devices: workload=iperf3-$dir type=$TYPE rc=$rc streams=$STREAMS sent_bytes=${sent:-0} received_bytes=${recv:-0} bits_per_second=${bps:-0}"
+		# The receiver counts what TCP delivered to it, checksummed
+		# and in order: something must have arrived, and never more
+		# than the sender wrote (what was still in flight when the
+		# test ended is dropped with the connection).
+		if [ "$rc" != 0 ] || [ "${recv:-0}" -le 0 ] || [ "${sent:-0}" -lt "${recv:-0}" ]; then
+			grep -i error "$TMP/iperf-$dir.json" | head -n 5 | sed 's/^/# /'
+			ok=0
+		fi
+	done
+	if [ $ok = 1 ]; then
+		ktap_test_pass "iperf3: TCP both ways between $NIC_A and $NIC_B"
+	else
+		ktap_test_fail "iperf3: TCP both ways between $NIC_A and $NIC_B"
+	fi
+
+	# sockperf: RR connections, one server port each
+	ok=1
+	i=0
+	while [ $i -lt "$RR" ]; do
+		nsenter -t "$NSPID" -n sockperf server --tcp -i "$ADDR_B" \
+			-p $((11111 + i)) > /dev/null 2>&1 &
+		i=$((i + 1))
+	done
+	sleep 1
+	i=0
+	pids=
+	while [ $i -lt "$RR" ]; do
+		sockperf ping-pong --tcp -i "$ADDR_B" -p $((11111 + i)) \
+			-t "$SECS" --msg-size 64 > "$TMP/rr-$i.out" 2>&1 &
+		pids="$pids $!"
+		i=$((i + 1))
+	done
+	# sockperf ends by itself after SECS seconds
+	wait $pids
+	sent=0
+	recv=0
+	i=0
+	while [ $i -lt "$RR" ]; do
+		s=$(sed -n 's/.*SentMessages=\([0-9]*\).*/\1/p' "$TMP/rr-$i.out" | tail -n 1)
+		r=$(sed -n 's/.*ReceivedMessages=\([0-9]*\).*/\1/p' "$TMP/rr-$i.out" | tail -n 1)
+		if [ -z "$r" ] || [ "$r" -le 0 ]; then
+			sed 's/^/# sockperf: /' "$TMP/rr-$i.out" | tail -n 5
+			ok=0
+		fi
+		sent=$((sent + ${s:-0}))
+		recv=$((recv + ${r:-0}))
+		i=$((i + 1))
+	done
+	echo "# iova-devices: workload=sockperf type=$TYPE connections=$RR seconds=$SECS sent=$sent received=$recv transactions_per_second=$((recv / SECS))"
+	if [ $ok = 1 ]; then
+		ktap_test_pass "sockperf: request/response between $NIC_A and $NIC_B"
+	else
+		ktap_test_fail "sockperf: request/response between $NIC_A and $NIC_B"
+	fi
+fi
+
+# --- the domains after the traffic -----------------------------------------
+t=$(dev_type "/sys/block/$NVME/device/device")
+if [ "$t" = "$TYPE" ]; then
+	ktap_test_pass "domain type unchanged after the workloads"
+else
+	ktap_test_fail "domain type unchanged after the workloads ($TYPE -> $t)"
+fi
+
+ktap_finished
