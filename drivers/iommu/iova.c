@@ -762,7 +762,8 @@ static const char *iova_check_node(struct iova_domain *iovad,
 			return "overlap or disorder";
 		gap_lo = max(gap_lo, prev->pfn_hi + 1);
 		if (iova_mergeable(iovad, n->kind) && prev->kind == n->kind &&
-		    prev->unit == n->unit && prev->pfn_hi + 1 == n->pfn_lo)
+		    prev->unit == n->unit && n->unit != IOVA_UNIT_EXACT &&
+		    prev->pfn_hi + 1 == n->pfn_lo)
 			return "abutting extents of one kind not merged";
 	}
 	if (n->kind == IOVA_KIND_FAST && n->unit != IOVA_UNIT_EXACT &&

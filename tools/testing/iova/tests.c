@@ -457,6 +457,32 @@ static int t_mismatched_free_inside(const struct iova_impl *im)
 	       mismatched_free(im, UNCACHED, UNCACHED / 2, UNCACHED / 2, 1);
 }
 
+/*
+ * Abutting fast-path ranges of sizes that are not a power of two and too
+ * large to round (as dma-iommu asks for 6144 and 1536 pages): each keeps
+ * a node of its own, the tree is sound, nothing warns, and both free.
+ */
+static int t_exact_fast_abutting(const struct iova_impl *im)
+{
+	unsigned long a, b;
+	struct dom x;
+	long w;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	w = harness_warnings();
+	a = im->alloc_fast(x.d, 6144, LIMIT32, false);
+	b = im->alloc_fast(x.d, 1536, LIMIT32, false);
+	CHECK(a && b, "a %lx, b %lx", a, b);
+	CHECK(im->validate(x.d) == 0, "validate with [%lx, %lx] and [%lx, %lx]",
+	      a, a + 6143, b, b + 1535);
+	im->free_fast(x.d, b, 1536);
+	im->free_fast(x.d, a, 6144);
+	CHECK(im->validate(x.d) == 0, "validate after the frees");
+	CHECK(harness_warnings() == w, "%ld WARNs", harness_warnings() - w);
+	return dom_close(&x);
+}
+
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
 static long extents_after_100(const struct iova_impl *im)
 {
@@ -1386,6 +1412,7 @@ static const struct test tests[] = {
 	{ "mismatched_free_oversized_unmerged", t_mismatched_free_oversized_unmerged, 0 },
 	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
 	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
+	{ "exact_fast_abutting", t_exact_fast_abutting, 0 },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
 	{ "depth_bound", t_depth_bound, 0 },
