@@ -53,35 +53,13 @@ initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1) ||
 modes=${GUEST_MODES:-strict lazy safedefer passthrough}
 [ "$flavor" = stock ] && [ -z "$GUEST_MODES" ] && modes="strict lazy passthrough"
 
-# attack_json NAME MODE: the stale IOTLB attack's result lines of one boot
-# (selftests/iova/iotlb_attack.sh), one JSON object per line.
-attack_json() {
-	tr -d '\r' < "$RESULTS/guest/$1.log" | sed -n 's/.*iova-attack: //p' |
-		awk -v arch="$GARCH" -v flavor="$flavor" -v mode="$2" '{
-			printf "{\"arch\": \"%s\", \"flavor\": \"%s\", \"mode\": \"%s\"", arch, flavor, mode
-			for (i = 1; i <= NF; i++) {
-				k = $i; sub(/=.*/, "", k)
-				v = $i; sub(/^[^=]*=/, "", v)
-				if (v ~ /^[0-9]+$/)
-					printf ", \"%s\": %s", k, v
-				else
-					printf ", \"%s\": \"%s\"", k, v
-			}
-			print "}"
-		}'
-}
-attack=$RESULTS/attack-$GARCH.json
-[ "$flavor" = ours ] || attack=$RESULTS/attack-$GARCH-$flavor.json
-[ "$GUEST_IOMMU" != amd ] || attack=${attack%.json}-amd.json
-mkdir -p "$RESULTS"
-: > "$attack"
-
-# devices_json NAME MODE: the device workloads' result lines of one boot
-# (selftests/iova/devices.sh), one JSON object per line.
-devices_json() {
-	tr -d '\r' < "$RESULTS/guest/$1.log" | sed -n 's/.*# iova-devices: //p' |
-		awk -v part="$part" -v flavor="$flavor" -v mode="$2" '{
-			printf "{\"part\": \"%s\", \"flavor\": \"%s\", \"mode\": \"%s\"", part, flavor, mode
+# result_json NAME MODE TAG: the "# TAG: key=value ..." result lines of one
+# boot (iova-attack: selftests/iova/iotlb_attack.sh; iova-devices:
+# selftests/iova/devices.sh), one JSON object per line.
+result_json() {
+	tr -d '\r' < "$RESULTS/guest/$1.log" | sed -n "s/.*# $3: //p" |
+		awk -v arch="$GARCH" -v part="$part" -v flavor="$flavor" -v mode="$2" '{
+			printf "{\"arch\": \"%s\", \"part\": \"%s\", \"flavor\": \"%s\", \"mode\": \"%s\"", arch, part, flavor, mode
 			for (i = 1; i <= NF; i++) {
 				k = $i; sub(/=.*/, "", k)
 				v = $i; sub(/^[^=]*=/, "", v)
@@ -93,8 +71,18 @@ devices_json() {
 			print "}"
 		}'
 }
-devjson=$RESULTS/devices-$part.json
-[ "$flavor" = ours ] || devjson=$RESULTS/devices-$part-$flavor.json
+attack=$RESULTS/attack-$GARCH.json
+devjson=$RESULTS/devices-$GARCH.json
+if [ "$flavor" != ours ]; then
+	attack=${attack%.json}-$flavor.json
+	devjson=${devjson%.json}-$flavor.json
+fi
+if [ "$GUEST_IOMMU" = amd ]; then
+	attack=${attack%.json}-amd.json
+	devjson=${devjson%.json}-amd.json
+fi
+mkdir -p "$RESULTS"
+: > "$attack"
 : > "$devjson"
 
 passed=0
@@ -107,8 +95,8 @@ for mode in $modes; do
 		"$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" "$initrd" \
 		"$(mode_param "$mode")" iovatest.seconds=1 iovatest.threads=1,2 \
 		$extra || bad="$bad $mode"
-	attack_json "$name" "$mode" >> "$attack"
-	devices_json "$name" "$mode" >> "$devjson"
+	result_json "$name" "$mode" iova-attack >> "$attack"
+	result_json "$name" "$mode" iova-devices >> "$devjson"
 	read -r p f < "$RESULTS/guest/$name.counts"
 	passed=$((passed + p))
 	failed=$((failed + f))
