@@ -101,7 +101,7 @@ list=$GUEST/initramfs-$GARCH.list
 	echo "slink /bin/sh busybox 0777 0 0"
 	echo "file /init $GUEST_DIR/init 0755 0 0"
 	# The programs' directories that the list above already has.
-	grep -vE '^dir /(bin|sbin|usr|usr/bin|usr/sbin)( |$)' "$tools"
+	grep -vE '^dir /(bin|sbin|usr|usr/bin|usr/sbin)( |$)' "$tools" || true
 	(cd "$KST/install" && find . -mindepth 1 | sort) | while IFS= read -r p; do
 		p=${p#./}
 		src=$KST/install/$p
