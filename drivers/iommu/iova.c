@@ -1425,11 +1425,12 @@ EXPORT_SYMBOL_GPL(free_iova);
 
 /*
  * [lo, hi] lies in an extent of CPU @cpu's pool in the domain's tree: the
- * pool gives up its free space there, and the parts of it the pool does
- * not own (just given up, or on their way back to the domain) are carved
- * out of the extent, to become free space of the domain's tree. What the
- * pool has allocated there stays. Tree lock held; takes the pool's lock
- * inside it. Returns how many parts came back, or -ENOMEM.
+ * pool gives up each free gap there and the gap is carved out of the
+ * extent in the same step, to become free space of the domain's tree.
+ * What the pool has allocated there stays. Tree lock held; takes the
+ * pool's lock inside it. Returns how many gaps came back, or -ENOMEM when
+ * a node was missing; the gaps given up before that are consistent in
+ * both trees (free space of the domain), the rest stay the pool's.
  */
 static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
 			  unsigned long lo, unsigned long hi)
@@ -1448,28 +1449,19 @@ static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
 			break;
 		if (m->pfn_lo > s) {
 			e = min(m->pfn_lo - 1, hi);
-			if (!iova_have_spare(pool)) {
+			/*
+			 * The pool gives the gap up and the domain takes it
+			 * back in one step, or neither: space the pool marks
+			 * foreign while the domain still counts it as the
+			 * pool's would belong to nobody for good.
+			 */
+			if (!iova_have_spare(pool) || !iova_have_spare(iovad)) {
 				ret = -ENOMEM;
-				goto out;
+				break;
 			}
 			iova_place(pool, m, s, e - s + 1, IOVA_KIND_FOREIGN, NULL);
 			WRITE_ONCE(cc->pool_pages, cc->pool_pages - (e - s + 1));
 			cc->returns++;
-		}
-		if (m->pfn_hi >= hi)
-			break;
-	}
-	for (cur = lo; ; cur = m->pfn_hi + 1) {
-		m = iova_find_ceil(pool, cur);
-		if (m->pfn_lo > hi)
-			break;
-		if (m->kind == IOVA_KIND_FOREIGN) {
-			s = max(m->pfn_lo, cur);
-			e = min(m->pfn_hi, hi);
-			if (!iova_have_spare(iovad)) {
-				ret = -ENOMEM;
-				goto out;
-			}
 			if (!WARN_ON_ONCE(iova_carve(iovad, s, e - s + 1, 0,
 						     iova_pool_kind(cpu))))
 				ret++;
@@ -1477,7 +1469,6 @@ static int iova_pool_cede(struct iova_domain *iovad, unsigned int cpu,
 		if (m->pfn_hi >= hi)
 			break;
 	}
-out:
 	iova_trim_spares(pool);
 	iova_pool_wunlock(pool);
 	return ret;
