@@ -1380,6 +1380,59 @@ static int reserve_race(const struct iova_impl *im, unsigned long long seed)
 	return dom_close(&x);
 }
 
+/*
+ * reserve_iova() over a CPU's pool chunk whose free gaps it must take back
+ * from the pool, with no memory to be had: whatever it manages or not,
+ * every page stays owned by the pool or by the domain, so once everything
+ * is freed the whole space can be allocated again.
+ */
+#define RSV_FAIL_N	2048
+
+static int t_reserve_pool_nomem(const struct iova_impl *im)
+{
+	unsigned long *pfn, lo, hi;
+	struct hnode *all;
+	struct dom x;
+
+	if (im->has_stats)
+		CHECK(harness_param_set(im->name, "pools", "1") == 0, "pools=1");
+	pfn = calloc(RSV_FAIL_N, sizeof(*pfn));
+	CHECK(pfn, "memory");
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	for (int i = 0; i < RSV_FAIL_N; i++) {
+		pfn[i] = im->alloc_fast(x.d, 1, LIMIT32, false);
+		CHECK(pfn[i], "allocation %d", i);
+	}
+	/* enough frees to overflow the cache and the depot into the pool */
+	for (int i = 0; i < RSV_FAIL_N; i += 2)
+		im->free_fast(x.d, pfn[i], 1);
+	lo = pfn[RSV_FAIL_N - 2];
+	hi = pfn[2];
+	if (lo > hi) {
+		unsigned long t = lo;
+
+		lo = hi;
+		hi = t;
+	}
+	harness_set_quiet(true);
+	harness_fail_nonblocking(true);
+	im->reserve(x.d, lo, hi);
+	harness_fail_nonblocking(false);
+	harness_set_quiet(false);
+	CHECK(im->validate(x.d) == 0, "validate after reserve_iova(%lx, %lx)", lo, hi);
+	for (int i = 1; i < RSV_FAIL_N; i += 2)
+		im->free_fast(x.d, pfn[i], 1);
+	free(pfn);
+	CHECK(!im->alloc_fast(x.d, LIMIT32 + 1, LIMIT32, true), "drain");
+	/* the reservation, if made, stays: all space below it must be whole */
+	all = im->alloc(x.d, lo - 1, lo - 1, false);
+	CHECK(all, "the space below the reservation is not whole again");
+	im->free_node(x.d, all);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
 static int t_reserve_vs_pools(const struct iova_impl *im)
 {
 	int rounds = opt.quick ? 2 : 4, ret = 0;
@@ -1424,6 +1477,7 @@ static const struct test tests[] = {
 	{ "flush_rcache_retry", t_flush_rcache_retry, T_THREADED },
 	{ "cached_space_reclaimed", t_cached_space_reclaimed, 0 },
 	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
+	{ "reserve_pool_nomem", t_reserve_pool_nomem, 0 },
 };
 
 static bool selected(const char *name)
