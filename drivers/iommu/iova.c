@@ -223,16 +223,27 @@ static unsigned int iova_unit(unsigned int kind, unsigned long pages)
 }
 
 /**
+ * struct iova_seen - a fast-path extent a lookup found, while its tree stays
+ * @tree: the tree in which [@lo, @hi] was seen to be a fast-path extent
+ * @seq: @tree's sequence count then (odd: nothing seen yet)
+ * @lo: first pfn of that extent
+ * @hi: last pfn of that extent
+ */
+struct iova_seen {
+	struct iova_domain *tree;
+	unsigned int	seq;
+	unsigned long	lo;
+	unsigned long	hi;
+};
+
+/**
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
  * @lock: protects this structure
  * @nr: number of cached ranges of each order
  * @hits: allocations served from this cache
  * @misses: cacheable allocations this cache could not serve
- * @vtree: tree in which [@vlo, @vhi] was seen to be a fast-path extent
- * @vseq: @vtree's sequence count then (odd: nothing seen yet)
- * @vlo: first pfn of that extent
- * @vhi: last pfn of that extent
- * @vunit: unit of that extent (see iova_unit())
+ * @seen: by order, the fast-path extent of that unit a free on this CPU
+ *	last found (see iova_cc_known())
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @cpu: the CPU this is
@@ -250,11 +261,7 @@ static unsigned int iova_unit(unsigned int kind, unsigned long pages)
 struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
-	unsigned int	vseq;
-	unsigned int	vunit;
-	struct iova_domain *vtree;
-	unsigned long	vlo;
-	unsigned long	vhi;
+	struct iova_seen seen[IOVA_CACHE_ORDERS];
 	unsigned long	hits;
 	unsigned long	misses;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
@@ -2258,28 +2265,30 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	}
 	if (kind != IOVA_KIND_FAST || unit != order)
 		return false;
-	cc->vtree = tree;
-	cc->vseq = seq;
-	cc->vlo = lo;
-	cc->vhi = hi;
-	cc->vunit = unit;
+	cc->seen[order].tree = tree;
+	cc->seen[order].seq = seq;
+	cc->seen[order].lo = lo;
+	cc->seen[order].hi = hi;
 	return true;
 }
 
 /*
  * Whether [@pfn, @end], a block of 1 << @order pfns, is an allocation of the
- * extent @cc found last, the tree not having changed since: the extent's
- * unit is @order and @pfn is aligned to it. Nothing of the tree is read but
- * its count, which alone tells whether it is still as it was then (the
- * count was even; a writer in progress makes it odd, so unequal).
+ * extent of unit @order that a free on @cc found last, the tree not having
+ * changed since, @pfn being aligned to the unit. One extent is remembered
+ * per order, as a CPU that maps several sizes frees into several extents in
+ * turn. Nothing of the tree is read but its count, which alone tells
+ * whether it is still as it was then (the count was even; a writer in
+ * progress makes it odd, so unequal).
  */
 static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
 				 unsigned long pfn, unsigned long end,
 				 unsigned int order)
 {
-	return cc->vtree && raw_read_seqcount(&cc->vtree->seq) == cc->vseq &&
-	       pfn >= cc->vlo && end <= cc->vhi && cc->vunit == order &&
-	       !(pfn & ((1UL << order) - 1));
+	const struct iova_seen *v = &cc->seen[order];
+
+	return v->tree && raw_read_seqcount(&v->tree->seq) == v->seq &&
+	       pfn >= v->lo && end <= v->hi && !(pfn & ((1UL << order) - 1));
 }
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
@@ -2614,8 +2623,7 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 
 		spin_lock_init(&cc->lock);
 		memset(cc->nr, 0, sizeof(cc->nr));
-		cc->vtree = NULL;
-		cc->vseq = 1;
+		memset(cc->seen, 0, sizeof(cc->seen));
 		cc->hits = 0;
 		cc->misses = 0;
 		cc->cpu = cpu;

@@ -364,6 +364,41 @@ static double cache_hit(const struct iova_impl *im, long n, struct result *r)
 	return (t1 - t0) / (2.0 * n);
 }
 
+/* ---- (c3) small sizes on top of a boot ------------------------------------ */
+
+/*
+ * 30,000 single-page mappings that stay, then @n map/unmap pairs of 1 to 16
+ * pages, each freed at once, on one CPU: a strict-mode NIC or disk whose
+ * ring holds buffers of a few pages beside the boot's static mappings.
+ */
+static double small_pairs(const struct iova_impl *im, long n, struct result *r)
+{
+	unsigned long long rng = opt.seed;
+	struct hdom *d = open_domain(im, 1);
+	double t0, t1;
+
+	for (long i = 0; i < BOOT_PAGES; i++)
+		if (!im->alloc_fast(d, 1, LIMIT32, true))
+			abort();
+	for (int warm = 0; warm < 2; warm++) {
+		if (warm)
+			ir_start();
+		t0 = harness_now_ns();
+		for (long i = 0; i < (warm ? n : 1000); i++) {
+			unsigned long size = hrand_range(&rng, 1, 16);
+			unsigned long pfn = im->alloc_fast(d, size, LIMIT32, true);
+
+			if (!pfn)
+				abort();
+			im->free_fast(d, pfn, size);
+		}
+		t1 = harness_now_ns();
+	}
+	ir_stop("small_pairs", im->name, 2 * n);
+	close_measured(im, d, r);
+	return (t1 - t0) / (2.0 * n);
+}
+
 /* ---- (d) threads ---------------------------------------------------------- */
 
 struct tb {
@@ -711,6 +746,13 @@ static double probe_hit(const struct iova_impl *im, long n)
 	return cache_hit(im, n, &r);
 }
 
+static double probe_small(const struct iova_impl *im, long n)
+{
+	struct result r = { 0 };
+
+	return small_pairs(im, n, &r);
+}
+
 static struct bench *new_bench(const char *name, const char *what, const char *target)
 {
 	struct bench *b = &benches[nr_benches++];
@@ -822,6 +864,15 @@ static void run_hit(void)
 	run_pairs(b, cache_hit, calibrate(probe_hit, impl_k(0), opt.quick ? 20000 : 100000));
 }
 
+static void run_small(void)
+{
+	struct bench *b = new_bench("small_pairs",
+				    "1-16 page alloc+free at once, on top of 30,000 pages that stay",
+				    "no slower than stock");
+
+	run_pairs(b, small_pairs, calibrate(probe_small, impl_k(0), opt.quick ? 20000 : 100000));
+}
+
 static void run_threads(void)
 {
 	static const int counts[] = { 1, 2, 4, 8, 16 };
@@ -868,6 +919,7 @@ static void ir_child(void)
 		large_allocs(im, large, &r);
 		fragmented(im, blocks, 20, &r);
 		cache_hit(im, churn, &r);
+		small_pairs(im, churn, &r);
 	}
 }
 
@@ -1165,6 +1217,8 @@ int main(int argc, char **argv)
 		run_fragmented();
 	if (wanted("cache_hit"))
 		run_hit();
+	if (wanted("small_pairs"))
+		run_small();
 	if (wanted("threads"))
 		run_threads();
 	if (wanted("shared_lock"))
