@@ -22,7 +22,8 @@ GUEST_ARCH := $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
-	harness selftests guest-kernel check bench debian-guest steptrace \
+	harness selftests guest-kernel check bench kunit-bench debian-guest \
+	steptrace \
 	clean distclean help
 
 all: compare
@@ -65,6 +66,10 @@ check: tree
 
 bench: tree
 	@bash mk/bench.sh
+
+# The fast-path KUnit benchmark under UML, stock against ours (part of bench).
+kunit-bench: tree
+	@bash mk/kunit-bench.sh
 
 # Where one unmap's instructions go, stock against ours, by single-stepping
 # it in the guest (FUNC=kernel function, default the page unmap).
