@@ -129,6 +129,7 @@
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/sort.h>
+#include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 
 #define CREATE_TRACE_POINTS
@@ -1613,6 +1614,26 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
  * lock is never taken with a pool's lock held.
  */
 
+/**
+ * iova_lookup_child - one step of a lockless lookup
+ * @iovad: the domain whose tree is walked
+ * @n: the node the walk stands on
+ * @right: take the right (higher) child, else the left one
+ *
+ * A KUnit test may run other work here, between a step's read of a link
+ * and the walk's use of it, through a static stub. Not for other callers.
+ *
+ * Context: inside iova_lookup()'s RCU read section.
+ * Return: the child link of @n, as read now (it may be NULL).
+ */
+VISIBLE_IF_KUNIT struct rb_node *iova_lookup_child(struct iova_domain *iovad,
+						   struct iova *n, bool right)
+{
+	KUNIT_STATIC_STUB_REDIRECT(iova_lookup_child, iovad, n, right);
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_lookup_child);
+
 /*
  * Kind of the node of @iovad that holds [pfn, end] whole, looked up
  * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
@@ -1630,27 +1651,25 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	int kind;
 
 	rcu_read_lock();
-	do {
-		seq = read_seqcount_begin(&iovad->seq);
-		kind = -1;
-		rb = READ_ONCE(iovad->rbroot.rb_node);
-		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
-			n = to_iova(rb);
-			lo = READ_ONCE(n->pfn_lo);
-			hi = READ_ONCE(n->pfn_hi);
-			if (pfn < lo) {
-				rb = READ_ONCE(rb->rb_left);
-			} else if (pfn > hi) {
-				rb = READ_ONCE(rb->rb_right);
-			} else {
-				if (end <= hi) {
-					kind = READ_ONCE(n->kind);
-					unit = READ_ONCE(n->unit);
-				}
-				break;
+retry:
+	seq = read_seqcount_begin(&iovad->seq);
+	kind = -1;
+	rb = READ_ONCE(iovad->rbroot.rb_node);
+	for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
+		n = to_iova(rb);
+		lo = READ_ONCE(n->pfn_lo);
+		hi = READ_ONCE(n->pfn_hi);
+		if (pfn >= lo && pfn <= hi) {
+			if (end <= hi) {
+				kind = READ_ONCE(n->kind);
+				unit = READ_ONCE(n->unit);
 			}
+			break;
 		}
-	} while (read_seqcount_retry(&iovad->seq, seq));
+		rb = iova_lookup_child(iovad, n, pfn > hi);
+	}
+	if (read_seqcount_retry(&iovad->seq, seq))
+		goto retry;
 	rcu_read_unlock();
 	*lop = lo;
 	*hip = hi;

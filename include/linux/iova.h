@@ -231,6 +231,8 @@ void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
 void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops iova_merge_param_ops;
+struct rb_node *iova_lookup_child(struct iova_domain *iovad, struct iova *n,
+				  bool right);
 #endif
 
 #else

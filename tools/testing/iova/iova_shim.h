@@ -989,6 +989,28 @@ void harness_register_param(struct kernel_param *kp);
 #define __setup(str, fn)
 #define early_param(str, fn)
 
+/*
+ * ---- KUnit static stubs ---------------------------------------------------
+ *
+ * As in the kernel, a function that begins with KUNIT_STATIC_STUB_REDIRECT()
+ * calls the replacement a KUnit case activated, in that case's thread only.
+ * The benchmarks' build ("release", a production kernel: no KUnit) has no
+ * stubs at all.
+ */
+#ifdef HARNESS_NO_STATIC_STUBS
+#define KUNIT_STATIC_STUB_REDIRECT(real_fn_name, args...) do { } while (0)
+#else
+void *harness_static_stub(const void *real_fn);
+#define KUNIT_STATIC_STUB_REDIRECT(real_fn_name, args...) do {		\
+	typeof(&real_fn_name) __stub_repl =				\
+		harness_static_stub((const void *)&real_fn_name);	\
+	if (unlikely(__stub_repl))					\
+		return __stub_repl(args);				\
+} while (0)
+#endif
+void harness_activate_static_stub(const void *real_fn, void *replacement);
+void harness_deactivate_static_stubs(void);
+
 /* ---- modules and exports -------------------------------------------------- */
 
 #define EXPORT_SYMBOL(s)

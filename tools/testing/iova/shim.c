@@ -203,6 +203,46 @@ bool harness_lock_held(const struct harness_lock *l)
 	return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == &harness_thread_marker;
 }
 
+/* ---- KUnit static stubs -------------------------------------------------- */
+
+#define MAX_STUBS 8
+
+static __thread struct {
+	const void *real;
+	void *replacement;
+} stubs[MAX_STUBS];
+
+void *harness_static_stub(const void *real_fn)
+{
+	for (int i = 0; i < MAX_STUBS; i++)
+		if (stubs[i].real == real_fn)
+			return stubs[i].replacement;
+	return NULL;
+}
+
+void harness_activate_static_stub(const void *real_fn, void *replacement)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < MAX_STUBS; i++) {
+		if (stubs[i].real == real_fn) {
+			stubs[i].replacement = replacement;
+			return;
+		}
+		if (!stubs[i].real && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		harness_bug(__FILE__, __LINE__, "too many static stubs");
+	stubs[free_slot].real = real_fn;
+	stubs[free_slot].replacement = replacement;
+}
+
+void harness_deactivate_static_stubs(void)
+{
+	memset(stubs, 0, sizeof(stubs));
+}
+
 /* ---- memory -------------------------------------------------------------- */
 
 #define HDR_MAGIC_KMALLOC 0x6b6d616c6c6f6321ULL
