@@ -13,7 +13,11 @@
  * seqcount_spinlock_t per tree (write sections under the tree's lock,
  * lockless readers in free_iova_fast()). Those readers may touch a node
  * that was just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed
- * nodes must stay readable memory while the domain lives.
+ * nodes must stay readable memory while the domain lives. They never
+ * follow a link into memory that is not a node or the walked domain's
+ * own: each link is checked against the domain's count before it is
+ * followed (see iova_lookup()). iova_lookup_child() is the one place a
+ * KUnit static stub may run other work in the middle of such a walk.
  */
 
 /**
@@ -100,7 +104,17 @@
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
  * the spare list and the tree counters; every change of the
  * tree is also a write section of the domain's sequence count, which lets
- * free_iova_fast() check a range without the lock. Each per-CPU cache, the
+ * free_iova_fast() check a range without the lock: it walks the tree of
+ * the domain, or of one of its pools, in an RCU read section, and reads
+ * the count again after every link it reads, before following it. So it
+ * only ever follows links of the tree it walks: to nodes of the
+ * SLAB_TYPESAFE_BY_RCU node cache, which stay struct iova memory even if
+ * freed meanwhile, or to that tree's own anchor, which lives as long as
+ * the domain the caller holds. A node freed and reused by another domain
+ * may point at that domain's anchor, memory freed with it; the count has
+ * changed before such a link can be read, and the walk starts again
+ * instead of following it. No shared lock is taken: a pool's count is
+ * written only by its own writers. Each per-CPU cache, the
  * depot and each pool have their own locks; the order is CPU cache, depot,
  * tree, pool: a pool's lock is taken inside the domain's tree lock where
  * space moves between the two (see iova_pool_wlock()), and the tree lock
@@ -1636,8 +1650,28 @@ EXPORT_SYMBOL_IF_KUNIT(iova_lookup_child);
 
 /*
  * Kind of the node of @iovad that holds [pfn, end] whole, looked up
- * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
- * node's range and unit, and the sequence count the answer is valid for.
+ * without the tree lock, or -1. Also gives the node's range and unit, and
+ * the sequence count the answer is valid for.
+ *
+ * Every pointer the walk dereferences is @iovad's anchor or a node of the
+ * node cache, never memory of another domain. The root pointer lives in
+ * @iovad, and every value it ever holds is a node of @iovad's tree. Each
+ * child link is read and then, before it is followed, @iovad's sequence
+ * count is read again (read_seqcount_retry(): smp_rmb(), then the count):
+ * if it is still the count the walk began with, the node the link was read
+ * from was in @iovad's tree when it was read (taking it out is a write
+ * section), so the link is a link of @iovad's tree: a node of the cache or
+ * @iovad's anchor. A node that left @iovad and joined another domain, whose
+ * links may point at that domain's anchor (memory freed with that domain),
+ * only does so after a write section of @iovad began: the writer raised the
+ * count and issued smp_wmb() before unlinking the node, the node reached
+ * the other domain through the tree lock's release and the slab's own
+ * ordering, so a reader that read a link the other domain stored reads a
+ * changed count after its smp_rmb() and starts again without following it.
+ * A node read this way may still be freed (and reused) at any time after
+ * the check: the cache is SLAB_TYPESAFE_BY_RCU, so inside the RCU read
+ * section its memory stays a struct iova; what is read from it is only
+ * trusted once the count is checked at the end.
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
@@ -1667,6 +1701,8 @@ retry:
 			break;
 		}
 		rb = iova_lookup_child(iovad, n, pfn > hi);
+		if (read_seqcount_retry(&iovad->seq, seq))
+			goto retry;
 	}
 	if (read_seqcount_retry(&iovad->seq, seq))
 		goto retry;
@@ -2235,12 +2271,13 @@ out:
 /*
  * Whether [pfn, end], a naturally aligned block of 1 << @order pfns, is an
  * allocation of a fast-path extent of that unit, checked without the tree
- * lock: a lookup under the domain's sequence count,
- * retried if the tree changed meanwhile. Nodes come from a
- * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
- * nodes, so whatever a reader races with (a node freed, reused or not yet
- * initialised), it reads struct iova memory until the RCU read section
- * ends, and the sequence count tells it to retry. The walk is bounded.
+ * lock: lookups under the sequence count of the tree walked (the pool's
+ * or the domain's), retried if the tree changed meanwhile. iova_lookup()
+ * follows a link only after checking the count again, so it only reaches
+ * nodes of the SLAB_TYPESAFE_BY_RCU node cache (struct iova memory until
+ * the RCU read section ends, even if freed or reused meanwhile) and the
+ * walked tree's own anchor, never another domain's memory. Every tree
+ * walked belongs to @iovad, which the caller holds. The walk is bounded.
  * The extent found is remembered in @cc with the sequence count, so that
  * while the tree does not change, frees into it need no lookup at all.
  */

@@ -12,6 +12,7 @@
  * against both implementations in userspace.
  */
 
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/cpumask.h>
 #include <linux/iova.h>
@@ -1276,6 +1277,102 @@ static void iova_pool_cpu_dead_returns_space(struct kunit *test)
 			(IOVA_TEST_LIMIT32 + 1) / 2);
 	iova_test_check(test, iovad);
 }
+
+/* ---- lockless lookups (the new allocator only) --------------------------- */
+
+/*
+ * What the stub of iova_lookup_child() does while free_iova_fast() walks
+ * the test's domain: once the walk stands on @node about to go right, it
+ * frees @node, has another domain take the node from the cache with its
+ * right link at that domain's anchor, and destroys that domain.
+ */
+struct iova_test_reuse {
+	struct iova_domain *iovad;	/* the domain being walked */
+	struct iova_domain *other;	/* caller's memory, freed midway */
+	struct iova *node;
+	struct rb_node *other_anchor;	/* only compared, never followed */
+	bool reused;
+	bool strayed;
+};
+
+static struct iova_test_reuse *iova_test_reuse;
+
+static struct rb_node *iova_test_lookup_child(struct iova_domain *iovad,
+					      struct iova *n, bool right)
+{
+	struct iova_test_reuse *r = iova_test_reuse;
+	struct iova *a, *b;
+
+	if (&n->node == r->other_anchor)
+		r->strayed = true;
+	if (iovad == r->iovad && n == r->node && right && r->other) {
+		__free_iova(r->iovad, n);
+		/* a node the other domain takes is @n, if the slab reuses it */
+		a = reserve_iova(r->other, 100, 100);
+		b = reserve_iova(r->other, 50, 50);
+		r->reused = a == n && b &&
+			    READ_ONCE(n->node.rb_right) == r->other_anchor;
+		put_iova_domain(r->other);
+		kfree(r->other);
+		r->other = NULL;
+	}
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+
+/*
+ * free_iova_fast() checks a range with a lockless walk of the tree. A node
+ * the walk stands on can be freed meanwhile and reused by another domain,
+ * whose links lead to that domain's anchor: memory that is not the node
+ * cache's, and is freed with that domain. The walk must start again rather
+ * than follow such a link (KASAN or the harness's ASan build reports the
+ * read if it does; without them, the stub sees the walk step onto it).
+ */
+static void iova_lookup_never_leaves_domain(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_reuse r = {};
+	struct iova *n, *m;
+	unsigned long pfn;
+
+	init_iova_domain(iovad, PAGE_SIZE, IOVA_TEST_START);
+	ctx->live = true;
+	iova_domain_set_pools(iovad, false);
+	KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(iovad), 0);
+	/* n at the root, the range to free in its right subtree */
+	n = alloc_iova(iovad, 1, 100, false);
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	m = alloc_iova(iovad, 1, 50, false);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	pfn = alloc_iova_fast(iovad, 1, 200, false);
+	KUNIT_ASSERT_EQ(test, pfn, 200UL);
+	KUNIT_ASSERT_PTR_EQ(test, iovad->rbroot.rb_node, &n->node);
+
+	r.iovad = iovad;
+	r.node = n;
+	r.other = kzalloc(sizeof(*r.other), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r.other);
+	init_iova_domain(r.other, PAGE_SIZE, IOVA_TEST_START);
+	r.other_anchor = &r.other->anchor.node;
+	iova_test_reuse = &r;
+	kunit_activate_static_stub(test, iova_lookup_child,
+				   iova_test_lookup_child);
+	free_iova_fast(iovad, pfn, 1);
+	kunit_deactivate_static_stub(test, iova_lookup_child);
+	iova_test_reuse = NULL;
+	if (r.other) {
+		put_iova_domain(r.other);
+		kfree(r.other);
+	}
+
+	KUNIT_EXPECT_FALSE(test, r.strayed);
+	/* the range was freed all the same */
+	iova_test_drain(test, iovad, IOVA_TEST_LIMIT);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, pfn));
+	iova_test_check(test, iovad);
+	if (!r.reused)
+		kunit_skip(test, "the slab did not hand the node to the other domain at once");
+}
 #endif /* !IOVA_KUNIT_STOCK */
 
 static struct kunit_case iova_test_cases[] = {
@@ -1304,6 +1401,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE(iova_pool_steal_from_other_cpu),
 	KUNIT_CASE(iova_pool_exhaustion_and_recovery),
 	KUNIT_CASE(iova_pool_cpu_dead_returns_space),
+	KUNIT_CASE(iova_lookup_never_leaves_domain),
 #endif
 	{}
 };

@@ -79,6 +79,7 @@ bool harness_cpu_online_map[NR_CPUS];
 static __thread int this_cpu;
 __thread int harness_preempt_count;
 __thread int harness_rcu_depth;
+__thread bool harness_seq_ignoring;
 __thread char harness_thread_marker;
 static __thread int spin_depth;
 static long percpu_live;
