@@ -2798,6 +2798,9 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
  * allocations or reservations, node_bytes all nodes. The depth, of the
  * domain's tree, is measured by a walk of the whole tree.
  *
+ * Used by the debugfs files and by KUnit tests, to which alone it is
+ * exported.
+ *
  * Context: any context; takes every CPU's cache and pool locks, then the
  * tree lock.
  */
@@ -2850,7 +2853,7 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 	st->allocs_live = allocs - st->cached;
 	st->pages_live = pages - cached_pages;
 }
-EXPORT_SYMBOL_GPL(iova_domain_stats);
+EXPORT_SYMBOL_IF_KUNIT(iova_domain_stats);
 
 static int iova_stats_show(struct seq_file *m, void *unused)
 {
@@ -3028,7 +3031,7 @@ int iova_validate(struct iova_domain *iovad)
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(iova_validate);
+EXPORT_SYMBOL_IF_KUNIT(iova_validate);
 #endif
 
 /* --- test hooks ------------------------------------------------------------ */

@@ -213,8 +213,9 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 int iova_domain_init_rcaches(struct iova_domain *iovad);
 struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn);
 void put_iova_domain(struct iova_domain *iovad);
-void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st);
 
+/* Counters and checks, for debugfs and exported to KUnit tests only */
+void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st);
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
 int iova_validate(struct iova_domain *iovad);
 #else
