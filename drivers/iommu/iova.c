@@ -400,10 +400,18 @@ static struct iova *to_iova(struct rb_node *node)
 	return rb_entry(node, struct iova, node);
 }
 
+/* Whether an injected failure takes this node allocation (test hooks) */
+static bool iova_node_fails(struct iova_domain *iovad)
+{
+	if (atomic_add_unless(&iovad->fail_node_skip, -1, 0))
+		return false;
+	return atomic_add_unless(&iovad->fail_node_allocs, -1, 0);
+}
+
 static struct iova *iova_node_alloc(struct iova_domain *iovad)
 {
 	if (unlikely(atomic_read(&iovad->fail_node_allocs)) &&
-	    atomic_add_unless(&iovad->fail_node_allocs, -1, 0))
+	    iova_node_fails(iovad))
 		return NULL;
 	return kmem_cache_zalloc(iova_cache, GFP_ATOMIC | __GFP_NOWARN);
 }
@@ -1229,6 +1237,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->merge = READ_ONCE(iova_merge_enabled);
 	iovad->pools = READ_ONCE(iova_pools_enabled);
 	atomic_set(&iovad->fail_node_allocs, 0);
+	atomic_set(&iovad->fail_node_skip, 0);
 	iovad->spares = NULL;
 	iovad->nr_spare = 0;
 	iovad->nr_fast_units = 0;
@@ -3081,25 +3090,65 @@ void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu)
 }
 EXPORT_SYMBOL_IF_KUNIT(iova_domain_cpu_dead);
 
+/* Arm @tree's failures: the next @skip node allocations succeed, then @count fail */
+static unsigned int iova_tree_inject(struct iova_domain *tree,
+				     unsigned int skip, unsigned int count)
+{
+	unsigned int pending = atomic_xchg(&tree->fail_node_allocs, 0);
+
+	atomic_set(&tree->fail_node_skip, skip);
+	atomic_set(&tree->fail_node_allocs, count);
+	return pending;
+}
+
+static unsigned int iova_inject(struct iova_domain *iovad, unsigned int skip,
+				unsigned int count)
+{
+	unsigned int cpu, pending;
+
+	pending = iova_tree_inject(iovad, skip, count);
+	if (iovad->caches)
+		for_each_possible_cpu(cpu)
+			pending += iova_tree_inject(iova_pool_of(iovad, cpu),
+						    skip, count);
+	return pending;
+}
+
 /**
  * iova_inject_node_failures - make node allocations fail
  * @iovad: domain
  * @count: how many of the domain's next node allocations fail (and of
- *	each of its pools')
+ *	each of its pools'); 0 stops injecting
+ *
+ * Context: any context.
+ * Return: the failures of the previous injection that have not happened,
+ * over the domain's tree and its pools'.
+ */
+unsigned int iova_inject_node_failures(struct iova_domain *iovad,
+				       unsigned int count)
+{
+	return iova_inject(iovad, 0, count);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
+
+/**
+ * iova_inject_node_failure_nth - make one node allocation fail
+ * @iovad: domain
+ * @nth: which of the domain's next node allocations fails, from 1 (and
+ *	which of each of its pools')
+ *
+ * For fault-injection sweeps: for n = 1, 2, ... until no failure happens,
+ * run a workload with the n-th node allocation failing, and check that
+ * the domain is whole afterwards. iova_inject_node_failures(@iovad, 0)
+ * ends the injection and tells whether it happened.
  *
  * Context: any context.
  */
-void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count)
+void iova_inject_node_failure_nth(struct iova_domain *iovad, unsigned int nth)
 {
-	unsigned int cpu;
-
-	atomic_set(&iovad->fail_node_allocs, count);
-	if (iovad->caches)
-		for_each_possible_cpu(cpu)
-			atomic_set(&iova_pool_of(iovad, cpu)->fail_node_allocs,
-				   count);
+	iova_inject(iovad, nth ? nth - 1 : 0, nth ? 1 : 0);
 }
-EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
+EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failure_nth);
 
 /* --- module-wide setup ------------------------------------------------------ */
 

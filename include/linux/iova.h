@@ -84,6 +84,7 @@ struct iova_domain {
 	bool		merge;
 	bool		pools;
 	atomic_t	fail_node_allocs;
+	atomic_t	fail_node_skip;
 	unsigned long	nr_spare;
 	unsigned long	nr_fast_units;
 	unsigned long	nr_fast_nodes;
@@ -228,7 +229,9 @@ static inline int iova_validate(struct iova_domain *iovad)
 /* Test hooks, exported to KUnit tests only */
 void iova_domain_set_merge(struct iova_domain *iovad, bool merge);
 void iova_domain_set_pools(struct iova_domain *iovad, bool pools);
-void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
+unsigned int iova_inject_node_failures(struct iova_domain *iovad,
+				       unsigned int count);
+void iova_inject_node_failure_nth(struct iova_domain *iovad, unsigned int nth);
 void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops iova_merge_param_ops;

@@ -1278,6 +1278,125 @@ static void iova_pool_cpu_dead_returns_space(struct kunit *test)
 	iova_test_check(test, iovad);
 }
 
+/* ---- fault injection sweep (the new allocator only) ---------------------- */
+
+#define IOVA_FAIL_NTH_BIG	16
+#define IOVA_FAIL_NTH_SMALL	32
+#define IOVA_FAIL_NTH_SLOW	8
+
+struct iova_fail_nth {
+	unsigned long big[IOVA_FAIL_NTH_BIG];
+	unsigned long small[3][IOVA_FAIL_NTH_SMALL];
+	struct iova *slow[IOVA_FAIL_NTH_SLOW];
+};
+
+static const unsigned long iova_fail_nth_sizes[3] = { 1, 4, 64 };
+
+/*
+ * One run of the workload with the @nth node allocation failing: abutting
+ * uncached ranges that merge into extents and split again as every other
+ * one is freed, cached and pooled ones of three sizes, half of them freed
+ * on another CPU, and alloc_iova() ranges between them. Whatever failed,
+ * once everything is freed and every CPU's cache and pool given back, the
+ * domain must be sound, nothing lost, and the whole space free again.
+ * Tells whether the failure happened.
+ */
+static bool iova_fail_nth_run(struct kunit *test, unsigned int nth,
+			      struct iova_fail_nth *w)
+{
+	const unsigned long big = IOVA_TEST_UNCACHED;
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_job job = { .limit = IOVA_TEST_LIMIT32 };
+	unsigned int a, b, k, i, pending;
+	struct iova_stats st;
+	struct iova *all;
+
+	iova_test_two_cpus(&a, &b);
+	memset(w, 0, sizeof(*w));
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	job.iovad = iovad;
+	iova_inject_node_failure_nth(iovad, nth);
+
+	/* abutting: one extent, banking a node for each range that joined */
+	for (i = 0; i < IOVA_FAIL_NTH_BIG; i++)
+		w->big[i] = alloc_iova_fast(iovad, big, IOVA_TEST_LIMIT32, false);
+	for (i = 0; i < IOVA_FAIL_NTH_SLOW; i++)
+		w->slow[i] = alloc_iova(iovad, 3, IOVA_TEST_LIMIT32, false);
+	for (k = 0; k < 3; k++) {
+		job.size = iova_fail_nth_sizes[k];
+		job.pfns = w->small[k];
+		job.nr = IOVA_FAIL_NTH_SMALL;
+		iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	/* every other range first: extents split, and then fuse again */
+	for (i = 0; i < IOVA_FAIL_NTH_BIG; i += 2)
+		if (w->big[i])
+			free_iova_fast(iovad, w->big[i], big);
+	for (k = 0; k < 3; k++) {
+		job.size = iova_fail_nth_sizes[k];
+		job.pfns = w->small[k];
+		for (job.nr = 0; job.nr < IOVA_FAIL_NTH_SMALL && job.pfns[job.nr];)
+			job.nr++;
+		job.first = 0;
+		job.step = 2;
+		iova_test_on_cpu(test, b, iova_test_free_job, &job);
+		job.first = 1;
+		iova_test_on_cpu(test, a, iova_test_free_job, &job);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	for (i = 1; i < IOVA_FAIL_NTH_BIG; i += 2)
+		if (w->big[i])
+			free_iova_fast(iovad, w->big[i], big);
+	for (i = 0; i < IOVA_FAIL_NTH_SLOW; i++)
+		if (w->slow[i])
+			__free_iova(iovad, w->slow[i]);
+
+	pending = iova_inject_node_failures(iovad, 0);
+	iova_domain_cpu_dead(iovad, a);
+	iova_domain_cpu_dead(iovad, b);
+	iova_test_drain(test, iovad, IOVA_TEST_LIMIT32);
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ_MSG(test, st.allocs_live, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.pages_live, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.lost, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.pool_pages, 0UL, "fail_nth %u", nth);
+	/* the space a new domain has: all of it, as one range */
+	all = alloc_iova(iovad, IOVA_TEST_LIMIT32 - IOVA_TEST_START + 1,
+			 IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_NOT_NULL_MSG(test, all, "fail_nth %u: space lost", nth);
+	if (all)
+		__free_iova(iovad, all);
+	put_iova_domain(iovad);
+	ctx->live = false;
+	return pending < 1 + num_possible_cpus();
+}
+
+/*
+ * Fault injection in the style of iommufd's fail_nth: for n = 1, 2, ...
+ * the n-th node allocation of the domain (and of each pool) fails during
+ * the workload, until the workload makes fewer than n.
+ */
+static void iova_fail_nth_sweep(struct kunit *test)
+{
+	struct iova_fail_nth *w;
+	unsigned int nth;
+
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	for (nth = 1; nth < 10000; nth++) {
+		if (!iova_fail_nth_run(test, nth, w))
+			break;
+		if (test->status == KUNIT_FAILURE)
+			return;
+	}
+	kunit_info(test, "%u node allocations made to fail in turn", nth - 1);
+	KUNIT_EXPECT_GT(test, nth, 10U);
+	KUNIT_EXPECT_LT(test, nth, 10000U);
+}
+
 /* ---- lockless lookups (the new allocator only) --------------------------- */
 
 /*
@@ -1401,6 +1520,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE(iova_pool_steal_from_other_cpu),
 	KUNIT_CASE(iova_pool_exhaustion_and_recovery),
 	KUNIT_CASE(iova_pool_cpu_dead_returns_space),
+	KUNIT_CASE(iova_fail_nth_sweep),
 	KUNIT_CASE(iova_lookup_never_leaves_domain),
 #endif
 	{}
