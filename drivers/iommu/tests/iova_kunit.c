@@ -1492,6 +1492,118 @@ static void iova_lookup_never_leaves_domain(struct kunit *test)
 	if (!r.reused)
 		kunit_skip(test, "the slab did not hand the node to the other domain at once");
 }
+
+/*
+ * The same race, many times over and at random points of the walks: while
+ * free_iova_fast() walks the test's domain, the stub frees alloc_iova()
+ * ranges of that domain (the node the walk stands on when it is one of
+ * them), and short-lived domains take nodes from the cache, link them to
+ * their anchors and are destroyed, their memory freed.
+ */
+#define IOVA_CHURN_HELD		32
+#define IOVA_CHURN_GONE		16
+
+struct iova_test_churn {
+	struct iova_domain *iovad;
+	struct iova *held[IOVA_CHURN_HELD];
+	struct rb_node *gone[IOVA_CHURN_GONE];	/* only compared */
+	unsigned int nr_gone;
+	unsigned long churns;
+	u64 rnd;
+	bool strayed;
+};
+
+static struct iova_test_churn *iova_test_churn;
+
+static u32 iova_test_churn_rand(struct iova_test_churn *c)
+{
+	c->rnd ^= c->rnd << 13;
+	c->rnd ^= c->rnd >> 7;
+	c->rnd ^= c->rnd << 17;
+	return c->rnd >> 32;
+}
+
+/* A domain that takes nodes from the cache, then is destroyed and freed */
+static void iova_test_churn_other(struct iova_test_churn *c)
+{
+	struct iova_domain *other = kzalloc(sizeof(*other), GFP_ATOMIC);
+	unsigned long pfn = 1000 + iova_test_churn_rand(c) % 1000;
+
+	if (!other)
+		return;
+	init_iova_domain(other, PAGE_SIZE, IOVA_TEST_START);
+	/* each insertion below the last rotates the anchor to the right */
+	reserve_iova(other, pfn, pfn);
+	reserve_iova(other, pfn / 2, pfn / 2);
+	reserve_iova(other, pfn / 4, pfn / 4);
+	c->gone[c->nr_gone++ % IOVA_CHURN_GONE] = &other->anchor.node;
+	put_iova_domain(other);
+	kfree(other);
+	c->churns++;
+}
+
+static struct rb_node *iova_test_churn_child(struct iova_domain *iovad,
+					     struct iova *n, bool right)
+{
+	struct iova_test_churn *c = iova_test_churn;
+	unsigned int i, r;
+
+	for (i = 0; i < min_t(unsigned int, c->nr_gone, IOVA_CHURN_GONE); i++)
+		if (&n->node == c->gone[i])
+			c->strayed = true;
+	r = iova_test_churn_rand(c);
+	if (iovad == c->iovad && r % 3 == 0) {
+		for (i = 0; i < IOVA_CHURN_HELD && c->held[i] != n; i++)
+			;
+		if (i == IOVA_CHURN_HELD)
+			i = (r / 3) % IOVA_CHURN_HELD;
+		if (c->held[i]) {
+			__free_iova(iovad, c->held[i]);
+			c->held[i] = NULL;
+		}
+		iova_test_churn_other(c);
+	}
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+
+static void iova_lookup_domain_churn(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_churn *c;
+	unsigned long pfn, size;
+	unsigned int round, i;
+
+	c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	init_iova_domain(iovad, PAGE_SIZE, IOVA_TEST_START);
+	ctx->live = true;
+	iova_domain_set_pools(iovad, false);
+	KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(iovad), 0);
+	c->iovad = iovad;
+	c->rnd = 0x9e3779b97f4a7c15ULL;
+	iova_test_churn = c;
+	kunit_activate_static_stub(test, iova_lookup_child,
+				   iova_test_churn_child);
+	for (round = 0; round < 2000 && !c->strayed; round++) {
+		for (i = 0; i < IOVA_CHURN_HELD; i++)
+			if (!c->held[i])
+				c->held[i] = alloc_iova(iovad, 1 + round % 4,
+							IOVA_TEST_LIMIT32, true);
+		size = 1UL << (round % 4);
+		pfn = alloc_iova_fast(iovad, size, IOVA_TEST_LIMIT32, false);
+		if (pfn)
+			free_iova_fast(iovad, pfn, size);
+	}
+	kunit_deactivate_static_stub(test, iova_lookup_child);
+	iova_test_churn = NULL;
+	KUNIT_EXPECT_FALSE(test, c->strayed);
+	KUNIT_EXPECT_GT(test, c->churns, 100UL);
+	for (i = 0; i < IOVA_CHURN_HELD; i++)
+		if (c->held[i])
+			__free_iova(iovad, c->held[i]);
+	iova_test_check(test, iovad);
+}
 #endif /* !IOVA_KUNIT_STOCK */
 
 static struct kunit_case iova_test_cases[] = {
@@ -1522,6 +1634,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE(iova_pool_cpu_dead_returns_space),
 	KUNIT_CASE(iova_fail_nth_sweep),
 	KUNIT_CASE(iova_lookup_never_leaves_domain),
+	KUNIT_CASE(iova_lookup_domain_churn),
 #endif
 	{}
 };
