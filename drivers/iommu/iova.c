@@ -13,7 +13,11 @@
  * seqcount_spinlock_t per tree (write sections under the tree's lock,
  * lockless readers in free_iova_fast()). Those readers may touch a node
  * that was just freed: the node cache is SLAB_TYPESAFE_BY_RCU, so freed
- * nodes must stay readable memory while the domain lives.
+ * nodes must stay readable memory while the domain lives. They never
+ * follow a link into memory that is not a node or the walked domain's
+ * own: each link is checked against the domain's count before it is
+ * followed (see iova_lookup()). iova_lookup_child() is the one place a
+ * KUnit static stub may run other work in the middle of such a walk.
  */
 
 /**
@@ -100,7 +104,17 @@
  * Locking: iova_rbtree_lock (taken with interrupts off) protects the tree,
  * the spare list and the tree counters; every change of the
  * tree is also a write section of the domain's sequence count, which lets
- * free_iova_fast() check a range without the lock. Each per-CPU cache, the
+ * free_iova_fast() check a range without the lock: it walks the tree of
+ * the domain, or of one of its pools, in an RCU read section, and reads
+ * the count again after every link it reads, before following it. So it
+ * only ever follows links of the tree it walks: to nodes of the
+ * SLAB_TYPESAFE_BY_RCU node cache, which stay struct iova memory even if
+ * freed meanwhile, or to that tree's own anchor, which lives as long as
+ * the domain the caller holds. A node freed and reused by another domain
+ * may point at that domain's anchor, memory freed with it; the count has
+ * changed before such a link can be read, and the walk starts again
+ * instead of following it. No shared lock is taken: a pool's count is
+ * written only by its own writers. Each per-CPU cache, the
  * depot and each pool have their own locks; the order is CPU cache, depot,
  * tree, pool: a pool's lock is taken inside the domain's tree lock where
  * space moves between the two (see iova_pool_wlock()), and the tree lock
@@ -129,6 +143,7 @@
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/sort.h>
+#include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 
 #define CREATE_TRACE_POINTS
@@ -392,10 +407,18 @@ static struct iova *to_iova(struct rb_node *node)
 	return rb_entry(node, struct iova, node);
 }
 
+/* Whether an injected failure takes this node allocation (test hooks) */
+static bool iova_node_fails(struct iova_domain *iovad)
+{
+	if (atomic_add_unless(&iovad->fail_node_skip, -1, 0))
+		return false;
+	return atomic_add_unless(&iovad->fail_node_allocs, -1, 0);
+}
+
 static struct iova *iova_node_alloc(struct iova_domain *iovad)
 {
 	if (unlikely(atomic_read(&iovad->fail_node_allocs)) &&
-	    atomic_add_unless(&iovad->fail_node_allocs, -1, 0))
+	    iova_node_fails(iovad))
 		return NULL;
 	return kmem_cache_zalloc(iova_cache, GFP_ATOMIC | __GFP_NOWARN);
 }
@@ -1221,6 +1244,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->merge = READ_ONCE(iova_merge_enabled);
 	iovad->pools = READ_ONCE(iova_pools_enabled);
 	atomic_set(&iovad->fail_node_allocs, 0);
+	atomic_set(&iovad->fail_node_skip, 0);
 	iovad->spares = NULL;
 	iovad->nr_spare = 0;
 	iovad->nr_fast_units = 0;
@@ -1620,10 +1644,50 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
  * lock is never taken with a pool's lock held.
  */
 
+/**
+ * iova_lookup_child - one step of a lockless lookup
+ * @iovad: the domain whose tree is walked
+ * @n: the node the walk stands on
+ * @right: take the right (higher) child, else the left one
+ *
+ * A KUnit test may run other work here, between a step's read of a link
+ * and the walk's use of it, through a static stub. Not for other callers.
+ *
+ * Context: inside iova_lookup()'s RCU read section.
+ * Return: the child link of @n, as read now (it may be NULL).
+ */
+VISIBLE_IF_KUNIT struct rb_node *iova_lookup_child(struct iova_domain *iovad,
+						   struct iova *n, bool right)
+{
+	KUNIT_STATIC_STUB_REDIRECT(iova_lookup_child, iovad, n, right);
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_lookup_child);
+
 /*
  * Kind of the node of @iovad that holds [pfn, end] whole, looked up
- * without the tree lock (see iova_range_is_fast()), or -1. Also gives the
- * node's range and unit, and the sequence count the answer is valid for.
+ * without the tree lock, or -1. Also gives the node's range and unit, and
+ * the sequence count the answer is valid for.
+ *
+ * Every pointer the walk dereferences is @iovad's anchor or a node of the
+ * node cache, never memory of another domain. The root pointer lives in
+ * @iovad, and every value it ever holds is a node of @iovad's tree. Each
+ * child link is read and then, before it is followed, @iovad's sequence
+ * count is read again (read_seqcount_retry(): smp_rmb(), then the count):
+ * if it is still the count the walk began with, the node the link was read
+ * from was in @iovad's tree when it was read (taking it out is a write
+ * section), so the link is a link of @iovad's tree: a node of the cache or
+ * @iovad's anchor. A node that left @iovad and joined another domain, whose
+ * links may point at that domain's anchor (memory freed with that domain),
+ * only does so after a write section of @iovad began: the writer raised the
+ * count and issued smp_wmb() before unlinking the node, the node reached
+ * the other domain through the tree lock's release and the slab's own
+ * ordering, so a reader that read a link the other domain stored reads a
+ * changed count after its smp_rmb() and starts again without following it.
+ * A node read this way may still be freed (and reused) at any time after
+ * the check: the cache is SLAB_TYPESAFE_BY_RCU, so inside the RCU read
+ * section its memory stays a struct iova; what is read from it is only
+ * trusted once the count is checked at the end.
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
@@ -1637,27 +1701,27 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	int kind;
 
 	rcu_read_lock();
-	do {
-		seq = read_seqcount_begin(&iovad->seq);
-		kind = -1;
-		rb = READ_ONCE(iovad->rbroot.rb_node);
-		for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
-			n = to_iova(rb);
-			lo = READ_ONCE(n->pfn_lo);
-			hi = READ_ONCE(n->pfn_hi);
-			if (pfn < lo) {
-				rb = READ_ONCE(rb->rb_left);
-			} else if (pfn > hi) {
-				rb = READ_ONCE(rb->rb_right);
-			} else {
-				if (end <= hi) {
-					kind = READ_ONCE(n->kind);
-					unit = READ_ONCE(n->unit);
-				}
-				break;
+retry:
+	seq = read_seqcount_begin(&iovad->seq);
+	kind = -1;
+	rb = READ_ONCE(iovad->rbroot.rb_node);
+	for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
+		n = to_iova(rb);
+		lo = READ_ONCE(n->pfn_lo);
+		hi = READ_ONCE(n->pfn_hi);
+		if (pfn >= lo && pfn <= hi) {
+			if (end <= hi) {
+				kind = READ_ONCE(n->kind);
+				unit = READ_ONCE(n->unit);
 			}
+			break;
 		}
-	} while (read_seqcount_retry(&iovad->seq, seq));
+		rb = iova_lookup_child(iovad, n, pfn > hi);
+		if (read_seqcount_retry(&iovad->seq, seq))
+			goto retry;
+	}
+	if (read_seqcount_retry(&iovad->seq, seq))
+		goto retry;
 	rcu_read_unlock();
 	*lop = lo;
 	*hip = hi;
@@ -2223,12 +2287,13 @@ out:
 /*
  * Whether [pfn, end], a naturally aligned block of 1 << @order pfns, is an
  * allocation of a fast-path extent of that unit, checked without the tree
- * lock: a lookup under the domain's sequence count,
- * retried if the tree changed meanwhile. Nodes come from a
- * SLAB_TYPESAFE_BY_RCU cache and their link fields only ever point to
- * nodes, so whatever a reader races with (a node freed, reused or not yet
- * initialised), it reads struct iova memory until the RCU read section
- * ends, and the sequence count tells it to retry. The walk is bounded.
+ * lock: lookups under the sequence count of the tree walked (the pool's
+ * or the domain's), retried if the tree changed meanwhile. iova_lookup()
+ * follows a link only after checking the count again, so it only reaches
+ * nodes of the SLAB_TYPESAFE_BY_RCU node cache (struct iova memory until
+ * the RCU read section ends, even if freed or reused meanwhile) and the
+ * walked tree's own anchor, never another domain's memory. Every tree
+ * walked belongs to @iovad, which the caller holds. The walk is bounded.
  * The extent found is remembered in @cc with the sequence count, so that
  * while the tree does not change, frees into it need no lookup at all.
  */
@@ -2750,6 +2815,9 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
  * allocations or reservations, node_bytes all nodes. The depth, of the
  * domain's tree, is measured by a walk of the whole tree.
  *
+ * Used by the debugfs files and by KUnit tests, to which alone it is
+ * exported.
+ *
  * Context: any context; takes every CPU's cache and pool locks, then the
  * tree lock.
  */
@@ -2802,7 +2870,7 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 	st->allocs_live = allocs - st->cached;
 	st->pages_live = pages - cached_pages;
 }
-EXPORT_SYMBOL_GPL(iova_domain_stats);
+EXPORT_SYMBOL_IF_KUNIT(iova_domain_stats);
 
 static int iova_stats_show(struct seq_file *m, void *unused)
 {
@@ -2980,7 +3048,7 @@ int iova_validate(struct iova_domain *iovad)
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(iova_validate);
+EXPORT_SYMBOL_IF_KUNIT(iova_validate);
 #endif
 
 /* --- test hooks ------------------------------------------------------------ */
@@ -3030,25 +3098,65 @@ void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu)
 }
 EXPORT_SYMBOL_IF_KUNIT(iova_domain_cpu_dead);
 
+/* Arm @tree's failures: the next @skip node allocations succeed, then @count fail */
+static unsigned int iova_tree_inject(struct iova_domain *tree,
+				     unsigned int skip, unsigned int count)
+{
+	unsigned int pending = atomic_xchg(&tree->fail_node_allocs, 0);
+
+	atomic_set(&tree->fail_node_skip, skip);
+	atomic_set(&tree->fail_node_allocs, count);
+	return pending;
+}
+
+static unsigned int iova_inject(struct iova_domain *iovad, unsigned int skip,
+				unsigned int count)
+{
+	unsigned int cpu, pending;
+
+	pending = iova_tree_inject(iovad, skip, count);
+	if (iovad->caches)
+		for_each_possible_cpu(cpu)
+			pending += iova_tree_inject(iova_pool_of(iovad, cpu),
+						    skip, count);
+	return pending;
+}
+
 /**
  * iova_inject_node_failures - make node allocations fail
  * @iovad: domain
  * @count: how many of the domain's next node allocations fail (and of
- *	each of its pools')
+ *	each of its pools'); 0 stops injecting
+ *
+ * Context: any context.
+ * Return: the failures of the previous injection that have not happened,
+ * over the domain's tree and its pools'.
+ */
+unsigned int iova_inject_node_failures(struct iova_domain *iovad,
+				       unsigned int count)
+{
+	return iova_inject(iovad, 0, count);
+}
+EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
+
+/**
+ * iova_inject_node_failure_nth - make one node allocation fail
+ * @iovad: domain
+ * @nth: which of the domain's next node allocations fails, from 1 (and
+ *	which of each of its pools')
+ *
+ * For fault-injection sweeps: for n = 1, 2, ... until no failure happens,
+ * run a workload with the n-th node allocation failing, and check that
+ * the domain is whole afterwards. iova_inject_node_failures(@iovad, 0)
+ * ends the injection and tells whether it happened.
  *
  * Context: any context.
  */
-void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count)
+void iova_inject_node_failure_nth(struct iova_domain *iovad, unsigned int nth)
 {
-	unsigned int cpu;
-
-	atomic_set(&iovad->fail_node_allocs, count);
-	if (iovad->caches)
-		for_each_possible_cpu(cpu)
-			atomic_set(&iova_pool_of(iovad, cpu)->fail_node_allocs,
-				   count);
+	iova_inject(iovad, nth ? nth - 1 : 0, nth ? 1 : 0);
 }
-EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failures);
+EXPORT_SYMBOL_IF_KUNIT(iova_inject_node_failure_nth);
 
 /* --- module-wide setup ------------------------------------------------------ */
 

@@ -84,6 +84,7 @@ struct iova_domain {
 	bool		merge;
 	bool		pools;
 	atomic_t	fail_node_allocs;
+	atomic_t	fail_node_skip;
 	unsigned long	nr_spare;
 	unsigned long	nr_fast_units;
 	unsigned long	nr_fast_nodes;
@@ -213,8 +214,9 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 int iova_domain_init_rcaches(struct iova_domain *iovad);
 struct iova *find_iova(struct iova_domain *iovad, unsigned long pfn);
 void put_iova_domain(struct iova_domain *iovad);
-void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st);
 
+/* Counters and checks, for debugfs and exported to KUnit tests only */
+void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st);
 #if IS_ENABLED(CONFIG_IOVA_DEBUG)
 int iova_validate(struct iova_domain *iovad);
 #else
@@ -227,10 +229,14 @@ static inline int iova_validate(struct iova_domain *iovad)
 /* Test hooks, exported to KUnit tests only */
 void iova_domain_set_merge(struct iova_domain *iovad, bool merge);
 void iova_domain_set_pools(struct iova_domain *iovad, bool pools);
-void iova_inject_node_failures(struct iova_domain *iovad, unsigned int count);
+unsigned int iova_inject_node_failures(struct iova_domain *iovad,
+				       unsigned int count);
+void iova_inject_node_failure_nth(struct iova_domain *iovad, unsigned int nth);
 void iova_domain_cpu_dead(struct iova_domain *iovad, unsigned int cpu);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops iova_merge_param_ops;
+struct rb_node *iova_lookup_child(struct iova_domain *iovad, struct iova *n,
+				  bool right);
 #endif
 
 #else

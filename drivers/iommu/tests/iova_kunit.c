@@ -12,6 +12,7 @@
  * against both implementations in userspace.
  */
 
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/cpumask.h>
 #include <linux/iova.h>
@@ -1276,6 +1277,333 @@ static void iova_pool_cpu_dead_returns_space(struct kunit *test)
 			(IOVA_TEST_LIMIT32 + 1) / 2);
 	iova_test_check(test, iovad);
 }
+
+/* ---- fault injection sweep (the new allocator only) ---------------------- */
+
+#define IOVA_FAIL_NTH_BIG	16
+#define IOVA_FAIL_NTH_SMALL	32
+#define IOVA_FAIL_NTH_SLOW	8
+
+struct iova_fail_nth {
+	unsigned long big[IOVA_FAIL_NTH_BIG];
+	unsigned long small[3][IOVA_FAIL_NTH_SMALL];
+	struct iova *slow[IOVA_FAIL_NTH_SLOW];
+};
+
+static const unsigned long iova_fail_nth_sizes[3] = { 1, 4, 64 };
+
+/*
+ * One run of the workload with the @nth node allocation failing: abutting
+ * uncached ranges that merge into extents and split again as every other
+ * one is freed, cached and pooled ones of three sizes, half of them freed
+ * on another CPU, and alloc_iova() ranges between them. Whatever failed,
+ * once everything is freed and every CPU's cache and pool given back, the
+ * domain must be sound, nothing lost, and the whole space free again.
+ * Tells whether the failure happened.
+ */
+static bool iova_fail_nth_run(struct kunit *test, unsigned int nth,
+			      struct iova_fail_nth *w)
+{
+	const unsigned long big = IOVA_TEST_UNCACHED;
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_job job = { .limit = IOVA_TEST_LIMIT32 };
+	unsigned int a, b, k, i, pending;
+	struct iova_stats st;
+	struct iova *all;
+
+	iova_test_two_cpus(&a, &b);
+	memset(w, 0, sizeof(*w));
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	job.iovad = iovad;
+	iova_inject_node_failure_nth(iovad, nth);
+
+	/* abutting: one extent, banking a node for each range that joined */
+	for (i = 0; i < IOVA_FAIL_NTH_BIG; i++)
+		w->big[i] = alloc_iova_fast(iovad, big, IOVA_TEST_LIMIT32, false);
+	for (i = 0; i < IOVA_FAIL_NTH_SLOW; i++)
+		w->slow[i] = alloc_iova(iovad, 3, IOVA_TEST_LIMIT32, false);
+	for (k = 0; k < 3; k++) {
+		job.size = iova_fail_nth_sizes[k];
+		job.pfns = w->small[k];
+		job.nr = IOVA_FAIL_NTH_SMALL;
+		iova_test_on_cpu(test, a, iova_test_alloc_job, &job);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	/* every other range first: extents split, and then fuse again */
+	for (i = 0; i < IOVA_FAIL_NTH_BIG; i += 2)
+		if (w->big[i])
+			free_iova_fast(iovad, w->big[i], big);
+	for (k = 0; k < 3; k++) {
+		job.size = iova_fail_nth_sizes[k];
+		job.pfns = w->small[k];
+		for (job.nr = 0; job.nr < IOVA_FAIL_NTH_SMALL && job.pfns[job.nr];)
+			job.nr++;
+		job.first = 0;
+		job.step = 2;
+		iova_test_on_cpu(test, b, iova_test_free_job, &job);
+		job.first = 1;
+		iova_test_on_cpu(test, a, iova_test_free_job, &job);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	for (i = 1; i < IOVA_FAIL_NTH_BIG; i += 2)
+		if (w->big[i])
+			free_iova_fast(iovad, w->big[i], big);
+	for (i = 0; i < IOVA_FAIL_NTH_SLOW; i++)
+		if (w->slow[i])
+			__free_iova(iovad, w->slow[i]);
+
+	pending = iova_inject_node_failures(iovad, 0);
+	iova_domain_cpu_dead(iovad, a);
+	iova_domain_cpu_dead(iovad, b);
+	iova_test_drain(test, iovad, IOVA_TEST_LIMIT32);
+	KUNIT_EXPECT_EQ_MSG(test, iova_validate(iovad), 0, "fail_nth %u", nth);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ_MSG(test, st.allocs_live, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.pages_live, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.lost, 0UL, "fail_nth %u", nth);
+	KUNIT_EXPECT_EQ_MSG(test, st.pool_pages, 0UL, "fail_nth %u", nth);
+	/* the space a new domain has: all of it, as one range */
+	all = alloc_iova(iovad, IOVA_TEST_LIMIT32 - IOVA_TEST_START + 1,
+			 IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_NOT_NULL_MSG(test, all, "fail_nth %u: space lost", nth);
+	if (all)
+		__free_iova(iovad, all);
+	put_iova_domain(iovad);
+	ctx->live = false;
+	return pending < 1 + num_possible_cpus();
+}
+
+/*
+ * Fault injection in the style of iommufd's fail_nth: for n = 1, 2, ...
+ * the n-th node allocation of the domain (and of each pool) fails during
+ * the workload, until the workload makes fewer than n.
+ */
+static void iova_fail_nth_sweep(struct kunit *test)
+{
+	struct iova_fail_nth *w;
+	unsigned int nth;
+
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	for (nth = 1; nth < 10000; nth++) {
+		if (!iova_fail_nth_run(test, nth, w))
+			break;
+		if (test->status == KUNIT_FAILURE)
+			return;
+	}
+	kunit_info(test, "%u node allocations made to fail in turn", nth - 1);
+	KUNIT_EXPECT_GT(test, nth, 10U);
+	KUNIT_EXPECT_LT(test, nth, 10000U);
+}
+
+/* ---- lockless lookups (the new allocator only) --------------------------- */
+
+/*
+ * What the stub of iova_lookup_child() does while free_iova_fast() walks
+ * the test's domain: once the walk stands on @node about to go right, it
+ * frees @node, has another domain take the node from the cache with its
+ * right link at that domain's anchor, and destroys that domain.
+ */
+struct iova_test_reuse {
+	struct iova_domain *iovad;	/* the domain being walked */
+	struct iova_domain *other;	/* caller's memory, freed midway */
+	struct iova *node;
+	struct rb_node *other_anchor;	/* only compared, never followed */
+	bool reused;
+	bool strayed;
+};
+
+static struct iova_test_reuse *iova_test_reuse;
+
+static struct rb_node *iova_test_lookup_child(struct iova_domain *iovad,
+					      struct iova *n, bool right)
+{
+	struct iova_test_reuse *r = iova_test_reuse;
+	struct iova *a, *b;
+
+	if (&n->node == r->other_anchor)
+		r->strayed = true;
+	if (iovad == r->iovad && n == r->node && right && r->other) {
+		__free_iova(r->iovad, n);
+		/* a node the other domain takes is @n, if the slab reuses it */
+		a = reserve_iova(r->other, 100, 100);
+		b = reserve_iova(r->other, 50, 50);
+		r->reused = a == n && b &&
+			    READ_ONCE(n->node.rb_right) == r->other_anchor;
+		put_iova_domain(r->other);
+		kfree(r->other);
+		r->other = NULL;
+	}
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+
+/*
+ * free_iova_fast() checks a range with a lockless walk of the tree. A node
+ * the walk stands on can be freed meanwhile and reused by another domain,
+ * whose links lead to that domain's anchor: memory that is not the node
+ * cache's, and is freed with that domain. The walk must start again rather
+ * than follow such a link (KASAN or the harness's ASan build reports the
+ * read if it does; without them, the stub sees the walk step onto it).
+ */
+static void iova_lookup_never_leaves_domain(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_reuse r = {};
+	struct iova *n, *m;
+	unsigned long pfn;
+
+	init_iova_domain(iovad, PAGE_SIZE, IOVA_TEST_START);
+	ctx->live = true;
+	iova_domain_set_pools(iovad, false);
+	KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(iovad), 0);
+	/* n at the root, the range to free in its right subtree */
+	n = alloc_iova(iovad, 1, 100, false);
+	KUNIT_ASSERT_NOT_NULL(test, n);
+	m = alloc_iova(iovad, 1, 50, false);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	pfn = alloc_iova_fast(iovad, 1, 200, false);
+	KUNIT_ASSERT_EQ(test, pfn, 200UL);
+	KUNIT_ASSERT_PTR_EQ(test, iovad->rbroot.rb_node, &n->node);
+
+	r.iovad = iovad;
+	r.node = n;
+	r.other = kzalloc(sizeof(*r.other), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r.other);
+	init_iova_domain(r.other, PAGE_SIZE, IOVA_TEST_START);
+	r.other_anchor = &r.other->anchor.node;
+	iova_test_reuse = &r;
+	kunit_activate_static_stub(test, iova_lookup_child,
+				   iova_test_lookup_child);
+	free_iova_fast(iovad, pfn, 1);
+	kunit_deactivate_static_stub(test, iova_lookup_child);
+	iova_test_reuse = NULL;
+	if (r.other) {
+		put_iova_domain(r.other);
+		kfree(r.other);
+	}
+
+	KUNIT_EXPECT_FALSE(test, r.strayed);
+	/* the range was freed all the same */
+	iova_test_drain(test, iovad, IOVA_TEST_LIMIT);
+	KUNIT_EXPECT_NULL(test, find_iova(iovad, pfn));
+	iova_test_check(test, iovad);
+	if (!r.reused)
+		kunit_skip(test, "the slab did not hand the node to the other domain at once");
+}
+
+/*
+ * The same race, many times over and at random points of the walks: while
+ * free_iova_fast() walks the test's domain, the stub frees alloc_iova()
+ * ranges of that domain (the node the walk stands on when it is one of
+ * them), and short-lived domains take nodes from the cache, link them to
+ * their anchors and are destroyed, their memory freed.
+ */
+#define IOVA_CHURN_HELD		32
+#define IOVA_CHURN_GONE		16
+
+struct iova_test_churn {
+	struct iova_domain *iovad;
+	struct iova *held[IOVA_CHURN_HELD];
+	struct rb_node *gone[IOVA_CHURN_GONE];	/* only compared */
+	unsigned int nr_gone;
+	unsigned long churns;
+	u64 rnd;
+	bool strayed;
+};
+
+static struct iova_test_churn *iova_test_churn;
+
+static u32 iova_test_churn_rand(struct iova_test_churn *c)
+{
+	c->rnd ^= c->rnd << 13;
+	c->rnd ^= c->rnd >> 7;
+	c->rnd ^= c->rnd << 17;
+	return c->rnd >> 32;
+}
+
+/* A domain that takes nodes from the cache, then is destroyed and freed */
+static void iova_test_churn_other(struct iova_test_churn *c)
+{
+	struct iova_domain *other = kzalloc(sizeof(*other), GFP_ATOMIC);
+	unsigned long pfn = 1000 + iova_test_churn_rand(c) % 1000;
+
+	if (!other)
+		return;
+	init_iova_domain(other, PAGE_SIZE, IOVA_TEST_START);
+	/* each insertion below the last rotates the anchor to the right */
+	reserve_iova(other, pfn, pfn);
+	reserve_iova(other, pfn / 2, pfn / 2);
+	reserve_iova(other, pfn / 4, pfn / 4);
+	c->gone[c->nr_gone++ % IOVA_CHURN_GONE] = &other->anchor.node;
+	put_iova_domain(other);
+	kfree(other);
+	c->churns++;
+}
+
+static struct rb_node *iova_test_churn_child(struct iova_domain *iovad,
+					     struct iova *n, bool right)
+{
+	struct iova_test_churn *c = iova_test_churn;
+	unsigned int i, r;
+
+	for (i = 0; i < min_t(unsigned int, c->nr_gone, IOVA_CHURN_GONE); i++)
+		if (&n->node == c->gone[i])
+			c->strayed = true;
+	r = iova_test_churn_rand(c);
+	if (iovad == c->iovad && r % 3 == 0) {
+		for (i = 0; i < IOVA_CHURN_HELD && c->held[i] != n; i++)
+			;
+		if (i == IOVA_CHURN_HELD)
+			i = (r / 3) % IOVA_CHURN_HELD;
+		if (c->held[i]) {
+			__free_iova(iovad, c->held[i]);
+			c->held[i] = NULL;
+		}
+		iova_test_churn_other(c);
+	}
+	return right ? READ_ONCE(n->node.rb_right) : READ_ONCE(n->node.rb_left);
+}
+
+static void iova_lookup_domain_churn(struct kunit *test)
+{
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_domain *iovad = &ctx->iovad;
+	struct iova_test_churn *c;
+	unsigned long pfn, size;
+	unsigned int round, i;
+
+	c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	init_iova_domain(iovad, PAGE_SIZE, IOVA_TEST_START);
+	ctx->live = true;
+	iova_domain_set_pools(iovad, false);
+	KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(iovad), 0);
+	c->iovad = iovad;
+	c->rnd = 0x9e3779b97f4a7c15ULL;
+	iova_test_churn = c;
+	kunit_activate_static_stub(test, iova_lookup_child,
+				   iova_test_churn_child);
+	for (round = 0; round < 2000 && !c->strayed; round++) {
+		for (i = 0; i < IOVA_CHURN_HELD; i++)
+			if (!c->held[i])
+				c->held[i] = alloc_iova(iovad, 1 + round % 4,
+							IOVA_TEST_LIMIT32, true);
+		size = 1UL << (round % 4);
+		pfn = alloc_iova_fast(iovad, size, IOVA_TEST_LIMIT32, false);
+		if (pfn)
+			free_iova_fast(iovad, pfn, size);
+	}
+	kunit_deactivate_static_stub(test, iova_lookup_child);
+	iova_test_churn = NULL;
+	KUNIT_EXPECT_FALSE(test, c->strayed);
+	KUNIT_EXPECT_GT(test, c->churns, 100UL);
+	for (i = 0; i < IOVA_CHURN_HELD; i++)
+		if (c->held[i])
+			__free_iova(iovad, c->held[i]);
+	iova_test_check(test, iovad);
+}
 #endif /* !IOVA_KUNIT_STOCK */
 
 static struct kunit_case iova_test_cases[] = {
@@ -1304,6 +1632,9 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE(iova_pool_steal_from_other_cpu),
 	KUNIT_CASE(iova_pool_exhaustion_and_recovery),
 	KUNIT_CASE(iova_pool_cpu_dead_returns_space),
+	KUNIT_CASE(iova_fail_nth_sweep),
+	KUNIT_CASE(iova_lookup_never_leaves_domain),
+	KUNIT_CASE(iova_lookup_domain_churn),
 #endif
 	{}
 };

@@ -672,7 +672,10 @@ struct mutex {
  *
  * Under ThreadSanitizer the reads of a seqcount read section are not
  * recorded, the way KCSAN treats seqlock readers as atomic: a racing writer
- * is what the retry is for.
+ * is what the retry is for. A reader may check the count several times in
+ * one section (iova.c does before following each link); inside an RCU read
+ * section the reads stay ignored until rcu_read_unlock(), outside one
+ * until the first read_seqcount_retry().
  */
 extern __thread int harness_rcu_depth;
 #define rcu_assign_pointer(p, v)	smp_store_release(&(p), (v))
@@ -683,7 +686,11 @@ extern __thread int harness_rcu_depth;
 #define rcu_dereference_protected(p, c)	(p)
 #define rcu_access_pointer(p)		READ_ONCE(p)
 #define rcu_read_lock()			do { harness_rcu_depth++; barrier(); } while (0)
-#define rcu_read_unlock()		do { barrier(); harness_rcu_depth--; } while (0)
+#define rcu_read_unlock() do {					\
+	barrier();							\
+	if (!--harness_rcu_depth)					\
+		__harness_seq_ignore(false);				\
+} while (0)
 #define rcu_read_lock_held()		(harness_rcu_depth > 0)
 #define synchronize_rcu()		might_sleep()
 #define rcu_barrier()			might_sleep()
@@ -724,20 +731,34 @@ typedef struct {
 	seqcount_spinlock_t *: WARN(!harness_lock_held(((seqcount_spinlock_t *)(s))->lock), \
 				    "seqcount write section without its lock"))
 
+extern __thread bool harness_seq_ignoring;
+
+static inline void __harness_seq_ignore(bool on)
+{
+	if (on == harness_seq_ignoring)
+		return;
+	harness_seq_ignoring = on;
+	if (on)
+		__seq_ignore_reads_begin();
+	else
+		__seq_ignore_reads_end();
+}
+
 static inline unsigned int __harness_read_seqcount_begin(seqcount_t *s)
 {
 	unsigned int seq;
 
 	while ((seq = __atomic_load_n(&s->sequence, __ATOMIC_ACQUIRE)) & 1)
 		cpu_relax();
-	__seq_ignore_reads_begin();
+	__harness_seq_ignore(true);
 	return seq;
 }
 
 /* Writers bump the sequence with full read-modify-writes. */
 static inline bool __harness_read_seqcount_retry(seqcount_t *s, unsigned int start)
 {
-	__seq_ignore_reads_end();
+	if (!harness_rcu_depth)
+		__harness_seq_ignore(false);
 #if defined(__SANITIZE_THREAD__)
 	/* TSan does not model the fence below */
 	return __atomic_fetch_add(&s->sequence, 0, __ATOMIC_SEQ_CST) != start;
@@ -988,6 +1009,28 @@ void harness_register_param(struct kernel_param *kp);
 #define MODULE_PARM_DESC(p, d)
 #define __setup(str, fn)
 #define early_param(str, fn)
+
+/*
+ * ---- KUnit static stubs ---------------------------------------------------
+ *
+ * As in the kernel, a function that begins with KUNIT_STATIC_STUB_REDIRECT()
+ * calls the replacement a KUnit case activated, in that case's thread only.
+ * The benchmarks' build ("release", a production kernel: no KUnit) has no
+ * stubs at all.
+ */
+#ifdef HARNESS_NO_STATIC_STUBS
+#define KUNIT_STATIC_STUB_REDIRECT(real_fn_name, args...) do { } while (0)
+#else
+void *harness_static_stub(const void *real_fn);
+#define KUNIT_STATIC_STUB_REDIRECT(real_fn_name, args...) do {		\
+	typeof(&real_fn_name) __stub_repl =				\
+		harness_static_stub((const void *)&real_fn_name);	\
+	if (unlikely(__stub_repl))					\
+		return __stub_repl(args);				\
+} while (0)
+#endif
+void harness_activate_static_stub(const void *real_fn, void *replacement);
+void harness_deactivate_static_stubs(void);
 
 /* ---- modules and exports -------------------------------------------------- */
 

@@ -84,6 +84,7 @@ static void run_one(const char *prefix, struct kunit_suite *suite,
 	}
 	if (!setjmp(test.abort))
 		c->run_case(&test);
+	harness_deactivate_static_stubs();
 	if (suite->exit)
 		suite->exit(&test);
 	free_resources();

@@ -79,6 +79,7 @@ bool harness_cpu_online_map[NR_CPUS];
 static __thread int this_cpu;
 __thread int harness_preempt_count;
 __thread int harness_rcu_depth;
+__thread bool harness_seq_ignoring;
 __thread char harness_thread_marker;
 static __thread int spin_depth;
 static long percpu_live;
@@ -201,6 +202,46 @@ void harness_unlock(struct harness_lock *l)
 bool harness_lock_held(const struct harness_lock *l)
 {
 	return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == &harness_thread_marker;
+}
+
+/* ---- KUnit static stubs -------------------------------------------------- */
+
+#define MAX_STUBS 8
+
+static __thread struct {
+	const void *real;
+	void *replacement;
+} stubs[MAX_STUBS];
+
+void *harness_static_stub(const void *real_fn)
+{
+	for (int i = 0; i < MAX_STUBS; i++)
+		if (stubs[i].real == real_fn)
+			return stubs[i].replacement;
+	return NULL;
+}
+
+void harness_activate_static_stub(const void *real_fn, void *replacement)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < MAX_STUBS; i++) {
+		if (stubs[i].real == real_fn) {
+			stubs[i].replacement = replacement;
+			return;
+		}
+		if (!stubs[i].real && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		harness_bug(__FILE__, __LINE__, "too many static stubs");
+	stubs[free_slot].real = real_fn;
+	stubs[free_slot].replacement = replacement;
+}
+
+void harness_deactivate_static_stubs(void)
+{
+	memset(stubs, 0, sizeof(stubs));
 }
 
 /* ---- memory -------------------------------------------------------------- */

@@ -122,6 +122,13 @@ void kunit_log_msg(struct kunit *test, const char *fmt, ...) __printf(2, 3);
 	kunit_abort(t);							\
 } while (0)
 
+/* static stubs: in the case's thread, until the case ends */
+#define kunit_activate_static_stub(test, real_fn_addr, replacement_addr) \
+	harness_activate_static_stub((const void *)(real_fn_addr),	\
+				     (void *)(replacement_addr))
+#define kunit_deactivate_static_stub(test, real_fn_addr)		\
+	harness_activate_static_stub((const void *)(real_fn_addr), NULL)
+
 #define __KUNIT_CHECK(test, abort, cond, fmt, ...) do {			\
 	if (!(cond))							\
 		kunit_fail(test, abort, __FILE__, __LINE__, fmt, ##__VA_ARGS__); \
