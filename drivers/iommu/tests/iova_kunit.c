@@ -1586,6 +1586,16 @@ static void iova_lookup_domain_churn(struct kunit *test)
 	kunit_activate_static_stub(test, iova_lookup_child,
 				   iova_test_churn_child);
 	for (round = 0; round < 2000 && !c->strayed; round++) {
+		/*
+		 * Replace one held range each round: the tree changes, so the
+		 * free below cannot rely on an extent a free found before
+		 * and walks the tree.
+		 */
+		i = round % IOVA_CHURN_HELD;
+		if (c->held[i]) {
+			__free_iova(iovad, c->held[i]);
+			c->held[i] = NULL;
+		}
 		for (i = 0; i < IOVA_CHURN_HELD; i++)
 			if (!c->held[i])
 				c->held[i] = alloc_iova(iovad, 1 + round % 4,
