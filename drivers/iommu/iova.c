@@ -92,6 +92,16 @@
  *                      v  sorted, abutting ranges carved as one
  *   tree (iova_rbtree_lock)
  *
+ * The caches and the depot of a domain hold at most 1/16 of its 32-bit
+ * space together, however many CPUs are possible: each CPU's cache counts
+ * its pages under its own lock against a budget it takes from the bound
+ * in pieces of 1024 pages as it grows, and the depot (used only without
+ * pools) has half of the bound; a free that finds no budget left is not
+ * cached. Idle caches decay: every 100 ms while anything is cached, a
+ * delayed work makes each cache that served no allocation since the last
+ * tick give back half of its ranges, and an unused depot a batch of each
+ * order, so an idle domain's caches are empty within about a second.
+ *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
  * ranges of up to 1024 pfns inside them from a tree of its own, where the
@@ -143,6 +153,7 @@
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/sort.h>
+#include <linux/workqueue.h>
 #include <kunit/static_stub.h>
 #include <kunit/visibility.h>
 
@@ -167,6 +178,19 @@
 				 (IOVA_CACHE_ORDERS - IOVA_CACHE_SMALL_ORDERS)))
 /* The domain's shared depot holds twice a cache's depth of each order */
 #define IOVA_DEPOT_MAX		(2 * IOVA_CACHE_DEPTH)
+
+/*
+ * The caches and the depot of a domain hold at most 1 / 2^IOVA_CACHE_SHARE
+ * of its 32-bit space (dma_32bit_pfn - start_pfn) together, however many
+ * CPUs are possible. The depot, when there is one in use (no pools), has
+ * half of it; the CPUs' caches take the rest in pieces of at least
+ * IOVA_BUDGET_BATCH pages as they need them, and idle ones give it back.
+ */
+#define IOVA_CACHE_SHARE	4
+#define IOVA_BUDGET_BATCH	1024
+
+/* Idle caches and an idle depot give back part of their ranges per tick */
+#define IOVA_DECAY_DELAY	msecs_to_jiffies(100)
 
 /*
  * Fast-path sizes up to this take a whole power of two, so that a cached
@@ -259,6 +283,10 @@ struct iova_seen {
  * @misses: cacheable allocations this cache could not serve
  * @seen: by order, the fast-path extent of that unit a free on this CPU
  *	last found (see iova_cc_known())
+ * @pages: pages of the ranges cached, of all orders
+ * @budget: most pages this cache may hold, taken from the domain's
+ *	bound (see iova_cc_grow())
+ * @decay_mark: @hits + @misses at the last decay tick
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @cpu: the CPU this is
@@ -279,6 +307,9 @@ struct iova_cpu_cache {
 	struct iova_seen seen[IOVA_CACHE_ORDERS];
 	unsigned long	hits;
 	unsigned long	misses;
+	unsigned long	pages;
+	unsigned long	budget;
+	unsigned long	decay_mark;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	cpu;
 	unsigned long	pool_pages;
@@ -296,6 +327,13 @@ struct iova_cpu_cache {
  * @lock: protects this structure
  * @nr: number of ranges of each order
  * @locks: times @lock was taken to move ranges
+ * @pages: pages of the ranges held, of all orders
+ * @budget: most pages the depot may hold (see IOVA_CACHE_SHARE)
+ * @cc_spare: pages of the bound that no CPU's cache has taken
+ * @used: a batch moved in or out since the last decay tick
+ * @decay_on: @decay is queued or running and will look at every cache
+ * @iovad: the domain
+ * @decay: gives back what idle caches and the idle depot hold
  * @pfns: the ranges by order, a stack each, order after order
  *
  * A CPU whose cache is full moves its oldest batch here, and a CPU whose
@@ -306,6 +344,13 @@ struct iova_depot {
 	spinlock_t	lock;		/* protects the depot */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
 	unsigned long	locks;
+	unsigned long	pages;
+	unsigned long	budget;
+	atomic_long_t	cc_spare;
+	bool		used;
+	bool		decay_on;
+	struct iova_domain *iovad;
+	struct delayed_work decay;
 	unsigned long	pfns[2 * IOVA_CACHE_SLOTS];
 };
 
@@ -2125,8 +2170,77 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 static void iova_cc_release(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			    unsigned int order, unsigned int count)
 {
+	unsigned int nr = cc->nr[order];
+
 	iova_release(iovad, iova_cc_stack(cc, order), &cc->nr[order], order,
 		     count);
+	cc->pages -= (unsigned long)(nr - cc->nr[order]) << order;
+}
+
+/* The same for the depot; @iovad->depot->lock held */
+static void iova_depot_release(struct iova_domain *iovad, unsigned int order,
+			       unsigned int count)
+{
+	struct iova_depot *dp = iovad->depot;
+	unsigned int nr = dp->nr[order];
+
+	iova_release(iovad, iova_depot_stack(dp, order), &dp->nr[order], order,
+		     count);
+	dp->pages -= (unsigned long)(nr - dp->nr[order]) << order;
+}
+
+/*
+ * Let @cc hold @need more pages than its budget: take at least that from
+ * the part of the domain's bound no cache has taken, in pieces of
+ * IOVA_BUDGET_BATCH so that the shared count is touched only once in a
+ * while. Returns false if there is not enough left. @cc->lock held.
+ */
+static bool iova_cc_grow(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			 unsigned long need)
+{
+	atomic_long_t *spare = &iovad->depot->cc_spare;
+	long left = atomic_long_read(spare), grab, old;
+
+	for (;;) {
+		if (left < 0 || (unsigned long)left < need)
+			return false;
+		grab = min_t(long, left, max_t(unsigned long, need,
+					       IOVA_BUDGET_BATCH));
+		old = atomic_long_cmpxchg(spare, left, left - grab);
+		if (old == left)
+			break;
+		left = old;
+	}
+	cc->budget += grab;
+	return true;
+}
+
+/* Give back what @cc's budget has beyond its pages' batches; @cc->lock held */
+static void iova_cc_trim_budget(struct iova_domain *iovad,
+				struct iova_cpu_cache *cc)
+{
+	unsigned long keep = round_up(cc->pages, IOVA_BUDGET_BATCH);
+
+	if (cc->budget <= keep)
+		return;
+	atomic_long_add(cc->budget - keep, &iovad->depot->cc_spare);
+	cc->budget = keep;
+}
+
+/*
+ * Make sure the decay work will look at every cache after a range is put
+ * in one. Called with the lock of that cache held: the work clears
+ * @decay_on before it takes each cache's lock, so either it finds the
+ * range or this sees the flag clear and queues it again.
+ */
+static void iova_decay_arm(struct iova_domain *iovad)
+{
+	struct iova_depot *dp = iovad->depot;
+
+	if (READ_ONCE(dp->decay_on))
+		return;
+	WRITE_ONCE(dp->decay_on, true);
+	schedule_delayed_work(&dp->decay, IOVA_DECAY_DELAY);
 }
 
 /*
@@ -2149,11 +2263,14 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	if (dp->nr[order] + batch <= 2 * iova_cache_depth(order)) {
+	dp->used = true;
+	if (dp->nr[order] + batch <= 2 * iova_cache_depth(order) &&
+	    dp->pages + ((unsigned long)batch << order) <= dp->budget) {
 		memcpy(iova_depot_stack(dp, order) + dp->nr[order], pfns,
 		       batch * sizeof(*pfns));
 		/* read unlocked by iova_cc_fill() */
 		WRITE_ONCE(dp->nr[order], dp->nr[order] + batch);
+		dp->pages += (unsigned long)batch << order;
 		moved = true;
 	}
 	spin_unlock(&dp->lock);
@@ -2162,6 +2279,7 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 		return;
 	}
 	WRITE_ONCE(cc->nr[order], cc->nr[order] - batch);
+	cc->pages -= (unsigned long)batch << order;
 	memmove(pfns, &pfns[batch], cc->nr[order] * sizeof(*pfns));
 }
 
@@ -2175,19 +2293,29 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	unsigned int take, batch = iova_cache_batch(order);
 	struct iova_depot *dp = iovad->depot;
 
-	if (cc->nr[order] > iova_cache_depth(order) - batch ||
+	/* the depot's ranges must fit this cache's budget too */
+	if (cc->pages + ((unsigned long)batch << order) > cc->budget)
+		iova_cc_grow(iovad, cc, cc->pages +
+			     ((unsigned long)batch << order) - cc->budget);
+	batch = min_t(unsigned long, batch, (cc->budget - cc->pages) >> order);
+	if (!batch || cc->nr[order] > iova_cache_depth(order) - batch ||
 	    !READ_ONCE(dp->nr[order]))
 		return 0;
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
+	dp->used = true;
 	take = min(batch, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
+	dp->pages -= (unsigned long)take << order;
 	memcpy(iova_cc_stack(cc, order) + cc->nr[order],
 	       iova_depot_stack(dp, order) + dp->nr[order],
 	       take * sizeof(unsigned long));
 	spin_unlock(&dp->lock);
 	WRITE_ONCE(cc->nr[order], cc->nr[order] + take);
+	cc->pages += (unsigned long)take << order;
+	if (take)
+		iova_decay_arm(iovad);
 	return take;
 }
 
@@ -2201,8 +2329,7 @@ static void iova_depot_drain(struct iova_domain *iovad)
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
-		iova_release(iovad, iova_depot_stack(dp, order), &dp->nr[order],
-			     order, dp->nr[order]);
+		iova_depot_release(iovad, order, dp->nr[order]);
 	spin_unlock_irqrestore(&dp->lock, flags);
 }
 
@@ -2220,6 +2347,7 @@ static unsigned long iova_cc_take(struct iova_cpu_cache *cc, unsigned int order,
 		pfn = pfns[i];
 		if (pfn <= limit_pfn - last) {
 			WRITE_ONCE(cc->nr[order], cc->nr[order] - 1);
+			cc->pages -= 1UL << order;
 			pfns[i] = pfns[cc->nr[order]];
 			return pfn;
 		}
@@ -2274,6 +2402,7 @@ static inline unsigned long iova_cc_alloc(struct iova_domain *iovad,
 		pfn = iova_cc_stack(cc, order)[nr - 1];
 		if (likely(pfn <= limit_pfn - last)) {
 			WRITE_ONCE(cc->nr[order], nr - 1);
+			cc->pages -= 1UL << order;
 			cc->hits++;
 			goto out;
 		}
@@ -2366,6 +2495,7 @@ static inline void iova_cc_put(struct iova_domain *iovad,
 {
 	iova_cc_stack(cc, order)[nr] = pfn;
 	WRITE_ONCE(cc->nr[order], nr + 1);
+	cc->pages += 1UL << order;
 	trace_iova_free(iovad, pfn, 1UL << order, IOVA_TRACE_CACHE);
 }
 
@@ -2387,6 +2517,10 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 	    (!iova_cc_known(cc, pfn, end, order) &&
 	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
+	/* past the bound the range is not cached */
+	if (cc->pages + (1UL << order) > cc->budget &&
+	    !iova_cc_grow(iovad, cc, cc->pages + (1UL << order) - cc->budget))
+		goto uncached;
 	nr = cc->nr[order];
 	if (nr == iova_cache_depth(order)) {
 		iova_cc_spill(iovad, cc, order);
@@ -2395,6 +2529,7 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 			goto uncached;
 	}
 	iova_cc_put(iovad, cc, order, nr, pfn);
+	iova_decay_arm(iovad);
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return;
 uncached:
@@ -2411,7 +2546,88 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_lock_irqsave(&cc->lock, flags);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_cc_release(iovad, cc, order, cc->nr[order]);
+	iova_cc_trim_budget(iovad, cc);
 	spin_unlock_irqrestore(&cc->lock, flags);
+}
+
+/*
+ * One decay tick of @cc, whose lock is held: a cache that served or
+ * missed no allocation since the last tick gives back half of each
+ * order's ranges, the oldest first, so that an idle cache is empty after
+ * a few ticks, and every cache gives back the budget it does not use.
+ * An empty cache forgets the extent it knew, so that its next free takes
+ * the path that queues the decay work again. Returns the pages left.
+ */
+static unsigned long iova_cc_decay(struct iova_domain *iovad,
+				   struct iova_cpu_cache *cc)
+{
+	unsigned long used = cc->hits + cc->misses;
+	unsigned int order;
+
+	if (used == cc->decay_mark) {
+		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+			iova_cc_release(iovad, cc, order,
+					DIV_ROUND_UP(cc->nr[order], 2));
+	}
+	cc->decay_mark = used;
+	iova_cc_trim_budget(iovad, cc);
+	if (!cc->pages)
+		memset(cc->seen, 0, sizeof(cc->seen));
+	return cc->pages;
+}
+
+/*
+ * One decay tick of the depot: unless a batch moved in or out since the
+ * last tick, a batch of each order goes back to the tree. Returns the
+ * pages left.
+ */
+static unsigned long iova_depot_decay(struct iova_domain *iovad)
+{
+	struct iova_depot *dp = iovad->depot;
+	unsigned long flags, left;
+	unsigned int order;
+
+	spin_lock_irqsave(&dp->lock, flags);
+	if (!dp->used) {
+		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
+			iova_depot_release(iovad, order,
+					   iova_cache_batch(order));
+	}
+	dp->used = false;
+	left = dp->pages;
+	spin_unlock_irqrestore(&dp->lock, flags);
+	return left;
+}
+
+/*
+ * Every IOVA_DECAY_DELAY while anything is cached: idle caches and the
+ * idle depot give ranges back (see iova_cc_decay()), so that space a burst
+ * of mappings left in the caches returns to the tree, where alloc_iova()
+ * and every other CPU can find it. The work queues itself again while
+ * something is cached; once all is empty it stops, and the next range
+ * cached queues it (iova_decay_arm()).
+ */
+static void iova_decay_work(struct work_struct *work)
+{
+	struct iova_depot *dp = container_of(to_delayed_work(work),
+					     struct iova_depot, decay);
+	struct iova_domain *iovad = dp->iovad;
+	struct iova_cpu_cache *cc;
+	unsigned long flags, left = 0;
+	unsigned int cpu;
+
+	WRITE_ONCE(dp->decay_on, false);
+	/* order the store before every cache lock: see iova_decay_arm() */
+	smp_mb();
+	for_each_possible_cpu(cpu) {
+		cc = per_cpu_ptr(iovad->caches, cpu);
+		spin_lock_irqsave(&cc->lock, flags);
+		left += iova_cc_decay(iovad, cc);
+		spin_unlock_irqrestore(&cc->lock, flags);
+	}
+	left += iova_depot_decay(iovad);
+	if (left)
+		iova_decay_arm(iovad);
 }
 
 static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
@@ -2620,7 +2836,8 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	end = pfn + (1UL << order) - 1;
 	nr = cc->nr[order];
 	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end, order) ||
-		     nr >= iova_cache_depth(order))) {
+		     nr >= iova_cache_depth(order) ||
+		     cc->pages + (1UL << order) > cc->budget)) {
 		iova_cc_free_miss(iovad, cc, pfn, size, flags);
 		return;
 	}
@@ -2673,13 +2890,32 @@ static int iova_pool_init(struct iova_domain *pool)
  */
 int iova_domain_init_rcaches(struct iova_domain *iovad)
 {
+	unsigned long share = 0;
+	struct iova_depot *dp;
 	int ret = -ENOMEM;
 	unsigned int cpu;
 
-	iovad->depot = kzalloc(sizeof(*iovad->depot), GFP_KERNEL);
-	if (!iovad->depot)
+	dp = kzalloc(sizeof(*dp), GFP_KERNEL);
+	if (!dp)
 		return -ENOMEM;
-	spin_lock_init(&iovad->depot->lock);
+	iovad->depot = dp;
+	spin_lock_init(&dp->lock);
+	dp->iovad = iovad;
+	INIT_DELAYED_WORK(&dp->decay, iova_decay_work);
+	/*
+	 * The bound on cached space. With pools, full caches send their
+	 * ranges home to the pools and the depot stays empty; without, it
+	 * gets half of the bound.
+	 */
+	if (iovad->dma_32bit_pfn > iovad->start_pfn)
+		share = (iovad->dma_32bit_pfn - iovad->start_pfn) >>
+			IOVA_CACHE_SHARE;
+	if (!iovad->pools) {
+		dp->budget = share / 2;
+		share -= dp->budget;
+	}
+	atomic_long_set(&dp->cc_spare, share);
+
 	iovad->caches = alloc_percpu(struct iova_cpu_cache);
 	if (!iovad->caches)
 		goto out_depot;
@@ -2739,6 +2975,8 @@ void put_iova_domain(struct iova_domain *iovad)
 	unsigned int cpu;
 
 	if (iovad->caches) {
+		/* before anything the work reads is freed */
+		cancel_delayed_work_sync(&iovad->depot->decay);
 		debugfs_remove_recursive(iovad->debugfs);
 		iovad->debugfs = NULL;
 		cpuhp_state_remove_instance_nocalls(CPUHP_IOMMU_IOVA_DEAD,

@@ -1614,6 +1614,72 @@ static void iova_lookup_domain_churn(struct kunit *test)
 			__free_iova(iovad, c->held[i]);
 	iova_test_check(test, iovad);
 }
+
+/*
+ * Cached space is bounded: every online CPU allocates and frees twice a
+ * cache's depth of every cached size, 1 to 1024 pages, twice over, above
+ * the 32-bit space so that no allocation fails; without pools a full
+ * cache spills to the depot. The caches and the depot hold at most 1/16
+ * of the 32-bit space together, whatever num_possible_cpus() is.
+ */
+#define IOVA_TEST_FILL		512
+#define IOVA_TEST_HIGH		((1UL << 28) - 1)
+
+static long iova_test_fill_job(void *arg)
+{
+	struct iova_test_job *job = arg;
+	unsigned long size;
+	unsigned long i;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		for (size = 1; size <= 1024; size *= 2) {
+			job->size = size;
+			job->done = 0;
+			iova_test_alloc_job(job);
+			if (job->done < job->nr)
+				return -ENOSPC;
+			for (i = 0; i < job->nr; i++)
+				free_iova_fast(job->iovad, job->pfns[i], size);
+		}
+	}
+	return 0;
+}
+
+static void iova_cache_bound(struct kunit *test)
+{
+	const unsigned long bound =
+		((1UL << (32 - PAGE_SHIFT)) - IOVA_TEST_START) >> 4;
+	struct iova_test_job job = { .nr = IOVA_TEST_FILL,
+				     .limit = IOVA_TEST_HIGH };
+	struct iova_test_ctx *ctx = test->priv;
+	struct iova_stats st;
+	unsigned int cpu;
+	int pools;
+
+	job.pfns = kunit_kcalloc(test, IOVA_TEST_FILL, sizeof(*job.pfns),
+				 GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, job.pfns);
+	for (pools = 0; pools < 2; pools++) {
+		init_iova_domain(&ctx->iovad, PAGE_SIZE, IOVA_TEST_START);
+		ctx->live = true;
+		iova_domain_set_pools(&ctx->iovad, pools);
+		KUNIT_ASSERT_EQ(test, iova_domain_init_rcaches(&ctx->iovad), 0);
+		job.iovad = &ctx->iovad;
+		for_each_online_cpu(cpu)
+			KUNIT_ASSERT_EQ(test,
+					work_on_cpu(cpu, iova_test_fill_job, &job),
+					0L);
+		iova_domain_stats(&ctx->iovad, &st);
+		KUNIT_EXPECT_GT_MSG(test, st.cached_pages, 0UL, "pools %d", pools);
+		KUNIT_EXPECT_LE_MSG(test, st.cached_pages, bound,
+				    "pools %d, %u possible CPUs", pools,
+				    num_possible_cpus());
+		iova_test_check(test, &ctx->iovad);
+		put_iova_domain(&ctx->iovad);
+		ctx->live = false;
+	}
+}
 #endif /* !IOVA_KUNIT_STOCK */
 
 static struct kunit_case iova_test_cases[] = {
@@ -1645,6 +1711,7 @@ static struct kunit_case iova_test_cases[] = {
 	KUNIT_CASE(iova_fail_nth_sweep),
 	KUNIT_CASE(iova_lookup_never_leaves_domain),
 	KUNIT_CASE(iova_lookup_domain_churn),
+	KUNIT_CASE(iova_cache_bound),
 #endif
 	{}
 };

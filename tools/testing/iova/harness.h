@@ -56,6 +56,7 @@ long harness_cache_objects(const char *name, long *bytes);
 void harness_wq_threaded(bool on);
 void harness_jiffies_advance(unsigned long ms);
 int harness_run_delayed_work(bool all);	/* manual mode; returns works run */
+int harness_pending_work(void);		/* works queued and not yet run */
 
 /* Module parameters of one implementation, e.g. ("ours", "merge", "0"). */
 int harness_param_set(const char *impl, const char *name, const char *val);
@@ -79,6 +80,7 @@ struct hstats {
 	long cache_hits;
 	long cache_misses;
 	long cached;		/* ranges sitting in per-CPU caches */
+	long cached_pages;	/* their pages */
 	long banked;		/* spare nodes owed to extents */
 	long lost;		/* frees dropped: leaked space */
 };

@@ -183,6 +183,7 @@ static void h_stats(struct hdom *d, struct hstats *s)
 	s->cache_hits = st.cache_hits;
 	s->cache_misses = st.cache_misses;
 	s->cached = st.cached;
+	s->cached_pages = st.cached_pages;
 	s->banked = st.banked;
 	s->lost = st.lost;
 }

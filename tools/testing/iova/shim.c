@@ -981,6 +981,18 @@ int harness_run_delayed_work(bool all)
 	return n;
 }
 
+int harness_pending_work(void)
+{
+	struct work_struct *w;
+	int n = 0;
+
+	pthread_mutex_lock(&wq_lock);
+	list_for_each_entry(w, &wq_pending, entry)
+		n++;
+	pthread_mutex_unlock(&wq_lock);
+	return n;
+}
+
 static void *wq_worker(void *arg)
 {
 	(void)arg;

@@ -1454,6 +1454,162 @@ struct test {
 	unsigned int flags;
 };
 
+/*
+ * Each of @cpus CPUs in turn allocates up to 64 ranges of every cached size,
+ * 1 to 1024 pages, below 4 GiB and frees them again; *@peak is the most
+ * pages the caches held after any size.
+ */
+static void fill_caches(struct dom *x, unsigned int cpus, long *peak)
+{
+	static unsigned long pfn[64];
+	const struct iova_impl *im = x->im;
+	struct hstats s;
+	int i;
+
+	for (unsigned int cpu = 0; cpu < cpus; cpu++) {
+		harness_set_cpu(cpu);
+		for (unsigned long size = 1; size <= 1024; size *= 2) {
+			for (i = 0; i < 64; i++) {
+				pfn[i] = im->alloc_fast(x->d, size, LIMIT32, false);
+				if (!pfn[i])
+					break;
+			}
+			while (i--)
+				im->free_fast(x->d, pfn[i], size);
+			im->stats(x->d, &s);
+			if (s.cached_pages > *peak)
+				*peak = s.cached_pages;
+		}
+	}
+	harness_set_cpu(0);
+}
+
+/*
+ * What a domain's caches and depot hold together is bounded by 1/16 of its
+ * 32-bit space, however many CPUs there are: 64 CPUs each fill their cache
+ * with every size, with pools (no depot) and without (the depot in use).
+ * The bound is not split evenly: CPU 0, filling its cache first, keeps
+ * far more than a 64th of it.
+ */
+#define BOUND_CPUS	64
+#define CACHE_BOUND	(LIMIT32 >> 4)	/* start_pfn 1: the space is LIMIT32 */
+
+static int cache_bound_run(const struct iova_impl *im, const char *pools)
+{
+	long peak = 0;
+	struct dom x;
+	int ret = 0;
+
+	CHECK(harness_param_set(im->name, "pools", pools) == 0, "pools=%s", pools);
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	fill_caches(&x, 1, &peak);
+	if (peak < (long)CACHE_BOUND / 4)
+		ret = failf("pools=%s: one CPU alone cached only %ld pages", pools,
+			    peak);
+	fill_caches(&x, BOUND_CPUS, &peak);
+	if (!ret && peak > (long)CACHE_BOUND)
+		ret = failf("pools=%s: %ld pages cached, bound %lu", pools, peak,
+			    CACHE_BOUND);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x) ? -1 : ret;
+}
+
+static int t_cache_bound(const struct iova_impl *im)
+{
+	unsigned int cpus = harness_possible_cpus();
+	int ret;
+
+	CHECK(harness_set_possible_cpus(BOUND_CPUS) == 0, "%d possible CPUs",
+	      BOUND_CPUS);
+	ret = cache_bound_run(im, "1");
+	if (!ret)
+		ret = cache_bound_run(im, "0");
+	harness_param_set(im->name, "pools", "1");
+	harness_set_possible_cpus(cpus);
+	return ret;
+}
+
+/*
+ * Idle caches decay: after every CPU filled its cache, a CPU that keeps
+ * allocating keeps a cache, and once no CPU allocates, a few 100 ms ticks
+ * of the delayed work empty every cache and the depot, the work stops
+ * queueing itself, and alloc_iova(), which never looks into the caches,
+ * finds the whole 32-bit space free.
+ */
+#define DECAY_TICKS	20
+
+static int decay_run(const struct iova_impl *im, const char *pools)
+{
+	struct hnode *all;
+	struct hstats s;
+	unsigned long pfn;
+	long peak = 0;
+	struct dom x;
+	int tick;
+
+	CHECK(harness_param_set(im->name, "pools", pools) == 0, "pools=%s", pools);
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	fill_caches(&x, harness_possible_cpus(), &peak);
+	CHECK(peak > 0, "pools=%s: nothing was cached", pools);
+	for (tick = 0; tick < DECAY_TICKS; tick++) {
+		pfn = im->alloc_fast(x.d, 1, LIMIT32, false);
+		CHECK(pfn, "alloc_fast");
+		im->free_fast(x.d, pfn, 1);
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	im->stats(x.d, &s);
+	CHECK(s.cached_pages > 0, "pools=%s: a busy CPU's cache decayed", pools);
+	for (tick = 0; tick < DECAY_TICKS; tick++) {
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	im->stats(x.d, &s);
+	CHECK(s.cached_pages == 0, "pools=%s: %ld pages (%ld ranges) cached after %d idle ticks",
+	      pools, s.cached_pages, s.cached, DECAY_TICKS);
+	CHECK(harness_pending_work() == 0, "pools=%s: the decay work runs on with nothing cached",
+	      pools);
+	all = im->alloc(x.d, LIMIT32, LIMIT32, false);
+	CHECK(all, "pools=%s: alloc_iova() of the whole 32-bit space failed", pools);
+	im->free_node(x.d, all);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int t_cache_decay(const struct iova_impl *im)
+{
+	int ret = decay_run(im, "1");
+
+	if (!ret)
+		ret = decay_run(im, "0");
+	harness_param_set(im->name, "pools", "1");
+	return ret;
+}
+
+/*
+ * put_iova_domain() with the decay work queued cancels it before freeing:
+ * nothing is left to run on the freed domain (the ASan build would see it
+ * touch freed memory).
+ */
+static int t_cache_decay_put(const struct iova_impl *im)
+{
+	long peak = 0;
+	struct dom x;
+
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	fill_caches(&x, 2, &peak);
+	CHECK(harness_pending_work() == 1, "%d works queued with %ld pages cached",
+	      harness_pending_work(), peak);
+	if (dom_close(&x))
+		return -1;
+	CHECK(harness_pending_work() == 0, "work left queued by put_iova_domain()");
+	CHECK(harness_run_delayed_work(true) == 0, "work ran after put_iova_domain()");
+	return 0;
+}
+
 static const struct test tests[] = {
 	{ "nic_boot_merged", t_nic_boot_merged, T_STATS },
 	{ "nic_boot_unmerged", t_nic_boot_unmerged, T_STATS | T_SLOW },
@@ -1478,6 +1634,9 @@ static const struct test tests[] = {
 	{ "cached_space_reclaimed", t_cached_space_reclaimed, 0 },
 	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
 	{ "reserve_pool_nomem", t_reserve_pool_nomem, 0 },
+	{ "cache_bound", t_cache_bound, T_OURS },
+	{ "cache_decay", t_cache_decay, T_OURS },
+	{ "cache_decay_put", t_cache_decay_put, T_OURS },
 };
 
 static bool selected(const char *name)
