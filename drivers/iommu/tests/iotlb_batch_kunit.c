@@ -309,13 +309,32 @@ static const struct decide_case decide_cases[] = {
 
 KUNIT_ARRAY_PARAM_DESC(decide, decide_cases, name);
 
+/* The policy of a driver that declared no cost. */
+static enum iotlb_batch_decision decide(const struct iotlb_batch_params *p,
+					unsigned int ranges,
+					unsigned long pages, bool unknown,
+					unsigned int elsewhere)
+{
+	static const struct iotlb_batch_cost c = {
+		.kind = IOTLB_BATCH_COST_RANGE,
+	};
+	struct iotlb_batch_shape s = {
+		.nr_ranges = ranges,
+		.pages = pages,
+		.cmds = ranges,
+		.unknown = unknown,
+		.elsewhere = elsewhere,
+	};
+
+	return iotlb_batch_decide(p, &c, &s);
+}
+
 static void iotlb_batch_test_decide(struct kunit *test)
 {
 	const struct decide_case *c = test->param_value;
 
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&test_params, c->ranges,
-						 c->pages, c->unknown,
-						 c->elsewhere),
+	KUNIT_EXPECT_EQ(test, decide(&test_params, c->ranges, c->pages,
+				     c->unknown, c->elsewhere),
 			c->want);
 }
 
@@ -325,24 +344,24 @@ static void iotlb_batch_test_decide_zero(struct kunit *test)
 
 	/* max_ranges 0: every batch is one full flush, as the flush queue. */
 	p.max_ranges = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_RANGES);
 	p = test_params;
 	p.max_pages = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_PAGES);
 	/* depth 1: any unmap waiting elsewhere is half a batch; none is not. */
 	p = test_params;
 	p.depth = 1;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_RANGES);
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 1),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 1),
 			IOTLB_BATCH_FULL_SHARED);
 	/* An odd depth rounds half a batch up. */
 	p.depth = 15;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 7),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 7),
 			IOTLB_BATCH_RANGES);
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 8),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 8),
 			IOTLB_BATCH_FULL_SHARED);
 }
 
