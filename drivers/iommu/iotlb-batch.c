@@ -26,7 +26,8 @@
  * comes back for the others when they will be, so that under a steady
  * stream of unmaps, which fills batches sooner, it flushes nothing. A
  * flush invalidates the merged ranges one by one, or, when they could not
- * be kept to max_ranges or cover more than max_pages pages, promotes the
+ * be kept to max_ranges or cost the driver more than a full flush is worth
+ * (see iotlb_batch_decide() and iotlb_batcher_set_cost()), promotes the
  * batch to one flush of the whole domain. Only once the invalidation has returned are
  * the IOVAs given back to their allocator, the page-table pages freed and
  * the folio references dropped; so neither the address nor the memory
