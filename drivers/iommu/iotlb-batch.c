@@ -26,7 +26,8 @@
  * comes back for the others when they will be, so that under a steady
  * stream of unmaps, which fills batches sooner, it flushes nothing. A
  * flush invalidates the merged ranges one by one, or, when they could not
- * be kept to max_ranges or cover more than max_pages pages, promotes the
+ * be kept to max_ranges or cost the driver more than a full flush is worth
+ * (see iotlb_batch_decide() and iotlb_batcher_set_cost()), promotes the
  * batch to one flush of the whole domain. Only once the invalidation has returned are
  * the IOVAs given back to their allocator, the page-table pages freed and
  * the folio references dropped; so neither the address nor the memory
@@ -86,7 +87,8 @@ static_assert(IOTLB_BATCH_TRIG_DEPTH == 0 && IOTLB_BATCH_TRIG_HOLD == 1 &&
 	      IOTLB_BATCH_TRIG_COVERED == 4);
 static_assert(IOTLB_BATCH_RANGES == 0 && IOTLB_BATCH_FULL_RANGES == 1 &&
 	      IOTLB_BATCH_FULL_PAGES == 2 && IOTLB_BATCH_FULL_UNKNOWN == 3 &&
-	      IOTLB_BATCH_FULL_SHARED == 4);
+	      IOTLB_BATCH_FULL_SHARED == 4 && IOTLB_BATCH_FULL_CMDS == 5 &&
+	      IOTLB_BATCH_FULL_WIDE == 6);
 
 #define IOTLB_BATCH_MAX_RANGES	64
 #define IOTLB_BATCH_MAX_PAGES	4194304U
@@ -191,36 +193,63 @@ early_param("iommu.batch_timeout", iotlb_batch_timeout_setup);
 /**
  * iotlb_batch_decide() - the cost policy: ranges, or one full flush
  * @p: thresholds
- * @nr_ranges: distinct ranges to invalidate
- * @pages: pages they cover
- * @unknown: some unmap recorded no range
- * @elsewhere: unmaps waiting in the domain's other batches, which a full
- *	flush would release too
+ * @c: what a range invalidation costs the driver
+ * @s: what the ranges of the flush would be
  *
  * A page-range invalidation keeps the rest of the domain's IOTLB entries
- * but costs a command (and on some IOMMUs one per page) each; a full flush
- * costs one command and the refill of every live translation afterwards.
- * Up to @p->max_ranges ranges and @p->max_pages pages the ranges win,
- * unless the other CPUs' batches hold half a batch (@p->depth / 2 unmaps)
- * or more between them: one full flush then also spares them an
- * invalidation of their own, and when every CPU unmaps at the same rate a
- * domain issues one invalidation per depth unmaps of all its CPUs together
- * instead of one per depth unmaps of each.
+ * but costs commands and a completion wait; a full flush costs one command
+ * and the refill of every live translation afterwards. How many commands a
+ * range costs depends on the driver (@c):
+ *
+ * - %IOTLB_BATCH_COST_RANGE (a driver that says nothing): up to
+ *   @p->max_ranges ranges and @p->max_pages pages the ranges win.
+ * - %IOTLB_BATCH_COST_PER_PAGE (no range invalidation: a command per page
+ *   of the range's leaf size): the batch is promoted by its commands, when
+ *   they exceed @p->max_pages or %IOTLB_BATCH_MAX_PAGE_CMDS, whichever is
+ *   less, not by the pages they cover.
+ * - %IOTLB_BATCH_COST_ONE and %IOTLB_BATCH_COST_POW2 (one command however
+ *   large the range): never promoted by size, which would only throw the
+ *   rest of the IOTLB away.
+ *
+ * A range the driver would widen to a flush of the whole domain
+ * (%IOTLB_BATCH_COST_POW2 beyond its largest mask, or
+ * %IOTLB_BATCH_COST_DOMAIN) makes the flush a full one, which the batcher
+ * then counts as such and which releases the other CPUs' batches it covers.
+ * Otherwise the ranges also lose when the other CPUs' batches hold half a
+ * batch (@p->depth / 2 unmaps) or more between them: one full flush then
+ * also spares them an invalidation of their own, and when every CPU unmaps
+ * at the same rate a domain issues one invalidation per depth unmaps of all
+ * its CPUs together instead of one per depth unmaps of each.
  *
  * Context: any.
  * Return: %IOTLB_BATCH_RANGES, or the reason for promoting to a full flush.
  */
 enum iotlb_batch_decision
-iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
-		   unsigned long pages, bool unknown, unsigned int elsewhere)
+iotlb_batch_decide(const struct iotlb_batch_params *p,
+		   const struct iotlb_batch_cost *c,
+		   const struct iotlb_batch_shape *s)
 {
-	if (unknown)
+	if (s->unknown)
 		return IOTLB_BATCH_FULL_UNKNOWN;
-	if (nr_ranges > p->max_ranges)
+	if (s->wide)
+		return IOTLB_BATCH_FULL_WIDE;
+	if (s->nr_ranges > p->max_ranges)
 		return IOTLB_BATCH_FULL_RANGES;
-	if (pages > p->max_pages)
-		return IOTLB_BATCH_FULL_PAGES;
-	if (elsewhere && elsewhere >= DIV_ROUND_UP(p->depth, 2))
+	switch (c->kind) {
+	case IOTLB_BATCH_COST_PER_PAGE:
+		if (s->cmds > min(p->max_pages, IOTLB_BATCH_MAX_PAGE_CMDS))
+			return IOTLB_BATCH_FULL_CMDS;
+		break;
+	case IOTLB_BATCH_COST_ONE:
+	case IOTLB_BATCH_COST_POW2:
+	case IOTLB_BATCH_COST_DOMAIN:
+		break;
+	default:
+		if (s->pages > p->max_pages)
+			return IOTLB_BATCH_FULL_PAGES;
+		break;
+	}
+	if (s->elsewhere && s->elsewhere >= DIV_ROUND_UP(p->depth, 2))
 		return IOTLB_BATCH_FULL_SHARED;
 	return IOTLB_BATCH_RANGES;
 }
@@ -230,6 +259,42 @@ static unsigned long range_pages(const struct iotlb_batcher *b,
 				 unsigned long start, unsigned long end)
 {
 	return ((end - start) >> b->granule_shift) + 1;
+}
+
+/*
+ * Add what invalidating [start, end] at leaf size @pgsize costs the driver
+ * to @s: its commands, and whether the driver would flush the whole domain
+ * for it instead.
+ */
+static void range_cost(const struct iotlb_batcher *b, unsigned long start,
+		       unsigned long end, size_t pgsize,
+		       struct iotlb_batch_shape *s)
+{
+	unsigned long first = start >> b->granule_shift;
+	unsigned long last = end >> b->granule_shift;
+	unsigned int order;
+
+	switch (b->cost.kind) {
+	case IOTLB_BATCH_COST_PER_PAGE:
+		if (!pgsize)
+			pgsize = 1UL << b->granule_shift;
+		s->cmds += (end - start) / pgsize + 1;
+		break;
+	case IOTLB_BATCH_COST_POW2:
+		/* The smallest aligned block holding both ends. */
+		order = first == last ? 0 : fls_long(first ^ last);
+		if (order > b->cost.max_order)
+			s->wide = true;
+		s->cmds++;
+		break;
+	case IOTLB_BATCH_COST_DOMAIN:
+		s->wide = true;
+		s->cmds++;
+		break;
+	default:
+		s->cmds++;
+		break;
+	}
 }
 
 /* Do [s1, e1] and [s2, e2] overlap or abut? */
@@ -728,22 +793,29 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			enum iotlb_batch_trigger trig,
 			struct iotlb_batch_rel *rel)
 {
-	unsigned int i, nr, elsewhere, half = DIV_ROUND_UP(b->params.depth, 2);
+	unsigned int i, half = DIV_ROUND_UP(b->params.depth, 2);
+	struct iotlb_batch_shape s = {
+		.nr_ranges = bt->overflow ? b->params.max_ranges + 1 :
+					    bt->nr_ranges,
+		.pages = bt->pages,
+		.unknown = bt->unknown,
+	};
 	enum iotlb_batch_decision d;
 
 	lockdep_assert_held(&bt->lock);
 	if (!bt->nr_ents)
 		return;
 
-	nr = bt->overflow ? b->params.max_ranges + 1 : bt->nr_ranges;
-	d = iotlb_batch_decide(&b->params, nr, bt->pages, bt->unknown, 0);
+	for (i = 0; i < bt->nr_ranges; i++)
+		range_cost(b, bt->ranges[i].start, bt->ranges[i].end,
+			   bt->ranges[i].pgsize, &s);
+	d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	/* Only a flush that would not be full anyway needs the count. */
 	if (d == IOTLB_BATCH_RANGES && num_online_cpus() > 1) {
-		elsewhere = batch_pending_elsewhere(b, bt, half);
-		d = iotlb_batch_decide(&b->params, nr, bt->pages, false,
-				       elsewhere);
+		s.elsewhere = batch_pending_elsewhere(b, bt, half);
+		d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	}
-	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, nr, bt->pages,
+	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, s.nr_ranges, bt->pages,
 				bt->held_pages);
 	__stat_inc(decision[d]);
 	__stat_inc(trigger[trig]);
@@ -890,6 +962,29 @@ void iotlb_batcher_set_range_sync(struct iotlb_batcher *b,
 EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_set_range_sync);
 
 /**
+ * iotlb_batcher_set_cost() - say what a range invalidation costs the driver
+ * @b: the domain's batcher, with range sync (iotlb_batcher_set_range_sync())
+ * @cost: how the driver's commands grow with a range, and when it flushes
+ *	the whole domain instead (see &struct iotlb_batch_cost); copied
+ *
+ * iotlb_batch_decide() weighs a flush's ranges by it. A batcher told
+ * nothing assumes %IOTLB_BATCH_COST_RANGE. Without range sync the batcher
+ * flushes batches whole and the cost is not used. An unknown kind is
+ * warned about once and ignored.
+ *
+ * Context: process context, before the first unmap.
+ */
+void iotlb_batcher_set_cost(struct iotlb_batcher *b,
+			    const struct iotlb_batch_cost *cost)
+{
+	if (WARN_ONCE(cost->kind > IOTLB_BATCH_COST_DOMAIN,
+		      "unknown IOTLB invalidation cost %d\n", cost->kind))
+		return;
+	b->cost = *cost;
+}
+EXPORT_SYMBOL_GPL(iotlb_batcher_set_cost);
+
+/**
  * iotlb_batch_gather_queued() - whether an unmap's gather may be queued
  * @b: the domain's batcher
  * @size: bytes to unmap
@@ -944,7 +1039,12 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 		      enum iotlb_batch_sync_reason why)
 {
 	struct iotlb_batch_ent ent = { .iova = u->iova, .size = u->size };
-	bool unknown = u->start > u->end;
+	struct iotlb_batch_shape s = {
+		.nr_ranges = 1,
+		.pages = pages,
+		.unknown = u->start > u->end,
+	};
+	enum iotlb_batch_decision d;
 
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, why, 0, 0);
@@ -958,12 +1058,16 @@ static void unmap_now(struct iotlb_batcher *b, struct iotlb_batch_unmap *u,
 	 */
 	if (!b->range_sync && !u->queued && u->sync) {
 		range_flush(b, u->start, u->end, u->pgsize, fl);
-	} else if (iotlb_batch_decide(&b->params, 1, pages, unknown, 0) ==
-		   IOTLB_BATCH_RANGES) {
-		range_flush(b, u->start, u->end, u->pgsize, fl);
-	} else {
-		full_flush(b);
+		goto release;
 	}
+	if (!s.unknown)
+		range_cost(b, u->start, u->end, u->pgsize, &s);
+	d = iotlb_batch_decide(&b->params, &b->cost, &s);
+	if (d == IOTLB_BATCH_RANGES)
+		range_flush(b, u->start, u->end, u->pgsize, fl);
+	else
+		full_flush(b);
+release:
 	iommu_put_pages_list(fl);
 	b->ops->release(b, &ent, 1);
 }
@@ -1128,6 +1232,7 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	b->granule_shift = granule_shift;
 	b->range_sync = false;
 	b->leaf_max = 0;
+	b->cost = (struct iotlb_batch_cost) { .kind = IOTLB_BATCH_COST_RANGE };
 	b->hold_cap = clamp_t(unsigned int, 2 * params->depth,
 			      IOTLB_BATCH_MIN_HOLD, IOTLB_BATCH_MAX_HOLD);
 	/* At most half full, so that probes stay short. */
@@ -1249,7 +1354,7 @@ static const char * const sync_names[IOTLB_BATCH_SYNC_NR] = {
 
 static const char * const decision_names[IOTLB_BATCH_DECISION_NR] = {
 	"ranges", "promote_ranges", "promote_pages", "promote_unknown",
-	"promote_shared",
+	"promote_shared", "promote_cmds", "promote_wide",
 };
 
 static const char * const trigger_names[IOTLB_BATCH_TRIG_NR] = {

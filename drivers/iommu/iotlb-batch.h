@@ -68,6 +68,38 @@ struct iotlb_batch_ops {
 			const struct iotlb_batch_ent *ents, unsigned int n);
 };
 
+/*
+ * Per-page invalidation commands a flush may issue before a full flush is
+ * preferred: one 256-byte burst of 16-byte queue commands. A guess at where
+ * the commands cost more than refilling a flushed IOTLB, not a measurement.
+ */
+#define IOTLB_BATCH_MAX_PAGE_CMDS	16UL
+
+/* What one range invalidation costs the domain's driver. */
+enum iotlb_batch_cost_kind {
+	IOTLB_BATCH_COST_RANGE,		/* a few commands, whatever the size */
+	IOTLB_BATCH_COST_PER_PAGE,	/* one command per page of its pgsize */
+	IOTLB_BATCH_COST_ONE,		/* one command, whatever the size */
+	IOTLB_BATCH_COST_POW2,		/* one command for the aligned block */
+	IOTLB_BATCH_COST_DOMAIN,	/* a flush of the whole domain */
+};
+
+/**
+ * struct iotlb_batch_cost - what the domain's driver does for a range
+ * @kind: how the commands of one flush_range grow with the range
+ *	(%IOTLB_BATCH_COST_RANGE, the default, is what the batcher assumes
+ *	of a driver that says nothing)
+ * @max_order: for %IOTLB_BATCH_COST_POW2: the driver invalidates the
+ *	smallest naturally aligned block of 2^order granules that holds the
+ *	range, and the whole domain instead when order exceeds @max_order
+ *
+ * Each flush_range call is one completion wait, whatever its kind.
+ */
+struct iotlb_batch_cost {
+	enum iotlb_batch_cost_kind kind;
+	unsigned int max_order;
+};
+
 /* Why an unmap was invalidated at once instead of being batched. */
 enum iotlb_batch_sync_reason {
 	IOTLB_BATCH_SYNC_CALLER,	/* the caller frees the memory at once */
@@ -95,6 +127,8 @@ enum iotlb_batch_decision {
 	IOTLB_BATCH_FULL_PAGES,		/* promoted: too many pages */
 	IOTLB_BATCH_FULL_UNKNOWN,	/* promoted: a range was not recorded */
 	IOTLB_BATCH_FULL_SHARED,	/* promoted: it releases other CPUs too */
+	IOTLB_BATCH_FULL_CMDS,		/* promoted: too many per-page commands */
+	IOTLB_BATCH_FULL_WIDE,		/* the driver would flush the domain */
 	IOTLB_BATCH_DECISION_NR
 };
 
@@ -196,6 +230,8 @@ struct iotlb_batch {
  *	iotlb_batcher_set_range_sync())
  * @leaf_max: with @range_sync, unmaps smaller than this hold only leaves of
  *	the granule and may be gathered queued
+ * @cost: what a range invalidation costs the driver, with @range_sync (see
+ *	iotlb_batcher_set_cost())
  */
 struct iotlb_batcher {
 	const struct iotlb_batch_ops *ops;
@@ -203,6 +239,7 @@ struct iotlb_batcher {
 	unsigned int granule_shift;
 	bool range_sync;
 	size_t leaf_max;
+	struct iotlb_batch_cost cost;
 	unsigned int hold_cap;
 	unsigned int table_mask;
 	struct iotlb_batch __percpu *cpu;
@@ -253,14 +290,37 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 void iotlb_batcher_destroy(struct iotlb_batcher *b);
 void iotlb_batcher_set_range_sync(struct iotlb_batcher *b,
 				  unsigned long pgsize_bitmap);
+void iotlb_batcher_set_cost(struct iotlb_batcher *b,
+			    const struct iotlb_batch_cost *cost);
 bool iotlb_batch_gather_queued(const struct iotlb_batcher *b, size_t size,
 			       bool sync);
 int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u);
 void iotlb_batch_flush(struct iotlb_batcher *b);
 void iotlb_batch_read_stats(struct iotlb_batch_stats *st);
+/**
+ * struct iotlb_batch_shape - what a flush would invalidate by range
+ * @nr_ranges: distinct ranges
+ * @pages: granules they cover
+ * @cmds: invalidation commands they cost the driver (see
+ *	&struct iotlb_batch_cost)
+ * @wide: the driver would turn one of them into a flush of the domain
+ * @unknown: some unmap recorded no range
+ * @elsewhere: unmaps waiting in the domain's other batches, which a full
+ *	flush would release too
+ */
+struct iotlb_batch_shape {
+	unsigned int nr_ranges;
+	unsigned long pages;
+	unsigned long cmds;
+	bool wide;
+	bool unknown;
+	unsigned int elsewhere;
+};
+
 enum iotlb_batch_decision
-iotlb_batch_decide(const struct iotlb_batch_params *p, unsigned int nr_ranges,
-		   unsigned long pages, bool unknown, unsigned int elsewhere);
+iotlb_batch_decide(const struct iotlb_batch_params *p,
+		   const struct iotlb_batch_cost *c,
+		   const struct iotlb_batch_shape *s);
 int iotlb_batch_parse_param(const char *name, const char *str,
 			    unsigned int min, unsigned int max,
 			    unsigned int *val);

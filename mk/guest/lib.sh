@@ -49,13 +49,18 @@ run_logged() {
 }
 
 # The trace events that count the guest's IOTLB invalidations, by class:
-# "pages" (page-range), "domain" (whole domain / ASID), "global".
+# "pages" (page-range), "domain" (whole domain / ASID), "global"; and what
+# they cost: "wait" (VT-d invalidation wait descriptors with a status
+# write, the completion waits of queued invalidation, interrupt-remapping
+# ones included) and "cmds" (every SMMUv3 command consumed, CMD_SYNC
+# included: QEMU 7.2 traces no event of its own for CMD_SYNC).
 inv_events() {
 	case "$GARCH" in
 	x86_64)
 		echo "pages vtd_inv_desc_iotlb_pages"
 		echo "domain vtd_inv_desc_iotlb_domain"
 		echo "global vtd_inv_desc_iotlb_global"
+		echo "wait vtd_inv_desc_wait_sw"
 		;;
 	arm64)
 		# QEMU 7.2 traces a CMD_TLBI_NH_VA as smmuv3_s1_range_inval;
@@ -65,6 +70,7 @@ inv_events() {
 		echo "domain smmu_iotlb_inv_asid"
 		echo "domain_cmd smmuv3_cmdq_tlbi_nh_asid"
 		echo "global smmu_iotlb_inv_all"
+		echo "cmds smmuv3_cmdq_opcode"
 		;;
 	esac
 }

@@ -309,13 +309,32 @@ static const struct decide_case decide_cases[] = {
 
 KUNIT_ARRAY_PARAM_DESC(decide, decide_cases, name);
 
+/* The policy of a driver that declared no cost. */
+static enum iotlb_batch_decision decide(const struct iotlb_batch_params *p,
+					unsigned int ranges,
+					unsigned long pages, bool unknown,
+					unsigned int elsewhere)
+{
+	static const struct iotlb_batch_cost c = {
+		.kind = IOTLB_BATCH_COST_RANGE,
+	};
+	struct iotlb_batch_shape s = {
+		.nr_ranges = ranges,
+		.pages = pages,
+		.cmds = ranges,
+		.unknown = unknown,
+		.elsewhere = elsewhere,
+	};
+
+	return iotlb_batch_decide(p, &c, &s);
+}
+
 static void iotlb_batch_test_decide(struct kunit *test)
 {
 	const struct decide_case *c = test->param_value;
 
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&test_params, c->ranges,
-						 c->pages, c->unknown,
-						 c->elsewhere),
+	KUNIT_EXPECT_EQ(test, decide(&test_params, c->ranges, c->pages,
+				     c->unknown, c->elsewhere),
 			c->want);
 }
 
@@ -325,25 +344,113 @@ static void iotlb_batch_test_decide_zero(struct kunit *test)
 
 	/* max_ranges 0: every batch is one full flush, as the flush queue. */
 	p.max_ranges = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_RANGES);
 	p = test_params;
 	p.max_pages = 0;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_FULL_PAGES);
 	/* depth 1: any unmap waiting elsewhere is half a batch; none is not. */
 	p = test_params;
 	p.depth = 1;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 0),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 0),
 			IOTLB_BATCH_RANGES);
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 1),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 1),
 			IOTLB_BATCH_FULL_SHARED);
 	/* An odd depth rounds half a batch up. */
 	p.depth = 15;
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 7),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 7),
 			IOTLB_BATCH_RANGES);
-	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, 1, 1, false, 8),
+	KUNIT_EXPECT_EQ(test, decide(&p, 1, 1, false, 8),
 			IOTLB_BATCH_FULL_SHARED);
+}
+
+/* The policy per declared cost (test_params: max_pages 64, depth 16). */
+static void iotlb_batch_test_decide_cost(struct kunit *test)
+{
+	struct iotlb_batch_params p = test_params;
+	struct iotlb_batch_cost c = { .kind = IOTLB_BATCH_COST_PER_PAGE };
+	struct iotlb_batch_shape s = { .nr_ranges = 1, .pages = 1 };
+
+	/* Per page: promoted by commands beyond min(max_pages, 16). */
+	s.cmds = IOTLB_BATCH_MAX_PAGE_CMDS;
+	s.pages = 512 * IOTLB_BATCH_MAX_PAGE_CMDS;	/* 2 MiB leaves */
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_RANGES);
+	s.cmds++;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_CMDS);
+	p.max_pages = 8;
+	s.cmds = 9;
+	s.pages = 9;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_CMDS);
+	p = test_params;
+
+	/* One command per range: never promoted by size. */
+	c.kind = IOTLB_BATCH_COST_ONE;
+	s = (struct iotlb_batch_shape) { .nr_ranges = 1, .pages = 1UL << 30,
+					 .cmds = 1 };
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_RANGES);
+	c.kind = IOTLB_BATCH_COST_POW2;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_RANGES);
+	/* but still for ranges, unknown ranges and the other CPUs */
+	s.nr_ranges = p.max_ranges + 1;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_RANGES);
+	s.nr_ranges = 1;
+	s.elsewhere = p.depth / 2;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_SHARED);
+	s.elsewhere = 0;
+	s.unknown = true;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_UNKNOWN);
+	s.unknown = false;
+
+	/* A range the driver widens is a full flush, whatever else. */
+	s.wide = true;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_WIDE);
+	c.kind = IOTLB_BATCH_COST_RANGE;
+	s.pages = 1;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_decide(&p, &c, &s),
+			IOTLB_BATCH_FULL_WIDE);
+}
+
+/*
+ * The batcher computes the commands and the widening: per page of the
+ * range's leaf size, and the aligned block of a POW2 driver against its
+ * largest mask. An unknown kind is refused and the old cost kept.
+ */
+static void iotlb_batch_test_set_cost(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_cost c = { .kind = IOTLB_BATCH_COST_POW2,
+				      .max_order = 2 };
+	struct iotlb_batch_stats st0, st1;
+
+	iotlb_batcher_set_range_sync(&fd->b, PG | (PG << 9));
+	iotlb_batcher_set_cost(&fd->b, &c);
+	KUNIT_EXPECT_EQ(test, fd->b.cost.kind, IOTLB_BATCH_COST_POW2);
+	c.kind = 99;
+	iotlb_batcher_set_cost(&fd->b, &c);
+	KUNIT_EXPECT_EQ(test, fd->b.cost.kind, IOTLB_BATCH_COST_POW2);
+
+	/* pages 3..4: an aligned block of 2^3 pages, wider than 2^2 */
+	iotlb_batch_read_stats(&st0);
+	fake_unmap(fd, 3 * PG, 2 * PG, PG);
+	iotlb_batch_flush(&fd->b);
+	/* pages 4..7: a block of 2^2, invalidated by range */
+	fake_unmap(fd, 4 * PG, 4 * PG, PG);
+	iotlb_batch_flush(&fd->b);
+	iotlb_batch_read_stats(&st1);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_WIDE] -
+			st0.decision[IOTLB_BATCH_FULL_WIDE], 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, 1);
 }
 
 struct param_case {
@@ -1355,6 +1462,8 @@ static void iotlb_batch_test_order_concurrent(struct kunit *test)
 static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE_PARAM(iotlb_batch_test_decide, decide_gen_params),
 	KUNIT_CASE(iotlb_batch_test_decide_zero),
+	KUNIT_CASE(iotlb_batch_test_decide_cost),
+	KUNIT_CASE(iotlb_batch_test_set_cost),
 	KUNIT_CASE_PARAM(iotlb_batch_test_param, param_gen_params),
 	KUNIT_CASE(iotlb_batch_test_init_rejects),
 	KUNIT_CASE_PARAM(iotlb_batch_test_merge, merge_gen_params),

@@ -8,7 +8,10 @@
  *
  *   smmu-v2         TLBIVA posted by tlb_add_page while unmapping (skipped
  *                   for a queued gather); iotlb_sync only waits (TLBSYNC)
- *   vt-d            iotlb_sync invalidates the gather's range
+ *   vt-d            iotlb_sync invalidates the smallest aligned power-of-two
+ *                   block holding the gather's range with one command, or
+ *                   the whole domain when that block is wider than its
+ *                   largest address mask (second-level PSI)
  *   smmu-v3         iotlb_sync invalidates the range with range TLBIs;
  *                   nothing without a pgsize
  *   smmu-v3-norange the same, one TLBI per pgsize step
@@ -16,7 +19,10 @@
  *                   invalidates any range with one command
  *   virtio          every unmap posts an UNMAP request; iotlb_sync waits
  *
- * and flush_iotlb_all invalidates everything on all of them. Every page an
+ * and flush_iotlb_all invalidates everything on all of them, with one
+ * command. Each iotlb_sync and flush_iotlb_all is one completion wait. The
+ * families that declare IOMMU_CAP_IOTLB_SYNC_RANGE also declare what a
+ * range costs them (iotlb_batcher_set_cost()), as their drivers do. Every page an
  * unmap clears stays "stale" (the device may still use a cached
  * translation) until an invalidation covering it has completed. Strict and
  * lazy mode are modelled on stock dma-iommu's unmap (sync right away; a
@@ -48,6 +54,7 @@
 #define MNOPS		256		/* unmaps per case */
 #define MNBLOCKS	8		/* of which 2 MiB blocks, at most */
 #define MFQ		32		/* lazy mode's flush queue */
+#define MVTD_MAMV	9		/* VT-d mock: largest PSI address mask */
 
 enum mock_family {
 	MOCK_SMMU_V2,
@@ -93,15 +100,19 @@ struct mock_family_desc {
 	const char *name;
 	unsigned long pgsize_bitmap;
 	bool sync_range;	/* declares IOMMU_CAP_IOTLB_SYNC_RANGE */
+	struct iotlb_batch_cost cost;	/* what its driver declares */
 };
 
 static const struct mock_family_desc families[] = {
 	[MOCK_SMMU_V2] = { "smmu-v2", SZ_4K | SZ_2M | SZ_1G, false },
-	[MOCK_VTD] = { "vt-d", SZ_4K | SZ_2M | SZ_1G, true },
-	[MOCK_SMMU_V3] = { "smmu-v3", SZ_4K | SZ_2M | SZ_1G, true },
+	[MOCK_VTD] = { "vt-d", SZ_4K | SZ_2M | SZ_1G, true,
+		       { IOTLB_BATCH_COST_POW2, MVTD_MAMV } },
+	[MOCK_SMMU_V3] = { "smmu-v3", SZ_4K | SZ_2M | SZ_1G, true,
+			   { IOTLB_BATCH_COST_RANGE } },
 	[MOCK_SMMU_V3_NORANGE] = { "smmu-v3-norange", SZ_4K | SZ_2M | SZ_1G,
-				   true },
-	[MOCK_AMD] = { "amd", GENMASK(30, 12), true },
+				   true, { IOTLB_BATCH_COST_PER_PAGE } },
+	[MOCK_AMD] = { "amd", GENMASK(30, 12), true,
+		       { IOTLB_BATCH_COST_ONE } },
 	[MOCK_VIRTIO] = { "virtio", SZ_4K, false },
 };
 
@@ -317,7 +328,8 @@ static void mock_unmap(struct mock_iommu *m, unsigned int idx,
 static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
 			    unsigned long end, size_t pgsize)
 {
-	unsigned long flags, a;
+	unsigned long flags, a, first, last;
+	unsigned int order;
 
 	spin_lock_irqsave(&m->lock, flags);
 	switch (m->family) {
@@ -327,6 +339,25 @@ static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
 		m->waits++;
 		break;
 	case MOCK_VTD:
+		if (start > end)
+			break;
+		first = pfn_of(start);
+		last = pfn_of(end);
+		order = first == last ? 0 : fls_long(first ^ last);
+		if (order > MVTD_MAMV) {
+			/* a domain-selective flush, inside the driver */
+			for (a = 0; a < MNPAGES; a++)
+				if (m->stale[a] || m->posted[a])
+					mock_clear(m, a);
+			m->fulls++;
+		} else {
+			first &= ~((1UL << order) - 1);
+			inv_range(m, first << MSHIFT,
+				  ((first + (1UL << order)) << MSHIFT) - 1);
+		}
+		m->cmds++;
+		m->waits++;
+		break;
 	case MOCK_AMD:
 		if (start > end)
 			break;
@@ -579,20 +610,18 @@ static int mock_map_next(struct mock_iommu *m, struct rnd_state *rnd,
 	return 0;
 }
 
-static void iotlb_drivers_test_release_order(struct kunit *test)
+/* A mock domain of @family in @mode, torn down with the test. */
+static struct mock_iommu *mock_new(struct kunit *test,
+				   enum mock_family family, enum mock_mode mode)
 {
-	const struct mock_case *c = test->param_value;
-	unsigned long next = 0, done = 0;
-	unsigned int i, blocks = 0;
-	struct rnd_state rnd;
 	struct mock_iommu *m;
 
 	m = kunit_kzalloc(test, sizeof(*m), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, m);
 	m->test = test;
-	m->family = c->family;
-	m->fam = &families[c->family];
-	m->mode = c->mode;
+	m->family = family;
+	m->fam = &families[family];
+	m->mode = mode;
 	spin_lock_init(&m->lock);
 	m->mapped = vzalloc(MNPAGES);
 	m->stale = vzalloc(MNPAGES);
@@ -609,12 +638,63 @@ static void iotlb_drivers_test_release_order(struct kunit *test)
 			mock_free(m);
 			KUNIT_FAIL_AND_ABORT(test, "iotlb_batcher_init failed");
 		}
-		if (m->fam->sync_range)
+		if (m->fam->sync_range) {
 			iotlb_batcher_set_range_sync(&m->b,
 						     m->fam->pgsize_bitmap);
+			iotlb_batcher_set_cost(&m->b, &m->fam->cost);
+		}
 	}
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, mock_destroy, m),
 			0);
+	return m;
+}
+
+/* Everything unmapped was invalidated before it was released. */
+static void mock_expect_safe(struct kunit *test, struct mock_iommu *m)
+{
+	mock_scan(m);
+	KUNIT_EXPECT_EQ(test, m->iovas_released, m->nr_ents);
+	KUNIT_EXPECT_EQ(test, m->bad_state, 0);
+	KUNIT_EXPECT_EQ(test, m->bad_iova, 0);
+	KUNIT_EXPECT_EQ(test, m->bad_mem, 0);
+	KUNIT_EXPECT_FALSE(test, range_stale(m, 0, MNPAGES * MPG));
+}
+
+/* Map an entry of @size bytes at @iova, backed by @mem. */
+static unsigned int mock_map_at(struct kunit *test, struct mock_iommu *m,
+				unsigned long iova, size_t size,
+				enum mock_mem mem)
+{
+	struct mock_ent *e = &m->ents[m->nr_ents];
+	unsigned long i;
+
+	KUNIT_ASSERT_LT(test, m->nr_ents, MNOPS);
+	KUNIT_ASSERT_LE(test, pfn_of(iova + size), MNPAGES);
+	/* Counted first, so that the teardown frees what a failure left. */
+	m->nr_ents++;
+	e->iova = iova;
+	e->size = size;
+	e->mem = mem;
+	if (mem == MEM_PAGE) {
+		e->page = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, e->page);
+		get_page(e->page);	/* the test's, to watch it */
+	} else if (mem == MEM_SLAB) {
+		e->obj = kmalloc(64, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, e->obj);
+	}
+	for (i = pfn_of(iova); i < pfn_of(iova + size); i++)
+		m->mapped[i] = 1;
+	return m->nr_ents - 1;
+}
+
+static void iotlb_drivers_test_release_order(struct kunit *test)
+{
+	const struct mock_case *c = test->param_value;
+	unsigned long next = 0, done = 0;
+	unsigned int i, blocks = 0;
+	struct rnd_state rnd;
+	struct mock_iommu *m = mock_new(test, c->family, c->mode);
 
 	/* The same workload for every family and mode. */
 	prandom_seed_state(&rnd, 0x10771b);
@@ -686,8 +766,159 @@ static void iotlb_drivers_test_gather_queued(struct kunit *test)
 	iotlb_batcher_destroy(&b);
 }
 
+/*
+ * No range invalidation (SMMUv3 without RANGE_INV): a range costs one TLBI
+ * per page. Back-to-back unmaps merge into one range of 128 pages per
+ * batch; invalidating it page by page would cost 128 commands where a full
+ * flush costs one. A flush must never cost more than a full flush plus
+ * IOTLB_BATCH_MAX_PAGE_CMDS.
+ */
+static void iotlb_drivers_test_cost_per_page(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new(test, MOCK_SMMU_V3_NORANGE, MOCK_SAFE);
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i, n = 4 * mock_params.depth, flushes;
+
+	for (i = 0; i < n; i++)
+		mock_map_at(test, m, i * 8 * MPG, 8 * MPG, MEM_PAGE);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < n; i++)
+		mock_dma_unmap(m, i);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	flushes = n / mock_params.depth;
+	kunit_info(test, "%u unmaps, %u flushes: %lu commands (%lu full), %lu waits\n",
+		   n, flushes, m->cmds, m->fulls, m->waits);
+	KUNIT_EXPECT_LE(test, m->cmds,
+			flushes * (1 + IOTLB_BATCH_MAX_PAGE_CMDS));
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_CMDS] -
+			st0.decision[IOTLB_BATCH_FULL_CMDS], flushes);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_PAGES] -
+			st0.decision[IOTLB_BATCH_FULL_PAGES], 0);
+	mock_expect_safe(test, m);
+}
+
+/*
+ * Few pages still go by range on the same family: a batch of single-page
+ * unmaps of one buffer costs one command, not a full flush.
+ */
+static void iotlb_drivers_test_cost_per_page_small(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new(test, MOCK_SMMU_V3_NORANGE, MOCK_SAFE);
+	unsigned int i, n = mock_params.depth;
+
+	for (i = 0; i < n; i++)
+		mock_map_at(test, m, (i % 4) * MPG + (i / 4) * MBLOCK, MPG,
+			    MEM_PAGE);
+	for (i = 0; i < n; i++)
+		mock_dma_unmap(m, i);
+	iotlb_batch_flush(&m->b);
+	/* four ranges of four pages, apart: 16 commands, no full flush */
+	KUNIT_EXPECT_EQ(test, m->fulls, 0);
+	KUNIT_EXPECT_LE(test, m->cmds, IOTLB_BATCH_MAX_PAGE_CMDS);
+	mock_expect_safe(test, m);
+}
+
+/*
+ * AMD invalidates any range with one command: a batch whose pages exceed
+ * max_pages is still invalidated by its range, not promoted to a flush of
+ * the whole IOTLB.
+ */
+static void iotlb_drivers_test_cost_one(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new(test, MOCK_AMD, MOCK_SAFE);
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i, n = mock_params.depth;
+	size_t size = 128 * MPG;
+
+	/* 16 x 128 pages = 2048 > max_pages, in one merged range */
+	for (i = 0; i < n; i++)
+		mock_map_at(test, m, i * size, size, MEM_PAGE);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < n; i++)
+		mock_dma_unmap(m, i);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	KUNIT_EXPECT_EQ(test, m->fulls, 0);
+	KUNIT_EXPECT_EQ(test, m->cmds, 1);
+	KUNIT_EXPECT_EQ(test, m->waits, 1);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_PAGES] -
+			st0.decision[IOTLB_BATCH_FULL_PAGES], 0);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_RANGES] -
+			st0.decision[IOTLB_BATCH_RANGES], 1);
+	mock_expect_safe(test, m);
+}
+
+/*
+ * VT-d (second level) turns a range whose aligned block is wider than its
+ * largest address mask into a domain-selective flush. Two pages on either
+ * side of a 4 MiB boundary need an 8 MiB block, 2^11 pages, above
+ * MVTD_MAMV. An
+ * unmap to invalidate at once that does so is a full flush, counted as
+ * one, and the batch queued before it (any CPU's) is released by it, with
+ * no invalidation of its own.
+ */
+static void iotlb_drivers_test_cost_wide_now(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new(test, MOCK_VTD, MOCK_SAFE);
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i, wide;
+
+	for (i = 0; i < 3; i++)
+		mock_map_at(test, m, i * 100 * MPG, MPG, MEM_PAGE);
+	wide = mock_map_at(test, m, 2 * MBLOCK - MPG, 2 * MPG, MEM_NONE);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < 3; i++)
+		mock_dma_unmap(m, i);
+	mock_dma_unmap(m, wide);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	kunit_info(test, "%lu commands (%lu full), %lu waits\n", m->cmds,
+		   m->fulls, m->waits);
+	KUNIT_EXPECT_EQ(test, st1.inv_full - st0.inv_full, 1);
+	KUNIT_EXPECT_EQ(test, st1.inv_range - st0.inv_range, 0);
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_COVERED] -
+			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
+	KUNIT_EXPECT_EQ(test, m->cmds, 1);
+	KUNIT_EXPECT_EQ(test, m->fulls, 1);
+	mock_expect_safe(test, m);
+}
+
+/* The same range, batched: the batch's flush is a full one, counted so. */
+static void iotlb_drivers_test_cost_wide_batch(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new(test, MOCK_VTD, MOCK_SAFE);
+	struct iotlb_batch_stats st0, st1;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++)
+		mock_map_at(test, m, i * 100 * MPG, MPG, MEM_PAGE);
+	mock_map_at(test, m, 2 * MBLOCK - MPG, 2 * MPG, MEM_PAGE);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < 3; i++)
+		mock_dma_unmap(m, i);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_WIDE] -
+			st0.decision[IOTLB_BATCH_FULL_WIDE], 1);
+	KUNIT_EXPECT_EQ(test, st1.inv_full - st0.inv_full, 1);
+	KUNIT_EXPECT_EQ(test, st1.inv_range - st0.inv_range, 0);
+	KUNIT_EXPECT_EQ(test, m->cmds, 1);
+	KUNIT_EXPECT_EQ(test, m->fulls, 1);
+	mock_expect_safe(test, m);
+}
+
 static struct kunit_case iotlb_drivers_test_cases[] = {
 	KUNIT_CASE(iotlb_drivers_test_gather_queued),
+	KUNIT_CASE(iotlb_drivers_test_cost_per_page),
+	KUNIT_CASE(iotlb_drivers_test_cost_per_page_small),
+	KUNIT_CASE(iotlb_drivers_test_cost_one),
+	KUNIT_CASE(iotlb_drivers_test_cost_wide_now),
+	KUNIT_CASE(iotlb_drivers_test_cost_wide_batch),
 	KUNIT_CASE_PARAM(iotlb_drivers_test_release_order, mock_gen_params),
 	{}
 };

@@ -26,7 +26,8 @@
 #define show_iotlb_batch_decision(d)					\
 	__print_symbolic(d, { -1, "none" }, { 0, "ranges" },		\
 			 { 1, "full-ranges" }, { 2, "full-pages" },	\
-			 { 3, "full-unknown" }, { 4, "full-shared" })
+			 { 3, "full-unknown" }, { 4, "full-shared" },	\
+			 { 5, "full-cmds" }, { 6, "full-wide" })
 
 TRACE_EVENT(iotlb_batch_unmap,
 
