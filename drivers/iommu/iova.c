@@ -69,14 +69,17 @@
  * Setting iova.merge=0 gives every fast-path allocation its own node, as
  * before.
  *
- * Freed fast-path ranges of up to 1024 pages first go to per-CPU caches,
- * one bounded stack per power-of-two size; they stay allocated in the tree
- * while cached. To make a cached range fit every request of its order,
- * fast-path ranges of up to 1024 pages take a whole naturally aligned
- * power of two (the alignment already kept the rest of the block from
- * ranges of their size; dma-iommu itself rounds sizes below 32). Each
- * order above 32 pages holds half as many ranges as the one below it, so
- * no order holds more than 8192 pages per CPU::
+ * Fast-path sizes below 32 pages round up to a power of two, as stock
+ * iova.c rounds them (dma-iommu passes sizes unrounded), so that a cached
+ * range serves every request of its order. Larger ranges take exactly
+ * their size, naturally aligned to the next power of two as in stock: the
+ * rest of that block still serves smaller mappings, which keeps a 32-bit
+ * space as full as stock keeps it. Freed fast-path ranges of up to 32
+ * pages, and of the powers of two from 64 to 1024 pages, first go to
+ * per-CPU caches, one bounded stack per order; other sizes go back to
+ * their pool or the tree at once. Cached ranges stay allocated in the
+ * tree. Each order above 32 pages holds half as many ranges as the one
+ * below it, so no order holds more than 8192 pages per CPU::
  *
  *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  1024p [..]  lock, hits
  *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  1024p [..]  lock, hits
@@ -90,9 +93,9 @@
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
- * ranges of up to 1024 pfns inside them from a tree of its own, where the
- * space it does not own is FOREIGN. The domain's tree lock is then taken
- * only to get or give back a chunk::
+ * ranges of up to 1024 pfns, of any size, inside them from a tree of its
+ * own, where the space it does not own is FOREIGN. The domain's tree lock
+ * is then taken only to get or give back a chunk::
  *
  *   domain:  [F..] gap [POOL cpu0 =========] gap [POOL cpu1 ==] [anchor]
  *   cpu0:    [FOREIGN ......][F==] gap [F=] [FOREIGN .................]
@@ -154,11 +157,14 @@
 #define IOVA_DEPOT_MAX		(2 * IOVA_CACHE_DEPTH)
 
 /*
- * Fast-path sizes up to this take a whole power of two, so that a cached
- * range of an order serves any size of that order. Below 32 pages this
- * is what dma-iommu has always asked for.
+ * Fast-path sizes below this round up to a power of two, as stock iova.c
+ * rounds them, so that a cached range of an order serves any size of that
+ * order. Larger sizes take exactly their size, aligned to the next power
+ * of two, and leave the rest of that block to smaller ranges.
  */
-#define IOVA_FAST_ROUND_MAX	(1UL << (IOVA_CACHE_ORDERS - 1))
+#define IOVA_FAST_ROUND_LIMIT	(1UL << (IOVA_CACHE_SMALL_ORDERS - 1))
+/* Largest range the caches hold: above 32 pages, powers of two only */
+#define IOVA_CACHE_MAX_PAGES	(1UL << (IOVA_CACHE_ORDERS - 1))
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -1564,9 +1570,10 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
 
+/* Pages a fast-path range of @size takes: sizes below 32 round up */
 static unsigned long iova_fast_pages(unsigned long size)
 {
-	return size <= IOVA_FAST_ROUND_MAX ? roundup_pow_of_two(size) : size;
+	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
 }
 
 static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
@@ -2355,12 +2362,17 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 
 /*
  * Whether alloc_iova_fast()/free_iova_fast() of @size pfns go through the
- * per-CPU caches: 1 to IOVA_FAST_ROUND_MAX pfns (0 wraps around).
+ * per-CPU caches: 1 to 32 pfns (rounded up, 0 wraps around), and the
+ * powers of two up to IOVA_CACHE_MAX_PAGES, the sizes whose ranges serve
+ * every request of their order. Other sizes above 32 take exactly their
+ * size, which no cached range of an order would match.
  */
 static inline bool iova_cached_size(const struct iova_domain *iovad,
 				    unsigned long size)
 {
-	return size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches;
+	return (size - 1 < IOVA_FAST_ROUND_LIMIT ||
+		(is_power_of_2(size) && size <= IOVA_CACHE_MAX_PAGES)) &&
+	       iovad->caches;
 }
 
 /*
@@ -2455,18 +2467,20 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 /**
  * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
  * @iovad: domain
- * @size: number of pfns; up to 1024 it is rounded up to a power of two
+ * @size: number of pfns; below 32 it is rounded up to a power of two
  * @limit_pfn: highest pfn the range may use
  * @flush_rcache: on failure, visit every CPU's cache and pool, not only
  *	those that hold something (a request the tree cannot serve always
  *	takes back the space the caches and pools hold and retries once)
  *
- * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
- * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
- * rounds the size itself), so that a cached range serves every size of
- * its order. It comes from this CPU's cache if one holds a range of that
- * order below the limit, otherwise from this CPU's pool or the tree,
- * where it joins an abutting fast-path extent.
+ * The range is naturally aligned to roundup_pow_of_two(@size). Sizes
+ * below 32 pfns take that whole power of two, as with stock iova.c, so
+ * that a cached range serves every size of its order; larger ones take
+ * exactly @size pfns. A range of up to 32 pfns, or of a power of two up
+ * to 1024, comes from this CPU's cache if it holds one of that order
+ * below the limit; otherwise, and for other sizes, it comes from this
+ * CPU's pool (up to 1024 pfns) or the tree, where a power-of-two range
+ * joins an abutting fast-path extent of its size.
  *
  * Context: any context; takes this CPU's cache lock and on a miss the
  * domain's tree lock, with interrupts off.
@@ -2559,8 +2573,8 @@ EXPORT_SYMBOL_GPL(free_iova_fast);
  * iova_rcache_range - largest size the fast path serves at its best
  *
  * dma-iommu reports this as the optimal DMA mapping size. The caches also
- * hold larger ranges, up to 1024 pfns, but those take a whole power of two
- * of address space each, so the figure stays that of 32 pfns, as before.
+ * hold larger ranges, the powers of two up to 1024 pfns, but no other
+ * size above 32, so the figure stays that of 32 pfns, as before.
  *
  * Context: any context.
  * Return: the size in bytes of 32 PAGE_SIZE pfns.

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "harness.h"
 #include "kunit/test.h"
 #include "model.h"
@@ -36,6 +37,7 @@
 #define T_STATS		0x2	/* needs iova_domain_stats() */
 #define T_SLOW		0x4	/* skipped with -q */
 #define T_OURS		0x8	/* a guarantee stock 6.12 does not give */
+#define T_VS_STOCK	0x10	/* compares ours against stock */
 
 struct opts {
 	unsigned long long seed;
@@ -1256,6 +1258,67 @@ static int t_cached_space_reclaimed(const struct iova_impl *im)
 }
 
 /*
+ * 32-bit capacity: a device limited to 4 GiB maps one scenario of
+ * capacity.h until its first failure, on a fresh domain of ours and one
+ * of stock; ours must map at least as many pages as stock. Ranges of 33
+ * pages or more take exactly their size in stock (aligned to the next
+ * power of two), so the rest of their block serves smaller mappings.
+ * With churn, 16 CPUs first map and unmap a mix of sizes, so their caches
+ * and pools hold freed space when the fill starts. A full fill goes on
+ * past a size that no longer fits until nothing of the cycle does.
+ */
+static int capacity32(const struct iova_impl *im, unsigned int idx,
+		      unsigned int churn_cpus, bool full)
+{
+	const struct cap_scenario *sc = &cap_scenarios[idx];
+	unsigned int cpus = harness_possible_cpus();
+	long ours, stock;
+
+	CHECK(idx < CAP_NR_SCENARIOS, "scenario %u", idx);
+	if (churn_cpus)
+		CHECK(harness_set_possible_cpus(churn_cpus) == 0, "%u CPUs", churn_cpus);
+	ours = cap_fill(im, sc, churn_cpus, full);
+	stock = cap_fill(&iova_impl_stock, sc, churn_cpus, full);
+	if (churn_cpus)
+		CHECK(harness_set_possible_cpus(cpus) == 0, "%u CPUs", cpus);
+	CHECK(ours > 0 && stock > 0, "domains: ours %ld, stock %ld", ours, stock);
+	tap_diag("capacity32 %s%s%s: ours %ld pages (%.1f%%), stock %ld (%.1f%%)",
+		 churn_cpus ? "churn16 " : "", sc->name, full ? " full" : "", ours,
+		 100.0 * ours / CAP_SPACE, stock, 100.0 * stock / CAP_SPACE);
+	CHECK(ours >= stock, "%s: ours %ld pages (%.1f%%), stock %ld (%.1f%%)",
+	      sc->name, ours, 100.0 * ours / CAP_SPACE, stock,
+	      100.0 * stock / CAP_SPACE);
+	return 0;
+}
+
+#define CAPACITY32(fn, idx, cpus, full)				\
+static int fn(const struct iova_impl *im)			\
+{								\
+	return capacity32(im, idx, cpus, full);			\
+}
+
+CAPACITY32(t_capacity32_33, 0, 0, false)
+CAPACITY32(t_capacity32_33_small, 1, 0, false)
+CAPACITY32(t_capacity32_65, 2, 0, false)
+CAPACITY32(t_capacity32_65_small, 3, 0, false)
+CAPACITY32(t_capacity32_100, 4, 0, false)
+CAPACITY32(t_capacity32_100_small, 5, 0, false)
+CAPACITY32(t_capacity32_500, 6, 0, false)
+CAPACITY32(t_capacity32_500_small, 7, 0, false)
+CAPACITY32(t_capacity32_mix, 8, 0, false)
+CAPACITY32(t_capacity32_churn_33, 0, 16, false)
+CAPACITY32(t_capacity32_churn_65, 2, 16, false)
+CAPACITY32(t_capacity32_churn_100, 4, 16, false)
+CAPACITY32(t_capacity32_churn_100_small, 5, 16, false)
+CAPACITY32(t_capacity32_churn_500, 6, 16, false)
+CAPACITY32(t_capacity32_churn_500_small, 7, 16, false)
+CAPACITY32(t_capacity32_churn_mix, 8, 16, false)
+CAPACITY32(t_capacity32_33_small_full, 1, 0, true)
+CAPACITY32(t_capacity32_65_small_full, 3, 0, true)
+CAPACITY32(t_capacity32_mix_full, 8, 0, true)
+CAPACITY32(t_capacity32_churn_mix_full, 8, 16, true)
+
+/*
  * reserve_iova() against allocating CPUs: seven threads (CPUs 1-7) allocate
  * 1-4-page fast ranges and free none, while CPU 0 reserves free space just
  * below the lowest of them, at the top of the next chunk down, which is
@@ -1478,6 +1541,26 @@ static const struct test tests[] = {
 	{ "cached_space_reclaimed", t_cached_space_reclaimed, 0 },
 	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
 	{ "reserve_pool_nomem", t_reserve_pool_nomem, 0 },
+	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
+	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
+	{ "capacity32_65", t_capacity32_65, T_VS_STOCK },
+	{ "capacity32_65+31x1", t_capacity32_65_small, T_VS_STOCK },
+	{ "capacity32_100", t_capacity32_100, T_VS_STOCK },
+	{ "capacity32_100+31x1", t_capacity32_100_small, T_VS_STOCK },
+	{ "capacity32_500", t_capacity32_500, T_VS_STOCK },
+	{ "capacity32_500+31x1", t_capacity32_500_small, T_VS_STOCK },
+	{ "capacity32_mix", t_capacity32_mix, T_VS_STOCK },
+	{ "capacity32_churn16_33", t_capacity32_churn_33, T_VS_STOCK },
+	{ "capacity32_churn16_65", t_capacity32_churn_65, T_VS_STOCK },
+	{ "capacity32_churn16_100", t_capacity32_churn_100, T_VS_STOCK },
+	{ "capacity32_churn16_100+31x1", t_capacity32_churn_100_small, T_VS_STOCK },
+	{ "capacity32_churn16_500", t_capacity32_churn_500, T_VS_STOCK },
+	{ "capacity32_churn16_500+31x1", t_capacity32_churn_500_small, T_VS_STOCK },
+	{ "capacity32_churn16_mix", t_capacity32_churn_mix, T_VS_STOCK },
+	{ "capacity32_33+31x1_full", t_capacity32_33_small_full, T_VS_STOCK },
+	{ "capacity32_65+31x1_full", t_capacity32_65_small_full, T_VS_STOCK },
+	{ "capacity32_mix_full", t_capacity32_mix_full, T_VS_STOCK },
+	{ "capacity32_churn16_mix_full", t_capacity32_churn_mix_full, T_VS_STOCK },
 };
 
 static bool selected(const char *name)
@@ -1501,6 +1584,10 @@ static void run_test(const struct iova_impl *im, const struct test *t)
 	}
 	if ((t->flags & T_OURS) && !im->has_stats) {
 		tap_skip(name, "not a guarantee of stock 6.12");
+		return;
+	}
+	if ((t->flags & T_VS_STOCK) && !im->has_stats) {
+		tap_skip(name, "compares ours against stock");
 		return;
 	}
 	if ((t->flags & T_SLOW) && opt.quick) {
