@@ -460,6 +460,55 @@ static int t_mismatched_free_inside(const struct iova_impl *im)
 }
 
 /*
+ * Sizes above 32 pages are not rounded: a 33-page range freed as 64 pages
+ * (the size its alignment block has, a cacheable one) and a 64-page range
+ * freed as 33 pages are both refused with a warning, and both stay
+ * allocated, whether the range sits in a pool or in the domain's tree.
+ */
+static int mismatched_unrounded(const struct iova_impl *im, const char *pools)
+{
+	unsigned long a, b;
+	struct hstats s0, s;
+	struct dom x;
+	long w;
+	int ret;
+
+	harness_param_set(im->name, "pools", pools);
+	ret = dom_open(&x, im, 1, true, 1);
+	harness_param_set(im->name, "pools", "1");
+	if (ret)
+		return -1;
+	a = im->alloc_fast(x.d, 33, LIMIT32, false);
+	b = im->alloc_fast(x.d, 64, LIMIT32, false);
+	CHECK(a && b && !(a & 63) && !(b & 63), "a %lx, b %lx", a, b);
+	s0 = stats_of(&x);
+	CHECK(s0.pages_live == 33 + 64, "%ld pages live", s0.pages_live);
+	w = harness_warnings();
+	harness_set_quiet(true);
+	im->free_fast(x.d, a, 64);
+	im->free_fast(x.d, b, 33);
+	harness_set_quiet(false);
+	x.warn0 += harness_warnings() - w;
+	CHECK(harness_warnings() > w, "no WARN");
+	CHECK(im->validate(x.d) == 0, "validate");
+	s = stats_of(&x);
+	CHECK(s.allocs_live == s0.allocs_live && s.pages_live == s0.pages_live,
+	      "live %ld allocations / %ld pages, before %ld / %ld",
+	      s.allocs_live, s.pages_live, s0.allocs_live, s0.pages_live);
+	im->free_fast(x.d, a, 33);
+	im->free_fast(x.d, b, 64);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0, "%ld pages live", s.pages_live);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int t_mismatched_free_unrounded(const struct iova_impl *im)
+{
+	return mismatched_unrounded(im, "1") ?: mismatched_unrounded(im, "0");
+}
+
+/*
  * Abutting fast-path ranges of sizes that are not a power of two and too
  * large to round (as dma-iommu asks for 6144 and 1536 pages): each keeps
  * a node of its own, the tree is sound, nothing warns, and both free.
@@ -1528,6 +1577,7 @@ static const struct test tests[] = {
 	{ "mismatched_free_oversized_unmerged", t_mismatched_free_oversized_unmerged, 0 },
 	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
 	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
+	{ "mismatched_free_unrounded", t_mismatched_free_unrounded, T_STATS },
 	{ "exact_fast_abutting", t_exact_fast_abutting, 0 },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
