@@ -76,8 +76,10 @@
  * rest of that block still serves smaller mappings, which keeps a 32-bit
  * space as full as stock keeps it. Freed fast-path ranges of up to 32
  * pages, and of the powers of two from 64 to 1024 pages, first go to
- * per-CPU caches, one bounded stack per order; other sizes go back to
- * their pool or the tree at once. Cached ranges stay allocated in the
+ * per-CPU caches, one bounded stack per order; up to 16 ranges of the
+ * other sizes from 33 to 1024 pages sit in a small per-CPU list with their
+ * sizes, each serving a request of its size or of up to a third less,
+ * trimmed to it (see iova_xc_alloc()). Cached ranges stay allocated in the
  * tree. Each order above 32 pages holds half as many ranges as the one
  * below it, so no order holds more than 8192 pages per CPU::
  *
@@ -165,6 +167,13 @@
 #define IOVA_FAST_ROUND_LIMIT	(1UL << (IOVA_CACHE_SMALL_ORDERS - 1))
 /* Largest range the caches hold: above 32 pages, powers of two only */
 #define IOVA_CACHE_MAX_PAGES	(1UL << (IOVA_CACHE_ORDERS - 1))
+/*
+ * Freed ranges of the other sizes from 33 to 1024 pages a per-CPU cache
+ * holds, each with its size; one serves a request of its size or of up to
+ * a third less, trimmed to the request's size.
+ */
+#define IOVA_XCACHE_SLOTS	16
+#define IOVA_XCACHE_SLACK	1	/* best fit: up to size + size / 2 */
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -241,6 +250,10 @@ static unsigned int iova_unit(unsigned int kind, unsigned long pages)
  * @vunit: unit of that extent (see iova_unit())
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
+ * @xnr: number of cached ranges of exact sizes
+ * @xnext: slot of the next such range to give back when all are taken
+ * @xsize: the sizes of the ranges of exact sizes
+ * @xpfn: the first pfns of those ranges
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -264,6 +277,10 @@ struct iova_cpu_cache {
 	unsigned long	hits;
 	unsigned long	misses;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
+	unsigned int	xnr;
+	unsigned int	xnext;
+	u16		xsize[IOVA_XCACHE_SLOTS];
+	unsigned long	xpfn[IOVA_XCACHE_SLOTS];
 	unsigned int	cpu;
 	unsigned long	pool_pages;
 	unsigned long	refills;
@@ -2291,6 +2308,8 @@ static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
 			       unsigned long size);
+static void __iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
+				 unsigned long size);
 
 /* Push @pfn on @cc's stack of @order, which has room; @cc->lock held. */
 static inline void iova_cc_put(struct iova_domain *iovad,
@@ -2344,6 +2363,13 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_lock_irqsave(&cc->lock, flags);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_cc_release(iovad, cc, order, cc->nr[order]);
+	/* ranges of exact sizes go home to their pool or the tree */
+	while (cc->xnr) {
+		cc->xnr--;
+		__iova_free_uncached(iovad, cc->xpfn[cc->xnr],
+				     cc->xsize[cc->xnr]);
+		cc->xpfn[cc->xnr] = 0;
+	}
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
 
@@ -2376,6 +2402,156 @@ static inline bool iova_cached_size(const struct iova_domain *iovad,
 }
 
 /*
+ * Per-CPU caches of ranges of exact sizes: the sizes from 33 to 1024 pfns
+ * that are not a power of two, which take exactly their size (see
+ * iova_fast_pages()). A freed range that this CPU's pool (or, without
+ * pools, the domain's tree) holds as an exact fast-path node of that size
+ * is kept in the cache, still allocated in its tree, and serves the next
+ * request of its size or of up to a third less on this CPU: the node is
+ * then trimmed to the request's size, which gives the tail back at once.
+ * So a range handed out is always exactly an allocation of its tree, and
+ * a free is checked against the tree as strictly as without the cache.
+ */
+static bool iova_xcached_size(const struct iova_domain *iovad,
+			      unsigned long size)
+{
+	return size > IOVA_FAST_ROUND_LIMIT && size <= IOVA_POOL_MAX_PAGES &&
+	       !is_power_of_2(size) && iovad->caches;
+}
+
+/* The tree whose exact nodes @cc's cache of exact sizes holds */
+static struct iova_domain *iova_xc_tree(struct iova_domain *iovad,
+					struct iova_cpu_cache *cc)
+{
+	return iova_pooled(iovad) ? &cc->pool : iovad;
+}
+
+/*
+ * Trim the exact node [pfn, pfn + from - 1] of @tree to @to pfns. False,
+ * changing nothing, if @tree holds no such node. Tree lock held.
+ */
+static bool iova_trim_exact(struct iova_domain *tree, unsigned long pfn,
+			    unsigned long from, unsigned long to)
+{
+	struct iova *n = iova_find_node(tree, pfn);
+
+	if (!n || n->kind != IOVA_KIND_FAST || n->unit != IOVA_UNIT_EXACT ||
+	    n->pfn_lo != pfn || n->pfn_hi != pfn + from - 1)
+		return false;
+	n->pfn_hi = pfn + to - 1;
+	iova_set_gap_lo(tree, iova_next(n), pfn + to);
+	tree->nr_pages -= from - to;
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(tree, n);
+	return true;
+}
+
+/*
+ * A cached range of exact size for @size pfns ending at or below
+ * @limit_pfn: the smallest that fits, of @size up to @size plus a half,
+ * trimmed to @size; 0 if none.
+ */
+static unsigned long iova_xc_alloc(struct iova_domain *iovad,
+				   unsigned long size, unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	unsigned int i, nr, d, best = 0, over = (size >> IOVA_XCACHE_SLACK) + 1;
+	unsigned long flags, tflags, got, pfn = 0;
+	struct iova_domain *tree;
+
+	if (limit_pfn < size - 1)
+		return 0;
+	spin_lock_irqsave(&cc->lock, flags);
+	nr = cc->xnr;
+	/* @over: one more than the excess of the best fit so far */
+	for (i = 0; i < nr; i++) {
+		d = cc->xsize[i] - (unsigned int)size;	/* wraps if smaller */
+		if (d < over && cc->xpfn[i] <= limit_pfn - (size - 1)) {
+			best = i;
+			over = d;
+			if (!d)
+				break;
+		}
+	}
+	if (over > size >> IOVA_XCACHE_SLACK) {
+		cc->misses++;
+		goto out;
+	}
+	got = size + over;
+	pfn = cc->xpfn[best];
+	cc->xnr = --nr;
+	cc->xpfn[best] = cc->xpfn[nr];
+	cc->xsize[best] = cc->xsize[nr];
+	cc->xpfn[nr] = 0;	/* see iova_xc_free() */
+	if (got != size) {
+		tree = iova_xc_tree(iovad, cc);
+		iova_wlock(tree, &tflags);
+		if (WARN_ONCE(!iova_trim_exact(tree, pfn, got, size),
+			      "iova: cached range at pfn %#lx is not allocated\n",
+			      pfn))
+			pfn = 0;
+		iova_wunlock(tree, tflags);
+	}
+	if (pfn)
+		cc->hits++;
+out:
+	spin_unlock_irqrestore(&cc->lock, flags);
+	return pfn;
+}
+
+/*
+ * Keep [pfn, pfn + size - 1] in this CPU's cache of exact sizes if it is
+ * an exact node of that size of this CPU's pool (or the domain's tree
+ * without pools). A full cache gives its next slot's range back. False if
+ * the range is not such a node: the caller frees it the long way.
+ */
+static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
+			 unsigned long size)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
+	unsigned int i, seq, unit;
+	bool dup;
+	int kind;
+
+	if (end < pfn)
+		return false;
+	spin_lock_irqsave(&cc->lock, flags);
+	kind = iova_lookup(iova_xc_tree(iovad, cc), pfn, end, &lo, &hi, &seq,
+			   &unit);
+	if (kind != IOVA_KIND_FAST || unit != IOVA_UNIT_EXACT || lo != pfn ||
+	    hi != end) {
+		spin_unlock_irqrestore(&cc->lock, flags);
+		return false;
+	}
+	/* a range freed twice: unused slots hold 0, never a fast-path pfn */
+	for (i = 0, dup = false; i < IOVA_XCACHE_SLOTS; i++)
+		dup |= cc->xpfn[i] == pfn;
+	if (dup) {
+		spin_unlock_irqrestore(&cc->lock, flags);
+		WARN_ONCE(1, "iova: free_iova_fast() of pfn %#lx, %lu pages: freed already\n",
+			  pfn, size);
+		return true;
+	}
+	i = cc->xnr;
+	if (i == IOVA_XCACHE_SLOTS) {
+		i = cc->xnext;
+		cc->xnext = (i + 1) % IOVA_XCACHE_SLOTS;
+		vpfn = cc->xpfn[i];
+		vsize = cc->xsize[i];
+	} else {
+		cc->xnr++;
+	}
+	cc->xpfn[i] = pfn;
+	cc->xsize[i] = size;
+	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
+	spin_unlock_irqrestore(&cc->lock, flags);
+	if (vpfn)
+		__iova_free_uncached(iovad, vpfn, vsize);
+	return true;
+}
+
+/*
  * Give back what the caches, the depot and the pools hold, for a request
  * the tree could not serve; with @all every one of them, else only those
  * that hold something by an unlocked look (only the failing request pays
@@ -2392,7 +2568,7 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			if (all || READ_ONCE(cc->nr[order]))
 				break;
-		if (order < IOVA_CACHE_ORDERS) {
+		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr)) {
 			iova_cc_drain(iovad, cpu);
 			any = true;
 		}
@@ -2429,6 +2605,14 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 	if (!size)
 		return 0;
 	size = iova_fast_pages(size);
+	if (iova_xcached_size(iovad, size)) {
+		pfn = iova_xc_alloc(iovad, size, limit_pfn);
+		if (pfn) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_CACHE);
+			return pfn;
+		}
+	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
@@ -2478,9 +2662,11 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
  * that a cached range serves every size of its order; larger ones take
  * exactly @size pfns. A range of up to 32 pfns, or of a power of two up
  * to 1024, comes from this CPU's cache if it holds one of that order
- * below the limit; otherwise, and for other sizes, it comes from this
- * CPU's pool (up to 1024 pfns) or the tree, where a power-of-two range
- * joins an abutting fast-path extent of its size.
+ * below the limit, and one of another size up to 1024 pfns from this
+ * CPU's cache of exact sizes if it holds one of that size or up to half
+ * as large again, trimmed to @size; otherwise it comes from this CPU's
+ * pool (up to 1024 pfns) or the tree, where a power-of-two range joins an
+ * abutting fast-path extent of its size.
  *
  * Context: any context; takes this CPU's cache lock and on a miss the
  * domain's tree lock, with interrupts off.
@@ -2505,15 +2691,13 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 }
 EXPORT_SYMBOL_GPL(alloc_iova_fast);
 
-/* free_iova_fast() of a range this CPU's cache did not take */
-static noinline void iova_free_uncached(struct iova_domain *iovad,
-					unsigned long pfn, unsigned long size)
+/* Free a fast-path range to its pool or the domain's tree */
+static void __iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
+				 unsigned long size)
 {
 	unsigned long flags, pages;
 	int cpu;
 
-	if (WARN_ONCE(!size, "iova: free_iova_fast() of 0 pages\n"))
-		return;
 	pages = iova_fast_pages(size);
 	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
 	if (cpu >= 0) {
@@ -2527,6 +2711,17 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 	iova_free_fast_locked(iovad, pfn, pages);
 	iova_trim_spares(iovad);
 	iova_wunlock(iovad, flags);
+}
+
+/* free_iova_fast() of a range the caches of orders did not take */
+static noinline void iova_free_uncached(struct iova_domain *iovad,
+					unsigned long pfn, unsigned long size)
+{
+	if (WARN_ONCE(!size, "iova: free_iova_fast() of 0 pages\n"))
+		return;
+	if (iova_xcached_size(iovad, size) && iova_xc_free(iovad, pfn, size))
+		return;
+	__iova_free_uncached(iovad, pfn, size);
 }
 
 /**
@@ -2628,6 +2823,9 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 
 		spin_lock_init(&cc->lock);
 		memset(cc->nr, 0, sizeof(cc->nr));
+		cc->xnr = 0;
+		cc->xnext = 0;
+		memset(cc->xpfn, 0, sizeof(cc->xpfn));
 		cc->vtree = NULL;
 		cc->vseq = 1;
 		cc->hits = 0;
@@ -2777,6 +2975,9 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 				st->cached += cc->nr[order];
 				cached_pages += (unsigned long)cc->nr[order] << order;
 			}
+			st->cached += cc->xnr;
+			for (order = 0; order < cc->xnr; order++)
+				cached_pages += cc->xsize[order];
 			spin_unlock_irqrestore(&cc->lock, flags);
 
 			spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
