@@ -534,6 +534,72 @@ static int t_exact_fast_abutting(const struct iova_impl *im)
 	return dom_close(&x);
 }
 
+/*
+ * Sizes from 33 to 1024 pages that are not a power of two are kept per
+ * CPU once freed, still allocated, and serve the next request of their
+ * size or of up to a third less, trimmed to it. The range handed out must
+ * be exactly the request (the tail free again, the counts right, a free
+ * of the old size refused), and a range freed twice must be refused, not
+ * cached twice and handed out to two callers.
+ */
+static int exact_cache(const struct iova_impl *im, const char *pools)
+{
+	unsigned long a, b, c, d, e;
+	struct hstats s;
+	struct dom x;
+	long w;
+	int ret;
+
+	harness_param_set(im->name, "pools", pools);
+	ret = dom_open(&x, im, 1, true, 1);
+	harness_param_set(im->name, "pools", "1");
+	if (ret)
+		return -1;
+	w = harness_warnings();
+	a = im->alloc_fast(x.d, 100, LIMIT32, false);
+	CHECK(a && !(a & 127), "a %lx", a);
+	im->free_fast(x.d, a, 100);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0 && s.allocs_live == 0, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	b = im->alloc_fast(x.d, 80, LIMIT32, false);
+	CHECK(b && !(b & 127), "b %lx", b);
+	CHECK(im->validate(x.d) == 0, "validate with [%lx, +80]", b);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 80 && s.allocs_live == 1, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	/* the rest of b's block serves smaller ranges */
+	c = im->alloc_fast(x.d, 16, b + 127, false);
+	CHECK(c >= b + 80 && c + 15 <= b + 127, "16 pages at %lx, not after b %lx", c, b);
+	im->free_fast(x.d, c, 16);
+	harness_set_quiet(true);
+	im->free_fast(x.d, b, 100);	/* the size b had in the cache */
+	harness_set_quiet(false);
+	CHECK(harness_warnings() == w + 1, "%ld WARNs", harness_warnings() - w);
+	im->free_fast(x.d, b, 80);
+	harness_set_quiet(true);
+	im->free_fast(x.d, b, 80);	/* freed twice */
+	harness_set_quiet(false);
+	CHECK(harness_warnings() == w + 2, "%ld WARNs", harness_warnings() - w);
+	x.warn0 += 2;
+	d = im->alloc_fast(x.d, 80, LIMIT32, false);
+	e = im->alloc_fast(x.d, 80, LIMIT32, false);
+	CHECK(d && e && (d + 79 < e || e + 79 < d), "d %lx, e %lx overlap", d, e);
+	CHECK(im->validate(x.d) == 0, "validate");
+	im->free_fast(x.d, d, 80);
+	im->free_fast(x.d, e, 80);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0 && s.allocs_live == 0, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	CHECK(im->validate(x.d) == 0, "validate after the frees");
+	return dom_close(&x);
+}
+
+static int t_exact_cache(const struct iova_impl *im)
+{
+	return exact_cache(im, "1") ?: exact_cache(im, "0");
+}
+
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
 static long extents_after_100(const struct iova_impl *im)
 {
@@ -1578,6 +1644,7 @@ static const struct test tests[] = {
 	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
 	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
 	{ "mismatched_free_unrounded", t_mismatched_free_unrounded, T_STATS },
+	{ "exact_cache", t_exact_cache, T_STATS },
 	{ "exact_fast_abutting", t_exact_fast_abutting, 0 },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
