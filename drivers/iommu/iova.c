@@ -2546,8 +2546,15 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 	cc->xsize[i] = size;
 	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
 	spin_unlock_irqrestore(&cc->lock, flags);
-	if (vpfn)
+	if (!vpfn)
+		return true;
+	/* the range is an allocation of the pool it was cached from */
+	if (iova_pooled(iovad)) {
+		trace_iova_free(iovad, vpfn, vsize, IOVA_TRACE_POOL);
+		iova_pool_free(iovad, cc->cpu, vpfn, vsize);
+	} else {
 		__iova_free_uncached(iovad, vpfn, vsize);
+	}
 	return true;
 }
 
