@@ -252,6 +252,32 @@ def shared_lock_table(harness):
     return md + [""]
 
 
+def capacity_table(harness):
+    """32-bit capacity: % of the space below 4 GiB mapped, stock and ours."""
+    cap = (harness or {}).get("capacity32") or {}
+    rows = cap.get("rows") or []
+    if not rows:
+        return []
+    md = ["## 32-bit capacity", "",
+          "Userspace harness: a device limited to 32 bits maps a scenario"
+          " (sizes in pages; +31x1: 31 one-page mappings after each large"
+          " one; mix: 100, 1, 1, 1, 33, 1, 500, 1, 65, 2, 1, 4) on a fresh"
+          " domain until its first failure, or, full, until no size of the"
+          " scenario fits any more; churn: %s CPUs first map and unmap a mix"
+          " of sizes. Percent of the %s pages below 4 GiB. Target: ours >="
+          " stock in every row." % (
+              max((r.get("churn_cpus") or 0) for r in rows) or "-",
+              "{:,}".format(cap.get("space_pages", 0))), "",
+          "| scenario | churn | full | stock % | ours % | ours - stock (pages) |",
+          "|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append("| %s | %s | %s | %.1f | %.1f | %s |" % (
+            r["scenario"], r.get("churn_cpus") or "-",
+            "yes" if r.get("full") else "no", r["stock_pct"], r["ours_pct"],
+            "{:,}".format(r["ours_pages"] - r["stock_pages"])))
+    return md + [""]
+
+
 def read_first(path, pattern):
     """The first match of @pattern's group 1 in @path, or None."""
     try:
@@ -543,6 +569,7 @@ def main():
     md += harness_table(harness)
     md += shared_lock_table(harness)
     md += kunit_table(kbench)
+    md += capacity_table(harness)
     txt = os.path.join(d, "harness.txt")
     if os.path.exists(txt):
         md += ["### Harness output", "", "```",

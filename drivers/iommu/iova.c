@@ -73,14 +73,19 @@
  * Setting iova.merge=0 gives every fast-path allocation its own node, as
  * before.
  *
- * Freed fast-path ranges of up to 1024 pages first go to per-CPU caches,
- * one bounded stack per power-of-two size; they stay allocated in the tree
- * while cached. To make a cached range fit every request of its order,
- * fast-path ranges of up to 1024 pages take a whole naturally aligned
- * power of two (the alignment already kept the rest of the block from
- * ranges of their size; dma-iommu itself rounds sizes below 32). Each
- * order above 32 pages holds half as many ranges as the one below it, so
- * no order holds more than 8192 pages per CPU::
+ * Fast-path sizes below 32 pages round up to a power of two, as stock
+ * iova.c rounds them (dma-iommu passes sizes unrounded), so that a cached
+ * range serves every request of its order. Larger ranges take exactly
+ * their size, naturally aligned to the next power of two as in stock: the
+ * rest of that block still serves smaller mappings, which keeps a 32-bit
+ * space as full as stock keeps it. Freed fast-path ranges of up to 32
+ * pages, and of the powers of two from 64 to 1024 pages, first go to
+ * per-CPU caches, one bounded stack per order; up to 16 ranges of the
+ * other sizes from 33 to 1024 pages sit in a small per-CPU list with their
+ * sizes, each serving a request of its size or of up to a third less,
+ * trimmed to it (see iova_xc_alloc()). Cached ranges stay allocated in the
+ * tree. Each order above 32 pages holds half as many ranges as the one
+ * below it, so no order holds more than 8192 pages per CPU::
  *
  *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  1024p [..]  lock, hits
  *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  1024p [..]  lock, hits
@@ -104,9 +109,9 @@
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
- * ranges of up to 1024 pfns inside them from a tree of its own, where the
- * space it does not own is FOREIGN. The domain's tree lock is then taken
- * only to get or give back a chunk::
+ * ranges of up to 1024 pfns, of any size, inside them from a tree of its
+ * own, where the space it does not own is FOREIGN. The domain's tree lock
+ * is then taken only to get or give back a chunk::
  *
  *   domain:  [F..] gap [POOL cpu0 =========] gap [POOL cpu1 ==] [anchor]
  *   cpu0:    [FOREIGN ......][F==] gap [F=] [FOREIGN .................]
@@ -193,11 +198,21 @@
 #define IOVA_DECAY_DELAY	msecs_to_jiffies(100)
 
 /*
- * Fast-path sizes up to this take a whole power of two, so that a cached
- * range of an order serves any size of that order. Below 32 pages this
- * is what dma-iommu has always asked for.
+ * Fast-path sizes below this round up to a power of two, as stock iova.c
+ * rounds them, so that a cached range of an order serves any size of that
+ * order. Larger sizes take exactly their size, aligned to the next power
+ * of two, and leave the rest of that block to smaller ranges.
  */
-#define IOVA_FAST_ROUND_MAX	(1UL << (IOVA_CACHE_ORDERS - 1))
+#define IOVA_FAST_ROUND_LIMIT	(1UL << (IOVA_CACHE_SMALL_ORDERS - 1))
+/* Largest range the caches hold: above 32 pages, powers of two only */
+#define IOVA_CACHE_MAX_PAGES	(1UL << (IOVA_CACHE_ORDERS - 1))
+/*
+ * Freed ranges of the other sizes from 33 to 1024 pages a per-CPU cache
+ * holds, each with its size; one serves a request of its size or of up to
+ * a third less, trimmed to the request's size.
+ */
+#define IOVA_XCACHE_SLOTS	16
+#define IOVA_XCACHE_SLACK	1	/* best fit: up to size + size / 2 */
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -289,6 +304,10 @@ struct iova_seen {
  * @decay_mark: @hits + @misses at the last decay tick
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
+ * @xnr: number of cached ranges of exact sizes
+ * @xnext: slot of the next such range to give back when all are taken
+ * @xsize: the sizes of the ranges of exact sizes
+ * @xpfn: the first pfns of those ranges
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -311,6 +330,10 @@ struct iova_cpu_cache {
 	unsigned long	budget;
 	unsigned long	decay_mark;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
+	unsigned int	xnr;
+	unsigned int	xnext;
+	u16		xsize[IOVA_XCACHE_SLOTS];
+	unsigned long	xpfn[IOVA_XCACHE_SLOTS];
 	unsigned int	cpu;
 	unsigned long	pool_pages;
 	unsigned long	refills;
@@ -1640,9 +1663,10 @@ struct iova *reserve_iova(struct iova_domain *iovad, unsigned long pfn_lo,
 }
 EXPORT_SYMBOL_GPL(reserve_iova);
 
+/* Pages a fast-path range of @size takes: sizes below 32 round up */
 static unsigned long iova_fast_pages(unsigned long size)
 {
-	return size <= IOVA_FAST_ROUND_MAX ? roundup_pow_of_two(size) : size;
+	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
 }
 
 static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
@@ -2487,6 +2511,8 @@ static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
 			       unsigned long size);
+static void __iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
+				 unsigned long size);
 
 /* Push @pfn on @cc's stack of @order, which has room; @cc->lock held. */
 static inline void iova_cc_put(struct iova_domain *iovad,
@@ -2546,6 +2572,13 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_lock_irqsave(&cc->lock, flags);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_cc_release(iovad, cc, order, cc->nr[order]);
+	/* ranges of exact sizes go home to their pool or the tree */
+	while (cc->xnr) {
+		cc->xnr--;
+		__iova_free_uncached(iovad, cc->xpfn[cc->xnr],
+				     cc->xsize[cc->xnr]);
+		cc->xpfn[cc->xnr] = 0;
+	}
 	iova_cc_trim_budget(iovad, cc);
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
@@ -2645,12 +2678,174 @@ static int iova_cpuhp_dead(unsigned int cpu, struct hlist_node *node)
 
 /*
  * Whether alloc_iova_fast()/free_iova_fast() of @size pfns go through the
- * per-CPU caches: 1 to IOVA_FAST_ROUND_MAX pfns (0 wraps around).
+ * per-CPU caches: 1 to 32 pfns (rounded up, 0 wraps around), and the
+ * powers of two up to IOVA_CACHE_MAX_PAGES, the sizes whose ranges serve
+ * every request of their order. Other sizes above 32 take exactly their
+ * size, which no cached range of an order would match.
  */
 static inline bool iova_cached_size(const struct iova_domain *iovad,
 				    unsigned long size)
 {
-	return size - 1 < IOVA_FAST_ROUND_MAX && iovad->caches;
+	return (size - 1 < IOVA_FAST_ROUND_LIMIT ||
+		(is_power_of_2(size) && size <= IOVA_CACHE_MAX_PAGES)) &&
+	       iovad->caches;
+}
+
+/*
+ * Per-CPU caches of ranges of exact sizes: the sizes from 33 to 1024 pfns
+ * that are not a power of two, which take exactly their size (see
+ * iova_fast_pages()). A freed range that this CPU's pool (or, without
+ * pools, the domain's tree) holds as an exact fast-path node of that size
+ * is kept in the cache, still allocated in its tree, and serves the next
+ * request of its size or of up to a third less on this CPU: the node is
+ * then trimmed to the request's size, which gives the tail back at once.
+ * So a range handed out is always exactly an allocation of its tree, and
+ * a free is checked against the tree as strictly as without the cache.
+ */
+static bool iova_xcached_size(const struct iova_domain *iovad,
+			      unsigned long size)
+{
+	return size > IOVA_FAST_ROUND_LIMIT && size <= IOVA_POOL_MAX_PAGES &&
+	       !is_power_of_2(size) && iovad->caches;
+}
+
+/* The tree whose exact nodes @cc's cache of exact sizes holds */
+static struct iova_domain *iova_xc_tree(struct iova_domain *iovad,
+					struct iova_cpu_cache *cc)
+{
+	return iova_pooled(iovad) ? &cc->pool : iovad;
+}
+
+/*
+ * Trim the exact node [pfn, pfn + from - 1] of @tree to @to pfns. False,
+ * changing nothing, if @tree holds no such node. Tree lock held.
+ */
+static bool iova_trim_exact(struct iova_domain *tree, unsigned long pfn,
+			    unsigned long from, unsigned long to)
+{
+	struct iova *n = iova_find_node(tree, pfn);
+
+	if (!n || n->kind != IOVA_KIND_FAST || n->unit != IOVA_UNIT_EXACT ||
+	    n->pfn_lo != pfn || n->pfn_hi != pfn + from - 1)
+		return false;
+	n->pfn_hi = pfn + to - 1;
+	iova_set_gap_lo(tree, iova_next(n), pfn + to);
+	tree->nr_pages -= from - to;
+	if (IS_ENABLED(CONFIG_IOVA_DEBUG))
+		iova_debug_check(tree, n);
+	return true;
+}
+
+/*
+ * A cached range of exact size for @size pfns ending at or below
+ * @limit_pfn: the smallest that fits, of @size up to @size plus a half,
+ * trimmed to @size; 0 if none.
+ */
+static unsigned long iova_xc_alloc(struct iova_domain *iovad,
+				   unsigned long size, unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	unsigned int i, nr, d, best = 0, over = (size >> IOVA_XCACHE_SLACK) + 1;
+	unsigned long flags, tflags, got, pfn = 0;
+	struct iova_domain *tree;
+
+	if (limit_pfn < size - 1)
+		return 0;
+	spin_lock_irqsave(&cc->lock, flags);
+	nr = cc->xnr;
+	/* @over: one more than the excess of the best fit so far */
+	for (i = 0; i < nr; i++) {
+		d = cc->xsize[i] - (unsigned int)size;	/* wraps if smaller */
+		if (d < over && cc->xpfn[i] <= limit_pfn - (size - 1)) {
+			best = i;
+			over = d;
+			if (!d)
+				break;
+		}
+	}
+	if (over > size >> IOVA_XCACHE_SLACK) {
+		cc->misses++;
+		goto out;
+	}
+	got = size + over;
+	pfn = cc->xpfn[best];
+	cc->xnr = --nr;
+	cc->xpfn[best] = cc->xpfn[nr];
+	cc->xsize[best] = cc->xsize[nr];
+	cc->xpfn[nr] = 0;	/* see iova_xc_free() */
+	if (got != size) {
+		tree = iova_xc_tree(iovad, cc);
+		iova_wlock(tree, &tflags);
+		if (WARN_ONCE(!iova_trim_exact(tree, pfn, got, size),
+			      "iova: cached range at pfn %#lx is not allocated\n",
+			      pfn))
+			pfn = 0;
+		iova_wunlock(tree, tflags);
+	}
+	if (pfn)
+		cc->hits++;
+out:
+	spin_unlock_irqrestore(&cc->lock, flags);
+	return pfn;
+}
+
+/*
+ * Keep [pfn, pfn + size - 1] in this CPU's cache of exact sizes if it is
+ * an exact node of that size of this CPU's pool (or the domain's tree
+ * without pools). A full cache gives its next slot's range back. False if
+ * the range is not such a node: the caller frees it the long way.
+ */
+static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
+			 unsigned long size)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
+	unsigned int i, seq, unit;
+	bool dup;
+	int kind;
+
+	if (end < pfn)
+		return false;
+	spin_lock_irqsave(&cc->lock, flags);
+	kind = iova_lookup(iova_xc_tree(iovad, cc), pfn, end, &lo, &hi, &seq,
+			   &unit);
+	if (kind != IOVA_KIND_FAST || unit != IOVA_UNIT_EXACT || lo != pfn ||
+	    hi != end) {
+		spin_unlock_irqrestore(&cc->lock, flags);
+		return false;
+	}
+	/* a range freed twice: unused slots hold 0, never a fast-path pfn */
+	for (i = 0, dup = false; i < IOVA_XCACHE_SLOTS; i++)
+		dup |= cc->xpfn[i] == pfn;
+	if (dup) {
+		spin_unlock_irqrestore(&cc->lock, flags);
+		WARN_ONCE(1, "iova: free_iova_fast() of pfn %#lx, %lu pages: freed already\n",
+			  pfn, size);
+		return true;
+	}
+	i = cc->xnr;
+	if (i == IOVA_XCACHE_SLOTS) {
+		i = cc->xnext;
+		cc->xnext = (i + 1) % IOVA_XCACHE_SLOTS;
+		vpfn = cc->xpfn[i];
+		vsize = cc->xsize[i];
+	} else {
+		cc->xnr++;
+	}
+	cc->xpfn[i] = pfn;
+	cc->xsize[i] = size;
+	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
+	spin_unlock_irqrestore(&cc->lock, flags);
+	if (!vpfn)
+		return true;
+	/* the range is an allocation of the pool it was cached from */
+	if (iova_pooled(iovad)) {
+		trace_iova_free(iovad, vpfn, vsize, IOVA_TRACE_POOL);
+		iova_pool_free(iovad, cc->cpu, vpfn, vsize);
+	} else {
+		__iova_free_uncached(iovad, vpfn, vsize);
+	}
+	return true;
 }
 
 /*
@@ -2670,7 +2865,7 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			if (all || READ_ONCE(cc->nr[order]))
 				break;
-		if (order < IOVA_CACHE_ORDERS) {
+		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr)) {
 			iova_cc_drain(iovad, cpu);
 			any = true;
 		}
@@ -2707,6 +2902,14 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 	if (!size)
 		return 0;
 	size = iova_fast_pages(size);
+	if (iova_xcached_size(iovad, size)) {
+		pfn = iova_xc_alloc(iovad, size, limit_pfn);
+		if (pfn) {
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_CACHE);
+			return pfn;
+		}
+	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
@@ -2745,18 +2948,22 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 /**
  * alloc_iova_fast - allocate a range of IOVA pfns on the fast path
  * @iovad: domain
- * @size: number of pfns; up to 1024 it is rounded up to a power of two
+ * @size: number of pfns; below 32 it is rounded up to a power of two
  * @limit_pfn: highest pfn the range may use
  * @flush_rcache: on failure, visit every CPU's cache and pool, not only
  *	those that hold something (a request the tree cannot serve always
  *	takes back the space the caches and pools hold and retries once)
  *
- * The range is naturally aligned to roundup_pow_of_two(@size). Ranges of
- * up to 1024 pfns take that whole power of two (below 32 pfns dma-iommu
- * rounds the size itself), so that a cached range serves every size of
- * its order. It comes from this CPU's cache if one holds a range of that
- * order below the limit, otherwise from this CPU's pool or the tree,
- * where it joins an abutting fast-path extent.
+ * The range is naturally aligned to roundup_pow_of_two(@size). Sizes
+ * below 32 pfns take that whole power of two, as with stock iova.c, so
+ * that a cached range serves every size of its order; larger ones take
+ * exactly @size pfns. A range of up to 32 pfns, or of a power of two up
+ * to 1024, comes from this CPU's cache if it holds one of that order
+ * below the limit, and one of another size up to 1024 pfns from this
+ * CPU's cache of exact sizes if it holds one of that size or up to half
+ * as large again, trimmed to @size; otherwise it comes from this CPU's
+ * pool (up to 1024 pfns) or the tree, where a power-of-two range joins an
+ * abutting fast-path extent of its size.
  *
  * Context: any context; takes this CPU's cache lock and on a miss the
  * domain's tree lock, with interrupts off.
@@ -2781,15 +2988,13 @@ unsigned long alloc_iova_fast(struct iova_domain *iovad, unsigned long size,
 }
 EXPORT_SYMBOL_GPL(alloc_iova_fast);
 
-/* free_iova_fast() of a range this CPU's cache did not take */
-static noinline void iova_free_uncached(struct iova_domain *iovad,
-					unsigned long pfn, unsigned long size)
+/* Free a fast-path range to its pool or the domain's tree */
+static void __iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
+				 unsigned long size)
 {
 	unsigned long flags, pages;
 	int cpu;
 
-	if (WARN_ONCE(!size, "iova: free_iova_fast() of 0 pages\n"))
-		return;
 	pages = iova_fast_pages(size);
 	cpu = iova_pool_owner(iovad, pfn, pfn + pages - 1);
 	if (cpu >= 0) {
@@ -2803,6 +3008,17 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 	iova_free_fast_locked(iovad, pfn, pages);
 	iova_trim_spares(iovad);
 	iova_wunlock(iovad, flags);
+}
+
+/* free_iova_fast() of a range the caches of orders did not take */
+static noinline void iova_free_uncached(struct iova_domain *iovad,
+					unsigned long pfn, unsigned long size)
+{
+	if (WARN_ONCE(!size, "iova: free_iova_fast() of 0 pages\n"))
+		return;
+	if (iova_xcached_size(iovad, size) && iova_xc_free(iovad, pfn, size))
+		return;
+	__iova_free_uncached(iovad, pfn, size);
 }
 
 /**
@@ -2850,8 +3066,8 @@ EXPORT_SYMBOL_GPL(free_iova_fast);
  * iova_rcache_range - largest size the fast path serves at its best
  *
  * dma-iommu reports this as the optimal DMA mapping size. The caches also
- * hold larger ranges, up to 1024 pfns, but those take a whole power of two
- * of address space each, so the figure stays that of 32 pfns, as before.
+ * hold larger ranges, the powers of two up to 1024 pfns, but no other
+ * size above 32, so the figure stays that of 32 pfns, as before.
  *
  * Context: any context.
  * Return: the size in bytes of 32 PAGE_SIZE pfns.
@@ -2925,6 +3141,9 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		spin_lock_init(&cc->lock);
 		memset(cc->nr, 0, sizeof(cc->nr));
 		memset(cc->seen, 0, sizeof(cc->seen));
+		cc->xnr = 0;
+		cc->xnext = 0;
+		memset(cc->xpfn, 0, sizeof(cc->xpfn));
 		cc->hits = 0;
 		cc->misses = 0;
 		cc->cpu = cpu;
@@ -3077,6 +3296,9 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 				st->cached += cc->nr[order];
 				cached_pages += (unsigned long)cc->nr[order] << order;
 			}
+			st->cached += cc->xnr;
+			for (order = 0; order < cc->xnr; order++)
+				cached_pages += cc->xsize[order];
 			spin_unlock_irqrestore(&cc->lock, flags);
 
 			spin_lock_irqsave(&pool->iova_rbtree_lock, flags);

@@ -111,26 +111,22 @@ static const struct iova_fast_case iova_fast_cases[] = {
 	{ 17, 32, "17 pages round to 32" },
 	{ 31, 32, "31 pages round to 32" },
 	{ 32, 32, "32 pages" },
-#ifdef IOVA_KUNIT_STOCK
+	/* larger sizes are not rounded, only aligned */
 	{ 33, 33, "33 pages stay 33, aligned to 64" },
+	{ 64, 64, "64 pages" },
 	{ 100, 100, "100 pages stay 100, aligned to 128" },
 	{ 257, 257, "257 pages stay 257, aligned to 512" },
-#else
-	/* up to 1024 pages a range takes its whole aligned block */
-	{ 33, 64, "33 pages take 64" },
-	{ 100, 128, "100 pages take 128" },
-	{ 257, 512, "257 pages take 512" },
 	{ 1024, 1024, "1024 pages" },
 	{ 1025, 1025, "1025 pages stay 1025, aligned to 2048" },
-#endif
 };
 
 KUNIT_ARRAY_PARAM_DESC(iova_fast, iova_fast_cases, desc);
 
 /*
- * Sizes below 32 pages round up to a power of two, every range is
- * naturally aligned to roundup_pow_of_two(size) (dma-iommu's map_sg
- * relies on it), and the rounded tail is really taken.
+ * Sizes below 32 pages round up to a power of two, larger ones take
+ * exactly their size (as stock iova.c does), every range is naturally
+ * aligned to roundup_pow_of_two(size) (dma-iommu's map_sg relies on it),
+ * and the rounded tail is really taken.
  */
 static void iova_alloc_fast_rounds_and_aligns(struct kunit *test)
 {
@@ -148,6 +144,9 @@ static void iova_alloc_fast_rounds_and_aligns(struct kunit *test)
 		KUNIT_EXPECT_LE(test, pfn + p->span - 1, IOVA_TEST_LIMIT32);
 		KUNIT_EXPECT_GE(test, pfn, IOVA_TEST_START);
 		KUNIT_EXPECT_NOT_NULL(test, find_iova(iovad, pfn + p->span - 1));
+		/* the rest of the aligned block stays free for smaller ranges */
+		if (p->span < align)
+			KUNIT_EXPECT_NULL(test, find_iova(iovad, pfn + p->span));
 		/* a single page never lands in the rounded-up tail */
 		next = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, false);
 		KUNIT_ASSERT_NE(test, next, 0UL);

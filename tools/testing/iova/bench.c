@@ -14,6 +14,11 @@
  *   cache_hit      a single page allocated and freed at once, over and
  *                  over: the per-CPU cache's hit, which is all a strict
  *                  mode map/unmap asks of the allocator
+ *   capacity32     pages a device limited to 32 bits maps before its first
+ *                  failure (capacity.h), single sizes and a mix, with and
+ *                  without one-page mappings in between and churn on 16
+ *                  CPUs before; "full" goes on past the sizes that no
+ *                  longer fit: % of the space, stock beside ours
  *   shared_lock    acquisitions of the domain-wide locks per million
  *                  map/unmap operations in a steady state, per size class
  *                  (1, 16, 64, 256, 1024 pages), 2 threads: the shim's
@@ -48,6 +53,7 @@
 #define HAVE_CALLGRIND 0
 #endif
 
+#include "capacity.h"
 #include "harness.h"
 
 #define LIMIT32		((1UL << 20) - 1)	/* 4 KiB pages below 4 GiB */
@@ -710,6 +716,82 @@ static void print_shared_locks(void)
 	       "  (figure ours/stock.shared_lock_per_m_ops.pages_N: the worst pattern)\n");
 }
 
+/* ---- 32-bit capacity ------------------------------------------------------ */
+
+#define CAP_ROWS	(4 * CAP_NR_SCENARIOS)	/* churn or not, full or not */
+
+static struct cap_row {
+	const char *scenario;
+	unsigned int churn_cpus;
+	bool full;
+	long pages[2];		/* stock, ours */
+} cap_rows[CAP_ROWS];
+static int nr_cap_rows;
+
+static void run_capacity(void)
+{
+	for (int churn = 0; churn < 2; churn++)
+		for (int full = 0; full < 2; full++)
+			for (size_t i = 0; i < CAP_NR_SCENARIOS; i++) {
+				const struct cap_scenario *sc = &cap_scenarios[i];
+				struct cap_row *r;
+
+				/* with one size and nothing between, full is the same */
+				if ((full && !sc->smalls && sc->sizes[1] == 0) ||
+				    nr_cap_rows == CAP_ROWS)
+					continue;
+				r = &cap_rows[nr_cap_rows++];
+				r->scenario = sc->name;
+				r->churn_cpus = churn ? harness_possible_cpus() : 0;
+				r->full = full;
+				for (int k = 0; k < 2; k++)
+					r->pages[k] = cap_fill(impl_k(k), sc, r->churn_cpus,
+							       full);
+			}
+}
+
+static double cap_pct(long pages)
+{
+	return 100.0 * pages / CAP_SPACE;
+}
+
+static void print_capacity(void)
+{
+	if (!nr_cap_rows)
+		return;
+	printf("\ncapacity32: pages mapped below 4 GiB (%lu pages) at the first failure,\n"
+	       "or with \"full\" when no size of the scenario fits any more\n", CAP_SPACE);
+	printf("%-12s %-6s %-5s %9s %7s %9s %7s %8s\n", "scenario", "churn", "full",
+	       "stock", "%", "ours", "%", "ours-st");
+	for (int i = 0; i < nr_cap_rows; i++) {
+		struct cap_row *r = &cap_rows[i];
+
+		printf("%-12s %-6u %-5s %9ld %7.1f %9ld %7.1f %8ld\n", r->scenario,
+		       r->churn_cpus, r->full ? "yes" : "no", r->pages[0],
+		       cap_pct(r->pages[0]), r->pages[1], cap_pct(r->pages[1]),
+		       r->pages[1] - r->pages[0]);
+	}
+	printf("  target: ours >= stock in every row\n");
+}
+
+static void json_capacity(FILE *f)
+{
+	fprintf(f, " \"capacity32\": {\"space_pages\": %lu, \"what\": \"pages mapped "
+		"below 4 GiB at the first failure (full: when no size fits any more)\", "
+		"\"rows\": [", CAP_SPACE);
+	for (int i = 0; i < nr_cap_rows; i++) {
+		struct cap_row *r = &cap_rows[i];
+
+		fprintf(f, "%s\n  {\"scenario\": \"%s\", \"churn_cpus\": %u, "
+			"\"full\": %s, \"stock_pages\": %ld, \"ours_pages\": %ld, "
+			"\"stock_pct\": %.2f, \"ours_pct\": %.2f}", i ? "," : "",
+			r->scenario, r->churn_cpus, r->full ? "true" : "false",
+			r->pages[0], r->pages[1], cap_pct(r->pages[0]),
+			cap_pct(r->pages[1]));
+	}
+	fprintf(f, "]},\n");
+}
+
 /* ---- driver --------------------------------------------------------------- */
 
 /* Scale @n so that one run of @fn takes about opt.ms milliseconds. */
@@ -1096,7 +1178,9 @@ static void write_json(const char *path)
 		json_result(f, &b->r[1]);
 		fprintf(f, "}%s\n", i + 1 < nr_benches ? "," : "");
 	}
-	fprintf(f, " ],\n \"shared_locks\": {\"threads\": %d, \"in_flight_per_thread\": %d, "
+	fprintf(f, " ],\n");
+	json_capacity(f);
+	fprintf(f, " \"shared_locks\": {\"threads\": %d, \"in_flight_per_thread\": %d, "
 		"\"what\": \"domain-wide lock acquisitions per million map/unmap operations "
 		"after a warm-up\", \"classes\": [", SL_THREADS, SL_RING);
 	for (int i = 0; i < nr_sl_results; i++) {
@@ -1134,6 +1218,16 @@ static void write_json(const char *path)
 		if (b->ir_ratio > 0)
 			fprintf(f, ", \"%s.stock_over_ours_instructions\": %.3f", b->name,
 				b->ir_ratio);
+	}
+	for (int i = 0; i < nr_cap_rows; i++) {
+		struct cap_row *r = &cap_rows[i];
+		char key[96];
+
+		snprintf(key, sizeof(key), "capacity32.%s%s%s.pct", r->scenario,
+			 r->churn_cpus ? ".churn" : "", r->full ? ".full" : "");
+		fprintf(f, "%s\n  \"stock.%s\": %.2f, \"ours.%s\": %.2f",
+			i || nr_benches || nr_sl_results ? "," : "", key,
+			cap_pct(r->pages[0]), key, cap_pct(r->pages[1]));
 	}
 	fprintf(f, "\n }\n}\n");
 	fclose(f);
@@ -1224,10 +1318,13 @@ int main(int argc, char **argv)
 	if (wanted("shared_lock"))
 		run_shared_locks();
 	harness_wq_threaded(false);
+	if (wanted("capacity32"))
+		run_capacity();
 	if (opt.instructions && count_instructions())
 		printf("(no instruction counts: valgrind's callgrind did not run)\n");
 	print_table();
 	print_shared_locks();
+	print_capacity();
 	if (opt.json) {
 		write_json(opt.json);
 		printf("\nJSON: %s\n", opt.json);

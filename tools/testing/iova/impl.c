@@ -279,10 +279,8 @@ const struct iova_impl IMPL_TABLE = {
 	.has_merge_switch = true,
 	.has_node_fail = true,
 	.fail_nodes = h_fail_nodes,
-	.fast_round_max = 1024,		/* iova.c's IOVA_FAST_ROUND_MAX */
-#else
-	.fast_round_max = 31,		/* dma-iommu rounds below 32 */
 #endif
+	.fast_round_max = 31,		/* sizes below 32 round up */
 	.cache_get = h_cache_get,
 	.cache_put = h_cache_put,
 	.rcache_range = h_rcache_range,

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "harness.h"
 #include "kunit/test.h"
 #include "model.h"
@@ -36,6 +37,7 @@
 #define T_STATS		0x2	/* needs iova_domain_stats() */
 #define T_SLOW		0x4	/* skipped with -q */
 #define T_OURS		0x8	/* a guarantee stock 6.12 does not give */
+#define T_VS_STOCK	0x10	/* compares ours against stock */
 
 struct opts {
 	unsigned long long seed;
@@ -458,6 +460,55 @@ static int t_mismatched_free_inside(const struct iova_impl *im)
 }
 
 /*
+ * Sizes above 32 pages are not rounded: a 33-page range freed as 64 pages
+ * (the size its alignment block has, a cacheable one) and a 64-page range
+ * freed as 33 pages are both refused with a warning, and both stay
+ * allocated, whether the range sits in a pool or in the domain's tree.
+ */
+static int mismatched_unrounded(const struct iova_impl *im, const char *pools)
+{
+	unsigned long a, b;
+	struct hstats s0, s;
+	struct dom x;
+	long w;
+	int ret;
+
+	harness_param_set(im->name, "pools", pools);
+	ret = dom_open(&x, im, 1, true, 1);
+	harness_param_set(im->name, "pools", "1");
+	if (ret)
+		return -1;
+	a = im->alloc_fast(x.d, 33, LIMIT32, false);
+	b = im->alloc_fast(x.d, 64, LIMIT32, false);
+	CHECK(a && b && !(a & 63) && !(b & 63), "a %lx, b %lx", a, b);
+	s0 = stats_of(&x);
+	CHECK(s0.pages_live == 33 + 64, "%ld pages live", s0.pages_live);
+	w = harness_warnings();
+	harness_set_quiet(true);
+	im->free_fast(x.d, a, 64);
+	im->free_fast(x.d, b, 33);
+	harness_set_quiet(false);
+	x.warn0 += harness_warnings() - w;
+	CHECK(harness_warnings() > w, "no WARN");
+	CHECK(im->validate(x.d) == 0, "validate");
+	s = stats_of(&x);
+	CHECK(s.allocs_live == s0.allocs_live && s.pages_live == s0.pages_live,
+	      "live %ld allocations / %ld pages, before %ld / %ld",
+	      s.allocs_live, s.pages_live, s0.allocs_live, s0.pages_live);
+	im->free_fast(x.d, a, 33);
+	im->free_fast(x.d, b, 64);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0, "%ld pages live", s.pages_live);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int t_mismatched_free_unrounded(const struct iova_impl *im)
+{
+	return mismatched_unrounded(im, "1") ?: mismatched_unrounded(im, "0");
+}
+
+/*
  * Abutting fast-path ranges of sizes that are not a power of two and too
  * large to round (as dma-iommu asks for 6144 and 1536 pages): each keeps
  * a node of its own, the tree is sound, nothing warns, and both free.
@@ -481,6 +532,72 @@ static int t_exact_fast_abutting(const struct iova_impl *im)
 	CHECK(im->validate(x.d) == 0, "validate after the frees");
 	CHECK(harness_warnings() == w, "%ld WARNs", harness_warnings() - w);
 	return dom_close(&x);
+}
+
+/*
+ * Sizes from 33 to 1024 pages that are not a power of two are kept per
+ * CPU once freed, still allocated, and serve the next request of their
+ * size or of up to a third less, trimmed to it. The range handed out must
+ * be exactly the request (the tail free again, the counts right, a free
+ * of the old size refused), and a range freed twice must be refused, not
+ * cached twice and handed out to two callers.
+ */
+static int exact_cache(const struct iova_impl *im, const char *pools)
+{
+	unsigned long a, b, c, d, e;
+	struct hstats s;
+	struct dom x;
+	long w;
+	int ret;
+
+	harness_param_set(im->name, "pools", pools);
+	ret = dom_open(&x, im, 1, true, 1);
+	harness_param_set(im->name, "pools", "1");
+	if (ret)
+		return -1;
+	w = harness_warnings();
+	a = im->alloc_fast(x.d, 100, LIMIT32, false);
+	CHECK(a && !(a & 127), "a %lx", a);
+	im->free_fast(x.d, a, 100);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0 && s.allocs_live == 0, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	b = im->alloc_fast(x.d, 80, LIMIT32, false);
+	CHECK(b && !(b & 127), "b %lx", b);
+	CHECK(im->validate(x.d) == 0, "validate with [%lx, +80]", b);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 80 && s.allocs_live == 1, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	/* the rest of b's block serves smaller ranges */
+	c = im->alloc_fast(x.d, 16, b + 127, false);
+	CHECK(c >= b + 80 && c + 15 <= b + 127, "16 pages at %lx, not after b %lx", c, b);
+	im->free_fast(x.d, c, 16);
+	harness_set_quiet(true);
+	im->free_fast(x.d, b, 100);	/* the size b had in the cache */
+	harness_set_quiet(false);
+	CHECK(harness_warnings() == w + 1, "%ld WARNs", harness_warnings() - w);
+	im->free_fast(x.d, b, 80);
+	harness_set_quiet(true);
+	im->free_fast(x.d, b, 80);	/* freed twice */
+	harness_set_quiet(false);
+	CHECK(harness_warnings() == w + 2, "%ld WARNs", harness_warnings() - w);
+	x.warn0 += 2;
+	d = im->alloc_fast(x.d, 80, LIMIT32, false);
+	e = im->alloc_fast(x.d, 80, LIMIT32, false);
+	CHECK(d && e && (d + 79 < e || e + 79 < d), "d %lx, e %lx overlap", d, e);
+	CHECK(im->validate(x.d) == 0, "validate");
+	im->free_fast(x.d, d, 80);
+	im->free_fast(x.d, e, 80);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0 && s.allocs_live == 0, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	CHECK(im->validate(x.d) == 0, "validate after the frees");
+	return dom_close(&x);
+}
+
+static int t_exact_cache(const struct iova_impl *im)
+{
+	return exact_cache(im, "1") ?: exact_cache(im, "0");
 }
 
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
@@ -1256,6 +1373,67 @@ static int t_cached_space_reclaimed(const struct iova_impl *im)
 }
 
 /*
+ * 32-bit capacity: a device limited to 4 GiB maps one scenario of
+ * capacity.h until its first failure, on a fresh domain of ours and one
+ * of stock; ours must map at least as many pages as stock. Ranges of 33
+ * pages or more take exactly their size in stock (aligned to the next
+ * power of two), so the rest of their block serves smaller mappings.
+ * With churn, 16 CPUs first map and unmap a mix of sizes, so their caches
+ * and pools hold freed space when the fill starts. A full fill goes on
+ * past a size that no longer fits until nothing of the cycle does.
+ */
+static int capacity32(const struct iova_impl *im, unsigned int idx,
+		      unsigned int churn_cpus, bool full)
+{
+	const struct cap_scenario *sc = &cap_scenarios[idx];
+	unsigned int cpus = harness_possible_cpus();
+	long ours, stock;
+
+	CHECK(idx < CAP_NR_SCENARIOS, "scenario %u", idx);
+	if (churn_cpus)
+		CHECK(harness_set_possible_cpus(churn_cpus) == 0, "%u CPUs", churn_cpus);
+	ours = cap_fill(im, sc, churn_cpus, full);
+	stock = cap_fill(&iova_impl_stock, sc, churn_cpus, full);
+	if (churn_cpus)
+		CHECK(harness_set_possible_cpus(cpus) == 0, "%u CPUs", cpus);
+	CHECK(ours > 0 && stock > 0, "domains: ours %ld, stock %ld", ours, stock);
+	tap_diag("capacity32 %s%s%s: ours %ld pages (%.1f%%), stock %ld (%.1f%%)",
+		 churn_cpus ? "churn16 " : "", sc->name, full ? " full" : "", ours,
+		 100.0 * ours / CAP_SPACE, stock, 100.0 * stock / CAP_SPACE);
+	CHECK(ours >= stock, "%s: ours %ld pages (%.1f%%), stock %ld (%.1f%%)",
+	      sc->name, ours, 100.0 * ours / CAP_SPACE, stock,
+	      100.0 * stock / CAP_SPACE);
+	return 0;
+}
+
+#define CAPACITY32(fn, idx, cpus, full)				\
+static int fn(const struct iova_impl *im)			\
+{								\
+	return capacity32(im, idx, cpus, full);			\
+}
+
+CAPACITY32(t_capacity32_33, 0, 0, false)
+CAPACITY32(t_capacity32_33_small, 1, 0, false)
+CAPACITY32(t_capacity32_65, 2, 0, false)
+CAPACITY32(t_capacity32_65_small, 3, 0, false)
+CAPACITY32(t_capacity32_100, 4, 0, false)
+CAPACITY32(t_capacity32_100_small, 5, 0, false)
+CAPACITY32(t_capacity32_500, 6, 0, false)
+CAPACITY32(t_capacity32_500_small, 7, 0, false)
+CAPACITY32(t_capacity32_mix, 8, 0, false)
+CAPACITY32(t_capacity32_churn_33, 0, 16, false)
+CAPACITY32(t_capacity32_churn_65, 2, 16, false)
+CAPACITY32(t_capacity32_churn_100, 4, 16, false)
+CAPACITY32(t_capacity32_churn_100_small, 5, 16, false)
+CAPACITY32(t_capacity32_churn_500, 6, 16, false)
+CAPACITY32(t_capacity32_churn_500_small, 7, 16, false)
+CAPACITY32(t_capacity32_churn_mix, 8, 16, false)
+CAPACITY32(t_capacity32_33_small_full, 1, 0, true)
+CAPACITY32(t_capacity32_65_small_full, 3, 0, true)
+CAPACITY32(t_capacity32_mix_full, 8, 0, true)
+CAPACITY32(t_capacity32_churn_mix_full, 8, 16, true)
+
+/*
  * reserve_iova() against allocating CPUs: seven threads (CPUs 1-7) allocate
  * 1-4-page fast ranges and free none, while CPU 0 reserves free space just
  * below the lowest of them, at the top of the next chunk down, which is
@@ -1621,6 +1799,8 @@ static const struct test tests[] = {
 	{ "mismatched_free_oversized_unmerged", t_mismatched_free_oversized_unmerged, 0 },
 	{ "mismatched_free_cached", t_mismatched_free_cached, T_OURS },
 	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
+	{ "mismatched_free_unrounded", t_mismatched_free_unrounded, T_STATS },
+	{ "exact_cache", t_exact_cache, T_STATS },
 	{ "exact_fast_abutting", t_exact_fast_abutting, 0 },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
@@ -1637,6 +1817,26 @@ static const struct test tests[] = {
 	{ "cache_bound", t_cache_bound, T_OURS },
 	{ "cache_decay", t_cache_decay, T_OURS },
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
+	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
+	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
+	{ "capacity32_65", t_capacity32_65, T_VS_STOCK },
+	{ "capacity32_65+31x1", t_capacity32_65_small, T_VS_STOCK },
+	{ "capacity32_100", t_capacity32_100, T_VS_STOCK },
+	{ "capacity32_100+31x1", t_capacity32_100_small, T_VS_STOCK },
+	{ "capacity32_500", t_capacity32_500, T_VS_STOCK },
+	{ "capacity32_500+31x1", t_capacity32_500_small, T_VS_STOCK },
+	{ "capacity32_mix", t_capacity32_mix, T_VS_STOCK },
+	{ "capacity32_churn16_33", t_capacity32_churn_33, T_VS_STOCK },
+	{ "capacity32_churn16_65", t_capacity32_churn_65, T_VS_STOCK },
+	{ "capacity32_churn16_100", t_capacity32_churn_100, T_VS_STOCK },
+	{ "capacity32_churn16_100+31x1", t_capacity32_churn_100_small, T_VS_STOCK },
+	{ "capacity32_churn16_500", t_capacity32_churn_500, T_VS_STOCK },
+	{ "capacity32_churn16_500+31x1", t_capacity32_churn_500_small, T_VS_STOCK },
+	{ "capacity32_churn16_mix", t_capacity32_churn_mix, T_VS_STOCK },
+	{ "capacity32_33+31x1_full", t_capacity32_33_small_full, T_VS_STOCK },
+	{ "capacity32_65+31x1_full", t_capacity32_65_small_full, T_VS_STOCK },
+	{ "capacity32_mix_full", t_capacity32_mix_full, T_VS_STOCK },
+	{ "capacity32_churn16_mix_full", t_capacity32_churn_mix_full, T_VS_STOCK },
 };
 
 static bool selected(const char *name)
@@ -1660,6 +1860,10 @@ static void run_test(const struct iova_impl *im, const struct test *t)
 	}
 	if ((t->flags & T_OURS) && !im->has_stats) {
 		tap_skip(name, "not a guarantee of stock 6.12");
+		return;
+	}
+	if ((t->flags & T_VS_STOCK) && !im->has_stats) {
+		tap_skip(name, "compares ours against stock");
 		return;
 	}
 	if ((t->flags & T_SLOW) && opt.quick) {
