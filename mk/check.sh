@@ -4,7 +4,7 @@
 # the counts each part recorded, print "N passed, N failed" last.
 . "$(dirname "$0")/lib.sh"
 
-parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 lint selftests-arm64"}
+parts=${CHECK_PARTS:-"series harness kunit kunit-debug selftests-x86_64 selftests-x86_64-amd selftests-x86_64-ats lint selftests-arm64"}
 mkdir -p "$RESULTS"
 declare -A secs notes
 
@@ -15,6 +15,10 @@ run_part() {
 	kunit-debug)		bash "$TOP/mk/kunit.sh" debug ;;
 	selftests-x86_64)	bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
 	selftests-x86_64-amd)	GUEST_IOMMU=amd bash "$TOP/mk/guest/selftests.sh" x86_64 ;;
+	# ATS: the device workloads alone, traced, strict and safe deferred.
+	selftests-x86_64-ats)	GUEST_ATS=1 GUEST_MODES=${GUEST_ATS_MODES:-"strict safedefer"} \
+				bash "$TOP/mk/guest/selftests.sh" x86_64 \
+				iovatest.run=iova:devices.sh,iova:dmesg_clean.sh ;;
 	selftests-arm64)	bash "$TOP/mk/guest/selftests.sh" arm64 ;;
 	lint)			bash "$TOP/mk/lint.sh" ;;
 	series)			bash "$TOP/mk/series.sh" build && bash "$TOP/mk/series.sh" check &&

@@ -31,6 +31,12 @@
 # backend: virtio-net with iommu_platform=on on x86_64, e1000e on arm64);
 # the machine's own default NIC is kept, driverless, as before.
 # GUEST_IOMMU=amd uses q35 + amd-iommu instead of intel-iommu (x86_64).
+# GUEST_ATS=1 (x86_64, intel-iommu, with the device workloads): the IOMMU
+# gets device-iotlb=on and the two NICs ats=on, each behind a PCIe root
+# port of its own (QEMU gives a virtio device ATS only there), so that the
+# kernel also sends device-TLB invalidations; with GUEST_TRACE=1 they are
+# counted as class "devtlb" beside the IOTLB ones, and a traced boot that
+# counts none fails.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -105,6 +111,9 @@ x86_64)
 	# The IOMMU must be created before the devices behind it.
 	if [ "$GUEST_IOMMU" = amd ]; then
 		machine=(-machine q35,kernel-irqchip=split -device amd-iommu,intremap=on)
+	elif [ "$GUEST_ATS" = 1 ]; then
+		machine=(-machine q35,kernel-irqchip=split
+			 -device intel-iommu,intremap=on,device-iotlb=on)
 	else
 		machine=(-machine q35,kernel-irqchip=split -device intel-iommu,intremap=on)
 	fi
@@ -166,10 +175,21 @@ if guest_devices; then
 		defnic=virtio-net-pci
 		;;
 	esac
-	devices=(-drive "file=$disk,if=none,id=nvm,format=raw,cache=unsafe"
+	busa=
+	busb=
+	if [ "$GUEST_ATS" = 1 ]; then
+		[ "$GARCH" = x86_64 ] && [ "$GUEST_IOMMU" != amd ] ||
+			die "GUEST_ATS=1 needs the x86_64 guest on intel-iommu"
+		nic="$nic,ats=on"
+		busa=,bus=rpa
+		busb=,bus=rpb
+		devices=(-device pcie-root-port,id=rpa,chassis=1,slot=1
+			 -device pcie-root-port,id=rpb,chassis=2,slot=2)
+	fi
+	devices+=(-drive "file=$disk,if=none,id=nvm,format=raw,cache=unsafe"
 		-device nvme,serial=iova0,drive=nvm
-		-netdev hubport,id=wa,hubid=0 -device "$nic,netdev=wa"
-		-netdev hubport,id=wb,hubid=0 -device "$nic,netdev=wb"
+		-netdev hubport,id=wa,hubid=0 -device "$nic,netdev=wa$busa"
+		-netdev hubport,id=wb,hubid=0 -device "$nic,netdev=wb$busb"
 		-nic "hubport,hubid=1,model=$defnic")
 	mem=${GUEST_MEM:-1G}
 	params="$params iovatest.devices=1"
@@ -268,12 +288,21 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 		if ($4 == "@0xf8") { run = "c" hex($6); next }
 		if ($4 == "@0xfc") { run = 0; next }
 	}
+	ev == "vtd_inv_desc" && $5 != "device" { next }
 	ev in cls { total[cls[ev]]++; if (run) n[run, cls[ev]]++ }
 	END {
 		for (c in total) printf "0 %s %d\n", c, total[c]
 		for (k in n) { split(k, a, SUBSEP); printf "%s %s %d\n", a[1], a[2], n[k] }
 	}' "$qlog" > "$out/$name.inv"
 	[ "$KEEP_TRACE" = 1 ] || rm -f "$qlog"
+	# An ATS boot whose kernel never invalidated a device TLB did not
+	# test what it was for.
+	if [ "$GUEST_ATS" = 1 ] && [ -z "$why" ] &&
+	   ! grep -q '^0 devtlb [1-9]' "$out/$name.inv"; then
+		why="no device-TLB invalidation traced"
+		failed=$((failed + 1))
+		echo "$passed $failed" > "$out/$name.counts"
+	fi
 else
 	: > "$out/$name.inv"
 fi

@@ -61,6 +61,9 @@ inv_events() {
 		echo "domain vtd_inv_desc_iotlb_domain"
 		echo "global vtd_inv_desc_iotlb_global"
 		echo "wait vtd_inv_desc_wait_sw"
+		# QEMU 7.2 traces a device-TLB invalidation descriptor only
+		# as vtd_inv_desc of type "device" (boot.sh counts no other).
+		[ "$GUEST_ATS" != 1 ] || echo "devtlb vtd_inv_desc"
 		;;
 	arm64)
 		# QEMU 7.2 traces a CMD_TLBI_NH_VA as smmuv3_s1_range_inval;

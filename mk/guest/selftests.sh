@@ -11,7 +11,11 @@
 # safedefer passthrough", no safedefer for stock): strict = iommu.strict=1,
 # lazy = iommu.strict=0, safedefer = iommu.safedefer=1, passthrough =
 # iommu.passthrough=1. GUEST_IOMMU=amd boots the x86_64 guest on q35 +
-# amd-iommu (part selftests-x86_64-amd). GUEST_FLAVOR picks the kernel (ours,
+# amd-iommu (part selftests-x86_64-amd). GUEST_ATS=1 boots it with ATS on
+# the NICs and device-iotlb=on (part selftests-x86_64-ats, see boot.sh),
+# traced: each boot's IOTLB and device-TLB invalidations, and per GiB that
+# the device workloads moved, go to build/results/ats-x86_64.json, one JSON
+# line per mode. GUEST_FLAVOR picks the kernel (ours,
 # the default; ours-debug; stock). GUEST_TRACE=1 also counts IOTLB
 # invalidations (build/results/guest/*.json). The stale IOTLB attack's
 # results (trials, landed writes, faults per mode and load) go to
@@ -38,6 +42,13 @@ if [ "$GUEST_IOMMU" = amd ]; then
 	part=selftests-$GARCH-amd
 fi
 export GUEST_IOMMU
+if [ "$GUEST_ATS" = 1 ]; then
+	[ "$GARCH" = x86_64 ] && [ "$GUEST_IOMMU" != amd ] ||
+		die "GUEST_ATS=1 needs the x86_64 guest on intel-iommu"
+	part=selftests-$GARCH-ats
+	export GUEST_TRACE=1
+fi
+export GUEST_ATS
 
 
 fail_setup() {
@@ -81,9 +92,41 @@ if [ "$GUEST_IOMMU" = amd ]; then
 	attack=${attack%.json}-amd.json
 	devjson=${devjson%.json}-amd.json
 fi
+atsjson=$RESULTS/ats-$GARCH.json
+if [ "$GUEST_ATS" = 1 ]; then
+	attack=${attack%.json}-ats.json
+	devjson=${devjson%.json}-ats.json
+	[ "$flavor" = ours ] || atsjson=${atsjson%.json}-$flavor.json
+fi
 mkdir -p "$RESULTS"
 : > "$attack"
 : > "$devjson"
+[ "$GUEST_ATS" != 1 ] || : > "$atsjson"
+
+# ats_json NAME MODE: a boot's invalidations by class (QEMU's trace), the
+# bytes its device workloads moved (fio written + read, iperf3 received)
+# and the invalidations per GiB of them.
+ats_json() {
+	python3 - "$RESULTS/guest/$1.json" "$devjson" "$2" "$flavor" <<'PY'
+import json, sys
+boot = [json.loads(l) for l in open(sys.argv[1]) if '"boot":true' in l][-1]
+moved = 0
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if r.get("mode") != sys.argv[3]:
+        continue
+    moved += (r.get("write_kib", 0) + r.get("read_kib", 0)) * 1024
+    moved += r.get("received_bytes", 0)
+inv = boot.get("inv") or {}
+gib = moved / 2**30
+out = {"mode": sys.argv[3], "flavor": sys.argv[4], "name": boot["name"],
+       "passed": boot["passed"], "failed": boot["failed"], "inv": inv,
+       "moved_bytes": moved}
+if gib:
+    out["per_gib"] = {k: round(v / gib, 1) for k, v in inv.items()}
+print(json.dumps(out))
+PY
+}
 
 passed=0
 failed=0
@@ -97,6 +140,7 @@ for mode in $modes; do
 		$extra || bad="$bad $mode"
 	result_json "$name" "$mode" iova-attack >> "$attack"
 	result_json "$name" "$mode" iova-devices >> "$devjson"
+	[ "$GUEST_ATS" != 1 ] || ats_json "$name" "$mode" >> "$atsjson" || true
 	read -r p f < "$RESULTS/guest/$name.counts"
 	passed=$((passed + p))
 	failed=$((failed + f))

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <linux/types.h>
 
 #define NSEC_PER_MSEC	1000000L
@@ -202,6 +203,36 @@ static const char *expected_type(const char *cmdline)
 	return NULL;
 }
 
+/*
+ * AMD-Vi under a hypervisor that caches non-present entries boots every
+ * DMA domain strict whatever the command line asks for, and says so in
+ * the kernel log.
+ */
+#define AMD_STRICT_MSG	"AMD-Vi: Using strict mode due to virtualization"
+#define SYSLOG_READ_ALL	3
+#define SYSLOG_SIZE	10
+
+static bool amd_strict_virt(void)
+{
+	bool found = false;
+	int size, n;
+	char *buf;
+
+	size = klogctl(SYSLOG_SIZE, NULL, 0);
+	if (size <= 0)
+		return false;
+	buf = malloc(size + 1);
+	if (!buf)
+		return false;
+	n = klogctl(SYSLOG_READ_ALL, buf, size);
+	if (n > 0) {
+		buf[n] = '\0';
+		found = !!strstr(buf, AMD_STRICT_MSG);
+	}
+	free(buf);
+	return found;
+}
+
 static int bind_bench(const char *dev)
 {
 	int ret;
@@ -316,6 +347,13 @@ TEST_F(edu, type_matches_cmdline)
 			      sizeof(type)));
 
 	want = expected_type(cmdline);
+	if (want && (!strcmp(want, "DMA-FQ") || !strcmp(want, "DMA-SAFE")) &&
+	    amd_strict_virt()) {
+		TH_LOG("%s asked for, AMD-Vi boots strict under a hypervisor",
+		       want);
+		TH_LOG("expecting DMA; the group tests switch to %s", want);
+		want = "DMA";
+	}
 	if (want) {
 		ASSERT_STREQ(want, type)
 			TH_LOG("command line: %s", cmdline);
