@@ -10,7 +10,7 @@
 # Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES (x86_64:
 # "1 16 64", arm64: "1 16"), BENCH_SECONDS (3), BENCH_THREADS ("1,2"),
 # BENCH_ROUNDS (2: boots of each kernel and mode, stock and ours taking
-# turns to go first), BENCH_QUICK=1 (short harness run), KBENCH_RUNS (5:
+# turns to go first), BENCH_QUICK=1 (short harness run), KBENCH_RUNS (7:
 # runs of each UML kernel of mk/kunit-bench.sh), COMPARE_ICOUNT
 # (mk/guest/compare.sh), BENCH_PUBLISH=1 (copy the report, its JSON and
 # plots to results/ and rewrite README.md's headline from them, for a
@@ -47,7 +47,7 @@ fi
 
 step "bench: KUnit fast-path benchmark under UML, stock vs ours"
 rm -f "$OUTB/kunit-bench.json"
-cmd "KBENCH_RUNS=${KBENCH_RUNS:-5} bash mk/kunit-bench.sh"
+cmd "KBENCH_RUNS=${KBENCH_RUNS:-7} bash mk/kunit-bench.sh"
 bash "$TOP/mk/kunit-bench.sh" || bad="$bad kunit-bench"
 
 export BENCH_SECONDS=${BENCH_SECONDS:-3}

@@ -4,14 +4,14 @@
 # under UML, ours against stock 6.12 in kernels of one configuration: the
 # same test file is built into a copy of the pristine tree (hard links;
 # the two files it changes are replaced, not edited) and into the patched
-# one, then the two kernels run in turn, KBENCH_RUNS times each (5).
+# one, then the two kernels run in turn, KBENCH_RUNS times each (7).
 # Writes $BUILD/bench/kunit-bench.json and prints one line per run.
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
 setup_ccache
 
-runs=${KBENCH_RUNS:-5}
+runs=${KBENCH_RUNS:-7}
 out=$BUILD/bench
 kb=$BUILD/kunit-bench
 mkdir -p "$out" "$kb"
@@ -58,7 +58,7 @@ run_one() {
 	local tree=$KSRC
 	[ "$1" = stock ] && tree=$ssrc
 	(cd "$tree" && python3 tools/testing/kunit/kunit.py exec \
-		--build_dir="$kb/$1" --timeout=600 iova_bench) 2>&1 |
+		--build_dir="$kb/$1" --timeout=600 --raw_output=all iova_bench) 2>&1 |
 		tee -a "$kb/exec-$1.log" |
 		sed -n 's/.*# iova-bench: small_pairs pairs=[0-9]* ns_per_pair=\([0-9.]*\).*/\1/p' |
 		head -n 1

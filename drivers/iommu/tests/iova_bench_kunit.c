@@ -26,7 +26,7 @@
 #define BENCH_STATIC		30000UL
 #define BENCH_LIMIT32		((1UL << 20) - 1)	/* 4 GiB in 4 KiB pages */
 
-static unsigned long bench_pairs = 1000000;
+static unsigned long bench_pairs = 4000000;
 module_param(bench_pairs, ulong, 0444);
 MODULE_PARM_DESC(bench_pairs, "alloc/free pairs small_pairs times");
 
