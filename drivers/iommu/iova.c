@@ -2235,7 +2235,7 @@ static bool iova_cc_grow(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			break;
 		left = old;
 	}
-	cc->budget += grab;
+	WRITE_ONCE(cc->budget, cc->budget + grab);
 	return true;
 }
 
@@ -2248,7 +2248,7 @@ static void iova_cc_trim_budget(struct iova_domain *iovad,
 	if (cc->budget <= keep)
 		return;
 	atomic_long_add(cc->budget - keep, &iovad->depot->cc_spare);
-	cc->budget = keep;
+	WRITE_ONCE(cc->budget, keep);
 }
 
 /*
@@ -2317,13 +2317,16 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	unsigned int take, batch = iova_cache_batch(order);
 	struct iova_depot *dp = iovad->depot;
 
+	/* an empty depot must not cost this cache any of the bound */
+	batch = min(batch, READ_ONCE(dp->nr[order]));
+	if (!batch || cc->nr[order] > iova_cache_depth(order) - batch)
+		return 0;
 	/* the depot's ranges must fit this cache's budget too */
 	if (cc->pages + ((unsigned long)batch << order) > cc->budget)
 		iova_cc_grow(iovad, cc, cc->pages +
 			     ((unsigned long)batch << order) - cc->budget);
 	batch = min_t(unsigned long, batch, (cc->budget - cc->pages) >> order);
-	if (!batch || cc->nr[order] > iova_cache_depth(order) - batch ||
-	    !READ_ONCE(dp->nr[order]))
+	if (!batch)
 		return 0;
 	spin_lock(&dp->lock);
 	dp->locks++;
@@ -2340,6 +2343,8 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	cc->pages += (unsigned long)take << order;
 	if (take)
 		iova_decay_arm(iovad);
+	else
+		iova_cc_trim_budget(iovad, cc);
 	return take;
 }
 
@@ -2865,7 +2870,8 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			if (all || READ_ONCE(cc->nr[order]))
 				break;
-		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr)) {
+		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr) ||
+		    READ_ONCE(cc->budget)) {
 			iova_cc_drain(iovad, cpu);
 			any = true;
 		}

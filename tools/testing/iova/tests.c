@@ -1767,6 +1767,77 @@ static int t_cache_decay(const struct iova_impl *im)
 }
 
 /*
+ * A cache miss with an empty depot costs no part of the bound: 8 CPUs
+ * each allocate one 32-page range and keep it (a miss of a batch of 4096
+ * pages each, more than the caches' whole share without pools), and a
+ * ninth CPU that allocates and frees one page over and over is then still
+ * served from its cache, before and after a while of decay ticks.
+ */
+#define HOG_CPUS	8
+#define HOG_LOOPS	1000
+
+static int hog_loop(struct dom *x, unsigned int cpu, const char *pools)
+{
+	const struct iova_impl *im = x->im;
+	struct hstats a, b;
+	unsigned long pfn;
+	int i;
+
+	harness_set_cpu(cpu);
+	im->stats(x->d, &a);
+	for (i = 0; i < HOG_LOOPS; i++) {
+		pfn = im->alloc_fast(x->d, 1, LIMIT32, false);
+		CHECK(pfn, "alloc_fast");
+		im->free_fast(x->d, pfn, 1);
+	}
+	im->stats(x->d, &b);
+	harness_set_cpu(0);
+	CHECK(b.cache_hits - a.cache_hits >= HOG_LOOPS - 2,
+	      "pools=%s: cpu %u: %ld cache hits of %d", pools, cpu,
+	      b.cache_hits - a.cache_hits, HOG_LOOPS);
+	return 0;
+}
+
+static int budget_hog_run(const struct iova_impl *im, const char *pools)
+{
+	struct dom x;
+	unsigned int cpu;
+	int tick;
+
+	CHECK(harness_param_set(im->name, "pools", pools) == 0, "pools=%s", pools);
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	for (cpu = 0; cpu < HOG_CPUS; cpu++) {
+		harness_set_cpu(cpu);
+		CHECK(im->alloc_fast(x.d, 32, LIMIT32, false), "alloc_fast(32)");
+	}
+	if (hog_loop(&x, HOG_CPUS + 1, pools))
+		return -1;
+	for (tick = 0; tick < DECAY_TICKS; tick++) {
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	if (hog_loop(&x, HOG_CPUS + 2, pools))
+		return -1;
+	return dom_close(&x);
+}
+
+static int t_cache_budget_hog(const struct iova_impl *im)
+{
+	unsigned int cpus = harness_possible_cpus();
+	int ret;
+
+	CHECK(harness_set_possible_cpus(BOUND_CPUS) == 0, "%d possible CPUs",
+	      BOUND_CPUS);
+	ret = budget_hog_run(im, "0");
+	if (!ret)
+		ret = budget_hog_run(im, "1");
+	harness_param_set(im->name, "pools", "1");
+	harness_set_possible_cpus(cpus);
+	return ret;
+}
+
+/*
  * put_iova_domain() with the decay work queued cancels it before freeing:
  * nothing is left to run on the freed domain (the ASan build would see it
  * touch freed memory).
@@ -1817,6 +1888,7 @@ static const struct test tests[] = {
 	{ "cache_bound", t_cache_bound, T_OURS },
 	{ "cache_decay", t_cache_decay, T_OURS },
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
+	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
 	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
 	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
 	{ "capacity32_65", t_capacity32_65, T_VS_STOCK },
