@@ -105,10 +105,11 @@
  * pages as it grows, and the depot (used only without pools) has half of
  * the shared bound; a cache at its budget moves a batch on to the depot
  * (or the tree) to make room, and a free that still finds none is not
- * cached; a cache takes budget only for ranges it is given. Idle caches decay: every 100 ms while anything is cached, a
- * delayed work makes each cache that served no allocation since the last
- * tick give back half of its ranges, and an unused depot a batch of each
- * order, so an idle domain's caches are empty within about a second.
+ * cached; a cache takes budget only for ranges it is given. Idle caches
+ * decay: every 100 ms while anything is cached, a delayed work makes each
+ * cache that served no allocation for the last 10 ticks give back half of
+ * its ranges, and an unused depot a batch of each order, so an idle
+ * domain's caches are empty within about two seconds.
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
@@ -190,9 +191,10 @@
 /*
  * The caches and the depot of a domain share at most 1 / 2^IOVA_CACHE_SHARE
  * of its 32-bit space (dma_32bit_pfn - start_pfn), however many CPUs are
- * possible, beyond the floor of each CPU's cache (IOVA_CACHE_FLOOR). The depot, when there is one in use (no pools), has
- * half of it; the CPUs' caches take the rest in pieces of at least
- * IOVA_BUDGET_BATCH pages as they need them, and idle ones give it back.
+ * possible, beyond the floor of each CPU's cache (IOVA_CACHE_FLOOR). The
+ * depot, when there is one in use (no pools), has half of it; the CPUs'
+ * caches take the rest in pieces of at least IOVA_BUDGET_BATCH pages as
+ * they need them, and idle ones give it back.
  */
 #define IOVA_CACHE_SHARE	4
 #define IOVA_BUDGET_BATCH	1024
@@ -209,6 +211,8 @@
 
 /* Idle caches and an idle depot give back part of their ranges per tick */
 #define IOVA_DECAY_DELAY	msecs_to_jiffies(100)
+/* A cache gives ranges back only after this many idle ticks in a row */
+#define IOVA_DECAY_IDLE		10
 
 /*
  * Fast-path sizes below this round up to a power of two, as stock iova.c
@@ -315,6 +319,7 @@ struct iova_seen {
  * @budget: most pages this cache may hold: the floor, and what it took
  *	from the domain's bound (see iova_cc_grow())
  * @decay_mark: @hits + @misses at the last decay tick
+ * @idle: decay ticks in a row that found @decay_mark unchanged
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @xnr: number of cached ranges of exact sizes
@@ -342,6 +347,7 @@ struct iova_cpu_cache {
 	unsigned long	pages;
 	unsigned long	budget;
 	unsigned long	decay_mark;
+	unsigned int	idle;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	xnr;
 	unsigned int	xnext;
@@ -2621,9 +2627,11 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 
 /*
  * One decay tick of @cc, whose lock is held: a cache that served or
- * missed no allocation since the last tick gives back half of each
- * order's ranges, the oldest first, so that an idle cache is empty after
- * a few ticks, and every cache gives back the budget it does not use.
+ * missed no allocation for IOVA_DECAY_IDLE ticks in a row gives back half
+ * of each order's ranges per tick, the oldest first, so that a cache
+ * keeps its ranges between bursts of mappings yet an idle one is empty
+ * about two seconds after its last, and every cache gives back the
+ * budget it does not use.
  * An empty cache forgets the extent it knew, so that its next free takes
  * the path that queues the decay work again. Returns the pages left.
  */
@@ -2633,7 +2641,11 @@ static unsigned long iova_cc_decay(struct iova_domain *iovad,
 	unsigned long used = cc->hits + cc->misses;
 	unsigned int order;
 
-	if (used == cc->decay_mark) {
+	if (used != cc->decay_mark)
+		cc->idle = 0;
+	else if (cc->idle < IOVA_DECAY_IDLE)
+		cc->idle++;
+	if (cc->idle == IOVA_DECAY_IDLE) {
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			iova_cc_release(iovad, cc, order,
 					DIV_ROUND_UP(cc->nr[order], 2));
@@ -3189,6 +3201,7 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		cc->misses = 0;
 		cc->pages = 0;
 		cc->budget = dp->cc_floor;
+		cc->idle = 0;
 		cc->cpu = cpu;
 		cc->pool_pages = 0;
 		cc->refills = 0;

@@ -1718,7 +1718,7 @@ static int t_cache_bound(const struct iova_impl *im)
  * queueing itself, and alloc_iova(), which never looks into the caches,
  * finds the whole 32-bit space free.
  */
-#define DECAY_TICKS	20
+#define DECAY_TICKS	30
 
 static int decay_run(const struct iova_impl *im, const char *pools)
 {
@@ -1923,6 +1923,48 @@ static int t_cache_floor(const struct iova_impl *im)
 }
 
 /*
+ * A cache keeps its ranges between bursts of mappings: one CPU maps 200
+ * 32-page ranges and unmaps them every 500 ms, without pools, and after
+ * the first burst the tree lock is hardly taken.
+ */
+#define BURSTS		5
+#define BURST_SIZE	200
+
+static int t_cache_decay_burst(const struct iova_impl *im)
+{
+	static unsigned long pfn[BURST_SIZE];
+	unsigned long t0, s0, t1, s1;
+	struct dom x;
+	int burst, i;
+
+	CHECK(harness_param_set(im->name, "pools", "0") == 0, "pools=0");
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	harness_set_cpu(1);
+	for (burst = 0; burst < BURSTS; burst++) {
+		if (burst == 1)
+			im->lock_counts(x.d, &t0, &s0);
+		for (i = 0; i < BURST_SIZE; i++) {
+			pfn[i] = im->alloc_fast(x.d, 32, LIMIT32, false);
+			CHECK(pfn[i], "alloc_fast(32)");
+		}
+		for (i = 0; i < BURST_SIZE; i++)
+			im->free_fast(x.d, pfn[i], 32);
+		for (i = 0; i < 5; i++) {
+			harness_jiffies_advance(100);
+			harness_run_delayed_work(false);
+		}
+	}
+	harness_set_cpu(0);
+	im->lock_counts(x.d, &t1, &s1);
+	harness_param_set(im->name, "pools", "1");
+	CHECK((t1 - t0) * 10 < (BURSTS - 1) * BURST_SIZE,
+	      "%lu tree locks for %d bursts of %d maps 500 ms apart",
+	      t1 - t0, BURSTS - 1, BURST_SIZE);
+	return dom_close(&x);
+}
+
+/*
  * put_iova_domain() with the decay work queued cancels it before freeing:
  * nothing is left to run on the freed domain (the ASan build would see it
  * touch freed memory).
@@ -1975,6 +2017,7 @@ static const struct test tests[] = {
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
 	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
 	{ "cache_floor", t_cache_floor, T_OURS },
+	{ "cache_decay_burst", t_cache_decay_burst, T_OURS },
 	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
 	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
 	{ "capacity32_65", t_capacity32_65, T_VS_STOCK },
