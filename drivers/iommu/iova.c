@@ -311,13 +311,13 @@ struct iova_seen {
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
  * @lock: protects this structure
  * @nr: number of cached ranges of each order
+ * @pages: pages of the ranges cached, of all orders
+ * @budget: most pages this cache may hold: the floor, and what it took
+ *	from the domain's bound (see iova_cc_grow())
  * @hits: allocations served from this cache
  * @misses: cacheable allocations this cache could not serve
  * @seen: by order, the fast-path extent of that unit a free on this CPU
  *	last found (see iova_cc_known())
- * @pages: pages of the ranges cached, of all orders
- * @budget: most pages this cache may hold: the floor, and what it took
- *	from the domain's bound (see iova_cc_grow())
  * @decay_mark: @hits + @misses at the last decay tick
  * @idle: decay ticks in a row that found @decay_mark unchanged
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
@@ -341,11 +341,11 @@ struct iova_seen {
 struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned long	pages;
+	unsigned long	budget;
 	struct iova_seen seen[IOVA_CACHE_ORDERS];
 	unsigned long	hits;
 	unsigned long	misses;
-	unsigned long	pages;
-	unsigned long	budget;
 	unsigned long	decay_mark;
 	unsigned int	idle;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
@@ -2315,7 +2315,8 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	dp->used = true;
+	if (!dp->used)
+		dp->used = true;
 	if (dp->nr[order] + batch <= 2 * iova_cache_depth(order) &&
 	    dp->pages + ((unsigned long)batch << order) <= dp->budget) {
 		memcpy(iova_depot_stack(dp, order) + dp->nr[order], pfns,
@@ -2359,7 +2360,8 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	dp->used = true;
+	if (!dp->used)
+		dp->used = true;
 	take = min(batch, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
 	dp->pages -= (unsigned long)take << order;
