@@ -98,14 +98,18 @@
  *   tree (iova_rbtree_lock)
  *
  * The caches and the depot of a domain hold at most 1/16 of its 32-bit
- * space together, however many CPUs are possible: each CPU's cache counts
- * its pages under its own lock against a budget it takes from the bound
- * in pieces of 1024 pages as it grows, and the depot (used only without
- * pools) has half of the bound; a free that finds no budget left is not
- * cached. Idle caches decay: every 100 ms while anything is cached, a
- * delayed work makes each cache that served no allocation since the last
- * tick give back half of its ranges, and an unused depot a batch of each
- * order, so an idle domain's caches are empty within about a second.
+ * space together, plus a floor of min(4096, 1/256 of that space rounded
+ * up) pages per possible CPU (4096 for a domain with no 32-bit space):
+ * each CPU's cache counts its pages under its own lock against a budget
+ * of its floor and what it takes from the shared bound in pieces of 1024
+ * pages as it grows, and the depot (used only without pools) has half of
+ * the shared bound; a cache at its budget moves a batch on to the depot
+ * (or the tree) to make room, and a free that still finds none is not
+ * cached; a cache takes budget only for ranges it is given. Idle caches
+ * decay: every 100 ms while anything is cached, a delayed work makes each
+ * cache that served no allocation for the last 10 ticks give back half of
+ * its ranges, and an unused depot a batch of each order, so an idle
+ * domain's caches are empty within about two seconds.
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
@@ -185,17 +189,30 @@
 #define IOVA_DEPOT_MAX		(2 * IOVA_CACHE_DEPTH)
 
 /*
- * The caches and the depot of a domain hold at most 1 / 2^IOVA_CACHE_SHARE
- * of its 32-bit space (dma_32bit_pfn - start_pfn) together, however many
- * CPUs are possible. The depot, when there is one in use (no pools), has
- * half of it; the CPUs' caches take the rest in pieces of at least
- * IOVA_BUDGET_BATCH pages as they need them, and idle ones give it back.
+ * The caches and the depot of a domain share at most 1 / 2^IOVA_CACHE_SHARE
+ * of its 32-bit space (dma_32bit_pfn - start_pfn), however many CPUs are
+ * possible, beyond the floor of each CPU's cache (IOVA_CACHE_FLOOR). The
+ * depot, when there is one in use (no pools), has half of it; the CPUs'
+ * caches take the rest in pieces of at least IOVA_BUDGET_BATCH pages as
+ * they need them, and idle ones give it back.
  */
 #define IOVA_CACHE_SHARE	4
 #define IOVA_BUDGET_BATCH	1024
 
+/*
+ * Beyond that bound, each CPU's cache may always hold a floor of its own:
+ * IOVA_CACHE_FLOOR pages, or 1 / 2^IOVA_FLOOR_SHARE of the 32-bit space
+ * if that is less (a domain with no 32-bit space gets the whole floor).
+ * A batch of 32-page ranges fits it, so that CPUs that map and CPUs that
+ * unmap keep their ranges off the tree however many cache at once.
+ */
+#define IOVA_CACHE_FLOOR	4096
+#define IOVA_FLOOR_SHARE	8
+
 /* Idle caches and an idle depot give back part of their ranges per tick */
 #define IOVA_DECAY_DELAY	msecs_to_jiffies(100)
+/* A cache gives ranges back only after this many idle ticks in a row */
+#define IOVA_DECAY_IDLE		10
 
 /*
  * Fast-path sizes below this round up to a power of two, as stock iova.c
@@ -294,14 +311,15 @@ struct iova_seen {
  * struct iova_cpu_cache - one CPU's cache of freed fast-path ranges
  * @lock: protects this structure
  * @nr: number of cached ranges of each order
+ * @pages: pages of the ranges cached, of all orders
+ * @budget: most pages this cache may hold: the floor, and what it took
+ *	from the domain's bound (see iova_cc_grow())
  * @hits: allocations served from this cache
  * @misses: cacheable allocations this cache could not serve
  * @seen: by order, the fast-path extent of that unit a free on this CPU
  *	last found (see iova_cc_known())
- * @pages: pages of the ranges cached, of all orders
- * @budget: most pages this cache may hold, taken from the domain's
- *	bound (see iova_cc_grow())
  * @decay_mark: @hits + @misses at the last decay tick
+ * @idle: decay ticks in a row that found @decay_mark unchanged
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
  * @xnr: number of cached ranges of exact sizes
@@ -323,12 +341,13 @@ struct iova_seen {
 struct iova_cpu_cache {
 	spinlock_t	lock;		/* protects the cache part */
 	unsigned int	nr[IOVA_CACHE_ORDERS];
+	unsigned long	pages;
+	unsigned long	budget;
 	struct iova_seen seen[IOVA_CACHE_ORDERS];
 	unsigned long	hits;
 	unsigned long	misses;
-	unsigned long	pages;
-	unsigned long	budget;
 	unsigned long	decay_mark;
+	unsigned int	idle;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	xnr;
 	unsigned int	xnext;
@@ -353,6 +372,8 @@ struct iova_cpu_cache {
  * @pages: pages of the ranges held, of all orders
  * @budget: most pages the depot may hold (see IOVA_CACHE_SHARE)
  * @cc_spare: pages of the bound that no CPU's cache has taken
+ * @cc_floor: pages each CPU's cache may hold without taking any of the
+ *	bound (see IOVA_CACHE_FLOOR)
  * @used: a batch moved in or out since the last decay tick
  * @decay_on: @decay is queued or running and will look at every cache
  * @iovad: the domain
@@ -370,6 +391,7 @@ struct iova_depot {
 	unsigned long	pages;
 	unsigned long	budget;
 	atomic_long_t	cc_spare;
+	unsigned long	cc_floor;
 	bool		used;
 	bool		decay_on;
 	struct iova_domain *iovad;
@@ -2235,20 +2257,26 @@ static bool iova_cc_grow(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			break;
 		left = old;
 	}
-	cc->budget += grab;
+	WRITE_ONCE(cc->budget, cc->budget + grab);
 	return true;
 }
 
-/* Give back what @cc's budget has beyond its pages' batches; @cc->lock held */
+/*
+ * Give back what @cc's budget has beyond its floor and the batches its
+ * pages past the floor need; @cc->lock held
+ */
 static void iova_cc_trim_budget(struct iova_domain *iovad,
 				struct iova_cpu_cache *cc)
 {
-	unsigned long keep = round_up(cc->pages, IOVA_BUDGET_BATCH);
+	unsigned long keep = iovad->depot->cc_floor;
+
+	if (cc->pages > keep)
+		keep += round_up(cc->pages - keep, IOVA_BUDGET_BATCH);
 
 	if (cc->budget <= keep)
 		return;
 	atomic_long_add(cc->budget - keep, &iovad->depot->cc_spare);
-	cc->budget = keep;
+	WRITE_ONCE(cc->budget, keep);
 }
 
 /*
@@ -2287,7 +2315,8 @@ static noinline void iova_cc_spill(struct iova_domain *iovad,
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	dp->used = true;
+	if (!dp->used)
+		dp->used = true;
 	if (dp->nr[order] + batch <= 2 * iova_cache_depth(order) &&
 	    dp->pages + ((unsigned long)batch << order) <= dp->budget) {
 		memcpy(iova_depot_stack(dp, order) + dp->nr[order], pfns,
@@ -2317,18 +2346,22 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	unsigned int take, batch = iova_cache_batch(order);
 	struct iova_depot *dp = iovad->depot;
 
+	/* an empty depot must not cost this cache any of the bound */
+	batch = min(batch, READ_ONCE(dp->nr[order]));
+	if (!batch || cc->nr[order] > iova_cache_depth(order) - batch)
+		return 0;
 	/* the depot's ranges must fit this cache's budget too */
 	if (cc->pages + ((unsigned long)batch << order) > cc->budget)
 		iova_cc_grow(iovad, cc, cc->pages +
 			     ((unsigned long)batch << order) - cc->budget);
 	batch = min_t(unsigned long, batch, (cc->budget - cc->pages) >> order);
-	if (!batch || cc->nr[order] > iova_cache_depth(order) - batch ||
-	    !READ_ONCE(dp->nr[order]))
+	if (!batch)
 		return 0;
 	spin_lock(&dp->lock);
 	dp->locks++;
 	trace_iova_lock(iovad, IOVA_TRACE_LOCK_DEPOT);
-	dp->used = true;
+	if (!dp->used)
+		dp->used = true;
 	take = min(batch, dp->nr[order]);
 	WRITE_ONCE(dp->nr[order], dp->nr[order] - take);
 	dp->pages -= (unsigned long)take << order;
@@ -2340,6 +2373,8 @@ static unsigned int iova_cc_fill(struct iova_domain *iovad,
 	cc->pages += (unsigned long)take << order;
 	if (take)
 		iova_decay_arm(iovad);
+	else
+		iova_cc_trim_budget(iovad, cc);
 	return take;
 }
 
@@ -2543,10 +2578,19 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 	    (!iova_cc_known(cc, pfn, end, order) &&
 	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
-	/* past the bound the range is not cached */
+	/*
+	 * Past the bound, make room by moving a batch on as a full cache
+	 * does, so that a CPU that only frees still feeds the depot; with
+	 * too few of this size cached, the range is not cached.
+	 */
 	if (cc->pages + (1UL << order) > cc->budget &&
-	    !iova_cc_grow(iovad, cc, cc->pages + (1UL << order) - cc->budget))
-		goto uncached;
+	    !iova_cc_grow(iovad, cc, cc->pages + (1UL << order) - cc->budget)) {
+		if (cc->nr[order] < iova_cache_batch(order))
+			goto uncached;
+		iova_cc_spill(iovad, cc, order);
+		if (cc->pages + (1UL << order) > cc->budget)
+			goto uncached;
+	}
 	nr = cc->nr[order];
 	if (nr == iova_cache_depth(order)) {
 		iova_cc_spill(iovad, cc, order);
@@ -2585,9 +2629,11 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 
 /*
  * One decay tick of @cc, whose lock is held: a cache that served or
- * missed no allocation since the last tick gives back half of each
- * order's ranges, the oldest first, so that an idle cache is empty after
- * a few ticks, and every cache gives back the budget it does not use.
+ * missed no allocation for IOVA_DECAY_IDLE ticks in a row gives back half
+ * of each order's ranges per tick, the oldest first, so that a cache
+ * keeps its ranges between bursts of mappings yet an idle one is empty
+ * about two seconds after its last, and every cache gives back the
+ * budget it does not use.
  * An empty cache forgets the extent it knew, so that its next free takes
  * the path that queues the decay work again. Returns the pages left.
  */
@@ -2597,7 +2643,11 @@ static unsigned long iova_cc_decay(struct iova_domain *iovad,
 	unsigned long used = cc->hits + cc->misses;
 	unsigned int order;
 
-	if (used == cc->decay_mark) {
+	if (used != cc->decay_mark)
+		cc->idle = 0;
+	else if (cc->idle < IOVA_DECAY_IDLE)
+		cc->idle++;
+	if (cc->idle == IOVA_DECAY_IDLE) {
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			iova_cc_release(iovad, cc, order,
 					DIV_ROUND_UP(cc->nr[order], 2));
@@ -2865,7 +2915,8 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			if (all || READ_ONCE(cc->nr[order]))
 				break;
-		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr)) {
+		if (order < IOVA_CACHE_ORDERS || READ_ONCE(cc->xnr) ||
+		    READ_ONCE(cc->budget) > iovad->depot->cc_floor) {
 			iova_cc_drain(iovad, cpu);
 			any = true;
 		}
@@ -3123,9 +3174,13 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 	 * ranges home to the pools and the depot stays empty; without, it
 	 * gets half of the bound.
 	 */
-	if (iovad->dma_32bit_pfn > iovad->start_pfn)
-		share = (iovad->dma_32bit_pfn - iovad->start_pfn) >>
-			IOVA_CACHE_SHARE;
+	dp->cc_floor = IOVA_CACHE_FLOOR;
+	if (iovad->dma_32bit_pfn > iovad->start_pfn) {
+		share = iovad->dma_32bit_pfn - iovad->start_pfn;
+		dp->cc_floor = min(dp->cc_floor,
+				   DIV_ROUND_UP(share, 1UL << IOVA_FLOOR_SHARE));
+		share >>= IOVA_CACHE_SHARE;
+	}
 	if (!iovad->pools) {
 		dp->budget = share / 2;
 		share -= dp->budget;
@@ -3146,6 +3201,9 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		memset(cc->xpfn, 0, sizeof(cc->xpfn));
 		cc->hits = 0;
 		cc->misses = 0;
+		cc->pages = 0;
+		cc->budget = dp->cc_floor;
+		cc->idle = 0;
 		cc->cpu = cpu;
 		cc->pool_pages = 0;
 		cc->refills = 0;

@@ -1647,8 +1647,10 @@ static long iova_test_fill_job(void *arg)
 
 static void iova_cache_bound(struct kunit *test)
 {
-	const unsigned long bound =
-		((1UL << (32 - PAGE_SHIFT)) - IOVA_TEST_START) >> 4;
+	/* 1/16 of the 32-bit space, and per CPU 4096 pages or 1/256 of it */
+	const unsigned long space = (1UL << (32 - PAGE_SHIFT)) - IOVA_TEST_START;
+	const unsigned long bound = (space >> 4) + num_possible_cpus() *
+		min(4096UL, DIV_ROUND_UP(space, 256));
 	struct iova_test_job job = { .nr = IOVA_TEST_FILL,
 				     .limit = IOVA_TEST_HIGH };
 	struct iova_test_ctx *ctx = test->priv;
