@@ -90,6 +90,18 @@ static int dom_open(struct dom *x, const struct iova_impl *im, unsigned long sta
 	return 0;
 }
 
+/* dom_open() of a merging domain with caches, pools set to @pools for it */
+static int dom_open_pools(struct dom *x, const struct iova_impl *im,
+			  const char *pools)
+{
+	int ret;
+
+	harness_param_set(im->name, "pools", pools);
+	ret = dom_open(x, im, 1, true, 1);
+	harness_param_set(im->name, "pools", "1");
+	return ret;
+}
+
 static int dom_close(struct dom *x)
 {
 	struct harness_mem m;
@@ -471,12 +483,8 @@ static int mismatched_unrounded(const struct iova_impl *im, const char *pools)
 	struct hstats s0, s;
 	struct dom x;
 	long w;
-	int ret;
 
-	harness_param_set(im->name, "pools", pools);
-	ret = dom_open(&x, im, 1, true, 1);
-	harness_param_set(im->name, "pools", "1");
-	if (ret)
+	if (dom_open_pools(&x, im, pools))
 		return -1;
 	a = im->alloc_fast(x.d, 33, LIMIT32, false);
 	b = im->alloc_fast(x.d, 64, LIMIT32, false);
@@ -548,12 +556,8 @@ static int exact_cache(const struct iova_impl *im, const char *pools)
 	struct hstats s;
 	struct dom x;
 	long w;
-	int ret;
 
-	harness_param_set(im->name, "pools", pools);
-	ret = dom_open(&x, im, 1, true, 1);
-	harness_param_set(im->name, "pools", "1");
-	if (ret)
+	if (dom_open_pools(&x, im, pools))
 		return -1;
 	w = harness_warnings();
 	a = im->alloc_fast(x.d, 100, LIMIT32, false);
@@ -1696,19 +1700,30 @@ static int cache_bound_run(const struct iova_impl *im, const char *pools)
 	return dom_close(&x) ? -1 : ret;
 }
 
-static int t_cache_bound(const struct iova_impl *im)
+/*
+ * @run with BOUND_CPUS possible CPUs, pools set to @first then @second;
+ * pools on and the possible CPUs as they were afterwards.
+ */
+static int on_bound_cpus(const struct iova_impl *im,
+			 int (*run)(const struct iova_impl *, const char *),
+			 const char *first, const char *second)
 {
 	unsigned int cpus = harness_possible_cpus();
 	int ret;
 
 	CHECK(harness_set_possible_cpus(BOUND_CPUS) == 0, "%d possible CPUs",
 	      BOUND_CPUS);
-	ret = cache_bound_run(im, "1");
+	ret = run(im, first);
 	if (!ret)
-		ret = cache_bound_run(im, "0");
+		ret = run(im, second);
 	harness_param_set(im->name, "pools", "1");
 	harness_set_possible_cpus(cpus);
 	return ret;
+}
+
+static int t_cache_bound(const struct iova_impl *im)
+{
+	return on_bound_cpus(im, cache_bound_run, "1", "0");
 }
 
 /*
@@ -1827,17 +1842,7 @@ static int budget_hog_run(const struct iova_impl *im, const char *pools)
 
 static int t_cache_budget_hog(const struct iova_impl *im)
 {
-	unsigned int cpus = harness_possible_cpus();
-	int ret;
-
-	CHECK(harness_set_possible_cpus(BOUND_CPUS) == 0, "%d possible CPUs",
-	      BOUND_CPUS);
-	ret = budget_hog_run(im, "0");
-	if (!ret)
-		ret = budget_hog_run(im, "1");
-	harness_param_set(im->name, "pools", "1");
-	harness_set_possible_cpus(cpus);
-	return ret;
+	return on_bound_cpus(im, budget_hog_run, "0", "1");
 }
 
 /*
