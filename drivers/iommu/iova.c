@@ -97,8 +97,8 @@
  *                      v  sorted, abutting ranges carved as one
  *   tree (iova_rbtree_lock)
  *
- * The caches and the depot of a domain hold at most 1/16 of its 32-bit
- * space together, plus a floor of min(4096, 1/256 of that space rounded
+ * The caches (their lists of exact sizes included) and the depot of a
+ * domain hold at most 1/16 of its 32-bit space together, plus a floor of min(4096, 1/256 of that space rounded
  * up) pages per possible CPU (4096 for a domain with no 32-bit space):
  * each CPU's cache counts its pages under its own lock against a budget
  * of its floor and what it takes from the shared bound in pieces of 1024
@@ -108,7 +108,7 @@
  * cached; a cache takes budget only for ranges it is given. Idle caches
  * decay: every 100 ms while anything is cached, a delayed work makes each
  * cache that served no allocation for the last 10 ticks give back half of
- * its ranges, and an unused depot a batch of each order, so an idle
+ * its ranges (of every order and of its list), and an unused depot a batch of each order, so an idle
  * domain's caches are empty within about two seconds.
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
@@ -2607,6 +2607,23 @@ uncached:
 	iova_free_uncached(iovad, pfn, size);
 }
 
+/*
+ * Give @count of @cc's ranges of exact sizes, the last listed first, back
+ * to their pool or the tree. Called with @cc->lock held.
+ */
+static void iova_xc_release(struct iova_domain *iovad,
+			    struct iova_cpu_cache *cc, unsigned int count)
+{
+	unsigned int nr;
+
+	while (count-- && cc->xnr) {
+		nr = --cc->xnr;
+		cc->pages -= cc->xsize[nr];
+		__iova_free_uncached(iovad, cc->xpfn[nr], cc->xsize[nr]);
+		cc->xpfn[nr] = 0;
+	}
+}
+
 static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 {
 	struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
@@ -2616,13 +2633,7 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
 	spin_lock_irqsave(&cc->lock, flags);
 	for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 		iova_cc_release(iovad, cc, order, cc->nr[order]);
-	/* ranges of exact sizes go home to their pool or the tree */
-	while (cc->xnr) {
-		cc->xnr--;
-		__iova_free_uncached(iovad, cc->xpfn[cc->xnr],
-				     cc->xsize[cc->xnr]);
-		cc->xpfn[cc->xnr] = 0;
-	}
+	iova_xc_release(iovad, cc, cc->xnr);
 	iova_cc_trim_budget(iovad, cc);
 	spin_unlock_irqrestore(&cc->lock, flags);
 }
@@ -2651,6 +2662,7 @@ static unsigned long iova_cc_decay(struct iova_domain *iovad,
 		for (order = 0; order < IOVA_CACHE_ORDERS; order++)
 			iova_cc_release(iovad, cc, order,
 					DIV_ROUND_UP(cc->nr[order], 2));
+		iova_xc_release(iovad, cc, DIV_ROUND_UP(cc->xnr, 2));
 	}
 	cc->decay_mark = used;
 	iova_cc_trim_budget(iovad, cc);
@@ -2819,6 +2831,7 @@ static unsigned long iova_xc_alloc(struct iova_domain *iovad,
 	}
 	got = size + over;
 	pfn = cc->xpfn[best];
+	cc->pages -= got;
 	cc->xnr = --nr;
 	cc->xpfn[best] = cc->xpfn[nr];
 	cc->xsize[best] = cc->xsize[nr];
@@ -2864,7 +2877,11 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 		spin_unlock_irqrestore(&cc->lock, flags);
 		return false;
 	}
-	/* a range freed twice: unused slots hold 0, never a fast-path pfn */
+	/*
+	 * A range freed twice on this CPU while it is listed (unused slots
+	 * hold 0, never a fast-path pfn). A second free on another CPU is
+	 * not caught here, as with the caches of power-of-two sizes.
+	 */
 	for (i = 0, dup = false; i < IOVA_XCACHE_SLOTS; i++)
 		dup |= cc->xpfn[i] == pfn;
 	if (dup) {
@@ -2873,18 +2890,27 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 			  pfn, size);
 		return true;
 	}
+	/* listed ranges count against the cached-space bound */
+	if (cc->pages + size > cc->budget &&
+	    !iova_cc_grow(iovad, cc, cc->pages + size - cc->budget)) {
+		spin_unlock_irqrestore(&cc->lock, flags);
+		return false;
+	}
 	i = cc->xnr;
 	if (i == IOVA_XCACHE_SLOTS) {
 		i = cc->xnext;
 		cc->xnext = (i + 1) % IOVA_XCACHE_SLOTS;
 		vpfn = cc->xpfn[i];
 		vsize = cc->xsize[i];
+		cc->pages -= vsize;
 	} else {
 		cc->xnr++;
 	}
 	cc->xpfn[i] = pfn;
 	cc->xsize[i] = size;
+	cc->pages += size;
 	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
+	iova_decay_arm(iovad);
 	spin_unlock_irqrestore(&cc->lock, flags);
 	if (!vpfn)
 		return true;

@@ -1846,6 +1846,57 @@ static int t_cache_budget_hog(const struct iova_impl *im)
 }
 
 /*
+ * Freed ranges of exact sizes (33 to 1024 pages, not a power of two) that
+ * the caches list count against the same bound and decay with the rest:
+ * every CPU maps and unmaps 16 ranges of 1000 pages; the caches never hold
+ * more than the bound, an idle domain's caches are empty after the decay
+ * ticks, and alloc_iova() then finds the whole 32-bit space.
+ */
+static int exact_bound_run(const struct iova_impl *im, const char *pools)
+{
+	unsigned long pfn[16];
+	struct hnode *all;
+	struct hstats s;
+	long peak = 0;
+	struct dom x;
+	int i, tick;
+
+	if (dom_open_pools(&x, im, pools))
+		return -1;
+	for (unsigned int cpu = 0; cpu < BOUND_CPUS; cpu++) {
+		harness_set_cpu(cpu);
+		for (i = 0; i < 16; i++)
+			pfn[i] = im->alloc_fast(x.d, 1000, LIMIT32, false);
+		for (i = 0; i < 16; i++)
+			if (pfn[i])
+				im->free_fast(x.d, pfn[i], 1000);
+		im->stats(x.d, &s);
+		if (s.cached_pages > peak)
+			peak = s.cached_pages;
+	}
+	harness_set_cpu(0);
+	CHECK(peak <= (long)CACHE_BOUND, "pools=%s: %ld pages cached, bound %lu",
+	      pools, peak, CACHE_BOUND);
+	for (tick = 0; tick < DECAY_TICKS; tick++) {
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	im->stats(x.d, &s);
+	CHECK(s.cached_pages == 0, "pools=%s: %ld pages (%ld ranges) cached after %d idle ticks",
+	      pools, s.cached_pages, s.cached, DECAY_TICKS);
+	all = im->alloc(x.d, LIMIT32, LIMIT32, false);
+	CHECK(all, "pools=%s: alloc_iova() of the whole 32-bit space failed", pools);
+	im->free_node(x.d, all);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int t_cache_bound_exact(const struct iova_impl *im)
+{
+	return on_bound_cpus(im, exact_bound_run, "0", "1");
+}
+
+/*
  * Each CPU's cache keeps a floor of its own beyond the shared bound, and a
  * cache at its budget moves a batch on to the depot: 8 CPUs map 32-page
  * ranges and 8 others unmap them, without pools, and most pairs stay off
@@ -2018,6 +2069,7 @@ static const struct test tests[] = {
 	{ "reserve_vs_pools", t_reserve_vs_pools, T_THREADED },
 	{ "reserve_pool_nomem", t_reserve_pool_nomem, 0 },
 	{ "cache_bound", t_cache_bound, T_OURS },
+	{ "cache_bound_exact", t_cache_bound_exact, T_OURS },
 	{ "cache_decay", t_cache_decay, T_OURS },
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
 	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
