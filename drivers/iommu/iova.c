@@ -98,8 +98,9 @@
  *   tree (iova_rbtree_lock)
  *
  * The caches (their lists of exact sizes included) and the depot of a
- * domain hold at most 1/16 of its 32-bit space together, plus a floor of min(4096, 1/256 of that space rounded
- * up) pages per possible CPU (4096 for a domain with no 32-bit space):
+ * domain hold at most 1/16 of its 32-bit space together, plus a floor of
+ * min(4096, 1/256 of that space rounded up) pages per possible CPU (4096
+ * for a domain with no 32-bit space):
  * each CPU's cache counts its pages under its own lock against a budget
  * of its floor and what it takes from the shared bound in pieces of 1024
  * pages as it grows, and the depot (used only without pools) has half of
@@ -108,8 +109,9 @@
  * cached; a cache takes budget only for ranges it is given. Idle caches
  * decay: every 100 ms while anything is cached, a delayed work makes each
  * cache that served no allocation for the last 10 ticks give back half of
- * its ranges (of every order and of its list), and an unused depot a batch of each order, so an idle
- * domain's caches are empty within about two seconds.
+ * its ranges (of every order and of its list), and an unused depot a
+ * batch of each order, so an idle domain's caches are empty within about
+ * two seconds.
  *
  * Per-CPU pools (iova.pools=1): each CPU also owns chunks of address space,
  * extents of kind POOL + cpu in the domain's tree, and allocates fast-path
