@@ -1735,9 +1735,36 @@ static int t_cache_bound(const struct iova_impl *im)
  */
 #define DECAY_TICKS	30
 
+/*
+ * DECAY_TICKS idle ticks of the decay work empty every cache of @x and the
+ * work stops queueing itself; alloc_iova(), which never looks into the
+ * caches, then finds the whole 32-bit space free. Closes @x.
+ */
+static int idle_then_whole_space(struct dom *x, const char *pools)
+{
+	const struct iova_impl *im = x->im;
+	struct hnode *all;
+	struct hstats s;
+	int tick;
+
+	for (tick = 0; tick < DECAY_TICKS; tick++) {
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	im->stats(x->d, &s);
+	CHECK(s.cached_pages == 0, "pools=%s: %ld pages (%ld ranges) cached after %d idle ticks",
+	      pools, s.cached_pages, s.cached, DECAY_TICKS);
+	CHECK(harness_pending_work() == 0, "pools=%s: the decay work runs on with nothing cached",
+	      pools);
+	all = im->alloc(x->d, LIMIT32, LIMIT32, false);
+	CHECK(all, "pools=%s: alloc_iova() of the whole 32-bit space failed", pools);
+	im->free_node(x->d, all);
+	CHECK(im->validate(x->d) == 0, "validate");
+	return dom_close(x);
+}
+
 static int decay_run(const struct iova_impl *im, const char *pools)
 {
-	struct hnode *all;
 	struct hstats s;
 	unsigned long pfn;
 	long peak = 0;
@@ -1758,20 +1785,7 @@ static int decay_run(const struct iova_impl *im, const char *pools)
 	}
 	im->stats(x.d, &s);
 	CHECK(s.cached_pages > 0, "pools=%s: a busy CPU's cache decayed", pools);
-	for (tick = 0; tick < DECAY_TICKS; tick++) {
-		harness_jiffies_advance(100);
-		harness_run_delayed_work(false);
-	}
-	im->stats(x.d, &s);
-	CHECK(s.cached_pages == 0, "pools=%s: %ld pages (%ld ranges) cached after %d idle ticks",
-	      pools, s.cached_pages, s.cached, DECAY_TICKS);
-	CHECK(harness_pending_work() == 0, "pools=%s: the decay work runs on with nothing cached",
-	      pools);
-	all = im->alloc(x.d, LIMIT32, LIMIT32, false);
-	CHECK(all, "pools=%s: alloc_iova() of the whole 32-bit space failed", pools);
-	im->free_node(x.d, all);
-	CHECK(im->validate(x.d) == 0, "validate");
-	return dom_close(&x);
+	return idle_then_whole_space(&x, pools);
 }
 
 static int t_cache_decay(const struct iova_impl *im)
@@ -1855,11 +1869,10 @@ static int t_cache_budget_hog(const struct iova_impl *im)
 static int exact_bound_run(const struct iova_impl *im, const char *pools)
 {
 	unsigned long pfn[16];
-	struct hnode *all;
 	struct hstats s;
 	long peak = 0;
 	struct dom x;
-	int i, tick;
+	int i;
 
 	if (dom_open_pools(&x, im, pools))
 		return -1;
@@ -1877,18 +1890,7 @@ static int exact_bound_run(const struct iova_impl *im, const char *pools)
 	harness_set_cpu(0);
 	CHECK(peak <= (long)CACHE_BOUND, "pools=%s: %ld pages cached, bound %lu",
 	      pools, peak, CACHE_BOUND);
-	for (tick = 0; tick < DECAY_TICKS; tick++) {
-		harness_jiffies_advance(100);
-		harness_run_delayed_work(false);
-	}
-	im->stats(x.d, &s);
-	CHECK(s.cached_pages == 0, "pools=%s: %ld pages (%ld ranges) cached after %d idle ticks",
-	      pools, s.cached_pages, s.cached, DECAY_TICKS);
-	all = im->alloc(x.d, LIMIT32, LIMIT32, false);
-	CHECK(all, "pools=%s: alloc_iova() of the whole 32-bit space failed", pools);
-	im->free_node(x.d, all);
-	CHECK(im->validate(x.d) == 0, "validate");
-	return dom_close(&x);
+	return idle_then_whole_space(&x, pools);
 }
 
 static int t_cache_bound_exact(const struct iova_impl *im)
