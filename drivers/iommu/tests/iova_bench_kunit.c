@@ -30,11 +30,27 @@ static unsigned long bench_pairs = 4000000;
 module_param(bench_pairs, ulong, 0444);
 MODULE_PARM_DESC(bench_pairs, "alloc/free pairs small_pairs times");
 
+/* @n pairs of 1 to 16 pages, each freed at once; returns the pairs done */
+static unsigned long iova_bench_pairs(struct iova_domain *iovad,
+				      struct rnd_state *rnd, unsigned long n)
+{
+	unsigned long i, pfn, size;
+
+	for (i = 0; i < n; i++) {
+		size = 1 + prandom_u32_state(rnd) % 16;
+		pfn = alloc_iova_fast(iovad, size, BENCH_LIMIT32, true);
+		if (unlikely(!pfn))
+			break;
+		free_iova_fast(iovad, pfn, size);
+	}
+	return i;
+}
+
 static void iova_bench_small_pairs(struct kunit *test)
 {
 	struct rnd_state rnd;
 	struct iova_domain *iovad;
-	unsigned long i, pfn, size;
+	unsigned long i;
 	u64 t0, t1;
 
 	iovad = kunit_kzalloc(test, sizeof(*iovad), GFP_KERNEL);
@@ -52,24 +68,14 @@ static void iova_bench_small_pairs(struct kunit *test)
 
 	prandom_seed_state(&rnd, 42);
 	/* warm the caches: the same sizes, not timed */
-	for (i = 0; i < 10000; i++) {
-		size = 1 + prandom_u32_state(&rnd) % 16;
-		pfn = alloc_iova_fast(iovad, size, BENCH_LIMIT32, true);
-		if (!pfn) {
-			KUNIT_FAIL(test, "warm-up pair %lu failed", i);
-			goto out;
-		}
-		free_iova_fast(iovad, pfn, size);
+	i = iova_bench_pairs(iovad, &rnd, 10000);
+	if (i != 10000) {
+		KUNIT_FAIL(test, "warm-up pair %lu failed", i);
+		goto out;
 	}
 
 	t0 = ktime_get_ns();
-	for (i = 0; i < bench_pairs; i++) {
-		size = 1 + prandom_u32_state(&rnd) % 16;
-		pfn = alloc_iova_fast(iovad, size, BENCH_LIMIT32, true);
-		if (unlikely(!pfn))
-			break;
-		free_iova_fast(iovad, pfn, size);
-	}
+	i = iova_bench_pairs(iovad, &rnd, bench_pairs);
 	t1 = ktime_get_ns();
 	KUNIT_EXPECT_EQ_MSG(test, i, bench_pairs, "pair %lu failed", i);
 	if (i == bench_pairs && i)
