@@ -25,8 +25,8 @@
 # run and whatever the host's load, instead of wall time (one vCPU thread
 # runs both CPUs; two-thread runs then measure interleaving, not speed).
 # QEMU 7.2 has been seen to stall such a guest now and then (stock kernel
-# too): the boot then fails on its timeout. GUEST_DEVICES=1 adds the
-# device workloads' hardware (the default on x86_64: an NVMe disk backed by a scratch
+# too): the boot then fails on its timeout. The guest has the device
+# workloads' hardware unless GUEST_DEVICES=0: an NVMe disk backed by a scratch
 # image under build/guest/, and two NICs on one QEMU hub with no host
 # backend: virtio-net with iommu_platform=on on x86_64, e1000e on arm64);
 # the machine's own default NIC is kept, driverless, as before.

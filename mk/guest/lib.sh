@@ -92,11 +92,8 @@ mode_param() {
 }
 
 # guest_devices: whether the guest gets the device workloads' hardware
-# and programs (selftests/iova/devices.sh): GUEST_DEVICES=0/1, by default
-# on for x86_64 only (the arm64 guest keeps the edu device alone).
+# and programs (selftests/iova/devices.sh): GUEST_DEVICES=0/1, on by
+# default on every architecture.
 guest_devices() {
-	case "${GUEST_DEVICES:-}" in
-	0 | 1) [ "$GUEST_DEVICES" = 1 ] ;;
-	*) [ "$GARCH" = x86_64 ] ;;
-	esac
+	[ "${GUEST_DEVICES:-1}" != 0 ]
 }
