@@ -25,10 +25,12 @@
  * whichever comes first: the timer flushes only batches that old and
  * comes back for the others when they will be, so that under a steady
  * stream of unmaps, which fills batches sooner, it flushes nothing. A
- * flush invalidates the merged ranges one by one, or, when they could not
- * be kept to max_ranges or cost the driver more than a full flush is worth
- * (see iotlb_batch_decide() and iotlb_batcher_set_cost()), promotes the
- * batch to one flush of the whole domain. Only once the invalidation has returned are
+ * flush invalidates the merged ranges (all of them behind one completion
+ * wait where the domain has flush_ranges, each with its own otherwise),
+ * or, when they could not be kept to max_ranges or cost the driver more
+ * than a full flush is worth (see iotlb_batch_decide() and
+ * iotlb_batcher_set_cost()), promotes the batch to one flush of the whole
+ * domain. Only once every invalidation of the flush has returned are
  * the IOVAs given back to their allocator, the page-table pages freed and
  * the folio references dropped; so neither the address nor the memory
  * behind it can be reused while a device may still hold a stale
@@ -197,7 +199,8 @@ early_param("iommu.batch_timeout", iotlb_batch_timeout_setup);
  * @s: what the ranges of the flush would be
  *
  * A page-range invalidation keeps the rest of the domain's IOTLB entries
- * but costs commands and a completion wait; a full flush costs one command
+ * but costs commands and a completion wait (one for all the ranges of a
+ * flush where the domain has flush_ranges); a full flush costs one command
  * and the refill of every live translation afterwards. How many commands a
  * range costs depends on the driver (@c):
  *
@@ -654,6 +657,31 @@ static void range_flush(struct iotlb_batcher *b, unsigned long start,
 	stat_inc(inv_range);
 }
 
+/*
+ * The @n ranges of a batch, with one flush_ranges call where the domain
+ * has it: one completion wait instead of @n. The caller frees what is left
+ * on their freelists once it returned.
+ */
+static void ranges_flush(struct iotlb_batcher *b,
+			 struct iotlb_batch_range *ranges, unsigned int n)
+{
+	unsigned int i;
+
+	if (n < 2 || !b->range_sync || !b->ops->flush_ranges) {
+		for (i = 0; i < n; i++)
+			range_flush(b, ranges[i].start, ranges[i].end,
+				    ranges[i].pgsize, &ranges[i].freelist);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		trace_iotlb_batch_inv_range(b, ranges[i].start, ranges[i].end,
+					    ranges[i].pgsize,
+					    !list_empty(&ranges[i].freelist));
+	b->ops->flush_ranges(b, ranges, n);
+	__stat_add(inv_range, n);
+	__stat_inc(inv_ranges_calls);
+}
+
 /* Hand back the IOVAs of the first @n unmaps of @bt; they are covered. */
 static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			       unsigned int n, unsigned long held)
@@ -823,16 +851,10 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	__stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
 			      IOTLB_BATCH_HIST - 1)]);
 
-	if (d == IOTLB_BATCH_RANGES) {
-		for (i = 0; i < bt->nr_ranges; i++) {
-			struct iotlb_batch_range *r = &bt->ranges[i];
-
-			range_flush(b, r->start, r->end, r->pgsize,
-				    &r->freelist);
-		}
-	} else {
+	if (d == IOTLB_BATCH_RANGES)
+		ranges_flush(b, bt->ranges, bt->nr_ranges);
+	else
 		full_flush(b);
-	}
 	batch_release(b, bt, rel);
 }
 
@@ -1327,6 +1349,7 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 		for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
 			st->sync[i] += c->sync[i];
 		st->inv_range += c->inv_range;
+		st->inv_ranges_calls += c->inv_ranges_calls;
 		st->inv_full += c->inv_full;
 		st->merged += c->merged;
 		st->coalesced += c->coalesced;
@@ -1372,6 +1395,7 @@ static int stats_show(struct seq_file *m, void *v)
 	for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
 		seq_printf(m, "sync_%s %llu\n", sync_names[i], st.sync[i]);
 	seq_printf(m, "inv_range %llu\n", st.inv_range);
+	seq_printf(m, "inv_ranges_calls %llu\n", st.inv_ranges_calls);
 	seq_printf(m, "inv_full %llu\n", st.inv_full);
 	seq_printf(m, "merged %llu\n", st.merged);
 	seq_printf(m, "coalesced %llu\n", st.coalesced);

@@ -17,6 +17,7 @@ struct folio;
 struct scatterlist;
 struct iotlb_batcher;
 struct iotlb_batch_ent;
+struct iotlb_batch_range;
 
 /**
  * struct iotlb_batch_params - thresholds of the batching policy
@@ -47,6 +48,12 @@ struct iotlb_batch_params {
  *	that this invalidates any range (iotlb_batcher_set_range_sync()), it
  *	is only called with the range a driver gathered itself, right after
  *	that unmap and on its CPU, as strict mode syncs it.
+ * @flush_ranges: optional: invalidate the @n (more than one) ranges of
+ *	@ranges, each as @flush_range would, and return once all of them have
+ *	completed, having waited for completion once where the driver can.
+ *	Each range's freelist is as for @flush_range. Only called with range
+ *	sync (iotlb_batcher_set_range_sync()); without it a flush of several
+ *	ranges calls @flush_range for each.
  * @flush_all: invalidate everything the domain may have cached, device
  *	TLBs included.
  * @release: the invalidation covering the @n IOVA ranges in @ents completed:
@@ -63,6 +70,8 @@ struct iotlb_batch_ops {
 	void (*flush_range)(struct iotlb_batcher *b, unsigned long start,
 			    unsigned long end, size_t pgsize,
 			    struct list_head *freelist);
+	void (*flush_ranges)(struct iotlb_batcher *b,
+			     struct iotlb_batch_range *ranges, unsigned int n);
 	void (*flush_all)(struct iotlb_batcher *b);
 	void (*release)(struct iotlb_batcher *b,
 			const struct iotlb_batch_ent *ents, unsigned int n);
@@ -93,7 +102,8 @@ enum iotlb_batch_cost_kind {
  *	smallest naturally aligned block of 2^order granules that holds the
  *	range, and the whole domain instead when order exceeds @max_order
  *
- * Each flush_range call is one completion wait, whatever its kind.
+ * Each flush_range call is one completion wait, whatever its kind; a
+ * flush_ranges call is one for all its ranges.
  */
 struct iotlb_batch_cost {
 	enum iotlb_batch_cost_kind kind;
@@ -141,6 +151,8 @@ enum iotlb_batch_decision {
  * @deferred: of those, batched (invalidated later)
  * @sync: of those, invalidated at once, by reason
  * @inv_range: page-range invalidations issued
+ * @inv_ranges_calls: flushes that issued several of them with one
+ *	flush_ranges call (one completion wait where the driver can)
  * @inv_full: full-domain flushes issued
  * @merged: unmapped ranges merged into an abutting or overlapping one
  * @coalesced: pairs of ranges joined across a gap to stay within max_ranges
@@ -157,6 +169,7 @@ struct iotlb_batch_stats {
 	u64 deferred;
 	u64 sync[IOTLB_BATCH_SYNC_NR];
 	u64 inv_range;
+	u64 inv_ranges_calls;
 	u64 inv_full;
 	u64 merged;
 	u64 coalesced;

@@ -54,6 +54,8 @@ struct fake_domain {
 	spinlock_t lock;
 	atomic64_t seq;
 	unsigned int nr_sync;
+	unsigned int nr_ranges_calls;	/* flush_ranges calls */
+	unsigned int ranges_max;	/* most ranges in one of them */
 	unsigned int nr_flush_all;
 	unsigned int nr_release;
 	unsigned int nr_release_calls;
@@ -123,6 +125,42 @@ static void fake_iotlb_sync(struct iotlb_batcher *b, unsigned long start,
 	if (fd->frees_tables)
 		iommu_put_pages_list(freelist);
 	fake_log(fd, &inv);
+}
+
+/*
+ * The ops->flush_ranges of the fake domain: every range invalidated by one
+ * call, which completes once for all of them.
+ */
+static void fake_iotlb_sync_ranges(struct iotlb_batcher *b,
+				   struct iotlb_batch_range *ranges,
+				   unsigned int n)
+{
+	struct fake_domain *fd = to_fake(b);
+	u64 seq = atomic64_inc_return(&fd->seq);
+	bool tables = false;
+	unsigned long flags;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		tables |= !list_empty(&ranges[i].freelist);
+	if (tables || !fd->watch_tables)
+		fake_check_watch(fd);
+	for (i = 0; i < n; i++) {
+		struct fake_inv inv = {
+			.start = ranges[i].start, .end = ranges[i].end,
+			.pgsize = ranges[i].pgsize,
+			.tables = !list_empty(&ranges[i].freelist),
+			.seq = seq,
+		};
+
+		if (fd->frees_tables)
+			iommu_put_pages_list(&ranges[i].freelist);
+		fake_log(fd, &inv);
+	}
+	spin_lock_irqsave(&fd->lock, flags);
+	fd->nr_ranges_calls++;
+	fd->ranges_max = max(fd->ranges_max, n);
+	spin_unlock_irqrestore(&fd->lock, flags);
 }
 
 /* The ops->flush_iotlb_all of the fake domain. */
@@ -214,6 +252,14 @@ static const struct iotlb_batch_ops fake_ops = {
 	.release	= fake_release,
 };
 
+/* A domain whose driver invalidates several ranges behind one wait. */
+static const struct iotlb_batch_ops fake_ranges_ops = {
+	.flush_range	= fake_iotlb_sync,
+	.flush_ranges	= fake_iotlb_sync_ranges,
+	.flush_all	= fake_flush_iotlb_all,
+	.release	= fake_release,
+};
+
 static const struct iotlb_batch_params test_params = {
 	.max_ranges	= 4,
 	.max_pages	= 64,
@@ -229,8 +275,9 @@ static void fake_destroy(void *data)
 	kvfree(fd->log);
 }
 
-static struct fake_domain *fake_domain_new(struct kunit *test,
-					   const struct iotlb_batch_params *p)
+static struct fake_domain *
+fake_domain_new_ops(struct kunit *test, const struct iotlb_batch_params *p,
+		    const struct iotlb_batch_ops *ops)
 {
 	struct fake_domain *fd;
 
@@ -241,13 +288,18 @@ static struct fake_domain *fake_domain_new(struct kunit *test,
 	fd->log_cap = 16384;
 	fd->log = kvcalloc(fd->log_cap, sizeof(*fd->log), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, fd->log);
-	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, &fake_ops, p, SHIFT),
-			0);
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&fd->b, ops, p, SHIFT), 0);
 	/* It invalidates any range: the cases give the ranges themselves. */
 	iotlb_batcher_set_range_sync(&fd->b, PG);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, fake_destroy, fd),
 			0);
 	return fd;
+}
+
+static struct fake_domain *fake_domain_new(struct kunit *test,
+					   const struct iotlb_batch_params *p)
+{
+	return fake_domain_new_ops(test, p, &fake_ops);
 }
 
 /* Unmap [iova, iova + size) with nothing to hold; return the batcher's answer. */
@@ -1309,6 +1361,67 @@ static void iotlb_batch_test_tables_promoted(struct kunit *test)
 	tables_case(test, false, true);
 }
 
+/* ---- several ranges behind one wait -------------------------------------- */
+
+/*
+ * With flush_ranges, a flush of several ranges is one call that gets every
+ * range, each with its own page-table pages, and nothing is released
+ * before it returned; a flush of one range still goes through flush_range.
+ */
+static void iotlb_batch_test_ranges_one_call(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new_ops(test, &test_params,
+						     &fake_ranges_ops);
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = PG, .start = 0, .end = PG - 1, .pgsize = PG,
+	};
+	struct iotlb_batch_stats st0, st1;
+	void *va = iommu_alloc_page(GFP_KERNEL);
+	struct page *table;
+	LIST_HEAD(fl);
+	unsigned int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, va);
+	table = virt_to_page(va);
+	list_add(&table->lru, &fl);
+	u.freelist = &fl;
+	fd->check_release = true;
+	iotlb_batch_read_stats(&st0);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 0);
+	for (i = 1; i < test_params.max_ranges; i++)
+		fake_unmap(fd, 1000 * i * PG, 2 * PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 0);
+	iotlb_batch_flush(&fd->b);
+	iotlb_batch_read_stats(&st1);
+
+	KUNIT_EXPECT_EQ(test, fd->nr_ranges_calls, 1);
+	KUNIT_EXPECT_EQ(test, fd->ranges_max, test_params.max_ranges);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, test_params.max_ranges);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 0);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, test_params.max_ranges);
+	KUNIT_EXPECT_EQ(test, fd->release_early, 0);
+	KUNIT_EXPECT_EQ(test, st1.inv_range - st0.inv_range,
+			test_params.max_ranges);
+	KUNIT_EXPECT_EQ(test, st1.inv_ranges_calls - st0.inv_ranges_calls, 1);
+	/* Every range as unmapped; only the first one freed a table. */
+	KUNIT_ASSERT_EQ(test, fd->log_len, test_params.max_ranges);
+	sort(fd->log, fd->log_len, sizeof(*fd->log), cmp_inv, NULL);
+	for (i = 0; i < fd->log_len; i++) {
+		unsigned long start = 1000 * i * PG;
+
+		KUNIT_EXPECT_EQ(test, fd->log[i].start, start);
+		KUNIT_EXPECT_EQ(test, fd->log[i].end,
+				start + (i ? 2 : 1) * PG - 1);
+		KUNIT_EXPECT_EQ(test, fd->log[i].tables, i == 0);
+	}
+
+	/* One range: flush_range, as before. */
+	fake_unmap(fd, 0, PG, PG);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, fd->nr_ranges_calls, 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_sync, test_params.max_ranges + 1);
+}
+
 /* ---- ordering under concurrent queuing ---------------------------------- */
 
 #define ORDER_THREADS	4
@@ -1389,8 +1502,19 @@ static int order_thread(void *data)
 	return 0;
 }
 
+static const bool order_ranges_cases[] = { false, true };
+
+static void order_ranges_desc(const bool *ranges, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s",
+		 *ranges ? "flush_ranges" : "flush_range");
+}
+
+KUNIT_ARRAY_PARAM(order_ranges, order_ranges_cases, order_ranges_desc);
+
 static void iotlb_batch_test_order_concurrent(struct kunit *test)
 {
+	const bool *ranges = test->param_value;
 	struct iotlb_batch_params p = {
 		.max_ranges = 3, .max_pages = 24, .depth = 32, .timeout_ms = 1,
 	};
@@ -1405,7 +1529,8 @@ static void iotlb_batch_test_order_concurrent(struct kunit *test)
 
 	kunit_info(test, "seed %llu (iotlb_batch_kunit.seed=%llu repeats it)\n",
 		   s, s);
-	fd = fake_domain_new(test, &p);
+	fd = fake_domain_new_ops(test, &p,
+				 *ranges ? &fake_ranges_ops : &fake_ops);
 	fd->ent_base = 1UL << 30;
 	fd->ent_stride = ORDER_STRIDE;
 	fd->nr_ents = n;
@@ -1453,8 +1578,11 @@ static void iotlb_batch_test_order_concurrent(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, (st1.deferred - st0.deferred) +
 			(st1.sync[IOTLB_BATCH_SYNC_CALLER] -
 			 st0.sync[IOTLB_BATCH_SYNC_CALLER]), n);
-	kunit_info(test, "%u unmaps: %u range and %u full invalidations, %llu merged\n",
-		   n, fd->nr_sync, fd->nr_flush_all, st1.merged - st0.merged);
+	kunit_info(test, "%u unmaps: %u range (%u calls of several) and %u full invalidations, %llu merged\n",
+		   n, fd->nr_sync, fd->nr_ranges_calls, fd->nr_flush_all,
+		   st1.merged - st0.merged);
+	if (*ranges)
+		KUNIT_EXPECT_GT(test, fd->nr_ranges_calls, 0);
 	kvfree(fd->ents);
 	fd->ents = NULL;
 }
@@ -1489,7 +1617,9 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_tables),
 	KUNIT_CASE(iotlb_batch_test_tables_sync_frees),
 	KUNIT_CASE(iotlb_batch_test_tables_promoted),
-	KUNIT_CASE_SLOW(iotlb_batch_test_order_concurrent),
+	KUNIT_CASE(iotlb_batch_test_ranges_one_call),
+	KUNIT_CASE_PARAM_ATTR(iotlb_batch_test_order_concurrent,
+			      order_ranges_gen_params, { .speed = KUNIT_SPEED_SLOW }),
 	{}
 };
 

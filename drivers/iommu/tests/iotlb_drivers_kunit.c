@@ -20,7 +20,11 @@
  *   virtio          every unmap posts an UNMAP request; iotlb_sync waits
  *
  * and flush_iotlb_all invalidates everything on all of them, with one
- * command. Each iotlb_sync and flush_iotlb_all is one completion wait. The
+ * command. Each iotlb_sync and flush_iotlb_all is one completion wait, and
+ * what they invalidate completes only at that wait. The vt-d and smmu-v3
+ * families also have iotlb_sync_ranges: the commands of several ranges,
+ * completed by one wait (vt-d: one more each time its queue of 16
+ * descriptors fills up). The
  * families that declare IOMMU_CAP_IOTLB_SYNC_RANGE also declare what a
  * range costs them (iotlb_batcher_set_cost()), as their drivers do. Every page an
  * unmap clears stays "stale" (the device may still use a cached
@@ -55,6 +59,7 @@
 #define MNBLOCKS	8		/* of which 2 MiB blocks, at most */
 #define MFQ		32		/* lazy mode's flush queue */
 #define MVTD_MAMV	9		/* VT-d mock: largest PSI address mask */
+#define MVTD_QI_BATCH	16		/* VT-d mock: descriptors per submission */
 
 enum mock_family {
 	MOCK_SMMU_V2,
@@ -101,16 +106,17 @@ struct mock_family_desc {
 	unsigned long pgsize_bitmap;
 	bool sync_range;	/* declares IOMMU_CAP_IOTLB_SYNC_RANGE */
 	struct iotlb_batch_cost cost;	/* what its driver declares */
+	bool sync_ranges;	/* has iotlb_sync_ranges */
 };
 
 static const struct mock_family_desc families[] = {
 	[MOCK_SMMU_V2] = { "smmu-v2", SZ_4K | SZ_2M | SZ_1G, false },
 	[MOCK_VTD] = { "vt-d", SZ_4K | SZ_2M | SZ_1G, true,
-		       { IOTLB_BATCH_COST_POW2, MVTD_MAMV } },
+		       { IOTLB_BATCH_COST_POW2, MVTD_MAMV }, true },
 	[MOCK_SMMU_V3] = { "smmu-v3", SZ_4K | SZ_2M | SZ_1G, true,
-			   { IOTLB_BATCH_COST_RANGE } },
+			   { IOTLB_BATCH_COST_RANGE }, true },
 	[MOCK_SMMU_V3_NORANGE] = { "smmu-v3-norange", SZ_4K | SZ_2M | SZ_1G,
-				   true, { IOTLB_BATCH_COST_PER_PAGE } },
+				   true, { IOTLB_BATCH_COST_PER_PAGE }, true },
 	[MOCK_AMD] = { "amd", GENMASK(30, 12), true,
 		       { IOTLB_BATCH_COST_ONE } },
 	[MOCK_VIRTIO] = { "virtio", SZ_4K, false },
@@ -147,6 +153,8 @@ struct mock_iommu {
 	unsigned long cmds;	/* invalidation commands */
 	unsigned long waits;	/* completion waits */
 	unsigned long fulls;	/* of the commands, whole-domain flushes */
+	unsigned int queued;	/* commands not yet behind a wait */
+	unsigned long multi;	/* iotlb_sync_ranges calls of several */
 	/* what the checks found */
 	unsigned int bad_iova;	/* IOVA released with a stale page */
 	unsigned int bad_mem;	/* memory released with a stale page */
@@ -253,15 +261,6 @@ static void gather_add(struct mock_gather *g, unsigned long iova,
 	g->pgsize = pgsize;
 }
 
-static void inv_range(struct mock_iommu *m, unsigned long start,
-		      unsigned long end)
-{
-	unsigned long i;
-
-	for (i = pfn_of(start); i <= pfn_of(end) && i < MNPAGES; i++)
-		mock_clear(m, i);
-}
-
 static void complete_posted(struct mock_iommu *m)
 {
 	unsigned long i;
@@ -324,20 +323,48 @@ static void mock_unmap(struct mock_iommu *m, unsigned int idx,
 	spin_unlock_irqrestore(&m->lock, flags);
 }
 
-/* The driver's iotlb_sync. */
-static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
-			    unsigned long end, size_t pgsize)
+/* Called with m->lock held: post the invalidation of [start, end]. */
+static void post_range(struct mock_iommu *m, unsigned long start,
+		       unsigned long end)
 {
-	unsigned long flags, a, first, last;
+	unsigned long i;
+
+	for (i = pfn_of(start); i <= pfn_of(end) && i < MNPAGES; i++)
+		m->posted[i] = 1;
+}
+
+/* Called with m->lock held: a completion wait. */
+static void mock_wait(struct mock_iommu *m)
+{
+	complete_posted(m);
+	m->waits++;
+	m->queued = 0;
+}
+
+/* Called with m->lock held: @n more commands queued for the next wait. */
+static void mock_queue(struct mock_iommu *m, unsigned long n)
+{
+	m->cmds += n;
+	m->queued += n;
+	/* VT-d's qi_batch is submitted, with a wait, when it fills up. */
+	if (m->family == MOCK_VTD && m->queued >= MVTD_QI_BATCH)
+		mock_wait(m);
+}
+
+/*
+ * Called with m->lock held: queue what the driver's iotlb_sync issues for
+ * one gather; it completes at the next mock_wait().
+ */
+static void mock_post(struct mock_iommu *m, unsigned long start,
+		      unsigned long end, size_t pgsize)
+{
+	unsigned long a, first, last;
 	unsigned int order;
 
-	spin_lock_irqsave(&m->lock, flags);
 	switch (m->family) {
 	case MOCK_SMMU_V2:
 	case MOCK_VIRTIO:
-		complete_posted(m);
-		m->waits++;
-		break;
+		break;		/* posted while unmapping */
 	case MOCK_VTD:
 		if (start > end)
 			break;
@@ -347,42 +374,71 @@ static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
 		if (order > MVTD_MAMV) {
 			/* a domain-selective flush, inside the driver */
 			for (a = 0; a < MNPAGES; a++)
-				if (m->stale[a] || m->posted[a])
-					mock_clear(m, a);
+				if (m->stale[a])
+					m->posted[a] = 1;
 			m->fulls++;
 		} else {
 			first &= ~((1UL << order) - 1);
-			inv_range(m, first << MSHIFT,
-				  ((first + (1UL << order)) << MSHIFT) - 1);
+			post_range(m, first << MSHIFT,
+				   ((first + (1UL << order)) << MSHIFT) - 1);
 		}
-		m->cmds++;
-		m->waits++;
+		mock_queue(m, 1);
 		break;
 	case MOCK_AMD:
 		if (start > end)
 			break;
-		inv_range(m, start, end);
-		m->cmds++;
-		m->waits++;
+		post_range(m, start, end);
+		mock_queue(m, 1);
 		break;
 	case MOCK_SMMU_V3:
 		if (!pgsize)
 			break;
-		inv_range(m, start, end);
+		post_range(m, start, end);
 		/* a range TLBI covers up to 31 << scale pages */
-		m->cmds += DIV_ROUND_UP((end - start + 1) >> MSHIFT, 31 * 32);
-		m->waits++;
+		mock_queue(m, DIV_ROUND_UP((end - start + 1) >> MSHIFT,
+					   31 * 32));
 		break;
 	case MOCK_SMMU_V3_NORANGE:
 		if (!pgsize)
 			break;
 		for (a = start; a <= end && a >= start; a += pgsize) {
-			inv_range(m, a, a + pgsize - 1);
-			m->cmds++;
+			post_range(m, a, a + pgsize - 1);
+			mock_queue(m, 1);
 		}
-		m->waits++;
 		break;
 	}
+}
+
+/* The driver's iotlb_sync: one gather, one wait. */
+static void mock_iotlb_sync(struct mock_iommu *m, unsigned long start,
+			    unsigned long end, size_t pgsize)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&m->lock, flags);
+	mock_post(m, start, end, pgsize);
+	/* SMMU v2 and virtio wait for what they posted while unmapping. */
+	if (m->queued || m->family == MOCK_SMMU_V2 ||
+	    m->family == MOCK_VIRTIO)
+		mock_wait(m);
+	spin_unlock_irqrestore(&m->lock, flags);
+}
+
+/* The driver's iotlb_sync_ranges: every gather queued, one wait. */
+static void mock_iotlb_sync_ranges(struct mock_iommu *m,
+				   const struct iotlb_batch_range *r,
+				   unsigned int n)
+{
+	unsigned long flags;
+	unsigned int i;
+
+	spin_lock_irqsave(&m->lock, flags);
+	for (i = 0; i < n; i++)
+		mock_post(m, r[i].start, r[i].end, r[i].pgsize);
+	if (m->queued)
+		mock_wait(m);
+	if (n > 1)
+		m->multi++;
 	spin_unlock_irqrestore(&m->lock, flags);
 }
 
@@ -410,6 +466,13 @@ static void mock_batch_flush_range(struct iotlb_batcher *b,
 	mock_iotlb_sync(to_mock(b), start, end, pgsize);
 }
 
+static void mock_batch_flush_ranges(struct iotlb_batcher *b,
+				    struct iotlb_batch_range *ranges,
+				    unsigned int n)
+{
+	mock_iotlb_sync_ranges(to_mock(b), ranges, n);
+}
+
 static void mock_batch_flush_all(struct iotlb_batcher *b)
 {
 	mock_flush_all(to_mock(b));
@@ -427,6 +490,14 @@ static void mock_batch_release(struct iotlb_batcher *b,
 
 static const struct iotlb_batch_ops mock_batch_ops = {
 	.flush_range	= mock_batch_flush_range,
+	.flush_all	= mock_batch_flush_all,
+	.release	= mock_batch_release,
+};
+
+/* As dma-iommu's for a driver with iotlb_sync_ranges. */
+static const struct iotlb_batch_ops mock_batch_ranges_ops = {
+	.flush_range	= mock_batch_flush_range,
+	.flush_ranges	= mock_batch_flush_ranges,
 	.flush_all	= mock_batch_flush_all,
 	.release	= mock_batch_release,
 };
@@ -610,10 +681,15 @@ static int mock_map_next(struct mock_iommu *m, struct rnd_state *rnd,
 	return 0;
 }
 
-/* A mock domain of @family in @mode, torn down with the test. */
-static struct mock_iommu *mock_new(struct kunit *test,
-				   enum mock_family family, enum mock_mode mode)
+/*
+ * A mock domain of @family in @mode, torn down with the test; @ranges:
+ * the batcher uses the family's iotlb_sync_ranges, if it has one.
+ */
+static struct mock_iommu *mock_new_ranges(struct kunit *test,
+					  enum mock_family family,
+					  enum mock_mode mode, bool ranges)
 {
+	const struct iotlb_batch_ops *ops = &mock_batch_ops;
 	struct mock_iommu *m;
 
 	m = kunit_kzalloc(test, sizeof(*m), GFP_KERNEL);
@@ -633,8 +709,9 @@ static struct mock_iommu *mock_new(struct kunit *test,
 	}
 	if (m->mode == MOCK_SAFE) {
 		/* as iommu_dma_init_safe() */
-		if (iotlb_batcher_init(&m->b, &mock_batch_ops, &mock_params,
-				       MSHIFT)) {
+		if (ranges && m->fam->sync_range && m->fam->sync_ranges)
+			ops = &mock_batch_ranges_ops;
+		if (iotlb_batcher_init(&m->b, ops, &mock_params, MSHIFT)) {
 			mock_free(m);
 			KUNIT_FAIL_AND_ABORT(test, "iotlb_batcher_init failed");
 		}
@@ -647,6 +724,12 @@ static struct mock_iommu *mock_new(struct kunit *test,
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, mock_destroy, m),
 			0);
 	return m;
+}
+
+static struct mock_iommu *mock_new(struct kunit *test,
+				   enum mock_family family, enum mock_mode mode)
+{
+	return mock_new_ranges(test, family, mode, true);
 }
 
 /* Everything unmapped was invalidated before it was released. */
@@ -693,8 +776,11 @@ static void iotlb_drivers_test_release_order(struct kunit *test)
 	const struct mock_case *c = test->param_value;
 	unsigned long next = 0, done = 0;
 	unsigned int i, blocks = 0;
+	struct iotlb_batch_stats st0, st1;
 	struct rnd_state rnd;
 	struct mock_iommu *m = mock_new(test, c->family, c->mode);
+
+	iotlb_batch_read_stats(&st0);
 
 	/* The same workload for every family and mode. */
 	prandom_seed_state(&rnd, 0x10771b);
@@ -723,9 +809,21 @@ static void iotlb_drivers_test_release_order(struct kunit *test)
 	mock_scan(m);
 
 	kunit_info(test,
-		   "%u unmaps: %lu commands (%lu full), %lu waits; %u IOVAs, %u buffers released early\n",
-		   m->nr_ents, m->cmds, m->fulls, m->waits, m->bad_iova,
-		   m->bad_mem);
+		   "%u unmaps: %lu commands (%lu full), %lu waits (%lu for several ranges); %u IOVAs, %u buffers released early\n",
+		   m->nr_ents, m->cmds, m->fulls, m->waits, m->multi,
+		   m->bad_iova, m->bad_mem);
+	/*
+	 * Every flush of several ranges went to iotlb_sync_ranges, and the
+	 * workload leaves several ranges in some batches where a range costs
+	 * a command or a few (per-page TLBIs promote them instead).
+	 */
+	iotlb_batch_read_stats(&st1);
+	if (m->mode == MOCK_SAFE && m->fam->sync_ranges) {
+		KUNIT_EXPECT_EQ(test, m->multi,
+				st1.inv_ranges_calls - st0.inv_ranges_calls);
+		if (m->family != MOCK_SMMU_V3_NORANGE)
+			KUNIT_EXPECT_GT(test, m->multi, 0);
+	}
 	KUNIT_EXPECT_EQ(test, m->iovas_released, m->nr_ents);
 	KUNIT_EXPECT_EQ(test, m->bad_state, 0);
 	KUNIT_EXPECT_EQ_MSG(test, m->bad_iova, 0,
@@ -912,6 +1010,99 @@ static void iotlb_drivers_test_cost_wide_batch(struct kunit *test)
 	mock_expect_safe(test, m);
 }
 
+/*
+ * A flush of n ranges waits once where the driver has iotlb_sync_ranges and
+ * n times where it has not (or the batcher is not given it), and every page
+ * of every range is invalidated before its IOVA and its page are released.
+ */
+struct waits_case {
+	enum mock_family family;
+	bool ranges;
+};
+
+static const struct waits_case waits_cases[] = {
+	{ MOCK_VTD, true }, { MOCK_VTD, false },
+	{ MOCK_SMMU_V3, true }, { MOCK_SMMU_V3, false },
+	{ MOCK_SMMU_V3_NORANGE, true }, { MOCK_SMMU_V3_NORANGE, false },
+	{ MOCK_AMD, true },
+};
+
+static void waits_case_desc(const struct waits_case *c, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s/%s",
+		 families[c->family].name,
+		 c->ranges ? "sync_ranges" : "sync_each");
+}
+
+KUNIT_ARRAY_PARAM(waits, waits_cases, waits_case_desc);
+
+static void iotlb_drivers_test_waits(struct kunit *test)
+{
+	const struct waits_case *c = test->param_value;
+	struct mock_iommu *m = mock_new_ranges(test, c->family, MOCK_SAFE,
+					       c->ranges);
+	unsigned int i, n = mock_params.max_ranges;
+	bool one = c->ranges && m->fam->sync_ranges;
+	struct iotlb_batch_stats st0, st1;
+
+	/* n ranges of two pages, each in its own 2 MiB block */
+	for (i = 0; i < n; i++)
+		mock_map_at(test, m, i * MBLOCK + 8 * MPG, 2 * MPG, MEM_PAGE);
+	iotlb_batch_read_stats(&st0);
+	for (i = 0; i < n; i++)
+		mock_dma_unmap(m, i);
+	KUNIT_EXPECT_EQ(test, m->waits, 0);
+	KUNIT_EXPECT_EQ(test, m->iovas_released, 0);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	kunit_info(test, "%u ranges: %lu commands, %lu waits\n", n, m->cmds,
+		   m->waits);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_RANGES] -
+			st0.decision[IOTLB_BATCH_RANGES], 1);
+	KUNIT_EXPECT_EQ(test, st1.inv_range - st0.inv_range, n);
+	KUNIT_EXPECT_EQ(test, st1.inv_ranges_calls - st0.inv_ranges_calls,
+			one ? 1 : 0);
+	KUNIT_EXPECT_EQ(test, m->fulls, 0);
+	KUNIT_EXPECT_EQ(test, m->waits, one ? 1 : n);
+	KUNIT_EXPECT_EQ(test, m->multi, one ? 1 : 0);
+	mock_expect_safe(test, m);
+}
+
+/*
+ * VT-d's queue holds 16 descriptors: a flush whose ranges need more waits
+ * once more each time it fills, still far fewer times than one per range,
+ * and still releases nothing before the last wait.
+ */
+static void iotlb_drivers_test_waits_vtd_queue(struct kunit *test)
+{
+	struct iotlb_batch_params p = mock_params;
+	struct mock_iommu *m;
+	unsigned int i, n = 20;
+
+	m = mock_new(test, MOCK_VTD, MOCK_SAFE);
+	/* a batcher that keeps 20 ranges in a batch */
+	iotlb_batcher_destroy(&m->b);
+	p.max_ranges = n;
+	p.depth = n;
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&m->b, &mock_batch_ranges_ops,
+						 &p, MSHIFT), 0);
+	iotlb_batcher_set_range_sync(&m->b, m->fam->pgsize_bitmap);
+	iotlb_batcher_set_cost(&m->b, &m->fam->cost);
+
+	for (i = 0; i < n; i++)
+		mock_map_at(test, m, i * 64 * MPG, MPG, MEM_PAGE);
+	for (i = 0; i < n - 1; i++)
+		mock_dma_unmap(m, i);
+	KUNIT_EXPECT_EQ(test, m->waits, 0);
+	/* the 20th unmap fills the batch: it is flushed */
+	mock_dma_unmap(m, n - 1);
+	KUNIT_EXPECT_EQ(test, m->cmds, n);
+	KUNIT_EXPECT_EQ(test, m->waits, DIV_ROUND_UP(n, MVTD_QI_BATCH));
+	KUNIT_EXPECT_EQ(test, m->multi, 1);
+	mock_expect_safe(test, m);
+}
+
 static struct kunit_case iotlb_drivers_test_cases[] = {
 	KUNIT_CASE(iotlb_drivers_test_gather_queued),
 	KUNIT_CASE(iotlb_drivers_test_cost_per_page),
@@ -920,6 +1111,8 @@ static struct kunit_case iotlb_drivers_test_cases[] = {
 	KUNIT_CASE(iotlb_drivers_test_cost_wide_now),
 	KUNIT_CASE(iotlb_drivers_test_cost_wide_batch),
 	KUNIT_CASE_PARAM(iotlb_drivers_test_release_order, mock_gen_params),
+	KUNIT_CASE_PARAM(iotlb_drivers_test_waits, waits_gen_params),
+	KUNIT_CASE(iotlb_drivers_test_waits_vtd_queue),
 	{}
 };
 
