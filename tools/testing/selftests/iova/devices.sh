@@ -290,6 +290,16 @@ else
 	fi
 fi
 
+# --- what the safe deferred mode's batcher did, where it exists -------------
+# One line, since boot: unmaps, deferred ones, range invalidations, calls
+# that invalidated several ranges behind one wait, full flushes.
+grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
+	mount -t debugfs none /sys/kernel/debug 2>/dev/null
+st=/sys/kernel/debug/iommu/iotlb_batch/stats
+if [ -r "$st" ]; then
+	echo "# iotlb-batch: $(awk '$1 ~ /^(unmaps|deferred|inv_range|inv_ranges_calls|inv_full)$/ { printf "%s%s=%s", sep, $1, $2; sep = " " }' "$st")"
+fi
+
 # --- the domains after the traffic -----------------------------------------
 t=$(dev_type "/sys/block/$NVME/device/device")
 if [ "$t" = "$TYPE" ]; then
