@@ -172,16 +172,29 @@ check_series() {
 	check_steps
 }
 
-# Build every commit of the series that changes the allocator, in one
-# worktree of the series and one UML build directory, both kept between
-# runs, so that each commit recompiles iova.o alone. From the commit that
-# adds the harness on, the harness is built against that commit's tree and
-# its tests run (the KUnit suites it compiles included).
+# Build every commit of the series that changes the allocator or its KUnit
+# suite, in one worktree of the series and one UML build directory, both
+# kept between runs, so that each commit recompiles iova.o and
+# iova_kunit.o alone. From the commit that adds the harness on, the harness
+# is built against that commit's tree and its tests run (the KUnit suites
+# it compiles included). SERIES_KUNIT=1 also runs the iova KUnit suite
+# under UML at every such commit that has it (minutes per commit).
 STEP_FILES='^(drivers/iommu/iova\.c|include/linux/iova\.h|include/trace/events/iova\.h'
-STEP_FILES+='|tools/testing/iova/.*)$'
+STEP_FILES+='|drivers/iommu/tests/iova_kunit\.c|tools/testing/iova/.*)$'
+
+# step_make WHAT TARGET...: a W=1 build of TARGETs in the series worktree
+step_make() {
+	local what=$1 out
+	shift
+	out=$(nice make -s -C "$BUILD/series-tree" ARCH=um O="$BUILD/series-build" \
+		CC="ccache gcc" -j"$(jobs)" W=1 "$@" 2>&1) ||
+		{ echo "$out" | tail -n 20; die "$what: $* does not build"; }
+	out=$(echo "$out" | grep -E 'warning|error' || true)
+	[ -z "$out" ] || { echo "$out" | head -n 20; die "$what: $* builds with warnings (W=1)"; }
+}
 check_steps() {
 	local wt=$BUILD/series-tree obj=$BUILD/series-build
-	local c changed out subject i=0 built=0 tested=0 t0
+	local c changed out subject objs i=0 built=0 tested=0 t0
 	clean_make_env
 	setup_ccache
 	t0=$(date +%s)
@@ -210,14 +223,23 @@ check_steps() {
 		echo "$changed" | grep -qE "$STEP_FILES" || continue
 		subject=$(git -C "$KSRC" log -1 --format=%s "$c")
 		git -C "$wt" checkout -q --detach "$c"
-		if [ -f "$wt/drivers/iommu/iova.c" ]; then
-			out=$(nice make -s -C "$wt" ARCH=um O="$obj" CC="ccache gcc" \
-				-j"$(jobs)" W=1 drivers/iommu/iova.o 2>&1) ||
-				{ echo "$out" | tail -n 20; die "patch $i ($subject): iova.o does not build"; }
-			out=$(echo "$out" | grep -E 'warning|error' || true)
-			[ -z "$out" ] || { echo "$out" | head -n 20
-				die "patch $i ($subject): iova.o builds with warnings (W=1)"; }
+		objs=
+		[ ! -f "$wt/drivers/iommu/iova.c" ] || objs=drivers/iommu/iova.o
+		[ ! -f "$wt/drivers/iommu/tests/iova_kunit.c" ] ||
+			objs="$objs drivers/iommu/tests/iova_kunit.o"
+		if [ -n "$objs" ]; then
+			step_make "patch $i ($subject)" $objs
 			built=$((built + 1))
+		fi
+		if [ "${SERIES_KUNIT:-0}" = 1 ] &&
+		   [ -f "$wt/drivers/iommu/tests/iova_kunit.c" ]; then
+			(cd "$wt" && nice python3 tools/testing/kunit/kunit.py run \
+				--build_dir="$obj" --kunitconfig=drivers/iommu/tests/.kunitconfig \
+				--make_options "CC=ccache gcc" --jobs="$(jobs)" --timeout=600 \
+				iova) > "$obj/kunit-$i.log" 2>&1 ||
+				{ grep -E 'not ok|FAILED|error' "$obj/kunit-$i.log" | head -n 20
+				  die "patch $i ($subject): the iova KUnit suite fails (${obj#$TOP/}/kunit-$i.log)"; }
+			step "series-check: patch $i: $(grep -Eo '[0-9]+ passed|Testing complete.*' "$obj/kunit-$i.log" | tail -n 1)"
 		fi
 		if [ -f "$wt/tools/testing/iova/Makefile" ]; then
 			out=$(nice make -s -C "$wt/tools/testing/iova" all KSRC="$wt" \
@@ -231,7 +253,7 @@ check_steps() {
 		step "series-check: patch $i builds: $subject"
 	done
 	git -C "$wt" checkout -q --detach series
-	step "series-check: $built commits built iova.o (W=1), $tested ran the harness," \
+	step "series-check: $built commits built the allocator (W=1), $tested ran the harness," \
 		"in $(($(date +%s) - t0)) s"
 }
 

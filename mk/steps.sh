@@ -21,12 +21,6 @@ set -e
 export LC_ALL=C
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The messages of the step entries, in order.
-steps_names() {
-	grep -v '^[[:space:]]*\(#\|$\)' "$TOP/patches/series" |
-		awk '$1 == "step" { print $2 }'
-}
-
 # read_rev REV PATH: PATH at commit REV, or the working file without REV.
 read_rev() {
 	if [ -n "$1" ]; then
@@ -36,10 +30,16 @@ read_rev() {
 	fi
 }
 
+# steps_names [REV]: the messages of the step entries, in order.
+steps_names() {
+	read_rev "$1" patches/series | grep -v '^[[:space:]]*\(#\|$\)' |
+		awk '$1 == "step" { print $2 }'
+}
+
 # The files the step diffs change, from their "+++ b/PATH" lines.
 steps_files() {
 	local rev=$1 name
-	for name in $(steps_names); do
+	for name in $(steps_names "$rev"); do
 		read_rev "$rev" "patches/steps/$name.diff" |
 			sed -n 's|^+++ b/||p'
 	done | sort -u
@@ -47,8 +47,8 @@ steps_files() {
 
 # steps_unpack DIR [REV]: the snapshots, DIR/00-base to DIR/NN-LASTMSG.
 steps_unpack() {
-	local dir=$1 rev=$2 names files n k f d prev
-	names=$(steps_names)
+	local dir=$1 rev=$2 names files name n k f d prev
+	names=$(steps_names "$rev")
 	[ -n "$names" ] || return 0
 	files=$(steps_files "$rev")
 	n=$(echo "$names" | wc -l)
