@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # make series: turn patches/series into a git format-patch series with a
 # cover letter under build/series/. "check" instead verifies that the series
-# applies with git am on a fresh unpack of the pristine tarball.
+# applies with git am on a fresh unpack of the pristine tarball, and builds
+# every commit that changes the IOVA allocator (iova.o with W=1 in a UML
+# build directory; the harness, with its tests, from the commit that adds it).
 set -e
 export LC_ALL=C
 . "$(dirname "$0")/lib.sh"
+. "$TOP/mk/steps.sh"
 
 OUT=$BUILD/series
 
@@ -23,7 +26,8 @@ kpath() {
 
 check_coverage() {
 	local listed owned missing
-	listed=$(entries | awk '$1 == "files" { for (i = 3; i <= NF; i++) print $i }' | sort)
+	listed=$(entries | awk '$1 == "files" || $1 == "step" {
+		for (i = 3; i <= NF; i++) print $i }' | sort)
 	owned=$( (cd "$TOP" && git ls-files -co --exclude-standard -- drivers include tools Documentation; echo Kconfig) | sort)
 	missing=$(comm -13 <(echo "$listed") <(echo "$owned"))
 	[ -z "$missing" ] || die "owned files in no 'files' entry of patches/series: $missing"
@@ -40,8 +44,10 @@ build_series() {
 	check_coverage
 	step "series: committing the series on the baseline"
 	local idx=$BUILD/.series-index tmp=$BUILD/.series-tmp
-	local head n=0 kind name rest tree
+	local head n=0 k=0 kind name rest tree f src snap staged=" "
 	rm -rf "$tmp"; mkdir -p "$tmp"
+	# Files that land in stages: their version at every step.
+	steps_unpack "$tmp/steps"
 	export GIT_INDEX_FILE=$idx
 	git -C "$KSRC" read-tree baseline
 	head=$(git -C "$KSRC" rev-parse baseline)
@@ -58,10 +64,25 @@ build_series() {
 			GIT_AUTHOR_EMAIL=$(sed -n 's/^Email: //p' "$tmp/info")
 			{ sed -n 's/^Subject: //p' "$tmp/info"; echo; cat "$tmp/msg"; } > "$tmp/commit"
 			;;
-		files)
+		files|step)
+			if [ "$kind" = step ]; then
+				k=$((k + 1))
+				snap=$(ls -d "$tmp/steps/$(printf '%02d' $k)-"*)
+				for f in $(cd "$snap" && find . -type f | sed 's|^\./||'); do
+					case $staged in *" $f "*) ;; *)
+						die "step $name changes $f, which no earlier 'files' entry adds" ;;
+					esac
+					rest="$rest $f"
+				done
+			else
+				snap=$tmp/steps/00-base
+			fi
 			for f in $rest; do
+				src=$TOP/$f
+				[ ! -f "$snap/$f" ] || src=$snap/$f
+				staged="$staged$f "
 				git -C "$KSRC" update-index --add --cacheinfo \
-					"100644,$(git -C "$KSRC" hash-object -w "$TOP/$f"),$(kpath "$f")"
+					"100644,$(git -C "$KSRC" hash-object -w "$src"),$(kpath "$f")"
 			done
 			export GIT_AUTHOR_NAME="IOVA rework" GIT_AUTHOR_EMAIL="iova@localhost"
 			{ cat "$TOP/patches/msg/$name"; echo;
@@ -148,6 +169,92 @@ check_series() {
 	[ $bad = 0 ] || die "applied series differs from the repository"
 	step "series-check: $want patches apply with git am on pristine $(cat "$BUILD/KERNEL_VERSION")"
 	rm -rf "$BUILD/series-check"
+	check_steps
+}
+
+# Build every commit of the series that changes the allocator or its KUnit
+# suite, in one worktree of the series and one UML build directory, both
+# kept between runs, so that each commit recompiles iova.o and
+# iova_kunit.o alone. From the commit that adds the harness on, the harness
+# is built against that commit's tree and its tests run (the KUnit suites
+# it compiles included). SERIES_KUNIT=1 also runs the iova KUnit suite
+# under UML at every such commit that has it (minutes per commit).
+STEP_FILES='^(drivers/iommu/iova\.c|include/linux/iova\.h|include/trace/events/iova\.h'
+STEP_FILES+='|drivers/iommu/tests/iova_kunit\.c|tools/testing/iova/.*)$'
+
+# step_make WHAT TARGET...: a W=1 build of TARGETs in the series worktree
+step_make() {
+	local what=$1 out
+	shift
+	out=$(nice make -s -C "$BUILD/series-tree" ARCH=um O="$BUILD/series-build" \
+		CC="ccache gcc" -j"$(jobs)" W=1 "$@" 2>&1) ||
+		{ echo "$out" | tail -n 20; die "$what: $* does not build"; }
+	out=$(echo "$out" | grep -E 'warning|error' || true)
+	[ -z "$out" ] || { echo "$out" | head -n 20; die "$what: $* builds with warnings (W=1)"; }
+}
+check_steps() {
+	local wt=$BUILD/series-tree obj=$BUILD/series-build
+	local c changed out subject objs i=0 built=0 tested=0 t0
+	clean_make_env
+	setup_ccache
+	t0=$(date +%s)
+	git -C "$KSRC" worktree prune
+	if [ ! -e "$wt/.git" ]; then
+		step "series-check: a worktree of the series in ${wt#$TOP/} (once)"
+		rm -rf "$wt"
+		git -C "$KSRC" worktree add -q --detach "$wt" series
+	fi
+	git -C "$wt" checkout -q --detach series
+	if [ ! -f "$obj/.config" ]; then
+		step "series-check: UML configuration of the KUnit suites in ${obj#$TOP/} (once)"
+		mkdir -p "$obj"
+		local configs=
+		for f in "$wt"/drivers/iommu/tests/.kunitconfig "$wt"/drivers/iommu/tests/*.kunitconfig; do
+			[ -f "$f" ] && configs="$configs --kunitconfig=${f#$wt/}"
+		done
+		(cd "$wt" && python3 tools/testing/kunit/kunit.py config \
+			--build_dir="$obj" $configs) > "$obj/config.log" 2>&1 ||
+			die "UML configuration failed (${obj#$TOP/}/config.log)"
+	fi
+	step "series-check: build every commit that changes the allocator"
+	for c in $(git -C "$KSRC" rev-list --reverse baseline..series); do
+		i=$((i + 1))
+		changed=$(git -C "$KSRC" diff-tree --no-commit-id --name-only -r "$c")
+		echo "$changed" | grep -qE "$STEP_FILES" || continue
+		subject=$(git -C "$KSRC" log -1 --format=%s "$c")
+		git -C "$wt" checkout -q --detach "$c"
+		objs=
+		[ ! -f "$wt/drivers/iommu/iova.c" ] || objs=drivers/iommu/iova.o
+		[ ! -f "$wt/drivers/iommu/tests/iova_kunit.c" ] ||
+			objs="$objs drivers/iommu/tests/iova_kunit.o"
+		if [ -n "$objs" ]; then
+			step_make "patch $i ($subject)" $objs
+			built=$((built + 1))
+		fi
+		if [ "${SERIES_KUNIT:-0}" = 1 ] &&
+		   [ -f "$wt/drivers/iommu/tests/iova_kunit.c" ]; then
+			(cd "$wt" && nice python3 tools/testing/kunit/kunit.py run \
+				--build_dir="$obj" --kunitconfig=drivers/iommu/tests/.kunitconfig \
+				--make_options "CC=ccache gcc" --jobs="$(jobs)" --timeout=600 \
+				iova) > "$obj/kunit-$i.log" 2>&1 ||
+				{ grep -E 'not ok|FAILED|error' "$obj/kunit-$i.log" | head -n 20
+				  die "patch $i ($subject): the iova KUnit suite fails (${obj#$TOP/}/kunit-$i.log)"; }
+			step "series-check: patch $i: $(grep -Eo '[0-9]+ passed|Testing complete.*' "$obj/kunit-$i.log" | tail -n 1)"
+		fi
+		if [ -f "$wt/tools/testing/iova/Makefile" ]; then
+			out=$(nice make -s -C "$wt/tools/testing/iova" all KSRC="$wt" \
+				STOCK="$STOCK" O="$BUILD/series-harness" -j"$(jobs)" 2>&1) ||
+				{ echo "$out" | tail -n 20; die "patch $i ($subject): the harness does not build"; }
+			out=$("$BUILD/series-harness/plain/iova_test" -q 2>&1) ||
+				{ echo "$out" | grep -E '^not ok|^#' | head -n 20
+				  die "patch $i ($subject): harness tests fail"; }
+			tested=$((tested + 1))
+		fi
+		step "series-check: patch $i builds: $subject"
+	done
+	git -C "$wt" checkout -q --detach series
+	step "series-check: $built commits built the allocator (W=1), $tested ran the harness," \
+		"in $(($(date +%s) - t0)) s"
 }
 
 case ${1:-build} in
