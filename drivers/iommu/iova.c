@@ -78,14 +78,16 @@
  * range serves every request of its order. Larger ranges take exactly
  * their size, naturally aligned to the next power of two as in stock: the
  * rest of that block still serves smaller mappings, which keeps a 32-bit
- * space as full as stock keeps it. Freed fast-path ranges of up to 32
- * pages, and of the powers of two from 64 to 1024 pages, first go to
- * per-CPU caches, one bounded stack per order; up to 16 ranges of the
- * other sizes from 33 to 1024 pages sit in a small per-CPU list with their
- * sizes, each serving a request of its size or of up to a third less,
- * trimmed to it (see iova_xc_alloc()). Cached ranges stay allocated in the
- * tree. Each order above 32 pages holds half as many ranges as the one
- * below it, so no order holds more than 8192 pages per CPU::
+ * space as full as stock keeps it: the ranges below 32 pages a CPU maps
+ * next go to that rest first (see iova_search_rest()). Freed fast-path
+ * ranges of up to 32 pages, and of the powers of two from 64 to 1024
+ * pages, first go to per-CPU caches, one bounded stack per order; up to
+ * 16 ranges of the other sizes from 33 to 1024 pages sit in a small
+ * per-CPU list with their sizes, each serving a request of its size or of
+ * up to a third less, trimmed to it (see iova_xc_alloc()). Cached ranges
+ * stay allocated in the tree. Each order above 32 pages holds half as many
+ * ranges as the one below it, so no order holds more than 8192 pages per
+ * CPU::
  *
  *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  1024p [..]  lock, hits
  *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  1024p [..]  lock, hits
@@ -328,6 +330,10 @@ struct iova_seen {
  * @xnext: slot of the next such range to give back when all are taken
  * @xsize: the sizes of the ranges of exact sizes
  * @xpfn: the first pfns of those ranges
+ * @rest: the tree (the domain's, or a pool) of the last range of an
+ *	exact size this CPU allocated, whose block's rest takes the small
+ *	ranges that follow (see iova_search_rest()); NULL if none. A hint,
+ *	read and written without the lock
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -355,6 +361,7 @@ struct iova_cpu_cache {
 	unsigned int	xnext;
 	u16		xsize[IOVA_XCACHE_SLOTS];
 	unsigned long	xpfn[IOVA_XCACHE_SLOTS];
+	struct iova_domain *rest;
 	unsigned int	cpu;
 	unsigned long	pool_pages;
 	unsigned long	refills;
@@ -1344,6 +1351,8 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_extents = 0;
 	iovad->nr_pool_nodes = 0;
 	iovad->nr_fast_allocs = 0;
+	iovad->rest_lo = 1;
+	iovad->rest_hi = 0;
 	iovad->nr_allocs = 0;
 	iovad->nr_pages = 0;
 	iovad->nr_merges = 0;
@@ -1693,13 +1702,48 @@ static unsigned long iova_fast_pages(unsigned long size)
 	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
 }
 
+/*
+ * Place @req in [@iovad->rest_lo, @iovad->rest_hi], the free rest of the
+ * naturally aligned block of the last fast-path range of an exact size
+ * (see iova_fast_pages()) this tree gave out. Ranges below 32 pfns look
+ * there first: a device that maps a large buffer and then small ones
+ * packs them into that block, as stock packs them just below it, instead
+ * of into the highest small gaps elsewhere, which would leave the rests
+ * of its blocks empty and, once the space runs short, the gaps around the
+ * ranges that caches and pools give back too small for a large range.
+ * Empties the rest when it has no room. Tree lock held; NULL if none.
+ */
+static struct iova *iova_search_rest(struct iova_domain *iovad,
+				     const struct iova_req *req,
+				     unsigned long *pfn)
+{
+	struct iova_req rest = *req;
+	struct iova *n;
+
+	/* a hint only: whatever the rest holds now, the gap decides */
+	rest.min_pfn = max(req->min_pfn, iovad->rest_lo);
+	rest.limit = min(req->limit, iovad->rest_hi);
+	if (rest.min_pfn <= rest.limit) {
+		n = iova_find_ceil(iovad, rest.limit);
+		if (iova_gap_place(n, &rest, pfn)) {
+			/* the rest fills from the top: what is above is taken */
+			iovad->rest_hi = *pfn - 1;
+			return n;
+		}
+	}
+	iovad->rest_lo = 1;
+	iovad->rest_hi = 0;
+	return NULL;
+}
+
 static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 					  unsigned long size,
-					  unsigned long limit_pfn)
+					  unsigned long limit_pfn,
+					  bool rest_only)
 {
 	struct iova_prealloc pre;
 	struct iova_req req;
-	struct iova *next;
+	struct iova *next = NULL;
 	unsigned long flags, pfn = 0;
 
 	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
@@ -1708,12 +1752,22 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
 	/* the range takes a node, or banks one for the split that frees it */
-	next = iova_have_spare(iovad) ? iova_search(iovad, &req, &pfn) : NULL;
+	if (iova_have_spare(iovad)) {
+		if (size < IOVA_FAST_ROUND_LIMIT &&
+		    iovad->rest_lo <= iovad->rest_hi)
+			next = iova_search_rest(iovad, &req, &pfn);
+		if (!next && !rest_only)
+			next = iova_search(iovad, &req, &pfn);
+	}
 	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
 		iovad->nr_allocs++;
 		iovad->nr_pages += size;
 		iovad->nr_fast_allocs++;
 		iova_fast_units_add(iovad, 1);
+		if (!is_power_of_2(size)) {
+			iovad->rest_lo = pfn + size;
+			iovad->rest_hi = pfn + roundup_pow_of_two(size) - 1;
+		}
 	} else {
 		pfn = 0;
 	}
@@ -1992,15 +2046,19 @@ static unsigned long iova_pool_alloc(struct iova_domain *iovad,
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long pfn;
 
-	pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+	pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn, false);
 	if (!pfn && iova_pool_refill(iovad, cc, limit_pfn))
-		pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+		pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn, false);
 	return pfn;
 }
 
-/* Allocate from any CPU's pool: the room left in chunks others own. */
+/*
+ * Allocate from any CPU's pool: the room left in chunks others own. Gives
+ * the pool it came from in @tree.
+ */
 static unsigned long iova_pool_steal(struct iova_domain *iovad,
-				     unsigned long size, unsigned long limit_pfn)
+				     unsigned long size, unsigned long limit_pfn,
+				     struct iova_domain **tree)
 {
 	unsigned long pfn;
 	unsigned int cpu;
@@ -2009,8 +2067,8 @@ static unsigned long iova_pool_steal(struct iova_domain *iovad,
 		/* a pool that owns no chunk has no room (a hint, unlocked) */
 		if (!READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages))
 			continue;
-		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
-					   limit_pfn);
+		*tree = iova_pool_of(iovad, cpu);
+		pfn = iova_fast_tree_alloc(*tree, size, limit_pfn, false);
 		if (pfn) {
 			trace_iova_pool_steal(iovad, cpu, pfn, size);
 			return pfn;
@@ -2968,12 +3026,40 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 	return any;
 }
 
+/*
+ * A range of fewer than 32 pfns in the rest of the block of this CPU's
+ * last range of an exact size, in whichever tree that range went to (its
+ * pool, another CPU's or the domain's): see iova_search_rest(). 0 if
+ * there is none or it has no room left.
+ */
+static unsigned long iova_rest_alloc(struct iova_domain *iovad,
+				     unsigned long size, unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	struct iova_domain *tree = READ_ONCE(cc->rest);
+	enum iova_trace_path path;
+	unsigned long pfn;
+
+	if (!tree)
+		return 0;
+	pfn = iova_fast_tree_alloc(tree, size, limit_pfn, true);
+	if (!pfn) {
+		WRITE_ONCE(cc->rest, NULL);
+		return 0;
+	}
+	path = tree == iovad ? IOVA_TRACE_TREE : tree == &cc->pool ?
+	       IOVA_TRACE_POOL : IOVA_TRACE_STEAL;
+	trace_iova_alloc(iovad, size, limit_pfn, pfn, path);
+	return pfn;
+}
+
 /* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
 static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  unsigned long size,
 						  unsigned long limit_pfn,
 						  bool flush_rcache)
 {
+	struct iova_domain *tree = iovad;
 	enum iova_trace_path path;
 	bool reclaimed = false;
 	unsigned long pfn;
@@ -2989,21 +3075,27 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 			return pfn;
 		}
 	}
+	if (size < IOVA_FAST_ROUND_LIMIT && iovad->caches) {
+		pfn = iova_rest_alloc(iovad, size, limit_pfn);
+		if (pfn)
+			return pfn;
+	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
-			trace_iova_alloc(iovad, size, limit_pfn, pfn,
-					 IOVA_TRACE_POOL);
-			return pfn;
+			tree = &raw_cpu_ptr(iovad->caches)->pool;
+			path = IOVA_TRACE_POOL;
+			goto out;
 		}
 	}
 
 	for (;;) {
 		path = IOVA_TRACE_TREE;
-		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn);
+		tree = iovad;
+		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn, false);
 		if (!pfn && iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 			path = IOVA_TRACE_STEAL;
-			pfn = iova_pool_steal(iovad, size, limit_pfn);
+			pfn = iova_pool_steal(iovad, size, limit_pfn, &tree);
 		}
 		/*
 		 * Cached ranges and the pools' free space are free space the
@@ -3015,13 +3107,20 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 		 * flag only caches and pools that hold something are visited.
 		 */
 		if (pfn || reclaimed || !iovad->caches ||
-		    !iova_reclaim(iovad, flush_rcache)) {
-			trace_iova_alloc(iovad, size, limit_pfn, pfn,
-					 pfn ? path : IOVA_TRACE_FAIL);
-			return pfn;
-		}
+		    !iova_reclaim(iovad, flush_rcache))
+			break;
 		reclaimed = true;
 	}
+	if (!pfn) {
+		trace_iova_alloc(iovad, size, limit_pfn, 0, IOVA_TRACE_FAIL);
+		return 0;
+	}
+out:
+	/* the small ranges that follow go to the rest of its block first */
+	if (iovad->caches && !is_power_of_2(size))
+		WRITE_ONCE(raw_cpu_ptr(iovad->caches)->rest, tree);
+	trace_iova_alloc(iovad, size, limit_pfn, pfn, path);
+	return pfn;
 }
 
 /**
