@@ -1426,7 +1426,9 @@ CAPACITY32(t_capacity32_500, 6, 0, false)
 CAPACITY32(t_capacity32_500_small, 7, 0, false)
 CAPACITY32(t_capacity32_mix, 8, 0, false)
 CAPACITY32(t_capacity32_churn_33, 0, 16, false)
+CAPACITY32(t_capacity32_churn_33_small, 1, 16, false)
 CAPACITY32(t_capacity32_churn_65, 2, 16, false)
+CAPACITY32(t_capacity32_churn_65_small, 3, 16, false)
 CAPACITY32(t_capacity32_churn_100, 4, 16, false)
 CAPACITY32(t_capacity32_churn_100_small, 5, 16, false)
 CAPACITY32(t_capacity32_churn_500, 6, 16, false)
@@ -1434,7 +1436,13 @@ CAPACITY32(t_capacity32_churn_500_small, 7, 16, false)
 CAPACITY32(t_capacity32_churn_mix, 8, 16, false)
 CAPACITY32(t_capacity32_33_small_full, 1, 0, true)
 CAPACITY32(t_capacity32_65_small_full, 3, 0, true)
+CAPACITY32(t_capacity32_100_small_full, 5, 0, true)
+CAPACITY32(t_capacity32_500_small_full, 7, 0, true)
 CAPACITY32(t_capacity32_mix_full, 8, 0, true)
+CAPACITY32(t_capacity32_churn_33_small_full, 1, 16, true)
+CAPACITY32(t_capacity32_churn_65_small_full, 3, 16, true)
+CAPACITY32(t_capacity32_churn_100_small_full, 5, 16, true)
+CAPACITY32(t_capacity32_churn_500_small_full, 7, 16, true)
 CAPACITY32(t_capacity32_churn_mix_full, 8, 16, true)
 
 /*
@@ -2087,7 +2095,9 @@ static const struct test tests[] = {
 	{ "capacity32_500+31x1", t_capacity32_500_small, T_VS_STOCK },
 	{ "capacity32_mix", t_capacity32_mix, T_VS_STOCK },
 	{ "capacity32_churn16_33", t_capacity32_churn_33, T_VS_STOCK },
+	{ "capacity32_churn16_33+31x1", t_capacity32_churn_33_small, T_VS_STOCK },
 	{ "capacity32_churn16_65", t_capacity32_churn_65, T_VS_STOCK },
+	{ "capacity32_churn16_65+31x1", t_capacity32_churn_65_small, T_VS_STOCK },
 	{ "capacity32_churn16_100", t_capacity32_churn_100, T_VS_STOCK },
 	{ "capacity32_churn16_100+31x1", t_capacity32_churn_100_small, T_VS_STOCK },
 	{ "capacity32_churn16_500", t_capacity32_churn_500, T_VS_STOCK },
@@ -2095,7 +2105,13 @@ static const struct test tests[] = {
 	{ "capacity32_churn16_mix", t_capacity32_churn_mix, T_VS_STOCK },
 	{ "capacity32_33+31x1_full", t_capacity32_33_small_full, T_VS_STOCK },
 	{ "capacity32_65+31x1_full", t_capacity32_65_small_full, T_VS_STOCK },
+	{ "capacity32_100+31x1_full", t_capacity32_100_small_full, T_VS_STOCK },
+	{ "capacity32_500+31x1_full", t_capacity32_500_small_full, T_VS_STOCK },
 	{ "capacity32_mix_full", t_capacity32_mix_full, T_VS_STOCK },
+	{ "capacity32_churn16_33+31x1_full", t_capacity32_churn_33_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_65+31x1_full", t_capacity32_churn_65_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_100+31x1_full", t_capacity32_churn_100_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_500+31x1_full", t_capacity32_churn_500_small_full, T_VS_STOCK },
 	{ "capacity32_churn16_mix_full", t_capacity32_churn_mix_full, T_VS_STOCK },
 };
 
