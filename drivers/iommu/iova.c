@@ -234,6 +234,15 @@
  */
 #define IOVA_XCACHE_SLOTS	16
 #define IOVA_XCACHE_SLACK	1	/* best fit: up to size + size / 2 */
+/*
+ * The listed ranges are found by size class: each power-of-two interval
+ * of sizes from 33 to 1024 is split into 2^IOVA_XCACHE_CLASS_BITS classes
+ * of equal width, so a best fit and a check for a range freed twice look
+ * only at the few slots of the classes the size can match.
+ */
+#define IOVA_XCACHE_CLASS_BITS	2
+#define IOVA_XCACHE_CLASSES	\
+	((IOVA_CACHE_ORDERS - IOVA_CACHE_SMALL_ORDERS) << IOVA_XCACHE_CLASS_BITS)
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -328,7 +337,11 @@ struct iova_seen {
  *	order after order (see iova_cache_first())
  * @xnr: number of cached ranges of exact sizes
  * @xnext: slot of the next such range to give back when all are taken
- * @xsize: the sizes of the ranges of exact sizes
+ * @xused: the slots that hold such a range, a bit each
+ * @xclasses: the size classes that have a slot, a bit each
+ * @xmask: by size class (see iova_xc_class()), the slots of that class
+ * @xclass: the size class of each slot's range
+ * @xsize: the sizes of the ranges of exact sizes, by slot
  * @xpfn: the first pfns of those ranges
  * @rest: the tree (the domain's, or a pool) of the last range of an
  *	exact size this CPU allocated, whose block's rest takes the small
@@ -359,6 +372,10 @@ struct iova_cpu_cache {
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	xnr;
 	unsigned int	xnext;
+	unsigned int	xused;
+	unsigned long	xclasses;
+	unsigned int	xmask[IOVA_XCACHE_CLASSES];
+	u8		xclass[IOVA_XCACHE_SLOTS];
 	u16		xsize[IOVA_XCACHE_SLOTS];
 	unsigned long	xpfn[IOVA_XCACHE_SLOTS];
 	struct iova_domain *rest;
@@ -2668,19 +2685,69 @@ uncached:
 }
 
 /*
- * Give @count of @cc's ranges of exact sizes, the last listed first, back
+ * Size class of a range of exact size, 33 to 1024 pfns: which of the
+ * 2^IOVA_XCACHE_CLASS_BITS equal parts of its interval (2^k, 2^(k + 1)]
+ * @size falls in, the intervals counted from (32, 64]. Larger sizes give
+ * larger classes.
+ */
+static unsigned int iova_xc_class(unsigned long size)
+{
+	unsigned long v = size - 1;
+	unsigned int k = __fls(v);
+
+	return (k - (IOVA_CACHE_SMALL_ORDERS - 1)) << IOVA_XCACHE_CLASS_BITS |
+	       ((v >> (k - IOVA_XCACHE_CLASS_BITS)) &
+		((1U << IOVA_XCACHE_CLASS_BITS) - 1));
+}
+
+/*
+ * List [pfn, pfn + size - 1], of size class @c, in @cc's free slot @i.
+ * @cc->lock held.
+ */
+static void iova_xc_list(struct iova_cpu_cache *cc, unsigned int i,
+			 unsigned long pfn, unsigned long size, unsigned int c)
+{
+	BUILD_BUG_ON(IOVA_XCACHE_SLOTS > 8 * sizeof(cc->xused));
+	BUILD_BUG_ON(IOVA_XCACHE_CLASSES > BITS_PER_LONG);
+	cc->xpfn[i] = pfn;
+	cc->xsize[i] = size;
+	cc->xclass[i] = c;
+	cc->xused |= 1U << i;
+	cc->xmask[c] |= 1U << i;
+	cc->xclasses |= 1UL << c;
+	cc->xnr++;
+	cc->pages += size;
+}
+
+/* Take the range of @cc's slot @i off its list. @cc->lock held. */
+static void iova_xc_unlist(struct iova_cpu_cache *cc, unsigned int i)
+{
+	unsigned int c = cc->xclass[i];
+
+	cc->xused &= ~(1U << i);
+	cc->xmask[c] &= ~(1U << i);
+	if (!cc->xmask[c])
+		cc->xclasses &= ~(1UL << c);
+	cc->xnr--;
+	cc->pages -= cc->xsize[i];
+}
+
+/*
+ * Give @count of @cc's ranges of exact sizes, the highest slot first, back
  * to their pool or the tree. Called with @cc->lock held.
  */
 static void iova_xc_release(struct iova_domain *iovad,
 			    struct iova_cpu_cache *cc, unsigned int count)
 {
-	unsigned int nr;
+	unsigned long pfn, size;
+	unsigned int i;
 
-	while (count-- && cc->xnr) {
-		nr = --cc->xnr;
-		cc->pages -= cc->xsize[nr];
-		__iova_free_uncached(iovad, cc->xpfn[nr], cc->xsize[nr]);
-		cc->xpfn[nr] = 0;
+	while (count-- && cc->xused) {
+		i = __fls(cc->xused);
+		pfn = cc->xpfn[i];
+		size = cc->xsize[i];
+		iova_xc_unlist(cc, i);
+		__iova_free_uncached(iovad, pfn, size);
 	}
 }
 
@@ -2867,35 +2934,36 @@ static unsigned long iova_xc_alloc(struct iova_domain *iovad,
 				   unsigned long size, unsigned long limit_pfn)
 {
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
-	unsigned int i, nr, d, best = 0, over = (size >> IOVA_XCACHE_SLACK) + 1;
-	unsigned long flags, tflags, got, pfn = 0;
+	unsigned long most = size + (size >> IOVA_XCACHE_SLACK);
+	unsigned long flags, tflags, classes, got = 0, pfn = 0, x;
+	unsigned int i, slots, best = 0;
 	struct iova_domain *tree;
 
 	if (limit_pfn < size - 1)
 		return 0;
+	most = min(most, IOVA_CACHE_MAX_PAGES);
 	spin_lock_irqsave(&cc->lock, flags);
-	nr = cc->xnr;
-	/* @over: one more than the excess of the best fit so far */
-	for (i = 0; i < nr; i++) {
-		d = cc->xsize[i] - (unsigned int)size;	/* wraps if smaller */
-		if (d < over && cc->xpfn[i] <= limit_pfn - (size - 1)) {
-			best = i;
-			over = d;
-			if (!d)
-				break;
+	classes = cc->xclasses & GENMASK(iova_xc_class(most),
+					 iova_xc_class(size));
+	/* the first class with a fit holds the best: later ones are larger */
+	for (; classes && !got; classes &= classes - 1) {
+		slots = cc->xmask[__ffs(classes)];
+		for (; slots; slots &= slots - 1) {
+			i = __ffs(slots);
+			x = cc->xsize[i];
+			if (x >= size && x <= most && (!got || x < got) &&
+			    cc->xpfn[i] <= limit_pfn - (size - 1)) {
+				best = i;
+				got = x;
+			}
 		}
 	}
-	if (over > size >> IOVA_XCACHE_SLACK) {
+	if (!got) {
 		cc->misses++;
 		goto out;
 	}
-	got = size + over;
 	pfn = cc->xpfn[best];
-	cc->pages -= got;
-	cc->xnr = --nr;
-	cc->xpfn[best] = cc->xpfn[nr];
-	cc->xsize[best] = cc->xsize[nr];
-	cc->xpfn[nr] = 0;	/* see iova_xc_free() */
+	iova_xc_unlist(cc, best);
 	if (got != size) {
 		tree = iova_xc_tree(iovad, cc);
 		iova_wlock(tree, &tflags);
@@ -2923,8 +2991,7 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 {
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
-	unsigned int i, seq, unit;
-	bool dup;
+	unsigned int i, seq, unit, slots, c;
 	int kind;
 
 	if (end < pfn)
@@ -2938,13 +3005,15 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 		return false;
 	}
 	/*
-	 * A range freed twice on this CPU while it is listed (unused slots
-	 * hold 0, never a fast-path pfn). A second free on another CPU is
-	 * not caught here, as with the caches of power-of-two sizes.
+	 * A range freed twice on this CPU while it is listed: the node is
+	 * exactly the listed range, so it was listed with this size, in this
+	 * size's class. A second free on another CPU is not caught here, as
+	 * with the caches of power-of-two sizes.
 	 */
-	for (i = 0, dup = false; i < IOVA_XCACHE_SLOTS; i++)
-		dup |= cc->xpfn[i] == pfn;
-	if (dup) {
+	c = iova_xc_class(size);
+	for (slots = cc->xmask[c]; slots; slots &= slots - 1) {
+		if (cc->xpfn[__ffs(slots)] != pfn)
+			continue;
 		spin_unlock_irqrestore(&cc->lock, flags);
 		WARN_ONCE(1, "iova: free_iova_fast() of pfn %#lx, %lu pages: freed already\n",
 			  pfn, size);
@@ -2956,19 +3025,16 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 		spin_unlock_irqrestore(&cc->lock, flags);
 		return false;
 	}
-	i = cc->xnr;
-	if (i == IOVA_XCACHE_SLOTS) {
+	if (cc->xnr == IOVA_XCACHE_SLOTS) {
 		i = cc->xnext;
 		cc->xnext = (i + 1) % IOVA_XCACHE_SLOTS;
 		vpfn = cc->xpfn[i];
 		vsize = cc->xsize[i];
-		cc->pages -= vsize;
+		iova_xc_unlist(cc, i);
 	} else {
-		cc->xnr++;
+		i = __ffs(~cc->xused);
 	}
-	cc->xpfn[i] = pfn;
-	cc->xsize[i] = size;
-	cc->pages += size;
+	iova_xc_list(cc, i, pfn, size, c);
 	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
 	iova_decay_arm(iovad);
 	spin_unlock_irqrestore(&cc->lock, flags);
@@ -3325,7 +3391,9 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		memset(cc->seen, 0, sizeof(cc->seen));
 		cc->xnr = 0;
 		cc->xnext = 0;
-		memset(cc->xpfn, 0, sizeof(cc->xpfn));
+		cc->xused = 0;
+		cc->xclasses = 0;
+		memset(cc->xmask, 0, sizeof(cc->xmask));
 		cc->hits = 0;
 		cc->misses = 0;
 		cc->pages = 0;
@@ -3466,7 +3534,7 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
 void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 {
 	unsigned long flags, cached_pages = 0, allocs = 0, pages = 0;
-	unsigned int cpu, order;
+	unsigned int cpu, order, slots;
 
 	memset(st, 0, sizeof(*st));
 	if (iovad->caches) {
@@ -3482,8 +3550,8 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 				cached_pages += (unsigned long)cc->nr[order] << order;
 			}
 			st->cached += cc->xnr;
-			for (order = 0; order < cc->xnr; order++)
-				cached_pages += cc->xsize[order];
+			for (slots = cc->xused; slots; slots &= slots - 1)
+				cached_pages += cc->xsize[__ffs(slots)];
 			spin_unlock_irqrestore(&cc->lock, flags);
 
 			spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
