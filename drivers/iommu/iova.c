@@ -78,14 +78,16 @@
  * range serves every request of its order. Larger ranges take exactly
  * their size, naturally aligned to the next power of two as in stock: the
  * rest of that block still serves smaller mappings, which keeps a 32-bit
- * space as full as stock keeps it. Freed fast-path ranges of up to 32
- * pages, and of the powers of two from 64 to 1024 pages, first go to
- * per-CPU caches, one bounded stack per order; up to 16 ranges of the
- * other sizes from 33 to 1024 pages sit in a small per-CPU list with their
- * sizes, each serving a request of its size or of up to a third less,
- * trimmed to it (see iova_xc_alloc()). Cached ranges stay allocated in the
- * tree. Each order above 32 pages holds half as many ranges as the one
- * below it, so no order holds more than 8192 pages per CPU::
+ * space as full as stock keeps it: the ranges below 32 pages a CPU maps
+ * next go to that rest first (see iova_search_rest()). Freed fast-path
+ * ranges of up to 32 pages, and of the powers of two from 64 to 1024
+ * pages, first go to per-CPU caches, one bounded stack per order; up to
+ * 16 ranges of the other sizes from 33 to 1024 pages sit in a small
+ * per-CPU list with their sizes, each serving a request of its size or of
+ * up to a third less, trimmed to it (see iova_xc_alloc()). Cached ranges
+ * stay allocated in the tree. Each order above 32 pages holds half as many
+ * ranges as the one below it, so no order holds more than 8192 pages per
+ * CPU::
  *
  *   CPU0 cache: 1p [p1 p2 p3 ..]  2p [p4 ..]  ..  1024p [..]  lock, hits
  *   CPU1 cache: 1p [p5 ..]        2p [..]     ..  1024p [..]  lock, hits
@@ -232,6 +234,15 @@
  */
 #define IOVA_XCACHE_SLOTS	16
 #define IOVA_XCACHE_SLACK	1	/* best fit: up to size + size / 2 */
+/*
+ * The listed ranges are found by size class: each power-of-two interval
+ * of sizes from 33 to 1024 is split into 2^IOVA_XCACHE_CLASS_BITS classes
+ * of equal width, so a best fit and a check for a range freed twice look
+ * only at the few slots of the classes the size can match.
+ */
+#define IOVA_XCACHE_CLASS_BITS	2
+#define IOVA_XCACHE_CLASSES	\
+	((IOVA_CACHE_ORDERS - IOVA_CACHE_SMALL_ORDERS) << IOVA_XCACHE_CLASS_BITS)
 
 /*
  * Fit keys: a gap's key is ((k + 1) << IOVA_FIT_SHIFT) | tail, where k is
@@ -326,8 +337,16 @@ struct iova_seen {
  *	order after order (see iova_cache_first())
  * @xnr: number of cached ranges of exact sizes
  * @xnext: slot of the next such range to give back when all are taken
- * @xsize: the sizes of the ranges of exact sizes
+ * @xused: the slots that hold such a range, a bit each
+ * @xclasses: the size classes that have a slot, a bit each
+ * @xmask: by size class (see iova_xc_class()), the slots of that class
+ * @xclass: the size class of each slot's range
+ * @xsize: the sizes of the ranges of exact sizes, by slot
  * @xpfn: the first pfns of those ranges
+ * @rest: the tree (the domain's, or a pool) of the last range of an
+ *	exact size this CPU allocated, whose block's rest takes the small
+ *	ranges that follow (see iova_search_rest()); NULL if none. A hint,
+ *	read and written without the lock
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -353,8 +372,13 @@ struct iova_cpu_cache {
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
 	unsigned int	xnr;
 	unsigned int	xnext;
+	unsigned int	xused;
+	unsigned long	xclasses;
+	unsigned int	xmask[IOVA_XCACHE_CLASSES];
+	u8		xclass[IOVA_XCACHE_SLOTS];
 	u16		xsize[IOVA_XCACHE_SLOTS];
 	unsigned long	xpfn[IOVA_XCACHE_SLOTS];
+	struct iova_domain *rest;
 	unsigned int	cpu;
 	unsigned long	pool_pages;
 	unsigned long	refills;
@@ -1344,6 +1368,8 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_extents = 0;
 	iovad->nr_pool_nodes = 0;
 	iovad->nr_fast_allocs = 0;
+	iovad->rest_lo = 1;
+	iovad->rest_hi = 0;
 	iovad->nr_allocs = 0;
 	iovad->nr_pages = 0;
 	iovad->nr_merges = 0;
@@ -1693,13 +1719,48 @@ static unsigned long iova_fast_pages(unsigned long size)
 	return size < IOVA_FAST_ROUND_LIMIT ? roundup_pow_of_two(size) : size;
 }
 
+/*
+ * Place @req in [@iovad->rest_lo, @iovad->rest_hi], the free rest of the
+ * naturally aligned block of the last fast-path range of an exact size
+ * (see iova_fast_pages()) this tree gave out. Ranges below 32 pfns look
+ * there first: a device that maps a large buffer and then small ones
+ * packs them into that block, as stock packs them just below it, instead
+ * of into the highest small gaps elsewhere, which would leave the rests
+ * of its blocks empty and, once the space runs short, the gaps around the
+ * ranges that caches and pools give back too small for a large range.
+ * Empties the rest when it has no room. Tree lock held; NULL if none.
+ */
+static struct iova *iova_search_rest(struct iova_domain *iovad,
+				     const struct iova_req *req,
+				     unsigned long *pfn)
+{
+	struct iova_req rest = *req;
+	struct iova *n;
+
+	/* a hint only: whatever the rest holds now, the gap decides */
+	rest.min_pfn = max(req->min_pfn, iovad->rest_lo);
+	rest.limit = min(req->limit, iovad->rest_hi);
+	if (rest.min_pfn <= rest.limit) {
+		n = iova_find_ceil(iovad, rest.limit);
+		if (iova_gap_place(n, &rest, pfn)) {
+			/* the rest fills from the top: what is above is taken */
+			iovad->rest_hi = *pfn - 1;
+			return n;
+		}
+	}
+	iovad->rest_lo = 1;
+	iovad->rest_hi = 0;
+	return NULL;
+}
+
 static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 					  unsigned long size,
-					  unsigned long limit_pfn)
+					  unsigned long limit_pfn,
+					  bool rest_only)
 {
 	struct iova_prealloc pre;
 	struct iova_req req;
-	struct iova *next;
+	struct iova *next = NULL;
 	unsigned long flags, pfn = 0;
 
 	if (!iova_req_init(&req, iovad, size, limit_pfn, true, true))
@@ -1708,12 +1769,22 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	iova_wlock(iovad, &flags);
 	iova_stash(iovad, &pre);
 	/* the range takes a node, or banks one for the split that frees it */
-	next = iova_have_spare(iovad) ? iova_search(iovad, &req, &pfn) : NULL;
+	if (iova_have_spare(iovad)) {
+		if (size < IOVA_FAST_ROUND_LIMIT &&
+		    iovad->rest_lo <= iovad->rest_hi)
+			next = iova_search_rest(iovad, &req, &pfn);
+		if (!next && !rest_only)
+			next = iova_search(iovad, &req, &pfn);
+	}
 	if (next && iova_place(iovad, next, pfn, size, IOVA_KIND_FAST, NULL)) {
 		iovad->nr_allocs++;
 		iovad->nr_pages += size;
 		iovad->nr_fast_allocs++;
 		iova_fast_units_add(iovad, 1);
+		if (!is_power_of_2(size)) {
+			iovad->rest_lo = pfn + size;
+			iovad->rest_hi = pfn + roundup_pow_of_two(size) - 1;
+		}
 	} else {
 		pfn = 0;
 	}
@@ -1992,15 +2063,19 @@ static unsigned long iova_pool_alloc(struct iova_domain *iovad,
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long pfn;
 
-	pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+	pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn, false);
 	if (!pfn && iova_pool_refill(iovad, cc, limit_pfn))
-		pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn);
+		pfn = iova_fast_tree_alloc(&cc->pool, size, limit_pfn, false);
 	return pfn;
 }
 
-/* Allocate from any CPU's pool: the room left in chunks others own. */
+/*
+ * Allocate from any CPU's pool: the room left in chunks others own. Gives
+ * the pool it came from in @tree.
+ */
 static unsigned long iova_pool_steal(struct iova_domain *iovad,
-				     unsigned long size, unsigned long limit_pfn)
+				     unsigned long size, unsigned long limit_pfn,
+				     struct iova_domain **tree)
 {
 	unsigned long pfn;
 	unsigned int cpu;
@@ -2009,8 +2084,8 @@ static unsigned long iova_pool_steal(struct iova_domain *iovad,
 		/* a pool that owns no chunk has no room (a hint, unlocked) */
 		if (!READ_ONCE(per_cpu_ptr(iovad->caches, cpu)->pool_pages))
 			continue;
-		pfn = iova_fast_tree_alloc(iova_pool_of(iovad, cpu), size,
-					   limit_pfn);
+		*tree = iova_pool_of(iovad, cpu);
+		pfn = iova_fast_tree_alloc(*tree, size, limit_pfn, false);
 		if (pfn) {
 			trace_iova_pool_steal(iovad, cpu, pfn, size);
 			return pfn;
@@ -2610,19 +2685,69 @@ uncached:
 }
 
 /*
- * Give @count of @cc's ranges of exact sizes, the last listed first, back
+ * Size class of a range of exact size, 33 to 1024 pfns: which of the
+ * 2^IOVA_XCACHE_CLASS_BITS equal parts of its interval (2^k, 2^(k + 1)]
+ * @size falls in, the intervals counted from (32, 64]. Larger sizes give
+ * larger classes.
+ */
+static unsigned int iova_xc_class(unsigned long size)
+{
+	unsigned long v = size - 1;
+	unsigned int k = __fls(v);
+
+	return (k - (IOVA_CACHE_SMALL_ORDERS - 1)) << IOVA_XCACHE_CLASS_BITS |
+	       ((v >> (k - IOVA_XCACHE_CLASS_BITS)) &
+		((1U << IOVA_XCACHE_CLASS_BITS) - 1));
+}
+
+/*
+ * List [pfn, pfn + size - 1], of size class @c, in @cc's free slot @i.
+ * @cc->lock held.
+ */
+static void iova_xc_list(struct iova_cpu_cache *cc, unsigned int i,
+			 unsigned long pfn, unsigned long size, unsigned int c)
+{
+	BUILD_BUG_ON(IOVA_XCACHE_SLOTS > 8 * sizeof(cc->xused));
+	BUILD_BUG_ON(IOVA_XCACHE_CLASSES > BITS_PER_LONG);
+	cc->xpfn[i] = pfn;
+	cc->xsize[i] = size;
+	cc->xclass[i] = c;
+	cc->xused |= 1U << i;
+	cc->xmask[c] |= 1U << i;
+	cc->xclasses |= 1UL << c;
+	cc->xnr++;
+	cc->pages += size;
+}
+
+/* Take the range of @cc's slot @i off its list. @cc->lock held. */
+static void iova_xc_unlist(struct iova_cpu_cache *cc, unsigned int i)
+{
+	unsigned int c = cc->xclass[i];
+
+	cc->xused &= ~(1U << i);
+	cc->xmask[c] &= ~(1U << i);
+	if (!cc->xmask[c])
+		cc->xclasses &= ~(1UL << c);
+	cc->xnr--;
+	cc->pages -= cc->xsize[i];
+}
+
+/*
+ * Give @count of @cc's ranges of exact sizes, the highest slot first, back
  * to their pool or the tree. Called with @cc->lock held.
  */
 static void iova_xc_release(struct iova_domain *iovad,
 			    struct iova_cpu_cache *cc, unsigned int count)
 {
-	unsigned int nr;
+	unsigned long pfn, size;
+	unsigned int i;
 
-	while (count-- && cc->xnr) {
-		nr = --cc->xnr;
-		cc->pages -= cc->xsize[nr];
-		__iova_free_uncached(iovad, cc->xpfn[nr], cc->xsize[nr]);
-		cc->xpfn[nr] = 0;
+	while (count-- && cc->xused) {
+		i = __fls(cc->xused);
+		pfn = cc->xpfn[i];
+		size = cc->xsize[i];
+		iova_xc_unlist(cc, i);
+		__iova_free_uncached(iovad, pfn, size);
 	}
 }
 
@@ -2809,35 +2934,36 @@ static unsigned long iova_xc_alloc(struct iova_domain *iovad,
 				   unsigned long size, unsigned long limit_pfn)
 {
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
-	unsigned int i, nr, d, best = 0, over = (size >> IOVA_XCACHE_SLACK) + 1;
-	unsigned long flags, tflags, got, pfn = 0;
+	unsigned long most = size + (size >> IOVA_XCACHE_SLACK);
+	unsigned long flags, tflags, classes, got = 0, pfn = 0, x;
+	unsigned int i, slots, best = 0;
 	struct iova_domain *tree;
 
 	if (limit_pfn < size - 1)
 		return 0;
+	most = min(most, IOVA_CACHE_MAX_PAGES);
 	spin_lock_irqsave(&cc->lock, flags);
-	nr = cc->xnr;
-	/* @over: one more than the excess of the best fit so far */
-	for (i = 0; i < nr; i++) {
-		d = cc->xsize[i] - (unsigned int)size;	/* wraps if smaller */
-		if (d < over && cc->xpfn[i] <= limit_pfn - (size - 1)) {
-			best = i;
-			over = d;
-			if (!d)
-				break;
+	classes = cc->xclasses & GENMASK(iova_xc_class(most),
+					 iova_xc_class(size));
+	/* the first class with a fit holds the best: later ones are larger */
+	for (; classes && !got; classes &= classes - 1) {
+		slots = cc->xmask[__ffs(classes)];
+		for (; slots; slots &= slots - 1) {
+			i = __ffs(slots);
+			x = cc->xsize[i];
+			if (x >= size && x <= most && (!got || x < got) &&
+			    cc->xpfn[i] <= limit_pfn - (size - 1)) {
+				best = i;
+				got = x;
+			}
 		}
 	}
-	if (over > size >> IOVA_XCACHE_SLACK) {
+	if (!got) {
 		cc->misses++;
 		goto out;
 	}
-	got = size + over;
 	pfn = cc->xpfn[best];
-	cc->pages -= got;
-	cc->xnr = --nr;
-	cc->xpfn[best] = cc->xpfn[nr];
-	cc->xsize[best] = cc->xsize[nr];
-	cc->xpfn[nr] = 0;	/* see iova_xc_free() */
+	iova_xc_unlist(cc, best);
 	if (got != size) {
 		tree = iova_xc_tree(iovad, cc);
 		iova_wlock(tree, &tflags);
@@ -2865,8 +2991,7 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 {
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
-	unsigned int i, seq, unit;
-	bool dup;
+	unsigned int i, seq, unit, slots, c;
 	int kind;
 
 	if (end < pfn)
@@ -2880,13 +3005,15 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 		return false;
 	}
 	/*
-	 * A range freed twice on this CPU while it is listed (unused slots
-	 * hold 0, never a fast-path pfn). A second free on another CPU is
-	 * not caught here, as with the caches of power-of-two sizes.
+	 * A range freed twice on this CPU while it is listed: the node is
+	 * exactly the listed range, so it was listed with this size, in this
+	 * size's class. A second free on another CPU is not caught here, as
+	 * with the caches of power-of-two sizes.
 	 */
-	for (i = 0, dup = false; i < IOVA_XCACHE_SLOTS; i++)
-		dup |= cc->xpfn[i] == pfn;
-	if (dup) {
+	c = iova_xc_class(size);
+	for (slots = cc->xmask[c]; slots; slots &= slots - 1) {
+		if (cc->xpfn[__ffs(slots)] != pfn)
+			continue;
 		spin_unlock_irqrestore(&cc->lock, flags);
 		WARN_ONCE(1, "iova: free_iova_fast() of pfn %#lx, %lu pages: freed already\n",
 			  pfn, size);
@@ -2898,19 +3025,16 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 		spin_unlock_irqrestore(&cc->lock, flags);
 		return false;
 	}
-	i = cc->xnr;
-	if (i == IOVA_XCACHE_SLOTS) {
+	if (cc->xnr == IOVA_XCACHE_SLOTS) {
 		i = cc->xnext;
 		cc->xnext = (i + 1) % IOVA_XCACHE_SLOTS;
 		vpfn = cc->xpfn[i];
 		vsize = cc->xsize[i];
-		cc->pages -= vsize;
+		iova_xc_unlist(cc, i);
 	} else {
-		cc->xnr++;
+		i = __ffs(~cc->xused);
 	}
-	cc->xpfn[i] = pfn;
-	cc->xsize[i] = size;
-	cc->pages += size;
+	iova_xc_list(cc, i, pfn, size, c);
 	trace_iova_free(iovad, pfn, size, IOVA_TRACE_CACHE);
 	iova_decay_arm(iovad);
 	spin_unlock_irqrestore(&cc->lock, flags);
@@ -2968,12 +3092,40 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 	return any;
 }
 
+/*
+ * A range of fewer than 32 pfns in the rest of the block of this CPU's
+ * last range of an exact size, in whichever tree that range went to (its
+ * pool, another CPU's or the domain's): see iova_search_rest(). 0 if
+ * there is none or it has no room left.
+ */
+static unsigned long iova_rest_alloc(struct iova_domain *iovad,
+				     unsigned long size, unsigned long limit_pfn)
+{
+	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
+	struct iova_domain *tree = READ_ONCE(cc->rest);
+	enum iova_trace_path path;
+	unsigned long pfn;
+
+	if (!tree)
+		return 0;
+	pfn = iova_fast_tree_alloc(tree, size, limit_pfn, true);
+	if (!pfn) {
+		WRITE_ONCE(cc->rest, NULL);
+		return 0;
+	}
+	path = tree == iovad ? IOVA_TRACE_TREE : tree == &cc->pool ?
+	       IOVA_TRACE_POOL : IOVA_TRACE_STEAL;
+	trace_iova_alloc(iovad, size, limit_pfn, pfn, path);
+	return pfn;
+}
+
 /* alloc_iova_fast() past this CPU's cache: its pool, the tree, stealing */
 static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 						  unsigned long size,
 						  unsigned long limit_pfn,
 						  bool flush_rcache)
 {
+	struct iova_domain *tree = iovad;
 	enum iova_trace_path path;
 	bool reclaimed = false;
 	unsigned long pfn;
@@ -2989,21 +3141,27 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 			return pfn;
 		}
 	}
+	if (size < IOVA_FAST_ROUND_LIMIT && iovad->caches) {
+		pfn = iova_rest_alloc(iovad, size, limit_pfn);
+		if (pfn)
+			return pfn;
+	}
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
-			trace_iova_alloc(iovad, size, limit_pfn, pfn,
-					 IOVA_TRACE_POOL);
-			return pfn;
+			tree = &raw_cpu_ptr(iovad->caches)->pool;
+			path = IOVA_TRACE_POOL;
+			goto out;
 		}
 	}
 
 	for (;;) {
 		path = IOVA_TRACE_TREE;
-		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn);
+		tree = iovad;
+		pfn = iova_fast_tree_alloc(iovad, size, limit_pfn, false);
 		if (!pfn && iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 			path = IOVA_TRACE_STEAL;
-			pfn = iova_pool_steal(iovad, size, limit_pfn);
+			pfn = iova_pool_steal(iovad, size, limit_pfn, &tree);
 		}
 		/*
 		 * Cached ranges and the pools' free space are free space the
@@ -3015,13 +3173,20 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 		 * flag only caches and pools that hold something are visited.
 		 */
 		if (pfn || reclaimed || !iovad->caches ||
-		    !iova_reclaim(iovad, flush_rcache)) {
-			trace_iova_alloc(iovad, size, limit_pfn, pfn,
-					 pfn ? path : IOVA_TRACE_FAIL);
-			return pfn;
-		}
+		    !iova_reclaim(iovad, flush_rcache))
+			break;
 		reclaimed = true;
 	}
+	if (!pfn) {
+		trace_iova_alloc(iovad, size, limit_pfn, 0, IOVA_TRACE_FAIL);
+		return 0;
+	}
+out:
+	/* the small ranges that follow go to the rest of its block first */
+	if (iovad->caches && !is_power_of_2(size))
+		WRITE_ONCE(raw_cpu_ptr(iovad->caches)->rest, tree);
+	trace_iova_alloc(iovad, size, limit_pfn, pfn, path);
+	return pfn;
 }
 
 /**
@@ -3226,7 +3391,9 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		memset(cc->seen, 0, sizeof(cc->seen));
 		cc->xnr = 0;
 		cc->xnext = 0;
-		memset(cc->xpfn, 0, sizeof(cc->xpfn));
+		cc->xused = 0;
+		cc->xclasses = 0;
+		memset(cc->xmask, 0, sizeof(cc->xmask));
 		cc->hits = 0;
 		cc->misses = 0;
 		cc->pages = 0;
@@ -3367,7 +3534,7 @@ static void iova_tree_stats(struct iova_domain *tree, struct iova_stats *st,
 void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 {
 	unsigned long flags, cached_pages = 0, allocs = 0, pages = 0;
-	unsigned int cpu, order;
+	unsigned int cpu, order, slots;
 
 	memset(st, 0, sizeof(*st));
 	if (iovad->caches) {
@@ -3383,8 +3550,8 @@ void iova_domain_stats(struct iova_domain *iovad, struct iova_stats *st)
 				cached_pages += (unsigned long)cc->nr[order] << order;
 			}
 			st->cached += cc->xnr;
-			for (order = 0; order < cc->xnr; order++)
-				cached_pages += cc->xsize[order];
+			for (slots = cc->xused; slots; slots &= slots - 1)
+				cached_pages += cc->xsize[__ffs(slots)];
 			spin_unlock_irqrestore(&cc->lock, flags);
 
 			spin_lock_irqsave(&pool->iova_rbtree_lock, flags);

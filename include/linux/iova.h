@@ -98,6 +98,8 @@ struct iova_domain {
 	unsigned long	nr_lost;
 	unsigned long	nr_tree_locks;
 	unsigned long	nr_fast_allocs;
+	unsigned long	rest_lo;
+	unsigned long	rest_hi;
 	struct iova_cpu_cache __percpu *caches;
 	struct iova_depot *depot;
 	struct hlist_node cpuhp_dead;

@@ -604,6 +604,59 @@ static int t_exact_cache(const struct iova_impl *im)
 	return exact_cache(im, "1") ?: exact_cache(im, "0");
 }
 
+/*
+ * The cache of exact sizes gives the smallest listed range that fits, in
+ * whichever size class: a class that holds only smaller ranges is passed
+ * over, and a range above the limit is left for a later request.
+ */
+static int exact_best_fit(const struct iova_impl *im, const char *pools)
+{
+	static const unsigned long sizes[] = { 70, 110, 100, 140 };
+	unsigned long p[4], q[5], lim;
+	struct hstats s;
+	struct dom x;
+	int i;
+
+	if (dom_open_pools(&x, im, pools))
+		return -1;
+	for (i = 0; i < 4; i++) {
+		p[i] = im->alloc_fast(x.d, sizes[i], LIMIT32, false);
+		CHECK(p[i], "%lu pages", sizes[i]);
+	}
+	for (i = 0; i < 4; i++)
+		im->free_fast(x.d, p[i], sizes[i]);
+	/* 70 is too small, 100 and 110 fit, 140 is more than half again */
+	q[0] = im->alloc_fast(x.d, 75, LIMIT32, false);
+	CHECK(q[0] == p[2], "75 pages at %lx, not in the 100-page range %lx", q[0], p[2]);
+	/* only the 140-page range fits 120, and it ends above this limit */
+	lim = p[3] + 118;
+	q[1] = im->alloc_fast(x.d, 120, lim, false);
+	CHECK(q[1] && q[1] != p[3] && q[1] + 119 <= lim, "120 pages at %lx, limit %lx",
+	      q[1], lim);
+	q[2] = im->alloc_fast(x.d, 65, LIMIT32, false);
+	CHECK(q[2] == p[0], "65 pages at %lx, not in the 70-page range %lx", q[2], p[0]);
+	q[3] = im->alloc_fast(x.d, 120, LIMIT32, false);
+	CHECK(q[3] == p[3], "120 pages at %lx, not in the 140-page range %lx", q[3], p[3]);
+	q[4] = im->alloc_fast(x.d, 100, LIMIT32, false);
+	CHECK(q[4] == p[1], "100 pages at %lx, not in the 110-page range %lx", q[4], p[1]);
+	CHECK(im->validate(x.d) == 0, "validate");
+	im->free_fast(x.d, q[0], 75);
+	im->free_fast(x.d, q[1], 120);
+	im->free_fast(x.d, q[2], 65);
+	im->free_fast(x.d, q[3], 120);
+	im->free_fast(x.d, q[4], 100);
+	s = stats_of(&x);
+	CHECK(s.pages_live == 0 && s.allocs_live == 0, "%ld allocations / %ld pages live",
+	      s.allocs_live, s.pages_live);
+	CHECK(im->validate(x.d) == 0, "validate after the frees");
+	return dom_close(&x);
+}
+
+static int t_exact_best_fit(const struct iova_impl *im)
+{
+	return exact_best_fit(im, "1") ?: exact_best_fit(im, "0");
+}
+
 /* 100 abutting 64-page ranges in a new domain: how many nodes? */
 static long extents_after_100(const struct iova_impl *im)
 {
@@ -1426,7 +1479,9 @@ CAPACITY32(t_capacity32_500, 6, 0, false)
 CAPACITY32(t_capacity32_500_small, 7, 0, false)
 CAPACITY32(t_capacity32_mix, 8, 0, false)
 CAPACITY32(t_capacity32_churn_33, 0, 16, false)
+CAPACITY32(t_capacity32_churn_33_small, 1, 16, false)
 CAPACITY32(t_capacity32_churn_65, 2, 16, false)
+CAPACITY32(t_capacity32_churn_65_small, 3, 16, false)
 CAPACITY32(t_capacity32_churn_100, 4, 16, false)
 CAPACITY32(t_capacity32_churn_100_small, 5, 16, false)
 CAPACITY32(t_capacity32_churn_500, 6, 16, false)
@@ -1434,7 +1489,13 @@ CAPACITY32(t_capacity32_churn_500_small, 7, 16, false)
 CAPACITY32(t_capacity32_churn_mix, 8, 16, false)
 CAPACITY32(t_capacity32_33_small_full, 1, 0, true)
 CAPACITY32(t_capacity32_65_small_full, 3, 0, true)
+CAPACITY32(t_capacity32_100_small_full, 5, 0, true)
+CAPACITY32(t_capacity32_500_small_full, 7, 0, true)
 CAPACITY32(t_capacity32_mix_full, 8, 0, true)
+CAPACITY32(t_capacity32_churn_33_small_full, 1, 16, true)
+CAPACITY32(t_capacity32_churn_65_small_full, 3, 16, true)
+CAPACITY32(t_capacity32_churn_100_small_full, 5, 16, true)
+CAPACITY32(t_capacity32_churn_500_small_full, 7, 16, true)
 CAPACITY32(t_capacity32_churn_mix_full, 8, 16, true)
 
 /*
@@ -2057,6 +2118,7 @@ static const struct test tests[] = {
 	{ "mismatched_free_inside", t_mismatched_free_inside, T_OURS },
 	{ "mismatched_free_unrounded", t_mismatched_free_unrounded, T_STATS },
 	{ "exact_cache", t_exact_cache, T_STATS },
+	{ "exact_best_fit", t_exact_best_fit, T_OURS },
 	{ "exact_fast_abutting", t_exact_fast_abutting, 0 },
 	{ "split_failure_storm", t_split_failure_storm, T_STATS },
 	{ "merge_param", t_merge_param, T_STATS },
@@ -2087,7 +2149,9 @@ static const struct test tests[] = {
 	{ "capacity32_500+31x1", t_capacity32_500_small, T_VS_STOCK },
 	{ "capacity32_mix", t_capacity32_mix, T_VS_STOCK },
 	{ "capacity32_churn16_33", t_capacity32_churn_33, T_VS_STOCK },
+	{ "capacity32_churn16_33+31x1", t_capacity32_churn_33_small, T_VS_STOCK },
 	{ "capacity32_churn16_65", t_capacity32_churn_65, T_VS_STOCK },
+	{ "capacity32_churn16_65+31x1", t_capacity32_churn_65_small, T_VS_STOCK },
 	{ "capacity32_churn16_100", t_capacity32_churn_100, T_VS_STOCK },
 	{ "capacity32_churn16_100+31x1", t_capacity32_churn_100_small, T_VS_STOCK },
 	{ "capacity32_churn16_500", t_capacity32_churn_500, T_VS_STOCK },
@@ -2095,7 +2159,13 @@ static const struct test tests[] = {
 	{ "capacity32_churn16_mix", t_capacity32_churn_mix, T_VS_STOCK },
 	{ "capacity32_33+31x1_full", t_capacity32_33_small_full, T_VS_STOCK },
 	{ "capacity32_65+31x1_full", t_capacity32_65_small_full, T_VS_STOCK },
+	{ "capacity32_100+31x1_full", t_capacity32_100_small_full, T_VS_STOCK },
+	{ "capacity32_500+31x1_full", t_capacity32_500_small_full, T_VS_STOCK },
 	{ "capacity32_mix_full", t_capacity32_mix_full, T_VS_STOCK },
+	{ "capacity32_churn16_33+31x1_full", t_capacity32_churn_33_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_65+31x1_full", t_capacity32_churn_65_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_100+31x1_full", t_capacity32_churn_100_small_full, T_VS_STOCK },
+	{ "capacity32_churn16_500+31x1_full", t_capacity32_churn_500_small_full, T_VS_STOCK },
 	{ "capacity32_churn16_mix_full", t_capacity32_churn_mix_full, T_VS_STOCK },
 };
 
