@@ -303,6 +303,17 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 		failed=$((failed + 1))
 		echo "$passed $failed" > "$out/$name.counts"
 	fi
+	# Likewise a safe deferred ATS boot with several ranges per batch
+	# that never invalidated several ranges behind one wait (the
+	# batcher's counters, printed by devices.sh).
+	if [ "$GUEST_ATS" = 1 ] && [ -z "$why" ] &&
+	   [ "$GUEST_MODE" = safedefer ] &&
+	   echo " $params " | grep -q ' iommu\.batch_ranges=\([2-9]\|[1-9][0-9]\) ' &&
+	   ! tr -d '\r' < "$log" | grep -q 'iotlb-batch: .* inv_ranges_calls=[1-9]'; then
+		why="no invalidation of several ranges behind one wait"
+		failed=$((failed + 1))
+		echo "$passed $failed" > "$out/$name.counts"
+	fi
 else
 	: > "$out/$name.inv"
 fi
