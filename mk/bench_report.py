@@ -561,7 +561,9 @@ def irqsoff_table(docs):
           "queue_iova(); ours: a batch flushed at its depth or by the "
           "timer); *timer*: the flush timer's sections (stock "
           "fq_flush_timeout(), which frees what its flush covered, ours "
-          "batch_flush_cpus()); *all*: every section stepped.", "",
+          "batch_flush_cpus()); *all*: every section stepped. A '-': no such "
+          "section within the time budget (a flush queue that its timer "
+          "flushes before it fills never flushes in queue_iova()).", "",
           "| arch | granule | stock lazy submit | ours safe submit | "
           "stock lazy timer | ours safe timer | stock lazy all | "
           "ours safe all | ours/stock max |",
