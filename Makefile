@@ -23,7 +23,7 @@ export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
 	harness selftests guest-kernel check bench kunit-bench debian-guest \
-	steptrace \
+	steptrace irqsoff \
 	clean distclean help
 
 all: compare
@@ -75,6 +75,11 @@ kunit-bench: tree
 # it in the guest (FUNC=kernel function, default the page unmap).
 steptrace: tree
 	@bash mk/guest/steptrace.sh $(FUNC)
+
+# The longest IRQs-off section of a flush, stock lazy against safe deferred
+# mode, single-stepped in the x86_64 guest (part of bench).
+irqsoff: tree
+	@bash mk/guest/irqsoff.sh x86_64
 
 # Debian guest with perf, bcc and bpftrace (x86_64, slow; not in make check):
 # CMD='shell command' or SCRIPT=file runs inside; by default the tracing

@@ -12,9 +12,12 @@
 # BENCH_ROUNDS (2: boots of each kernel and mode, stock and ours taking
 # turns to go first), BENCH_QUICK=1 (short harness run), KBENCH_RUNS (7:
 # runs of each UML kernel of mk/kunit-bench.sh), COMPARE_ICOUNT
-# (mk/guest/compare.sh), BENCH_PUBLISH=1 (copy the report, its JSON and
-# plots to results/ and rewrite README.md's headline from them, for a
-# commit).
+# (mk/guest/compare.sh), BENCH_IRQSOFF_ARCHES (x86_64: the architectures
+# whose longest IRQs-off section of a flush mk/guest/irqsoff.sh measures,
+# "none" for none; IRQSOFF_GRANULES, IRQSOFF_FLUSHES and IRQSOFF_BUDGET
+# go to it),
+# BENCH_PUBLISH=1 (copy the report, its JSON and plots to results/ and
+# rewrite README.md's headline from them, for a commit).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
@@ -73,6 +76,22 @@ for a in $arches; do
 			cp "$RESULTS/compare-$a.json" "$OUTB/compare-$a-g$g.json"
 		[ -f "$RESULTS/compare-$a.txt" ] &&
 			cp "$RESULTS/compare-$a.txt" "$OUTB/compare-$a-g$g.txt"
+	done
+done
+
+# The longest IRQs-off section of a flush, stock lazy against safe mode:
+# exact instruction counts from single-stepping (mk/guest/irqsoff.sh).
+rm -f "$OUTB"/irqsoff-*.json "$OUTB"/irqsoff-*.txt
+for a in ${BENCH_IRQSOFF_ARCHES:-x86_64}; do
+	[ "$a" != none ] || continue
+	case " $arches " in *" $a "*) ;; *) continue ;; esac
+	step "bench: $a guests, longest IRQs-off section of a flush"
+	cmd "IRQSOFF_GRANULES=\"${IRQSOFF_GRANULES:-1 16}\"" \
+		"IRQSOFF_FLUSHES=${IRQSOFF_FLUSHES:-3}" \
+		"IRQSOFF_BUDGET=${IRQSOFF_BUDGET:-150} bash mk/guest/irqsoff.sh $a"
+	bash "$TOP/mk/guest/irqsoff.sh" "$a" || bad="$bad $a-irqsoff"
+	for f in "$RESULTS"/irqsoff-"$a"-g*.json; do
+		[ ! -s "$f" ] || cp "$f" "$OUTB/"
 	done
 done
 

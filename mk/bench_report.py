@@ -384,7 +384,7 @@ def guest_row(doc, mode, threads):
     return None
 
 
-def headline(harness, guests):
+def headline(harness, guests, cost=(), irqsoff=()):
     """A few ratios that say what the series buys and costs, each from
     the JSON of this run."""
     lines = []
@@ -443,7 +443,148 @@ def headline(harness, guests):
                              f"issues {o / a:.2f}x stock lazy's IOTLB "
                              f"invalidations per unmap ({o:,.0f} / "
                              f"{a:,.0f} per million)")
+    for r in cost:
+        if r["threads"] != 1 or r["safe_over_stock_lazy_waits"] is None:
+            continue
+        lines.append("- %s guest, granule %s: safe deferred issues %s stock "
+                     "lazy's invalidation commands and %s its completion "
+                     "waits per unmap (QEMU trace, counted unmaps)" % (
+                         r["arch"], r["granule"],
+                         x(r["safe_over_stock_lazy_cmds"]),
+                         x(r["safe_over_stock_lazy_waits"])))
+    for r in irqsoff:
+        s, o = (r.get("stock") or {}).get("all") or {}, \
+            (r.get("ours") or {}).get("all") or {}
+        if s.get("max") and o.get("max"):
+            lines.append("- %s guest, granule %s: longest IRQs-off section "
+                         "of the flush code, safe deferred %d against stock "
+                         "lazy's %d instructions (exact, single-stepped)" % (
+                             r["arch"], r["granule"], o["max"], s["max"]))
     return lines
+
+
+# The columns of the cost table: (label, flavour, mode).
+COST_COLUMNS = (("stock strict", "stock", "strict"),
+                ("stock lazy", "stock", "lazy"),
+                ("ours strict", "ours", "strict"),
+                ("ours lazy", "ours", "lazy"),
+                ("ours safe", "ours", "safedefer"))
+
+
+def cost_rows(guests):
+    """Per architecture, granule and threads: invalidation commands and
+    completion waits per million unmaps of each kernel and mode, and safe
+    mode's against stock lazy's (mk/guest/table.py)."""
+    out = []
+    for doc in guests.values():
+        for t in sorted({r.get("threads") for r in doc.get("rows", [])}):
+            row = {"arch": doc.get("arch"), "granule": doc.get("granule"),
+                   "threads": t}
+            for label, flavor, mode in COST_COLUMNS:
+                v = (guest_row(doc, mode, t) or {}).get(flavor) or {}
+                row[label.replace(" ", "_")] = {
+                    "cmds_per_m_unmaps": v.get("cmds_per_m_unmaps"),
+                    "waits_per_m_unmaps": v.get("waits_per_m_unmaps")}
+            safe, lazy = row["ours_safe"], row["stock_lazy"]
+            for k in ("cmds", "waits"):
+                a, b = safe[k + "_per_m_unmaps"], lazy[k + "_per_m_unmaps"]
+                row[f"safe_over_stock_lazy_{k}"] = a / b if a and b else None
+            if any(row[c[0].replace(" ", "_")]["cmds_per_m_unmaps"]
+                   is not None for c in COST_COLUMNS):
+                out.append(row)
+    return sorted(out, key=lambda r: (r["arch"] or "", r["granule"] or 0,
+                                      r["threads"] or 0))
+
+
+def cost_table(rows):
+    """The cost rows as one markdown table per architecture."""
+    if not rows:
+        return []
+    pm = lambda v: "-" if v is None else "{:,.0f}".format(v)
+    md = ["## Invalidation commands and completion waits per million unmaps",
+          "", "QEMU's invalidation trace during the counted run of each "
+          "dma_map_benchmark run (mk/guest/compare.sh; the iommu:unmap "
+          "tracepoint counts its unmaps exactly), median over the boots. "
+          "Cells: commands / waits. Commands: every IOTLB invalidation "
+          "command the IOMMU consumed (x86_64, VT-d: page, domain and "
+          "global IOTLB descriptors, device-TLB ones where there are; "
+          "arm64, SMMUv3: TLBI commands). Waits: completion waits (VT-d "
+          "invalidation wait descriptors; SMMUv3 CMD_SYNC). A granule is "
+          "the pages of each mapping. safe/lazy: ours in safe deferred "
+          "mode over stock lazy, commands and waits.", ""]
+    for arch in dict.fromkeys(r["arch"] for r in rows):
+        md += ["### %s" % arch, "",
+               "| granule | threads | " +
+               " | ".join(c[0] for c in COST_COLUMNS) +
+               " | safe/lazy cmds | safe/lazy waits |",
+               "|---|---|" + "---|" * (len(COST_COLUMNS) + 2)]
+        for r in rows:
+            if r["arch"] != arch:
+                continue
+            cells = ["%s / %s" % (pm(r[c[0].replace(" ", "_")]
+                                     ["cmds_per_m_unmaps"]),
+                                  pm(r[c[0].replace(" ", "_")]
+                                     ["waits_per_m_unmaps"]))
+                     for c in COST_COLUMNS]
+            md.append("| %s | %s | %s | %s | %s |" % (
+                r["granule"], r["threads"], " | ".join(cells),
+                x(r["safe_over_stock_lazy_cmds"]),
+                x(r["safe_over_stock_lazy_waits"])))
+        md.append("")
+    return md
+
+
+def load_irqsoff(d):
+    """mk/guest/irqsoff.sh's figures, one document per arch and granule."""
+    docs = [load(p) for p in sorted(glob.glob(os.path.join(d,
+                                                           "irqsoff-*.json")))]
+    return sorted([x for x in docs if x],
+                  key=lambda r: (r.get("arch") or "", r.get("granule") or 0))
+
+
+def irqsoff_table(docs):
+    if not docs:
+        return []
+    md = ["## Longest IRQs-off section of a flush", "",
+          "Counted exactly by `mk/guest/irqsoff.sh`: each kernel boots "
+          "under QEMU -icount while dma_map_benchmark runs one thread; "
+          "every time the flush queue's (stock, lazy mode) or the batch's "
+          "code (ours, safe deferred mode: the unmap, the flush timer, "
+          "the release) takes a spinlock with interrupts off, QEMU's "
+          "gdbstub single-steps the section and reads the guest's "
+          "interrupt flag (EFLAGS.IF) at every instruction, until three "
+          "sections with the driver's invalidation submit (qi_submit_sync) "
+          "in them were seen or the time budget ran out. Cells: "
+          "instructions run with interrupts off, max / median (sections "
+          "stepped). *submit*: sections with the invalidation inside "
+          "(stock: the flush queue full, flushed and freed in "
+          "queue_iova(); ours: a batch flushed at its depth or by the "
+          "timer); *timer*: the flush timer's sections (stock "
+          "fq_flush_timeout(), which frees what its flush covered, ours "
+          "batch_flush_cpus()); *all*: every section stepped. A '-': no such "
+          "section within the time budget (a flush queue that its timer "
+          "flushes before it fills never flushes in queue_iova()).", "",
+          "| arch | granule | stock lazy submit | ours safe submit | "
+          "stock lazy timer | ours safe timer | stock lazy all | "
+          "ours safe all | ours/stock max |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for r in docs:
+        s, o = r.get("stock") or {}, r.get("ours") or {}
+
+        def cell(v):
+            if not v or not v.get("sections"):
+                return "-"
+            return "%d / %g (%d)" % (v["max"], v["median"], v["sections"])
+        sa, oa = s.get("all") or {}, o.get("all") or {}
+        ratio = "-"
+        if sa.get("max") and oa.get("max") is not None:
+            ratio = "%.2fx" % (oa["max"] / sa["max"])
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r.get("arch"), r.get("granule"),
+            cell(s.get("submit")), cell(o.get("submit")),
+            cell(s.get("timer")), cell(o.get("timer")),
+            cell(sa), cell(oa), ratio))
+    return md + [""]
 
 
 def run_section(meta, host, harness, guests):
@@ -542,6 +683,21 @@ def main():
                           "inv_per_m_counted"):
                     if v.get(k) is not None:
                         figures[f"{flavor}.{tag}.{r['mode']}.t{r['threads']}.{k}"] = v[k]
+    results["cost"] = cost_rows(guests)
+    results["irqsoff"] = load_irqsoff(d)
+    for r in results["irqsoff"]:
+        for flavor in ("stock", "ours"):
+            for k, v in (r.get(flavor) or {}).items():
+                if k != "by_caller" and v.get("max") is not None:
+                    figures["%s.%s-g%s.irqsoff.%s.max" % (
+                        flavor, r["arch"], r["granule"], k)] = v["max"]
+    for r in results["cost"]:
+        tag = "%s-g%s" % (r["arch"], r["granule"])
+        for label, flavor, mode in COST_COLUMNS:
+            v = r[label.replace(" ", "_")]
+            for k in ("cmds_per_m_unmaps", "waits_per_m_unmaps"):
+                if v[k] is not None:
+                    figures[f"{flavor}.{tag}.{mode}.t{r['threads']}.{k}"] = v[k]
     results["figures"] = figures
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -549,7 +705,7 @@ def main():
 
     kver = meta.get("kernel") or next(
         (g.get("kernel") for g in guests.values() if g.get("kernel")), "6.12")
-    head = headline(harness, guests)
+    head = headline(harness, guests, results["cost"], results["irqsoff"])
     date = (meta.get("end") or datetime.datetime.now(datetime.timezone.utc)
             .isoformat(timespec="seconds"))[:10]
     summary = ["Headline of `make bench`, %s, %s (%s CPUs), TCG guests and "
@@ -574,6 +730,8 @@ def main():
     if os.path.exists(txt):
         md += ["### Harness output", "", "```",
                open(txt).read().rstrip(), "```", ""]
+    md += cost_table(results["cost"])
+    md += irqsoff_table(results["irqsoff"])
     for name in sorted(guests):
         t = os.path.join(d, f"{name}.txt")
         if os.path.exists(t):

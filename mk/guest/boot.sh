@@ -147,7 +147,7 @@ fi
 trace=()
 if [ "$GUEST_TRACE" = 1 ]; then
 	{
-		inv_events | awk '{ print $2 }'
+		inv_events | awk '!seen[$2]++ { print $2 }'
 		echo pci_cfg_write
 	} > "$out/$name.events"
 	trace=(-trace "events=$out/$name.events" -D "$qlog")
@@ -270,7 +270,8 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 	inv_events > "$out/$name.classes"
 	# Invalidations between the marks of run N (pci_cfg_write of N at
 	# 0xf0 and at 0xf4) belong to run N, those between 0xf8 and 0xfc to
-	# its counted run cN; the total covers the whole boot.
+	# its counted run cN; the total covers the whole boot. An event counts
+	# in every class whose rule (inv_events) it matches.
 	awk -v classes="$out/$name.classes" '
 	function hex(s,  i, v) {
 		v = 0
@@ -280,7 +281,15 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 			v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
 		return v
 	}
-	BEGIN { while ((getline l < classes) > 0) { split(l, a, " "); cls[a[2]] = a[1] } }
+	BEGIN {
+		while ((getline l < classes) > 0) {
+			split(l, a, " ")
+			nr++
+			cls[nr] = a[1]
+			re[nr] = a[3]
+			rules[a[2]] = rules[a[2]] " " nr
+		}
+	}
 	{ sub(/^[0-9]+@[0-9.]+:/, ""); ev = $1 }
 	ev == "pci_cfg_write" && $2 == "edu" {
 		if ($4 == "@0xf0") { run = hex($6); next }
@@ -288,8 +297,17 @@ if [ "$GUEST_TRACE" = 1 ] && [ -f "$qlog" ]; then
 		if ($4 == "@0xf8") { run = "c" hex($6); next }
 		if ($4 == "@0xfc") { run = 0; next }
 	}
-	ev == "vtd_inv_desc" && $5 != "device" { next }
-	ev in cls { total[cls[ev]]++; if (run) n[run, cls[ev]]++ }
+	ev in rules {
+		k = split(rules[ev], idx, " ")
+		for (i = 1; i <= k; i++) {
+			c = cls[idx[i]]
+			if (re[idx[i]] != "" && $0 !~ re[idx[i]])
+				continue
+			total[c]++
+			if (run)
+				n[run, c]++
+		}
+	}
 	END {
 		for (c in total) printf "0 %s %d\n", c, total[c]
 		for (k in n) { split(k, a, SUBSEP); printf "%s %s %d\n", a[1], a[2], n[k] }

@@ -48,22 +48,31 @@ run_logged() {
 	fi
 }
 
-# The trace events that count the guest's IOTLB invalidations, by class:
-# "pages" (page-range), "domain" (whole domain / ASID), "global"; and what
-# they cost: "wait" (VT-d invalidation wait descriptors with a status
-# write, the completion waits of queued invalidation, interrupt-remapping
-# ones included) and "cmds" (every SMMUv3 command consumed, CMD_SYNC
-# included: QEMU 7.2 traces no event of its own for CMD_SYNC).
+# The trace events that count the guest's IOTLB invalidations, one rule a
+# line: "CLASS EVENT [REGEX]", the event counted in CLASS where its trace
+# line matches REGEX (no spaces), or always. Classes: "pages" (page-range),
+# "domain" (whole domain / ASID), "global"; and what they cost: "wait"
+# (VT-d invalidation wait descriptors, the completion waits of queued
+# invalidation: Linux's qi_submit_sync() asks for a status write,
+# interrupt-remapping ones included), "tlbi" and "sync" (the SMMUv3 TLBI
+# commands and the CMD_SYNCs consumed: QEMU 7.2 traces every command as
+# smmuv3_cmdq_opcode with its name, and none of CMD_SYNC on its own) and
+# "cmds" (every SMMUv3 command). Invalidation commands per unmap are
+# pages + domain + global (+ devtlb) on x86_64, tlbi on arm64
+# (mk/guest/table.py); completion waits are wait, or sync.
 inv_events() {
 	case "$GARCH" in
 	x86_64)
 		echo "pages vtd_inv_desc_iotlb_pages"
+		echo "pages vtd_inv_desc_iotlb_pasid_pages"
 		echo "domain vtd_inv_desc_iotlb_domain"
+		echo "domain vtd_inv_desc_iotlb_pasid"
 		echo "global vtd_inv_desc_iotlb_global"
 		echo "wait vtd_inv_desc_wait_sw"
+		echo "wait vtd_inv_desc_wait_irq"
 		# QEMU 7.2 traces a device-TLB invalidation descriptor only
-		# as vtd_inv_desc of type "device" (boot.sh counts no other).
-		[ "$GUEST_ATS" != 1 ] || echo "devtlb vtd_inv_desc"
+		# as vtd_inv_desc of type "device".
+		[ "$GUEST_ATS" != 1 ] || echo "devtlb vtd_inv_desc type.device"
 		;;
 	arm64)
 		# QEMU 7.2 traces a CMD_TLBI_NH_VA as smmuv3_s1_range_inval;
@@ -74,6 +83,8 @@ inv_events() {
 		echo "domain_cmd smmuv3_cmdq_tlbi_nh_asid"
 		echo "global smmu_iotlb_inv_all"
 		echo "cmds smmuv3_cmdq_opcode"
+		echo "tlbi smmuv3_cmdq_opcode SMMU_CMD_TLBI_"
+		echo "sync smmuv3_cmdq_opcode SMMU_CMD_SYNC$"
 		;;
 	esac
 }

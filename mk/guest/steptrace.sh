@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Where the instructions of one DMA unmap (or any kernel function) go,
 # stock against ours: boot the guest with QEMU's gdbstub while
-# dma_map_benchmark runs, single-step whole calls of the function in gdb
-# (mk/guest/steptrace.py) and count the instructions per function from each
+# dma_map_benchmark runs, single-step whole calls of the function
+# through the stub (mk/guest/steptrace.py) and count the instructions per function from each
 # kernel's symbols (mk/guest/steptable.py). Exact and repeatable, unlike
 # time under TCG: the benchmark's -icount figures say how many instructions
 # an operation takes, this says where they are.
@@ -15,7 +15,7 @@
 # mode), STEP_SAMPLES (6 calls per kernel and mode), STEP_SKIP (300 calls
 # let by before each traced one, see steptrace.py), BENCH_GRANULE (1),
 # STEP_PORT (1241, the gdbstub's TCP port), GUEST_ARCH (x86_64 or arm64,
-# as make's ARCH=; arm64 steps with gdb-multiarch). Uses the guest kernels
+# as make's ARCH=). Uses the guest kernels
 # and initramfs that mk/guest/compare.sh builds. Writes
 # build/results/steptrace-ARCH-FUNCTION.txt.
 set -e -o pipefail
@@ -28,19 +28,16 @@ samples=${STEP_SAMPLES:-6}
 granule=${BENCH_GRANULE:-1}
 port=${STEP_PORT:-1241}
 guest_arch "${GUEST_ARCH:-x86_64}"
-gdb=gdb
 case $GARCH in
 x86_64)
 	machine=(-machine "q35,kernel-irqchip=split" -device "intel-iommu,intremap=on")
 	params="console=ttyS0 no_timer_check tsc=reliable"
 	;;
 arm64)
-	gdb="gdb-multiarch"
 	machine=(-machine "virt,iommu=smmuv3,gic-version=3" -cpu cortex-a57)
 	params="console=ttyAMA0"
 	;;
 esac
-command -v $gdb > /dev/null || apt-get install -y -qq $gdb > /dev/null
 out=$RESULTS/steptrace-$GARCH
 mkdir -p "$out"
 rm -f "$out"/*.trace
@@ -75,12 +72,12 @@ trace() {
 		sleep 1
 	done
 	sleep 12
-	STEP_ADDR=$addr STEP_PORT=$port STEP_SAMPLES=$samples \
-		STEP_SKIP=${STEP_SKIP:-300} \
+	STEP_ARCH=$GARCH STEP_ADDR=$addr STEP_PORT=$port \
+		STEP_SAMPLES=$samples STEP_SKIP=${STEP_SKIP:-300} \
 		STEP_OUT=$out/$1-$2.trace timeout --foreground 600 \
-		$gdb -q -batch -x "$GUEST_DIR/steptrace.py" "$vmlinux" \
-		< /dev/null > "$out/$1-$2.gdb.log" 2>&1 ||
-		step "steptrace: gdb failed, see $out/$1-$2.gdb.log"
+		python3 "$GUEST_DIR/steptrace.py" \
+		< /dev/null > "$out/$1-$2.step.log" 2>&1 ||
+		step "steptrace: stepping failed, see $out/$1-$2.step.log"
 	kill "$q" 2> /dev/null || true
 	wait "$q" 2> /dev/null || true
 }

@@ -18,6 +18,13 @@ MODE_PARAM = {
     "passthrough": "iommu.passthrough=1",
 }
 INV_CLASSES = ("pages", "domain", "global")
+# What the invalidations cost, by QEMU's trace (mk/guest/lib.sh
+# inv_events): the invalidation commands the IOMMU consumed (VT-d IOTLB
+# and device-TLB descriptors; SMMUv3 TLBI commands) and the completion
+# waits (VT-d invalidation wait descriptors; SMMUv3 CMD_SYNC).
+CMD_CLASSES = {"x86_64": ("pages", "domain", "global", "devtlb"),
+               "arm64": ("tlbi",)}
+WAIT_CLASSES = {"x86_64": ("wait",), "arm64": ("sync",)}
 
 
 def num(v):
@@ -62,7 +69,17 @@ def counted_inv_per_m(rec):
     return sum(inv.get(c, 0) for c in INV_CLASSES) * 1e6 / n
 
 
-def summarise(recs):
+def counted_per_m(rec, classes):
+    """Trace events of @classes per million unmaps of a run's counted run;
+    None where the run was not counted or traced no class of them (a
+    trace of an older event list)."""
+    inv, n = rec.get("inv_counted"), num(rec.get("unmaps"))
+    if not inv or not n or not any(c in inv for c in classes):
+        return None
+    return sum(inv.get(c, 0) for c in classes) * 1e6 / n
+
+
+def summarise(recs, arch):
     """The median of repeated runs of one configuration."""
     out = {"type": recs[0].get("type"), "runs": len(recs)}
     for k in ("map_us", "map_sd", "unmap_us", "unmap_sd"):
@@ -72,6 +89,16 @@ def summarise(recs):
     out["inv_per_m_counted"] = (median(counted)
                                 if all(v is not None for v in counted)
                                 else None)
+    # Commands and completion waits, counted runs only: an estimate of
+    # the unmaps is too rough for a cost per unmap.
+    for key, classes in (("cmds_per_m_unmaps", CMD_CLASSES),
+                         ("waits_per_m_unmaps", WAIT_CLASSES)):
+        vals = [counted_per_m(r, classes.get(arch, ())) for r in recs]
+        out[key] = (median(vals) if vals and
+                    all(v is not None for v in vals) else None)
+    unmaps = [num(r.get("unmaps")) for r in recs]
+    out["unmaps_counted"] = (int(sum(unmaps)) if unmaps and
+                             all(u is not None for u in unmaps) else None)
     invs = [r["inv"] for r in recs if r.get("inv")]
     out["inv"] = None
     if invs:
@@ -215,7 +242,7 @@ def main():
                    "threads": t}
             for flavor in ("stock", "ours"):
                 recs = runs.get((mode, t, flavor))
-                row[flavor] = summarise(recs) if recs else None
+                row[flavor] = summarise(recs, args.arch) if recs else None
             s, o = row["stock"] or {}, row["ours"] or {}
             row["ratio"] = {
                 "map": ratio(s.get("map_us"), o.get("map_us")),
@@ -322,6 +349,31 @@ def main():
                "iommu:unmap tracepoint counting its unmaps, or, marked "
                "'~', with the unmaps of the run estimated as threads x "
                "seconds / (map + unmap latency).")
+    chead = ["mode", "threads", "stock cmds / waits", "ours cmds / waits",
+             "unmaps counted stock / ours"]
+    ctable = []
+    for r in rows:
+        s, o = r["stock"] or {}, r["ours"] or {}
+        if s.get("cmds_per_m_unmaps") is None and \
+                o.get("cmds_per_m_unmaps") is None:
+            continue
+        ctable.append([
+            r["param"], str(r["threads"]),
+            f"{per_m_str(s.get('cmds_per_m_unmaps'))} / "
+            f"{per_m_str(s.get('waits_per_m_unmaps'))}",
+            f"{per_m_str(o.get('cmds_per_m_unmaps'))} / "
+            f"{per_m_str(o.get('waits_per_m_unmaps'))}",
+            f"{per_m_str(s.get('unmaps_counted'))} / "
+            f"{per_m_str(o.get('unmaps_counted'))}"])
+    if ctable:
+        cmd, wait = ("IOTLB invalidation descriptors (page, domain, "
+                     "global, device-TLB)", "invalidation wait "
+                     "descriptors") if args.arch == "x86_64" else (
+                     "TLBI commands", "CMD_SYNCs")
+        out += ["", "Invalidation commands and completion waits per "
+                f"million unmaps (QEMU trace of the counted runs: {cmd}; "
+                f"{wait})"]
+        out += render(chead, ctable)
     if irows:
         ihead = ["mode", "domain", "threads", "stock map/unmap insn",
                  "ours map/unmap insn", "stock/ours map", "stock/ours unmap"]
