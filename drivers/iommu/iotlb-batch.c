@@ -25,8 +25,9 @@
  * whichever comes first: the timer flushes only batches that old and
  * comes back for the others when they will be, so that under a steady
  * stream of unmaps, which fills batches sooner, it flushes nothing. A
- * flush invalidates the merged ranges (all of them behind one completion
- * wait where the domain has flush_ranges, each with its own otherwise),
+ * flush invalidates the merged ranges (all of them with one flush_ranges
+ * call, sharing completion waits, where the domain has it, each with its
+ * own flush_range otherwise),
  * or, when they could not be kept to max_ranges or cost the driver more
  * than a full flush is worth (see iotlb_batch_decide() and
  * iotlb_batcher_set_cost()), promotes the batch to one flush of the whole
@@ -317,6 +318,7 @@ static void range_move(struct iotlb_batch_range *dst,
 	dst->start = src->start;
 	dst->end = src->end;
 	dst->pgsize = src->pgsize;
+	dst->queued = false;
 	INIT_LIST_HEAD(&dst->freelist);
 	list_splice_init(&src->freelist, &dst->freelist);
 }
@@ -478,6 +480,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		r->start = start;
 		r->end = end;
 		r->pgsize = u->pgsize;
+		r->queued = false;
 		INIT_LIST_HEAD(&r->freelist);
 		list_splice_init(&list, &r->freelist);
 	}

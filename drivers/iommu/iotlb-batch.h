@@ -8,6 +8,7 @@
 #define __IOMMU_IOTLB_BATCH_H
 
 #include <linux/atomic.h>
+#include <linux/iommu.h>
 #include <linux/list.h>
 #include <linux/spinlock.h>
 #include <linux/timer.h>
@@ -17,7 +18,25 @@ struct folio;
 struct scatterlist;
 struct iotlb_batcher;
 struct iotlb_batch_ent;
-struct iotlb_batch_range;
+
+/*
+ * A merged range of a batch. It is the gather a driver's iotlb_sync takes
+ * (start, end, pgsize and freelist; never queued), so that the batch's own
+ * array goes to iotlb_sync_ranges as it is. Without the IOMMU API (the
+ * KUnit build of the batcher) that gather is empty, and the batcher keeps
+ * the same fields in a struct of its own.
+ */
+#ifdef CONFIG_IOMMU_API
+#define iotlb_batch_range iommu_iotlb_gather
+#else
+struct iotlb_batch_range {
+	unsigned long start;
+	unsigned long end;
+	size_t pgsize;
+	struct list_head freelist;
+	bool queued;
+};
+#endif
 
 /**
  * struct iotlb_batch_params - thresholds of the batching policy
@@ -51,7 +70,10 @@ struct iotlb_batch_params {
  * @flush_ranges: optional: invalidate the @n (more than one) ranges of
  *	@ranges, each as @flush_range would, and return once all of them have
  *	completed, having waited for completion once where the driver can.
- *	Each range's freelist is as for @flush_range. Only called with range
+ *	@ranges is the batch's own array of gathers (start, end, pgsize and
+ *	freelist set, never queued), ready for a driver's iotlb_sync_ranges;
+ *	it stays the batch's, under its lock, until the call returns. Each
+ *	range's freelist is as for @flush_range. Only called with range
  *	sync (iotlb_batcher_set_range_sync()); without it a flush of several
  *	ranges calls @flush_range for each.
  * @flush_all: invalidate everything the domain may have cached, device
@@ -181,13 +203,6 @@ struct iotlb_batch_stats {
 	s64 held_now;
 };
 
-struct iotlb_batch_range {
-	unsigned long start;
-	unsigned long end;
-	size_t pgsize;
-	struct list_head freelist;
-};
-
 struct iotlb_batch_ent {
 	unsigned long iova;
 	size_t size;
@@ -212,6 +227,11 @@ struct iotlb_batch {
 		phys_addr_t end;
 	} span[IOTLB_BATCH_SPANS];
 	struct list_head freelist;	/* page-table pages of dropped ranges */
+	/*
+	 * Merged ranges, as the gathers a driver's iotlb_sync takes (never
+	 * marked queued): flush_ranges passes this array itself, which no
+	 * other flush touches while the batch lock is held.
+	 */
 	struct iotlb_batch_range *ranges;
 	struct iotlb_batch_ent *ents;
 	struct folio **held;
