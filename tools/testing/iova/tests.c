@@ -2106,6 +2106,31 @@ static int rest_locks_shared(const struct iova_impl *im)
 	return dom_close(&x);
 }
 
+/*
+ * A small range whose limit keeps it out of the rest of the last odd-sized
+ * block leaves that rest to the next one: after a 33-page range, a page
+ * limited to below it goes elsewhere, and the next page without that
+ * limit still goes to the rest, not to the free space above the block.
+ */
+static int t_rest_kept_by_limit(const struct iova_impl *im)
+{
+	unsigned long big, low, pfn;
+	struct dom x;
+
+	if (dom_open_pools(&x, im, "0"))
+		return -1;
+	big = im->alloc_fast(x.d, 33, LIMIT32 - 1024, false);
+	CHECK(big, "alloc_fast(33)");
+	low = im->alloc_fast(x.d, 1, big - 1, false);
+	CHECK(low && low < big, "page below %#lx: %#lx", big, low);
+	pfn = im->alloc_fast(x.d, 1, LIMIT32, false);
+	CHECK(pfn >= big + 33 && pfn < big + 64,
+	      "page at %#lx, not in the rest [%#lx, %#lx]", pfn, big + 33,
+	      big + 63);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
 static int t_rest_own_pool(const struct iova_impl *im)
 {
 	int ret = rest_locks_alone(im);
@@ -2211,6 +2236,7 @@ static const struct test tests[] = {
 	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
 	{ "cache_floor", t_cache_floor, T_OURS },
 	{ "rest_own_pool", t_rest_own_pool, T_OURS },
+	{ "rest_kept_by_limit", t_rest_kept_by_limit, T_OURS },
 	{ "cache_decay_burst", t_cache_decay_burst, T_OURS },
 	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
 	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
