@@ -78,10 +78,15 @@
  * range serves every request of its order. Larger ranges take exactly
  * their size, naturally aligned to the next power of two as in stock: the
  * rest of that block still serves smaller mappings, which keeps a 32-bit
- * space as full as stock keeps it: the ranges below 32 pages a CPU maps
- * next go to that rest first (see iova_search_rest()). Freed fast-path
- * ranges of up to 32 pages, and of the powers of two from 64 to 1024
- * pages, first go to per-CPU caches, one bounded stack per order; up to
+ * space as full as stock keeps it: each tree (the domain's, or a CPU's
+ * pool) puts the ranges below 32 pages it gives out in the rest of the
+ * block of the last such range it gave out first (see iova_search_rest()).
+ * With pools, a CPU's small ranges use the rest in its own pool and take
+ * no shared lock for it; only after its pool could not serve a range of
+ * an exact size do they follow that range to the domain's tree or another
+ * CPU's pool (see iova_rest_alloc()). Freed fast-path ranges of up to 32
+ * pages, and of the powers of two from 64 to 1024 pages, first go to
+ * per-CPU caches, one bounded stack per order; up to
  * 16 ranges of the other sizes from 33 to 1024 pages sit in a small
  * per-CPU list with their sizes, each serving a request of its size or of
  * up to a third less, trimmed to it (see iova_xc_alloc()). Cached ranges
@@ -343,10 +348,11 @@ struct iova_seen {
  * @xclass: the size class of each slot's range
  * @xsize: the sizes of the ranges of exact sizes, by slot
  * @xpfn: the first pfns of those ranges
- * @rest: the tree (the domain's, or a pool) of the last range of an
- *	exact size this CPU allocated, whose block's rest takes the small
- *	ranges that follow (see iova_search_rest()); NULL if none. A hint,
- *	read and written without the lock
+ * @rest: the tree (the domain's, or another CPU's pool) of the last range
+ *	of an exact size that fell back there from this CPU's pool, whose
+ *	block's rest takes the small ranges that follow while it is still
+ *	this CPU's (see iova_rest_alloc()); NULL if none. A hint, read and
+ *	written without the lock
  * @cpu: the CPU this is
  * @pool_pages: pages of the chunks this CPU's pool owns
  * @refills: chunks the pool took from the domain's tree
@@ -1728,13 +1734,17 @@ static unsigned long iova_fast_pages(unsigned long size)
  * of into the highest small gaps elsewhere, which would leave the rests
  * of its blocks empty and, once the space runs short, the gaps around the
  * ranges that caches and pools give back too small for a large range.
- * Empties the rest when it has no room. Tree lock held; NULL if none.
+ * The rest fills from the top and looks no further than its top gap. A
+ * request that does not fit there, by its size or its limit, leaves the
+ * rest to the next one; the rest is emptied only once its top gap has no
+ * free page. Tree lock held; NULL if @req does not fit.
  */
 static struct iova *iova_search_rest(struct iova_domain *iovad,
 				     const struct iova_req *req,
 				     unsigned long *pfn)
 {
 	struct iova_req rest = *req;
+	unsigned long top;
 	struct iova *n;
 
 	/* a hint only: whatever the rest holds now, the gap decides */
@@ -1743,13 +1753,22 @@ static struct iova *iova_search_rest(struct iova_domain *iovad,
 	if (rest.min_pfn <= rest.limit) {
 		n = iova_find_ceil(iovad, rest.limit);
 		if (iova_gap_place(n, &rest, pfn)) {
-			/* the rest fills from the top: what is above is taken */
+			/* what is above is taken */
 			iovad->rest_hi = *pfn - 1;
 			return n;
 		}
 	}
-	iovad->rest_lo = 1;
-	iovad->rest_hi = 0;
+	/* the highest free page of the rest, whatever the caller's limit */
+	rest.size = 1;
+	rest.aligned = false;
+	rest.align_mask = ~0UL;
+	rest.limit = iovad->rest_hi;
+	if (iova_gap_place(iova_find_ceil(iovad, rest.limit), &rest, &top)) {
+		iovad->rest_hi = top;
+	} else {
+		iovad->rest_lo = 1;
+		iovad->rest_hi = 0;
+	}
 	return NULL;
 }
 
@@ -1770,8 +1789,10 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 	iova_stash(iovad, &pre);
 	/* the range takes a node, or banks one for the split that frees it */
 	if (iova_have_spare(iovad)) {
+		/* a caller that asks for the rest alone uses only its own */
 		if (size < IOVA_FAST_ROUND_LIMIT &&
-		    iovad->rest_lo <= iovad->rest_hi)
+		    iovad->rest_lo <= iovad->rest_hi &&
+		    (!rest_only || iovad->rest_cpu == raw_smp_processor_id()))
 			next = iova_search_rest(iovad, &req, &pfn);
 		if (!next && !rest_only)
 			next = iova_search(iovad, &req, &pfn);
@@ -1784,6 +1805,7 @@ static unsigned long iova_fast_tree_alloc(struct iova_domain *iovad,
 		if (!is_power_of_2(size)) {
 			iovad->rest_lo = pfn + size;
 			iovad->rest_hi = pfn + roundup_pow_of_two(size) - 1;
+			iovad->rest_cpu = raw_smp_processor_id();
 		}
 	} else {
 		pfn = 0;
@@ -2715,7 +2737,7 @@ static void iova_xc_list(struct iova_cpu_cache *cc, unsigned int i,
 	cc->xused |= 1U << i;
 	cc->xmask[c] |= 1U << i;
 	cc->xclasses |= 1UL << c;
-	cc->xnr++;
+	WRITE_ONCE(cc->xnr, cc->xnr + 1);
 	cc->pages += size;
 }
 
@@ -2728,7 +2750,7 @@ static void iova_xc_unlist(struct iova_cpu_cache *cc, unsigned int i)
 	cc->xmask[c] &= ~(1U << i);
 	if (!cc->xmask[c])
 		cc->xclasses &= ~(1UL << c);
-	cc->xnr--;
+	WRITE_ONCE(cc->xnr, cc->xnr - 1);
 	cc->pages -= cc->xsize[i];
 }
 
@@ -3094,9 +3116,11 @@ static bool iova_reclaim(struct iova_domain *iovad, bool all)
 
 /*
  * A range of fewer than 32 pfns in the rest of the block of this CPU's
- * last range of an exact size, in whichever tree that range went to (its
- * pool, another CPU's or the domain's): see iova_search_rest(). 0 if
- * there is none or it has no room left.
+ * last range of an exact size, when that range fell back from this CPU's
+ * pool to the domain's tree or to another CPU's pool (see
+ * iova_alloc_uncached()), and only while that rest is still the one this
+ * CPU made: see iova_search_rest(). 0 if there is none or it has no room
+ * for this request, which drops the hint.
  */
 static unsigned long iova_rest_alloc(struct iova_domain *iovad,
 				     unsigned long size, unsigned long limit_pfn)
@@ -3106,7 +3130,8 @@ static unsigned long iova_rest_alloc(struct iova_domain *iovad,
 	enum iova_trace_path path;
 	unsigned long pfn;
 
-	if (!tree)
+	/* its own pool looks at its rest first anyway */
+	if (!tree || tree == &cc->pool)
 		return 0;
 	pfn = iova_fast_tree_alloc(tree, size, limit_pfn, true);
 	if (!pfn) {
@@ -3149,9 +3174,9 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES) {
 		pfn = iova_pool_alloc(iovad, size, limit_pfn);
 		if (pfn) {
-			tree = &raw_cpu_ptr(iovad->caches)->pool;
-			path = IOVA_TRACE_POOL;
-			goto out;
+			trace_iova_alloc(iovad, size, limit_pfn, pfn,
+					 IOVA_TRACE_POOL);
+			return pfn;
 		}
 	}
 
@@ -3181,9 +3206,15 @@ static noinline unsigned long iova_alloc_uncached(struct iova_domain *iovad,
 		trace_iova_alloc(iovad, size, limit_pfn, 0, IOVA_TRACE_FAIL);
 		return 0;
 	}
-out:
-	/* the small ranges that follow go to the rest of its block first */
-	if (iovad->caches && !is_power_of_2(size))
+	/*
+	 * A range of an exact size that this CPU's pool should have served
+	 * but could not: the small ranges that follow go to the rest of its
+	 * block first, as they would in the pool. A larger range (which the
+	 * domain's tree always serves) leaves them to the pool, and without
+	 * pools the domain's tree looks at its rest first anyway.
+	 */
+	if (iova_pooled(iovad) && size <= IOVA_POOL_MAX_PAGES &&
+	    !is_power_of_2(size))
 		WRITE_ONCE(raw_cpu_ptr(iovad->caches)->rest, tree);
 	trace_iova_alloc(iovad, size, limit_pfn, pfn, path);
 	return pfn;

@@ -100,6 +100,7 @@ struct iova_domain {
 	unsigned long	nr_fast_allocs;
 	unsigned long	rest_lo;
 	unsigned long	rest_hi;
+	unsigned int	rest_cpu;
 	struct iova_cpu_cache __percpu *caches;
 	struct iova_depot *depot;
 	struct hlist_node cpuhp_dead;

@@ -2042,6 +2042,103 @@ static int t_cache_floor(const struct iova_impl *im)
 }
 
 /*
+ * With pools, a CPU's small ranges that miss its cache come from its own
+ * pool whatever it mapped before: a mapping of more than
+ * IOVA_POOL_MAX_PAGES pages (from the domain's tree) must not send the
+ * small ones that follow to the domain's tree lock, neither on this CPU
+ * alone nor while another CPU keeps mapping such buffers. Only pool
+ * refills (one per 4096 pages) may take it.
+ */
+#define REST_MISSES	900
+#define REST_ROUNDS	50
+
+static int rest_locks_alone(const struct iova_impl *im)
+{
+	unsigned long t0, s0, t1, s1;
+	struct dom x;
+	int i;
+
+	if (dom_open_pools(&x, im, "1"))
+		return -1;
+	CHECK(im->alloc_fast(x.d, 1100, LIMIT32, false), "alloc_fast(1100)");
+	/* the first small one fills the pool */
+	CHECK(im->alloc_fast(x.d, 1, LIMIT32, false), "alloc_fast(1)");
+	im->lock_counts(x.d, &t0, &s0);
+	for (i = 0; i < REST_MISSES; i++)
+		CHECK(im->alloc_fast(x.d, 1, LIMIT32, false), "alloc_fast(1)");
+	im->lock_counts(x.d, &t1, &s1);
+	CHECK(t1 - t0 <= 1,
+	      "%d one-page misses after a 1100-page mapping took the tree lock %lu times",
+	      REST_MISSES, t1 - t0);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int rest_locks_shared(const struct iova_impl *im)
+{
+	unsigned long t0, s0, t1, s1, taken = 0;
+	struct dom x;
+	int r, i;
+
+	if (dom_open_pools(&x, im, "1"))
+		return -1;
+	harness_set_cpu(1);
+	CHECK(im->alloc_fast(x.d, 1, LIMIT32, false), "alloc_fast(1)");
+	CHECK(im->alloc_fast(x.d, 1100, LIMIT32, false), "alloc_fast(1100)");
+	for (r = 0; r < REST_ROUNDS; r++) {
+		harness_set_cpu(0);
+		CHECK(im->alloc_fast(x.d, 1100, LIMIT32, false),
+		      "alloc_fast(1100)");
+		harness_set_cpu(1);
+		im->lock_counts(x.d, &t0, &s0);
+		for (i = 0; i < 100; i++)
+			CHECK(im->alloc_fast(x.d, 1, LIMIT32, false),
+			      "alloc_fast(1)");
+		im->lock_counts(x.d, &t1, &s1);
+		taken += t1 - t0;
+	}
+	harness_set_cpu(0);
+	/* 5000 pages: at most two refills */
+	CHECK(taken <= 2,
+	      "CPU 1's %d one-page misses took the tree lock %lu times while CPU 0 mapped 1100 pages",
+	      REST_ROUNDS * 100, taken);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+/*
+ * A small range whose limit keeps it out of the rest of the last odd-sized
+ * block leaves that rest to the next one: after a 33-page range, a page
+ * limited to below it goes elsewhere, and the next page without that
+ * limit still goes to the rest, not to the free space above the block.
+ */
+static int t_rest_kept_by_limit(const struct iova_impl *im)
+{
+	unsigned long big, low, pfn;
+	struct dom x;
+
+	if (dom_open_pools(&x, im, "0"))
+		return -1;
+	big = im->alloc_fast(x.d, 33, LIMIT32 - 1024, false);
+	CHECK(big, "alloc_fast(33)");
+	low = im->alloc_fast(x.d, 1, big - 1, false);
+	CHECK(low && low < big, "page below %#lx: %#lx", big, low);
+	pfn = im->alloc_fast(x.d, 1, LIMIT32, false);
+	CHECK(pfn >= big + 33 && pfn < big + 64,
+	      "page at %#lx, not in the rest [%#lx, %#lx]", pfn, big + 33,
+	      big + 63);
+	CHECK(im->validate(x.d) == 0, "validate");
+	return dom_close(&x);
+}
+
+static int t_rest_own_pool(const struct iova_impl *im)
+{
+	int ret = rest_locks_alone(im);
+
+	return ret ? ret : rest_locks_shared(im);
+}
+
+/*
  * A cache keeps its ranges between bursts of mappings: one CPU maps 200
  * 32-page ranges and unmaps them every 500 ms, without pools, and after
  * the first burst the tree lock is hardly taken.
@@ -2138,6 +2235,8 @@ static const struct test tests[] = {
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
 	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
 	{ "cache_floor", t_cache_floor, T_OURS },
+	{ "rest_own_pool", t_rest_own_pool, T_OURS },
+	{ "rest_kept_by_limit", t_rest_kept_by_limit, T_OURS },
 	{ "cache_decay_burst", t_cache_decay_burst, T_OURS },
 	{ "capacity32_33", t_capacity32_33, T_VS_STOCK },
 	{ "capacity32_33+31x1", t_capacity32_33_small, T_VS_STOCK },
