@@ -56,24 +56,18 @@ addr() {
 
 # measure FLAVOR MODE GRANULE: the sections into $out/FLAVOR-gGRANULE.txt
 measure() {
-	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux log q
+	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux log
 	if [ "$1" = stock ]; then
 		kernel=$k_stock
 		vmlinux=$GUEST/$GARCH-stock/vmlinux
 	fi
 	log=$out/$1-g$3.log
 	step "irqsoff: $1 kernel, $2 mode, granule $3"
-	$QEMU -accel tcg -icount shift=1 -machine q35,kernel-irqchip=split \
-		-device intel-iommu,intremap=on -device edu -smp 2 -m 512M \
-		-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-		-append "console=ttyS0 no_timer_check tsc=reliable $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$3" \
-		-gdb "tcp:127.0.0.1:$port" < /dev/null > "$log" 2>&1 &
-	q=$!
-	for _ in $(seq 300); do
-		grep -q "ok 1 bind" "$log" && break
-		kill -0 "$q" 2> /dev/null || break
-		sleep 1
-	done
+	gdb_guest_boot "$log" "$port" "$kernel" "$initrd" \
+		"console=ttyS0 no_timer_check tsc=reliable $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$3" \
+		-icount shift=1 -machine q35,kernel-irqchip=split \
+		-device intel-iommu,intremap=on
+	gdb_guest_wait "$log" "ok 1 bind" 300 || true
 	sleep 5
 	STEP_ARCH=$GARCH STEP_PORT=$port STEP_OUT=$out/$1-g$3.txt \
 		STEP_LOCK=$(addr "$vmlinux" _raw_spin_lock_irqsave) \
@@ -84,8 +78,7 @@ measure() {
 		timeout --foreground 600 python3 "$GUEST_DIR/steptrace.py" \
 		< /dev/null > "$out/$1-g$3.step.log" 2>&1 ||
 		step "irqsoff: stepping failed, see $out/$1-g$3.step.log"
-	kill "$q" 2> /dev/null || true
-	wait "$q" 2> /dev/null || true
+	gdb_guest_stop
 }
 
 for g in ${IRQSOFF_GRANULES:-1 16}; do

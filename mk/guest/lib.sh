@@ -108,3 +108,35 @@ mode_param() {
 guest_devices() {
 	[ "${GUEST_DEVICES:-1}" != 0 ]
 }
+
+# The guest of mk/guest/steptrace.sh and irqsoff.sh, stepped over QEMU's
+# gdbstub while dma_map_bench.sh runs in it.
+# gdb_guest_boot LOG PORT KERNEL INITRD APPEND [QEMU-ARG...]: boot it in
+# the background (QEMU's PID in GDB_QEMU), the gdbstub on PORT, the
+# console in LOG.
+gdb_guest_boot() {
+	local log=$1 port=$2 kernel=$3 initrd=$4 append=$5
+	shift 5
+	$QEMU -accel tcg "$@" -device edu -smp 2 -m 512M \
+		-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
+		-append "$append" -gdb "tcp:127.0.0.1:$port" < /dev/null > "$log" 2>&1 &
+	GDB_QEMU=$!
+}
+
+# gdb_guest_wait LOG PATTERN SECONDS: until LOG has PATTERN; non-zero when
+# QEMU ended or SECONDS passed first.
+gdb_guest_wait() {
+	local i
+	for ((i = 0; i < $3; i++)); do
+		grep -q "$2" "$1" && return 0
+		kill -0 "$GDB_QEMU" 2> /dev/null || return 1
+		sleep 1
+	done
+	return 1
+}
+
+# gdb_guest_stop: end the guest of gdb_guest_boot.
+gdb_guest_stop() {
+	kill "$GDB_QEMU" 2> /dev/null || true
+	wait "$GDB_QEMU" 2> /dev/null || true
+}

@@ -48,7 +48,7 @@ initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
 
 # trace FLAVOR MODE: the calls' addresses into $out/FLAVOR-MODE.trace
 trace() {
-	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux addr log q
+	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux addr log
 	if [ "$1" = stock ]; then
 		kernel=$k_stock
 		vmlinux=$GUEST/$GARCH-stock/vmlinux
@@ -59,18 +59,12 @@ trace() {
 	step "steptrace: $func in $1 kernel, $2 mode, $samples calls"
 	# The same machine as boot.sh's guest; the benchmark runs long enough
 	# for the stepping and is cut short afterwards.
-	$QEMU -accel tcg "${machine[@]}" -device edu -smp 2 -m 512M \
-		-nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
-		-append "$params $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
-		-gdb "tcp:127.0.0.1:$port" < /dev/null > "$log" 2>&1 &
-	q=$!
+	gdb_guest_boot "$log" "$port" "$kernel" "$initrd" \
+		"$params $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
+		"${machine[@]}"
 	# The runner prints the test's output only when it ends: wait for its
 	# start, then for the benchmark to be under way.
-	for _ in $(seq 180); do
-		grep -q "selftests: iova: dma_map_bench.sh" "$log" && break
-		kill -0 "$q" 2> /dev/null || break
-		sleep 1
-	done
+	gdb_guest_wait "$log" "selftests: iova: dma_map_bench.sh" 180 || true
 	sleep 12
 	STEP_ARCH=$GARCH STEP_ADDR=$addr STEP_PORT=$port \
 		STEP_SAMPLES=$samples STEP_SKIP=${STEP_SKIP:-300} \
@@ -78,8 +72,7 @@ trace() {
 		python3 "$GUEST_DIR/steptrace.py" \
 		< /dev/null > "$out/$1-$2.step.log" 2>&1 ||
 		step "steptrace: stepping failed, see $out/$1-$2.step.log"
-	kill "$q" 2> /dev/null || true
-	wait "$q" 2> /dev/null || true
+	gdb_guest_stop
 }
 
 txt=$RESULTS/steptrace-$GARCH-$func.txt
