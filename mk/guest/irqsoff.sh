@@ -50,10 +50,6 @@ ranges() {
 	}'
 }
 
-addr() {
-	nm "$1" | awk -v f="$2" '$3 == f && !n++ { print $1 }'
-}
-
 # measure FLAVOR MODE GRANULE: the sections into $out/FLAVOR-gGRANULE.txt
 measure() {
 	local kernel=$k_ours vmlinux=$GUEST/$GARCH-ours/vmlinux log
@@ -70,8 +66,8 @@ measure() {
 	gdb_guest_wait "$log" "ok 1 bind" 300 || true
 	sleep 5
 	STEP_ARCH=$GARCH STEP_PORT=$port STEP_OUT=$out/$1-g$3.txt \
-		STEP_LOCK=$(addr "$vmlinux" _raw_spin_lock_irqsave) \
-		STEP_AFTER=$(addr "$vmlinux" qi_submit_sync) \
+		STEP_LOCK=$(vmlinux_addr "$vmlinux" _raw_spin_lock_irqsave) \
+		STEP_AFTER=$(vmlinux_addr "$vmlinux" qi_submit_sync) \
 		STEP_CALLERS=$(ranges "$vmlinux") \
 		STEP_FLUSHES=${IRQSOFF_FLUSHES:-3} \
 		STEP_BUDGET=${IRQSOFF_BUDGET:-150} \

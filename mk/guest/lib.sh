@@ -140,3 +140,8 @@ gdb_guest_stop() {
 	kill "$GDB_QEMU" 2> /dev/null || true
 	wait "$GDB_QEMU" 2> /dev/null || true
 }
+
+# vmlinux_addr VMLINUX FUNCTION: the address of FUNCTION's first symbol.
+vmlinux_addr() {
+	nm "$1" | awk -v f="$2" '$3 == f && !n++ { print $1 }'
+}

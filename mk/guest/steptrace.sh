@@ -53,7 +53,7 @@ trace() {
 		kernel=$k_stock
 		vmlinux=$GUEST/$GARCH-stock/vmlinux
 	fi
-	addr=$(nm "$vmlinux" | awk -v f="$func" '$3 == f && !n++ { print $1 }')
+	addr=$(vmlinux_addr "$vmlinux" "$func")
 	[ -n "$addr" ] || die "steptrace: no $func in $vmlinux"
 	log=$out/$1-$2.log
 	step "steptrace: $func in $1 kernel, $2 mode, $samples calls"
