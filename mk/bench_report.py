@@ -170,7 +170,8 @@ def attack_verdict(runs):
     if failed:
         return "BROKEN: %s failed" % ", ".join(failed)
     landed = sum(r.get("landed", 0) for r in runs
-                 if r.get("run") not in ("control", "load-control"))
+                 if not r.get("run", "").startswith(("control",
+                                                     "load-control")))
     text = "open: %d landed (known)" % landed if dtype == "DMA-FQ" \
         else "closed"
     if skipped:

@@ -54,11 +54,20 @@
  *   coherent  one page of dma_alloc_coherent(), freed with
  *             dma_free_coherent() (unmap and free in one call).
  *
- * unmap=noinval (kind=page only) replaces the driver's dma_unmap_page() by
- * an unmap that never invalidates: the test clears the page-table entry
- * itself with iommu_unmap_fast() and a gather marked queued, never syncs,
- * and frees the page at once. It is the positive control: with it the
- * write must land in reused memory in every domain that translates.
+ * The positive controls, one per kind, show that the attack path of the
+ * kind is live: that the write goes out, through the victim's translation,
+ * at the moment the trial aims it at, and that it is seen where it lands.
+ *
+ *   unmap=noinval (every kind but coherent) replaces the driver's unmap by
+ *             one that never invalidates: the test clears the page-table
+ *             entries of the mapping itself with iommu_unmap_fast() and a
+ *             gather marked queued, never syncs, and frees the memory at
+ *             once. The write must land in reused memory in every domain
+ *             that translates.
+ *   unmap=keep (every kind; the one control of coherent memory, which
+ *             cannot be freed behind the DMA API's back) leaves the victim
+ *             mapped and owned until the write is done: the write must
+ *             land in the victim (hit_victim).
  *
  * One release trial (test=release, kind=page): the test keeps its own
  * reference to the victim page throughout. After edu has read the page,
@@ -72,7 +81,7 @@
  *
  * The debugfs file iotlb_attack/run takes KEY=VALUE words (trials=N
  * lead_us=N max_lead_us=N load=N reuse=N release_ms=N kind=K
- * unmap=dma|noinval test=attack|release), runs trials until TRIALS of them
+ * unmap=dma|noinval|keep test=attack|release), runs trials until TRIALS of them
  * were valid (five times as many at most) and reads back one line:
  *
  *   test=T kind=K unmap=U trials=N valid=N reused=N held=N
@@ -81,7 +90,8 @@
  *
  * valid: trials whose transfer had not started when the victim was
  * unmapped (the others tested nothing); hit_victim: valid trials whose
- * write landed in the held victim; reused_valid: valid trials whose victim
+ * write landed in the held victim (unmap=keep: in the victim, still
+ * mapped); reused_valid: valid trials whose victim
  * memory was reallocated. For test=release, landed_victim counts the
  * writes after the release that landed, and live the trials whose first
  * write did. LOAD kernel threads map and unmap pages of the same device,
@@ -187,7 +197,18 @@ static const char * const kind_names[] = {
 };
 
 static const char * const test_names[] = { "attack", "release" };
-static const char * const unmap_names[] = { "dma", "noinval" };
+
+enum unmap_mode {
+	UNMAP_DMA,
+	UNMAP_NOINVAL,
+	UNMAP_KEEP,
+};
+
+static const char * const unmap_names[] = {
+	[UNMAP_DMA]	= "dma",
+	[UNMAP_NOINVAL]	= "noinval",
+	[UNMAP_KEEP]	= "keep",
+};
 
 struct attack_params {
 	unsigned int trials;
@@ -198,7 +219,7 @@ struct attack_params {
 	unsigned int release_ms;
 	unsigned int kind;
 	unsigned int test;	/* index into test_names */
-	unsigned int unmap;	/* index into unmap_names */
+	unsigned int unmap;	/* enum unmap_mode */
 };
 
 struct attack_result {
@@ -243,8 +264,10 @@ struct victim {
 	void *target_lin;		/* @target_cpu in the linear map */
 	/* Can its pages be held by a reference and looked at in place? */
 	bool checkable;
-	/* unmap=noinval: the page-table entry was cleared, never flushed. */
+	/* unmap=noinval: the page-table entries were cleared, never flushed. */
 	bool noinval;
+	dma_addr_t noinval_iova;	/* first page of what was cleared */
+	size_t noinval_size;
 	struct iommu_iotlb_gather gather;
 };
 
@@ -527,40 +550,26 @@ static int victim_map(struct attack_dev *ad, struct victim *v)
 	return -EINVAL;
 }
 
-/*
- * Unmap @v as its owner would; with @noinval (kind=page only) clear the
- * page-table entry behind the DMA API's back and invalidate nothing.
- */
-static void victim_unmap(struct attack_dev *ad, struct victim *v,
-			 bool noinval)
+/* Unmap @v as its owner would (coherent memory: free it as well). */
+static void victim_dma_unmap(struct attack_dev *ad, struct victim *v,
+			     unsigned long attrs)
 {
 	struct device *dev = &ad->pdev->dev;
-	struct iommu_domain *domain;
-
-	if (noinval) {
-		domain = iommu_get_domain_for_dev(dev);
-		iommu_iotlb_gather_init(&v->gather);
-		/* "A full flush follows": it never does. */
-		v->gather.queued = true;
-		if (domain && iommu_unmap_fast(domain, v->dma, v->size,
-					       &v->gather) == v->size)
-			v->noinval = true;
-		else
-			dma_unmap_page(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
-		return;
-	}
 
 	switch (v->kind) {
 	case VICTIM_PAGE:
 	case VICTIM_HIGH:
 	case VICTIM_COMPOUND:
-		dma_unmap_page(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
+		dma_unmap_page_attrs(dev, v->dma, v->size, DMA_BIDIRECTIONAL,
+				     attrs);
 		break;
 	case VICTIM_KMALLOC:
-		dma_unmap_single(dev, v->dma, v->size, DMA_BIDIRECTIONAL);
+		dma_unmap_single_attrs(dev, v->dma, v->size, DMA_BIDIRECTIONAL,
+				       attrs);
 		break;
 	case VICTIM_SG:
-		dma_unmap_sg(dev, v->sgl, VICTIM_SG_PAGES, DMA_BIDIRECTIONAL);
+		dma_unmap_sg_attrs(dev, v->sgl, VICTIM_SG_PAGES,
+				   DMA_BIDIRECTIONAL, attrs);
 		break;
 	case VICTIM_COHERENT:
 		dma_free_coherent(dev, v->size, v->cpu, v->dma);
@@ -569,25 +578,81 @@ static void victim_unmap(struct attack_dev *ad, struct victim *v,
 }
 
 /*
- * After an unmap=noinval trial: give the DMA layer back an IOVA whose
- * page-table entry it still believes in (mapped to @scratch, so that its
- * unmap finds what it expects), and have it unmapped, and invalidated, the
- * ordinary way.
+ * The IOVA pages a streaming mapping of @v took: *@iova and the size.
+ * dma-iommu maps a scatterlist into one run of IOVA, from the first
+ * segment to the end of the last one.
+ */
+static size_t victim_iova_range(const struct victim *v, dma_addr_t *iova)
+{
+	*iova = ALIGN_DOWN(v->dma, PAGE_SIZE);
+	switch (v->kind) {
+	case VICTIM_KMALLOC:
+		return PAGE_ALIGN((v->dma - *iova) + v->size);
+	case VICTIM_SG:
+		return v->target + PAGE_SIZE - *iova;
+	default:
+		return v->size;
+	}
+}
+
+/*
+ * Unmap @v as its owner would; with @noinval (every kind but coherent)
+ * clear its page-table entries behind the DMA API's back and invalidate
+ * nothing.
+ */
+static void victim_unmap(struct attack_dev *ad, struct victim *v,
+			 bool noinval)
+{
+	struct iommu_domain *domain;
+	dma_addr_t iova;
+	size_t size;
+
+	if (noinval && v->kind != VICTIM_COHERENT) {
+		domain = iommu_get_domain_for_dev(&ad->pdev->dev);
+		size = victim_iova_range(v, &iova);
+		iommu_iotlb_gather_init(&v->gather);
+		/* "A full flush follows": it never does. */
+		v->gather.queued = true;
+		if (domain &&
+		    iommu_unmap_fast(domain, iova, size, &v->gather) == size) {
+			v->noinval = true;
+			v->noinval_iova = iova;
+			v->noinval_size = size;
+			return;
+		}
+	}
+	victim_dma_unmap(ad, v, 0);
+}
+
+/*
+ * After an unmap=noinval trial: give the DMA layer back IOVA whose
+ * page-table entries it still believes in (every page mapped to @scratch,
+ * so that its unmap finds what it expects), and have it unmapped, and
+ * invalidated, the ordinary way. The memory behind it is long freed: no
+ * CPU sync may touch it.
  */
 static void victim_noinval_done(struct attack_dev *ad, struct victim *v,
 				struct page *scratch)
 {
 	struct device *dev = &ad->pdev->dev;
 	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+	size_t off;
 
 	if (!v->noinval)
 		return;
-	if (!iommu_map(domain, v->dma, page_to_phys(scratch), PAGE_SIZE,
-		       IOMMU_READ | IOMMU_WRITE, GFP_KERNEL))
-		dma_unmap_page(dev, v->dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
-	else
+	for (off = 0; off < v->noinval_size; off += PAGE_SIZE)
+		if (iommu_map(domain, v->noinval_iova + off,
+			      page_to_phys(scratch), PAGE_SIZE,
+			      IOMMU_READ | IOMMU_WRITE, GFP_KERNEL))
+			break;
+	if (off == v->noinval_size) {
+		victim_dma_unmap(ad, v, DMA_ATTR_SKIP_CPU_SYNC);
+	} else {
+		if (off)
+			iommu_unmap(domain, v->noinval_iova, off);
 		dev_warn(dev, "IOVA %pad lost after an unmap=noinval trial\n",
-			 &v->dma);
+			 &v->noinval_iova);
+	}
 	iommu_iotlb_sync(domain, &v->gather);
 	v->noinval = false;
 }
@@ -745,9 +810,22 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	edu_start(ad, EDU_BUF_ADDR, v.target, true);
 	sleep_until_lead(start, *min_delay_us, lead_us);
 
-	/* The driver is done with the buffer: unmap, free. */
 	valid = edu_busy(ad);
-	victim_unmap(ad, &v, p->unmap);
+	if (p->unmap == UNMAP_KEEP) {
+		/*
+		 * The live control: the victim stays mapped and owned, the
+		 * write must land in it.
+		 */
+		if (!edu_wait(ad, NULL))
+			res->timeouts++;
+		landed_victim = holds_attack(v.target_cpu, EDU_XFER_LEN, seq);
+		victim_unmap(ad, &v, false);
+		victim_free_pages(&v);
+		goto count;
+	}
+
+	/* The driver is done with the buffer: unmap, free. */
+	victim_unmap(ad, &v, p->unmap == UNMAP_NOINVAL);
 
 	/*
 	 * Somebody else gets memory: on this CPU, with no chance for anyone
@@ -782,6 +860,7 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	}
 	victim_noinval_done(ad, &v, scratch);
 
+count:
 	res->trials++;
 	if (valid)
 		res->valid++;
@@ -828,7 +907,7 @@ static int release_trial(struct attack_dev *ad, struct attack_result *res,
 	fill_words(v.target_cpu, EDU_XFER_LEN, VICTIM_MAGIC);
 
 	/* Unmapped, and released: the page is the test's own again. */
-	victim_unmap(ad, &v, p->unmap);
+	victim_unmap(ad, &v, p->unmap == UNMAP_NOINVAL);
 	end = jiffies + msecs_to_jiffies(RELEASE_WAIT_MS);
 	while (page_ref_count(v.page) > 1 && time_before(jiffies, end))
 		usleep_range(500, 1000);
@@ -979,8 +1058,13 @@ static int parse_params(char *buf, struct attack_params *p)
 	}
 	if (!p->trials || !p->nr_reuse)
 		return -EINVAL;
-	/* Only a streaming page mapping can be unmapped behind its back. */
-	if ((p->unmap || p->test) && p->kind != VICTIM_PAGE)
+	/*
+	 * The release test knows order-0 pages; coherent memory cannot be
+	 * freed behind the DMA API's back; unmap=keep is an attack control.
+	 */
+	if (p->test && (p->kind != VICTIM_PAGE || p->unmap == UNMAP_KEEP))
+		return -EINVAL;
+	if (p->unmap == UNMAP_NOINVAL && p->kind == VICTIM_COHERENT)
 		return -EINVAL;
 	if (p->test)
 		p->nr_load = 0;

@@ -13,9 +13,9 @@
 # deferred DMA-SAFE; an identity domain is a SKIP):
 #
 #   control     the positive control: the driver's unmap=noinval (clear
-#               the page-table entry, never invalidate, free the page) must
-#               let a write land in reused memory, or the attack path is
-#               silent and the test fails;
+#               the page-table entries, never invalidate, free the memory)
+#               must let a write land in reused memory, or the attack path
+#               is silent and the test fails;
 #   release     after the unmap and the release of the page (past
 #               iommu.batch_timeout and the flush queue's timeout), before
 #               the IOVA is handed out again, a write through the old IOVA
@@ -23,8 +23,15 @@
 #               the release and never invalidates fails here); the same
 #               write through the mapping just before must land;
 #   page        IOVA_ATTACK_TRIALS trials with order-0 pages;
-#   KIND        IOVA_ATTACK_KIND_TRIALS trials each of the other victim
-#               kinds (high, compound, kmalloc, sg, coherent);
+#   control-KIND
+#               the positive control of each of the other victim kinds
+#               (high, compound, kmalloc, sg: unmap=noinval as above;
+#               coherent memory, which cannot be freed behind the DMA
+#               API's back: unmap=keep, the victim stays mapped and owned
+#               and the write must land in it): a control that lands
+#               nothing fails;
+#   KIND        IOVA_ATTACK_KIND_TRIALS trials of the kind, right after its
+#               control;
 #   load        the control and the page trials again under concurrent
 #               map/unmap load: IOVA_ATTACK_LOAD kernel threads of the test
 #               driver mapping and unmapping pages of the same device (same
@@ -45,10 +52,15 @@
 #                    reused memory;
 #   DMA-FQ (lazy)    writes land in reused memory: the known weakness, and
 #                    the attack path's second positive control: a quiet
-#                    page run that lands nothing fails.
+#                    page run that lands nothing fails; a run of another
+#                    kind that lands nothing is no evidence (a SKIP, never
+#                    a PASS): its control is what shows its path live.
 #
-# A quiet run with fewer counted trials than half those asked for (a
-# quarter for the kinds other than page) tested too little and fails.
+# A strict or safe run that lands nothing is a PASS only where the kind's
+# control landed: with a silent control it is no evidence, a SKIP (the
+# control itself fails). A quiet run with fewer counted trials than half
+# those asked for (a quarter for the kinds other than page) tested too
+# little and fails.
 # Under load a run that counted too few, or whose control landed nothing
 # (the load's invalidations drop the stale entry before the write), is no
 # evidence: it says so and is a SKIP, never a
@@ -60,14 +72,15 @@
 #     reused_valid=N counted=N live=N faults=N timeouts=N lead_us=N
 #     load_ops=N delay_us=N bench=DEV|none verdict=pass|fail|skip
 #
-# run is control, release, page, the kind's name, load-control or
-# load-page; landed counts the trials whose write landed in reused memory
+# run is control, release, page, control-KIND, the kind's name,
+# load-control or load-page; landed counts the trials whose write landed in reused memory
 # (for the release run: in the released page); faults the IOMMU fault
 # reports in the kernel log during the run (rate limited by the IOMMU
 # drivers: a lower bound).
 #
 # Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_KIND_TRIALS (4),
-# IOVA_ATTACK_CONTROL_TRIALS (3), IOVA_ATTACK_PROBES (2, release trials),
+# IOVA_ATTACK_CONTROL_TRIALS (3), IOVA_ATTACK_KIND_CONTROL_TRIALS (4),
+# IOVA_ATTACK_PROBES (2, release trials),
 # IOVA_ATTACK_KINDS ("high compound kmalloc sg coherent"),
 # IOVA_ATTACK_LEAD_US (5000, how long before the write fires the victim is
 # unmapped, at first; 50000 at most), IOVA_ATTACK_LOAD_LEAD_US (20000, the
@@ -75,8 +88,9 @@
 # milliseconds; in a DMA-SAFE domain both stay 2 ms under
 # iommu.batch_timeout, or the release would precede every write),
 # IOVA_ATTACK_LOAD (2), IOVA_ATTACK_REUSE (64 allocations after each free),
-# IOVA_ATTACK_UNMAP (dma; noinval runs the release and page runs with the
-# driver's never-invalidating unmap: a demonstration that they fail).
+# IOVA_ATTACK_UNMAP (dma; noinval runs the release run and the attack runs
+# of every kind but coherent with the driver's never-invalidating unmap: a
+# demonstration that they fail).
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -87,6 +101,7 @@ RUN=/sys/kernel/debug/$DRIVER/run
 TRIALS=${IOVA_ATTACK_TRIALS:-20}
 KIND_TRIALS=${IOVA_ATTACK_KIND_TRIALS:-4}
 CONTROL_TRIALS=${IOVA_ATTACK_CONTROL_TRIALS:-3}
+KIND_CONTROL_TRIALS=${IOVA_ATTACK_KIND_CONTROL_TRIALS:-4}
 PROBES=${IOVA_ATTACK_PROBES:-2}
 KINDS=${IOVA_ATTACK_KINDS:-high compound kmalloc sg coherent}
 LEAD_US=${IOVA_ATTACK_LEAD_US:-5000}
@@ -245,32 +260,51 @@ verdict()
 	esac
 }
 
-# The positive control: the never-invalidating unmap must let a write land
-# in reused memory. Sets CONTROL_LANDED.
+# control KIND LOAD LEAD: the positive control of KIND. The never-
+# invalidating unmap (unmap=noinval) must let a write land in reused
+# memory; coherent memory, which cannot be freed behind the DMA API's
+# back, has unmap=keep instead: the write must land in the victim, still
+# mapped. A control that lands nothing fails: the attack path of the kind
+# is dead, and its attack run is no evidence. Sets CONTROL_LANDED, and
+# CONTROL_OK (1 when it passed).
 control()
 {
-	name="$TYPE: control, unmap=noinval, load $1"
+	kind=$1
+	unmap=noinval
+	[ "$kind" != coherent ] || unmap=keep
+	name="$TYPE: control, $kind, unmap=$unmap, load $2"
 	rname=control
-	[ "$1" -eq 0 ] || rname=load-control
+	[ "$kind" = page ] || rname=control-$kind
+	[ "$2" -eq 0 ] || rname=load-$rname
+	trials=$CONTROL_TRIALS
+	[ "$kind" = page ] || trials=$KIND_CONTROL_TRIALS
 	COUNTED=0
 	CONTROL_LANDED=0
-	if ! run "$name" "$1" test=attack kind=page unmap=noinval \
-		trials="$CONTROL_TRIALS" lead_us="$2" max_lead_us="$MAX_LEAD_US" \
-		load="$1" reuse="$REUSE"; then
-		verdict "$rname" "$1" fail "$name: run failed: $RES"
+	CONTROL_OK=0
+	if ! run "$name" "$2" test=attack kind="$kind" unmap="$unmap" \
+		trials="$trials" lead_us="$3" max_lead_us="$MAX_LEAD_US" \
+		load="$2" reuse="$REUSE"; then
+		verdict "$rname" "$2" fail "$name: run failed: $RES"
 		return
 	fi
-	CONTROL_LANDED=$(field landed_reused "$RES")
-	COUNTED=$CONTROL_LANDED
-	msg="$name: $CONTROL_LANDED of $(field valid "$RES") writes landed in reused memory"
-	if [ "$(field control "$RES")" != ok ]; then
-		verdict "$rname" "$1" fail "$name: control transfer failed"
-	elif [ "$CONTROL_LANDED" -gt 0 ]; then
-		verdict "$rname" "$1" pass "$msg"
-	elif [ "$1" -eq 0 ]; then
-		verdict "$rname" "$1" fail "$msg: attack path silent"
+	if [ "$unmap" = keep ]; then
+		CONTROL_LANDED=$(field hit_victim "$RES")
+		where="in the victim"
 	else
-		verdict "$rname" "$1" skip "$msg: attack path silent under load, the load run is no evidence"
+		CONTROL_LANDED=$(field landed_reused "$RES")
+		where="in reused memory"
+	fi
+	COUNTED=$CONTROL_LANDED
+	msg="$name: $CONTROL_LANDED of $(field valid "$RES") writes landed $where"
+	if [ "$(field control "$RES")" != ok ]; then
+		verdict "$rname" "$2" fail "$name: control transfer failed"
+	elif [ "$CONTROL_LANDED" -gt 0 ]; then
+		CONTROL_OK=1
+		verdict "$rname" "$2" pass "$msg"
+	elif [ "$2" -eq 0 ]; then
+		verdict "$rname" "$2" fail "$msg: attack path silent"
+	else
+		verdict "$rname" "$2" skip "$msg: attack path silent under load, the load run is no evidence"
 	fi
 }
 
@@ -324,7 +358,7 @@ attack()
 		[ "$lead" -le "$maxlead" ] || lead=$maxlead
 	fi
 	unmap=dma
-	[ "$kind" != page ] || unmap=$UNMAP
+	[ "$kind" = coherent ] || unmap=$UNMAP
 	rname=$kind
 	[ "$2" -eq 0 ] || rname=load-$kind
 	name="$TYPE: $kind, $3 trials, unmap=$unmap, load $2${BENCHDEV:+, dma_map_benchmark on $BENCHDEV}"
@@ -364,7 +398,7 @@ attack()
 		elif [ "$2" -eq 0 ] && [ "$kind" = page ]; then
 			verdict "$rname" "$2" fail "$name: attack path silent: $what"
 		else
-			verdict "$rname" "$2" skip "$name: no write landed, no evidence: $what"
+			verdict "$rname" "$2" skip "$name: no write landed, no evidence for $kind: $what"
 		fi
 		return
 		;;
@@ -381,7 +415,11 @@ attack()
 		fi
 		;;
 	esac
-	if [ "$2" -ne 0 ] && [ "$CONTROL_LANDED" -eq 0 ]; then
+	# Nothing landed: that says something only where the kind's control
+	# showed the write going out and being seen.
+	if [ "$CONTROL_OK" -ne 1 ] && [ "$2" -eq 0 ]; then
+		verdict "$rname" "$2" skip "$name: the $kind control landed nothing, no evidence: $what"
+	elif [ "$CONTROL_OK" -ne 1 ]; then
 		verdict "$rname" "$2" skip "$name: the control landed nothing under this load, no evidence: $what"
 	elif [ "$COUNTED" -lt "$need" ] && [ "$2" -eq 0 ]; then
 		verdict "$rname" "$2" fail "$name: tested too little: $what"
@@ -437,19 +475,15 @@ skip_untranslated
 ktap_print_msg "device $DEV, IOMMU domain $TYPE, $TRIALS trials per run"
 
 nk=$(echo "$KINDS" | wc -w)
-ktap_set_plan $((nk + 5))
+ktap_set_plan $((2 * nk + 5))
 BENCHDEV=
-control 0 "$LEAD_US"
+control page 0 "$LEAD_US"
+PAGE_CONTROL_OK=$CONTROL_OK
 release
+CONTROL_OK=$PAGE_CONTROL_OK
 attack page 0 "$TRIALS"
 for k in $KINDS; do
-	if [ "$UNMAP" != dma ]; then
-		COUNTED=0
-		RES=
-		NF=0
-		verdict "$k" 0 skip "$TYPE: $k: unmap=$UNMAP exists for kind=page only"
-		continue
-	fi
+	control "$k" 0 "$LEAD_US"
 	attack "$k" 0 "$KIND_TRIALS"
 done
 
@@ -460,7 +494,7 @@ if [ -n "$TOOL" ] && bind_load_device; then
 else
 	ktap_print_msg "no device or tool for dma_map_benchmark: driver threads only"
 fi
-control "$LOAD" "$LOAD_LEAD_US"
+control page "$LOAD" "$LOAD_LEAD_US"
 attack page "$LOAD" "$TRIALS"
 [ -z "$LOADER" ] || stop_bench_load
 ktap_finished
