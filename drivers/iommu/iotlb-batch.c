@@ -55,7 +55,9 @@
  * its page lives on), memory without a struct page, ZONE_DEVICE and CMA
  * memory, pages with no reference to add to (the tail pages of a
  * non-compound high-order allocation), and unmaps with more folios than a
- * batch can hold. The caller also asks for an immediate invalidation when
+ * batch can hold (counted before anything is flushed for them: the batch
+ * they find is flushed to make room only when they would fit an empty
+ * one). The caller also asks for an immediate invalidation when
  * it frees the memory itself right after the unmap (coherent allocations,
  * bounce buffers).
  */
@@ -639,6 +641,63 @@ static inline bool batch_holds_all(const struct iotlb_batcher *b,
 	       (!u->len || batch_span_held(b, bt, u->phys, u->len, &start, &end));
 }
 
+/*
+ * Folios behind one span of an unmap, as batch_hold_span() would take them
+ * into an empty batch, added to @n; @prev is the first PFN of the folio
+ * counted last, so that entries sharing a folio with the one before them
+ * count it once. Takes no reference and stops once @n exceeds hold_cap.
+ */
+static unsigned int span_folios(const struct iotlb_batcher *b,
+				phys_addr_t phys, size_t len,
+				unsigned long *prev, unsigned int n)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	unsigned long pfn, last;
+
+	if (!len)
+		return n;
+	pfn = PHYS_PFN(phys & ~gmask);
+	last = PHYS_PFN((phys + len - 1) | gmask);
+	while (pfn <= last && n <= b->hold_cap) {
+		unsigned long head = pfn, next = pfn + 1;
+
+		if (pfn_valid(pfn)) {
+			struct folio *folio = page_folio(pfn_to_page(pfn));
+
+			head = folio_pfn(folio);
+			next = max(head + folio_nr_pages(folio), next);
+		}
+		if (head != *prev)
+			n++;
+		*prev = head;
+		pfn = next;
+	}
+	return n;
+}
+
+/*
+ * Whether @u has more folios than even an empty batch can hold: then
+ * flushing the batch it found would not let it in. The count is an upper
+ * bound (a folio that two entries of a list not next to each other share
+ * counts twice), so an unmap it passes fits an empty batch.
+ */
+static bool unmap_never_fits(const struct iotlb_batcher *b,
+			     const struct iotlb_batch_unmap *u)
+{
+	unsigned long prev = ULONG_MAX;
+	struct scatterlist *s;
+	unsigned int n;
+	int i;
+
+	n = span_folios(b, u->phys, u->len, &prev, 0);
+	for_each_sg(u->sg, s, u->sg ? u->nents : 0, i) {
+		if (n > b->hold_cap)
+			break;
+		n = span_folios(b, sg_phys(s), s->length, &prev, n);
+	}
+	return n > b->hold_cap;
+}
+
 static void full_flush(struct iotlb_batcher *b)
 {
 	u64 gen = atomic64_inc_return(&b->full_started);
@@ -1150,7 +1209,9 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 
 	held = bt->held_pages;
 	if (!batch_holds_all(b, bt, u) && !batch_hold(b, bt, u, &why)) {
-		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents)
+		/* Flush the batch only if that makes room enough. */
+		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents ||
+		    unmap_never_fits(b, u))
 			goto unlock_now;
 		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD, &rel);
 		held = bt->held_pages;

@@ -1315,6 +1315,63 @@ static void iotlb_batch_test_hold_capacity(struct kunit *test)
 	free_page_array(pages, n);
 }
 
+/*
+ * An unmap with more folios than any batch can hold is invalidated at once
+ * without flushing the batch it finds: that flush would not make it fit.
+ * (An unmap that fits an empty batch flushes the batch first: see
+ * iotlb_batch_test_hold_capacity.)
+ */
+static void iotlb_batch_test_hold_large_innocent(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	const unsigned int n = 65;	/* hold_cap is 64 for depth 16 */
+	struct iotlb_batch_stats st0, st1;
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = n * PG, .start = 0, .end = n * PG - 1,
+		.pgsize = PG, .nents = n,
+	};
+	struct page **pages, *one;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, fd->b.hold_cap, 64);
+	pages = kunit_kcalloc(test, n, sizeof(*pages), GFP_KERNEL);
+	sg = kunit_kcalloc(test, n, sizeof(*sg), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	KUNIT_ASSERT_NOT_NULL(test, sg);
+	one = alloc_page(GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, one);
+	sg_init_table(sg, n);
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i]) {
+			free_page_array(pages, i);
+			__free_page(one);
+			KUNIT_FAIL_AND_ABORT(test, "out of memory");
+		}
+		sg_set_page(&sg[i], pages[i], PG, 0);
+	}
+
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 256 * PG, page_to_phys(one), PG), 0);
+	iotlb_batch_read_stats(&st0);
+	u.sg = sg;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	iotlb_batch_read_stats(&st1);
+	/* The held page's batch is untouched: not flushed, still holding. */
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_HOLD] -
+			st0.trigger[IOTLB_BATCH_TRIG_HOLD], 0);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_LARGE] -
+			st0.sync[IOTLB_BATCH_SYNC_LARGE], 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(one), 2);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[i]), 1);
+
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, page_ref_count(one), 1);
+	free_page_array(pages, n);
+	__free_page(one);
+}
+
 /* ---- page-table pages ---------------------------------------------------- */
 
 static void tables_case(struct kunit *test, bool frees_tables, bool promote)
@@ -1672,6 +1729,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_hold_sg),
 	KUNIT_CASE(iotlb_batch_test_hold_dedup),
 	KUNIT_CASE(iotlb_batch_test_hold_capacity),
+	KUNIT_CASE(iotlb_batch_test_hold_large_innocent),
 	KUNIT_CASE(iotlb_batch_test_tables),
 	KUNIT_CASE(iotlb_batch_test_tables_sync_frees),
 	KUNIT_CASE(iotlb_batch_test_tables_promoted),
