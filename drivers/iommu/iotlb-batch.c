@@ -14,7 +14,9 @@
  *             max_ranges of them; abutting or overlapping ranges of the
  *             same leaf size become one, and one range too many joins
  *             the two closest of a leaf size across their gap while the
- *             pages to invalidate stay within max_pages
+ *             pages to invalidate stay within max_pages (where a range
+ *             costs the driver one command, the leaf size does not
+ *             matter and max_pages does not cap the join)
  *   ents[]    the IOVA ranges to release, at most depth of them
  *   held[]    one reference per folio behind the unmapped memory, each
  *             folio once however many of the batch's unmaps it backs
@@ -314,6 +316,25 @@ static bool ranges_touch(unsigned long s1, unsigned long e1,
 	return true;
 }
 
+/*
+ * May ranges gathered with leaf sizes @p1 and @p2 become one? The leaf
+ * size is a hint that a driver's invalidation may depend on (SMMUv3's TTL
+ * and range granule, a per-page loop), so ranges of different sizes stay
+ * apart, except where a range costs one command whatever it holds: AMD
+ * gathers by range and records no leaf size at all (0), while the batcher
+ * gives a queued unmap the granule, and its iotlb_sync ignores the hint.
+ */
+static bool pgsize_joins(const struct iotlb_batcher *b, size_t p1, size_t p2)
+{
+	return p1 == p2 || b->cost.kind == IOTLB_BATCH_COST_ONE;
+}
+
+/* The leaf size of a range joined from two: the smaller, 0 if unknown. */
+static size_t pgsize_join(size_t p1, size_t p2)
+{
+	return min(p1, p2);
+}
+
 static void range_move(struct iotlb_batch_range *dst,
 		       struct iotlb_batch_range *src)
 {
@@ -360,11 +381,20 @@ static void batch_remove_range(struct iotlb_batch *bt, unsigned int i)
  * live translations are just walked again; one range costs less than two.
  * The closest pair of a leaf size has no range of that size between them,
  * so the joined range touches no other. Return false to promote instead.
+ *
+ * Where a range costs one command whatever its size (%IOTLB_BATCH_COST_ONE)
+ * any two ranges may join, and max_pages does not cap the join: such a
+ * batch is never promoted by its pages (iotlb_batch_decide()), so the only
+ * alternative to joining is promotion for too many ranges, a full flush
+ * that throws away every translation the joined range would have kept, for
+ * the same one command. The closest pair is still chosen, so that the
+ * least is thrown away.
  */
 static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			   unsigned long *start, unsigned long *end,
-			   size_t pgsize, struct list_head *list)
+			   size_t *pgsize, struct list_head *list)
 {
+	bool capped = b->cost.kind != IOTLB_BATCH_COST_ONE;
 	unsigned int n = bt->nr_ranges, i, j, bi = 0, bj = 0;
 	unsigned long best = ULONG_MAX, sj, ej, g;
 	struct iotlb_batch_range *ri, *rj;
@@ -375,12 +405,12 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		for (j = i + 1; j <= n; j++) {
 			if (j < n) {
 				rj = &bt->ranges[j];
-				if (rj->pgsize != ri->pgsize)
+				if (!pgsize_joins(b, rj->pgsize, ri->pgsize))
 					continue;
 				sj = rj->start;
 				ej = rj->end;
 			} else {
-				if (pgsize != ri->pgsize)
+				if (!pgsize_joins(b, *pgsize, ri->pgsize))
 					continue;
 				sj = *start;
 				ej = *end;
@@ -394,13 +424,15 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		}
 	}
 	if (best == ULONG_MAX ||
-	    bt->pages + range_pages(b, *start, *end) + best > b->params.max_pages)
+	    (capped && bt->pages + range_pages(b, *start, *end) + best >
+		       b->params.max_pages))
 		return false;
 
 	ri = &bt->ranges[bi];
 	if (bj == n) {
 		*start = min(*start, ri->start);
 		*end = max(*end, ri->end);
+		*pgsize = pgsize_join(*pgsize, ri->pgsize);
 		list_splice_init(&ri->freelist, list);
 		bt->pages -= range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bi);
@@ -410,6 +442,7 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			     range_pages(b, rj->start, rj->end);
 		ri->start = min(ri->start, rj->start);
 		ri->end = max(ri->end, rj->end);
+		ri->pgsize = pgsize_join(ri->pgsize, rj->pgsize);
 		list_splice_init(&rj->freelist, &ri->freelist);
 		bt->pages += range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bj);
@@ -425,6 +458,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 				    unsigned long pages, struct list_head *fl)
 {
 	unsigned long start = u->start, end = u->end;
+	size_t pgsize = u->pgsize;
 	struct iotlb_batch_range *r, *into = NULL;
 	unsigned int i, merged = 0;
 	LIST_HEAD(list);
@@ -444,13 +478,14 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	 */
 	for (i = 0; i < bt->nr_ranges; ) {
 		r = &bt->ranges[i];
-		if (r->pgsize != u->pgsize ||
+		if (!pgsize_joins(b, r->pgsize, pgsize) ||
 		    !ranges_touch(start, end, r->start, r->end)) {
 			i++;
 			continue;
 		}
 		start = min(start, r->start);
 		end = max(end, r->end);
+		pgsize = pgsize_join(pgsize, r->pgsize);
 		bt->pages -= range_pages(b, r->start, r->end);
 		merged++;
 		if (!into) {
@@ -465,6 +500,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	if (into) {
 		into->start = start;
 		into->end = end;
+		into->pgsize = pgsize;
 		list_splice_init(fl, &into->freelist);
 		bt->pages += range_pages(b, start, end);
 		return merged;
@@ -473,7 +509,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	list_splice_init(fl, &list);
 	if (bt->nr_ranges == b->params.max_ranges &&
 	    (!b->params.max_ranges ||
-	     !batch_coalesce(b, bt, &start, &end, u->pgsize, &list))) {
+	     !batch_coalesce(b, bt, &start, &end, &pgsize, &list))) {
 		bt->overflow = true;
 		batch_drop_ranges(bt);
 		list_splice_init(&list, &bt->freelist);
@@ -481,7 +517,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		r = &bt->ranges[bt->nr_ranges++];
 		r->start = start;
 		r->end = end;
-		r->pgsize = u->pgsize;
+		r->pgsize = pgsize;
 		r->queued = false;
 		INIT_LIST_HEAD(&r->freelist);
 		list_splice_init(&list, &r->freelist);

@@ -125,7 +125,10 @@ enum iotlb_batch_cost_kind {
  *	range, and the whole domain instead when order exceeds @max_order
  *
  * Each flush_range call is one completion wait, whatever its kind; a
- * flush_ranges call is one for all its ranges.
+ * flush_ranges call is one for all its ranges. A driver of
+ * %IOTLB_BATCH_COST_ONE must not depend on the leaf size it is handed:
+ * ranges gathered with different leaf sizes are joined, and the joined
+ * range carries the smallest of them (0 where one was not recorded).
  */
 struct iotlb_batch_cost {
 	enum iotlb_batch_cost_kind kind;
