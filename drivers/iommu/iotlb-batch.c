@@ -67,6 +67,7 @@
 #define pr_fmt(fmt) "iommu: " fmt
 
 #include <kunit/visibility.h>
+#include <linux/cpumask.h>
 #include <linux/debugfs.h>
 #include <linux/hash.h>
 #include <linux/init.h>
@@ -789,8 +790,10 @@ static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
 }
 
 /* Reset @bt to empty once what it held is released or handed out. */
-static void batch_reset(struct iotlb_batch *bt)
+static void batch_reset(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
+	if (bt->nr_ents)
+		cpumask_clear_cpu(bt->cpu, b->pending);
 	bt->nr_spans = 0;
 	bt->span_next = 0;
 	batch_drop_ranges(bt);
@@ -810,7 +813,7 @@ static void batch_release_now(struct iotlb_batcher *b, struct iotlb_batch *bt)
 	batch_unhold(bt, 0);
 	batch_drop_ranges(bt);
 	iommu_put_pages_list(&bt->freelist);
-	batch_reset(bt);
+	batch_reset(b, bt);
 }
 
 /*
@@ -846,7 +849,7 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	bt->spare_held = NULL;
 	batch_drop_ranges(bt);
 	list_splice_init(&bt->freelist, &rel->freelist);
-	batch_reset(bt);
+	batch_reset(b, bt);
 }
 
 /**
@@ -884,25 +887,35 @@ static void iotlb_batch_release_out(struct iotlb_batcher *b,
 }
 
 /*
- * Unmaps waiting in the other CPUs' batches of @b that a full flush now
- * would release, counted up to @enough. Read without their locks: a stale
- * count only makes the policy pick the other kind of flush, never releases
- * anything early.
+ * Unmaps waiting in the batches of @b of CPUs other than @self (which may
+ * be nr_cpu_ids: none) that a full flush now would release, counted up to
+ * @enough. Read without their locks: a stale count only makes the policy
+ * pick the other kind of flush, never releases anything early.
+ *
+ * The caller holds a batch lock with interrupts off, so the scan is
+ * bounded whatever the number of CPUs: it visits only the CPUs whose batch
+ * is not empty (@b->pending; finding them reads one word per BITS_PER_LONG
+ * CPUs) and at most %IOTLB_BATCH_SCAN_CPUS of them, starting after @self
+ * so that different CPUs look at different batches. Busy batches past the
+ * cap go uncounted: the flush may then keep its ranges where a full flush
+ * would also have released them, and they are flushed by their own CPUs.
  */
-static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
-					    struct iotlb_batch *self,
-					    unsigned int enough)
+VISIBLE_IF_KUNIT unsigned int
+iotlb_batch_pending_elsewhere(struct iotlb_batcher *b, unsigned int self,
+			      unsigned int enough)
 {
 	u64 done = atomic64_read(&b->full_done);
-	unsigned int n = 0;
+	unsigned int n = 0, seen = 0;
 	int cpu;
 
-	for_each_online_cpu(cpu) {
+	for_each_cpu_wrap(cpu, b->pending, self < nr_cpu_ids ? self : 0) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 		unsigned int nr;
 
-		if (bt == self)
+		if ((unsigned int)cpu == self)
 			continue;
+		if (++seen > IOTLB_BATCH_SCAN_CPUS)
+			break;
 		/* Racy on purpose: a hint for the policy, see above. */
 		nr = data_race(bt->nr_ents);
 		/* A batch a full flush already covered needs none. */
@@ -914,6 +927,7 @@ static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
 	}
 	return n;
 }
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_pending_elsewhere);
 
 static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			enum iotlb_batch_trigger trig,
@@ -938,7 +952,7 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	/* Only a flush that would not be full anyway needs the count. */
 	if (d == IOTLB_BATCH_RANGES && num_online_cpus() > 1) {
-		s.elsewhere = batch_pending_elsewhere(b, bt, half);
+		s.elsewhere = iotlb_batch_pending_elsewhere(b, bt->cpu, half);
 		d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	}
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, s.nr_ranges, bt->pages,
@@ -1260,8 +1274,10 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 		__stat_add(held_total, held);
 	}
 
-	if (!bt->nr_ents)
+	if (!bt->nr_ents) {
 		bt->since = jiffies;
+		cpumask_set_cpu(bt->cpu, b->pending);
+	}
 	merged = batch_add_range(b, bt, u, pages, fl);
 	ent = &bt->ents[bt->nr_ents++];
 	ent->iova = u->iova;
@@ -1323,6 +1339,8 @@ static void batcher_free_arrays(struct iotlb_batcher *b)
 	}
 	free_percpu(b->cpu);
 	b->cpu = NULL;
+	kfree(b->pending);
+	b->pending = NULL;
 }
 
 /**
@@ -1364,14 +1382,23 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	atomic_set(&b->timer_on, 0);
 	timer_setup(&b->timer, iotlb_batch_timeout, 0);
 
-	b->cpu = alloc_percpu(struct iotlb_batch);
-	if (!b->cpu)
+	/* Whole cache lines, apart from the fields every unmap reads. */
+	b->pending = kzalloc(ALIGN(cpumask_size(), SMP_CACHE_BYTES),
+			     GFP_KERNEL);
+	if (!b->pending)
 		return -ENOMEM;
+	b->cpu = alloc_percpu(struct iotlb_batch);
+	if (!b->cpu) {
+		kfree(b->pending);
+		b->pending = NULL;
+		return -ENOMEM;
+	}
 	for_each_possible_cpu(cpu) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 		int node = cpu_to_node(cpu);
 
 		spin_lock_init(&bt->lock);
+		bt->cpu = cpu;
 		INIT_LIST_HEAD(&bt->freelist);
 		bt->ranges = kcalloc_node(max(params->max_ranges, 1U),
 					  sizeof(*bt->ranges), GFP_KERNEL, node);

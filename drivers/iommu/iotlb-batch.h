@@ -215,6 +215,7 @@ struct iotlb_batch_ent {
 /* One CPU's batch for one domain. */
 struct iotlb_batch {
 	spinlock_t lock;	/* protects the batch; taken with irqs off */
+	unsigned int cpu;	/* whose batch it is */
 	unsigned int nr_ents;
 	unsigned int nr_ranges;
 	unsigned int nr_held;
@@ -256,6 +257,10 @@ struct iotlb_batch {
  * @hold_cap: distinct folios one CPU's batch can hold
  * @table_mask: size - 1 of each batch's folio hash table
  * @cpu: the per-CPU batches
+ * @pending: the CPUs whose batch holds unmaps: set by the unmap that finds
+ *	the batch empty, cleared when it is emptied, both under its lock;
+ *	read without it (see iotlb_batch_pending_elsewhere()). A line of its
+ *	own, written once per batch filled, not once per unmap
  * @full_started: full flushes started
  * @full_done: full flushes completed
  * @timer: flushes each CPU's batch once its first unmap is
@@ -279,6 +284,7 @@ struct iotlb_batcher {
 	unsigned int hold_cap;
 	unsigned int table_mask;
 	struct iotlb_batch __percpu *cpu;
+	struct cpumask *pending;
 	atomic64_t full_started;
 	atomic64_t full_done;
 	struct timer_list timer;
@@ -360,5 +366,14 @@ iotlb_batch_decide(const struct iotlb_batch_params *p,
 int iotlb_batch_parse_param(const char *name, const char *str,
 			    unsigned int min, unsigned int max,
 			    unsigned int *val);
+
+/* CPUs' batches a flush looks at to count the unmaps waiting elsewhere. */
+#define IOTLB_BATCH_SCAN_CPUS	16
+
+#if IS_ENABLED(CONFIG_KUNIT)
+unsigned int iotlb_batch_pending_elsewhere(struct iotlb_batcher *b,
+					   unsigned int self,
+					   unsigned int enough);
+#endif
 
 #endif /* __IOMMU_IOTLB_BATCH_H */

@@ -875,6 +875,63 @@ static void iotlb_batch_test_covered(struct kunit *test)
 			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
 }
 
+/*
+ * A flush counts the unmaps waiting in other CPUs' batches only on the CPUs
+ * whose batch holds some (and at most IOTLB_BATCH_SCAN_CPUS of them): the
+ * mask follows the batch, set by the unmap that finds it empty, cleared
+ * when a flush, a depth flush or a covering full flush empties it. UML runs
+ * one CPU, so the scan is also run as from no CPU at all (nr_cpu_ids),
+ * which makes this CPU's batch one of the others.
+ */
+static void iotlb_batch_test_pending_mask(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 500 * PG, .size = PG, .start = 1, .end = 0, .sync = true,
+	};
+	unsigned int cpu, i, none = nr_cpu_ids;
+
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+	/* This CPU's batch, this CPU's bit. */
+	migrate_disable();
+	cpu = smp_processor_id();
+	fake_unmap(fd, 0, PG, PG);
+	fake_unmap(fd, 10 * PG, PG, PG);
+	KUNIT_EXPECT_TRUE(test, cpumask_test_cpu(cpu, fd->b.pending));
+	KUNIT_EXPECT_EQ(test, cpumask_weight(fd->b.pending), 1);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			2);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, cpu, 16),
+			0);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			0);
+
+	/*
+	 * A full flush for an unmap that cannot wait covers the batch: it
+	 * counts no more, and the next unmap on the CPU releases it and
+	 * starts a new batch.
+	 */
+	fake_unmap(fd, 0, PG, PG);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			0);
+	fake_unmap(fd, 20 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 4);
+	KUNIT_EXPECT_TRUE(test, cpumask_test_cpu(cpu, fd->b.pending));
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			1);
+
+	/* The unmap that fills the batch flushes it: the bit goes too. */
+	for (i = 1; i < test_params.depth; i++)
+		fake_unmap(fd, (100 + 2 * i) * PG, PG, PG);
+	migrate_enable();
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 4 + test_params.depth);
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+}
+
 /* Unmap entry @i of the tracked entries, batched. */
 static void fake_unmap_ent(struct fake_domain *fd, unsigned int i)
 {
@@ -1719,6 +1776,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_sync_policy),
 	KUNIT_CASE(iotlb_batch_test_covered),
 	KUNIT_CASE(iotlb_batch_test_covered_partly),
+	KUNIT_CASE(iotlb_batch_test_pending_mask),
 	KUNIT_CASE(iotlb_batch_test_destroy),
 	KUNIT_CASE(iotlb_batch_test_release_unlocked),
 	KUNIT_CASE(iotlb_batch_test_hold_page),
