@@ -160,7 +160,7 @@ int iotlb_batch_parse_param(const char *name, const char *str,
 	*val = v;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_parse_param);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_parse_param);
 
 static int __init iotlb_batch_ranges_setup(char *str)
 {
@@ -262,7 +262,7 @@ iotlb_batch_decide(const struct iotlb_batch_params *p,
 		return IOTLB_BATCH_FULL_SHARED;
 	return IOTLB_BATCH_RANGES;
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_decide);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_decide);
 
 static unsigned long range_pages(const struct iotlb_batcher *b,
 				 unsigned long start, unsigned long end)
@@ -1320,7 +1320,7 @@ void iotlb_batch_flush(struct iotlb_batcher *b)
 {
 	batch_flush_cpus(b, IOTLB_BATCH_TRIG_EXPLICIT, NULL);
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_flush);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_flush);
 
 static void batcher_free_arrays(struct iotlb_batcher *b)
 {
@@ -1495,7 +1495,7 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 	for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
 		st->unmaps += st->sync[i];
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_read_stats);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_read_stats);
 
 #ifdef CONFIG_DEBUG_FS
 static const char * const sync_names[IOTLB_BATCH_SYNC_NR] = {
