@@ -129,10 +129,14 @@ struct iotlb_batch_rel {
 	struct list_head freelist;
 };
 
+/*
+ * Whole per-CPU updates, with or without a batch lock: on PREEMPT_RT that
+ * spinlock_t leaves the holder preemptible, and a load-add-store update
+ * (arm64's __this_cpu_add()) that another task on the CPU interrupts
+ * loses that task's update.
+ */
 #define stat_inc(field)		this_cpu_inc(iotlb_batch_stats.field)
-/* With a batch lock held, interrupts are off: plain per-CPU updates do. */
-#define __stat_inc(field)	__this_cpu_inc(iotlb_batch_stats.field)
-#define __stat_add(field, n)	__this_cpu_add(iotlb_batch_stats.field, n)
+#define stat_add(field, n)	this_cpu_add(iotlb_batch_stats.field, n)
 
 /**
  * iotlb_batch_parse_param() - parse one threshold given on the command line
@@ -448,7 +452,7 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		bt->pages += range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bj);
 	}
-	__stat_inc(coalesced);
+	stat_inc(coalesced);
 	return true;
 }
 
@@ -777,8 +781,8 @@ static void ranges_flush(struct iotlb_batcher *b,
 					    ranges[i].pgsize,
 					    !list_empty(&ranges[i].freelist));
 	b->ops->flush_ranges(b, ranges, n);
-	__stat_add(inv_range, n);
-	__stat_inc(inv_ranges_calls);
+	stat_add(inv_range, n);
+	stat_inc(inv_ranges_calls);
 }
 
 /* Hand back the IOVAs of the first @n unmaps of @bt; they are covered. */
@@ -809,7 +813,7 @@ static void batch_reset(struct iotlb_batcher *b, struct iotlb_batch *bt)
 static void batch_release_now(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	batch_release_ents(b, bt, bt->nr_ents, bt->held_pages);
-	__stat_add(held_now, -(s64)bt->held_pages);
+	stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
 	batch_drop_ranges(bt);
 	iommu_put_pages_list(&bt->freelist);
@@ -840,7 +844,7 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	rel->held = bt->held;
 	rel->nr_held = bt->nr_held;
 	rel->held_pages = bt->held_pages;
-	__stat_add(held_now, -(s64)bt->held_pages);
+	stat_add(held_now, -(s64)bt->held_pages);
 	for (i = 0; i < bt->nr_held; i++)
 		bt->table[bt->held_slot[i]] = 0;
 	bt->ents = bt->spare_ents;
@@ -957,11 +961,11 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	}
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, s.nr_ranges, bt->pages,
 				bt->held_pages);
-	__stat_inc(decision[d]);
-	__stat_inc(trigger[trig]);
-	__stat_add(batched_unmaps, bt->nr_ents);
-	__stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
-			      IOTLB_BATCH_HIST - 1)]);
+	stat_inc(decision[d]);
+	stat_inc(trigger[trig]);
+	stat_add(batched_unmaps, bt->nr_ents);
+	stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
+			    IOTLB_BATCH_HIST - 1)]);
 
 	if (d == IOTLB_BATCH_RANGES)
 		ranges_flush(b, bt->ranges, bt->nr_ranges);
@@ -988,8 +992,8 @@ static noinline void batch_reap_covered(struct iotlb_batcher *b,
 	if (bt->ents[n - 1].gen >= done)
 		for (n = 1; bt->ents[n].gen < done; n++)
 			;
-	__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
-	__stat_add(batched_unmaps, n);
+	stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+	stat_add(batched_unmaps, n);
 	if (n == bt->nr_ents) {
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n,
 					bt->nr_ranges, bt->pages,
@@ -1270,8 +1274,8 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	}
 	held = bt->held_pages - held;
 	if (held) {
-		__stat_add(held_now, held);
-		__stat_add(held_total, held);
+		stat_add(held_now, held);
+		stat_add(held_total, held);
 	}
 
 	if (!bt->nr_ents) {
@@ -1283,9 +1287,9 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	ent->iova = u->iova;
 	ent->size = u->size;
 	ent->gen = atomic64_read(&b->full_started);
-	__stat_inc(deferred);
+	stat_inc(deferred);
 	if (merged)
-		__stat_add(merged, merged);
+		stat_add(merged, merged);
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, -1, merged, held);
 
