@@ -14,7 +14,9 @@
  *             max_ranges of them; abutting or overlapping ranges of the
  *             same leaf size become one, and one range too many joins
  *             the two closest of a leaf size across their gap while the
- *             pages to invalidate stay within max_pages
+ *             pages to invalidate stay within max_pages (where a range
+ *             costs the driver one command, the leaf size does not
+ *             matter and max_pages does not cap the join)
  *   ents[]    the IOVA ranges to release, at most depth of them
  *   held[]    one reference per folio behind the unmapped memory, each
  *             folio once however many of the batch's unmaps it backs
@@ -55,7 +57,9 @@
  * its page lives on), memory without a struct page, ZONE_DEVICE and CMA
  * memory, pages with no reference to add to (the tail pages of a
  * non-compound high-order allocation), and unmaps with more folios than a
- * batch can hold. The caller also asks for an immediate invalidation when
+ * batch can hold (counted before anything is flushed for them: the batch
+ * they find is flushed to make room only when they would fit an empty
+ * one). The caller also asks for an immediate invalidation when
  * it frees the memory itself right after the unmap (coherent allocations,
  * bounce buffers).
  */
@@ -63,6 +67,7 @@
 #define pr_fmt(fmt) "iommu: " fmt
 
 #include <kunit/visibility.h>
+#include <linux/cpumask.h>
 #include <linux/debugfs.h>
 #include <linux/hash.h>
 #include <linux/init.h>
@@ -124,10 +129,14 @@ struct iotlb_batch_rel {
 	struct list_head freelist;
 };
 
+/*
+ * Whole per-CPU updates, with or without a batch lock: on PREEMPT_RT that
+ * spinlock_t leaves the holder preemptible, and a load-add-store update
+ * (arm64's __this_cpu_add()) that another task on the CPU interrupts
+ * loses that task's update.
+ */
 #define stat_inc(field)		this_cpu_inc(iotlb_batch_stats.field)
-/* With a batch lock held, interrupts are off: plain per-CPU updates do. */
-#define __stat_inc(field)	__this_cpu_inc(iotlb_batch_stats.field)
-#define __stat_add(field, n)	__this_cpu_add(iotlb_batch_stats.field, n)
+#define stat_add(field, n)	this_cpu_add(iotlb_batch_stats.field, n)
 
 /**
  * iotlb_batch_parse_param() - parse one threshold given on the command line
@@ -155,7 +164,7 @@ int iotlb_batch_parse_param(const char *name, const char *str,
 	*val = v;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_parse_param);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_parse_param);
 
 static int __init iotlb_batch_ranges_setup(char *str)
 {
@@ -257,7 +266,7 @@ iotlb_batch_decide(const struct iotlb_batch_params *p,
 		return IOTLB_BATCH_FULL_SHARED;
 	return IOTLB_BATCH_RANGES;
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_decide);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_decide);
 
 static unsigned long range_pages(const struct iotlb_batcher *b,
 				 unsigned long start, unsigned long end)
@@ -312,6 +321,25 @@ static bool ranges_touch(unsigned long s1, unsigned long e1,
 	return true;
 }
 
+/*
+ * May ranges gathered with leaf sizes @p1 and @p2 become one? The leaf
+ * size is a hint that a driver's invalidation may depend on (SMMUv3's TTL
+ * and range granule, a per-page loop), so ranges of different sizes stay
+ * apart, except where a range costs one command whatever it holds: AMD
+ * gathers by range and records no leaf size at all (0), while the batcher
+ * gives a queued unmap the granule, and its iotlb_sync ignores the hint.
+ */
+static bool pgsize_joins(const struct iotlb_batcher *b, size_t p1, size_t p2)
+{
+	return p1 == p2 || b->cost.kind == IOTLB_BATCH_COST_ONE;
+}
+
+/* The leaf size of a range joined from two: the smaller, 0 if unknown. */
+static size_t pgsize_join(size_t p1, size_t p2)
+{
+	return min(p1, p2);
+}
+
 static void range_move(struct iotlb_batch_range *dst,
 		       struct iotlb_batch_range *src)
 {
@@ -358,11 +386,20 @@ static void batch_remove_range(struct iotlb_batch *bt, unsigned int i)
  * live translations are just walked again; one range costs less than two.
  * The closest pair of a leaf size has no range of that size between them,
  * so the joined range touches no other. Return false to promote instead.
+ *
+ * Where a range costs one command whatever its size (%IOTLB_BATCH_COST_ONE)
+ * any two ranges may join, and max_pages does not cap the join: such a
+ * batch is never promoted by its pages (iotlb_batch_decide()), so the only
+ * alternative to joining is promotion for too many ranges, a full flush
+ * that throws away every translation the joined range would have kept, for
+ * the same one command. The closest pair is still chosen, so that the
+ * least is thrown away.
  */
 static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			   unsigned long *start, unsigned long *end,
-			   size_t pgsize, struct list_head *list)
+			   size_t *pgsize, struct list_head *list)
 {
+	bool capped = b->cost.kind != IOTLB_BATCH_COST_ONE;
 	unsigned int n = bt->nr_ranges, i, j, bi = 0, bj = 0;
 	unsigned long best = ULONG_MAX, sj, ej, g;
 	struct iotlb_batch_range *ri, *rj;
@@ -373,12 +410,12 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		for (j = i + 1; j <= n; j++) {
 			if (j < n) {
 				rj = &bt->ranges[j];
-				if (rj->pgsize != ri->pgsize)
+				if (!pgsize_joins(b, rj->pgsize, ri->pgsize))
 					continue;
 				sj = rj->start;
 				ej = rj->end;
 			} else {
-				if (pgsize != ri->pgsize)
+				if (!pgsize_joins(b, *pgsize, ri->pgsize))
 					continue;
 				sj = *start;
 				ej = *end;
@@ -392,13 +429,15 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		}
 	}
 	if (best == ULONG_MAX ||
-	    bt->pages + range_pages(b, *start, *end) + best > b->params.max_pages)
+	    (capped && bt->pages + range_pages(b, *start, *end) + best >
+		       b->params.max_pages))
 		return false;
 
 	ri = &bt->ranges[bi];
 	if (bj == n) {
 		*start = min(*start, ri->start);
 		*end = max(*end, ri->end);
+		*pgsize = pgsize_join(*pgsize, ri->pgsize);
 		list_splice_init(&ri->freelist, list);
 		bt->pages -= range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bi);
@@ -408,11 +447,12 @@ static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			     range_pages(b, rj->start, rj->end);
 		ri->start = min(ri->start, rj->start);
 		ri->end = max(ri->end, rj->end);
+		ri->pgsize = pgsize_join(ri->pgsize, rj->pgsize);
 		list_splice_init(&rj->freelist, &ri->freelist);
 		bt->pages += range_pages(b, ri->start, ri->end);
 		batch_remove_range(bt, bj);
 	}
-	__stat_inc(coalesced);
+	stat_inc(coalesced);
 	return true;
 }
 
@@ -423,6 +463,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 				    unsigned long pages, struct list_head *fl)
 {
 	unsigned long start = u->start, end = u->end;
+	size_t pgsize = u->pgsize;
 	struct iotlb_batch_range *r, *into = NULL;
 	unsigned int i, merged = 0;
 	LIST_HEAD(list);
@@ -442,13 +483,14 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	 */
 	for (i = 0; i < bt->nr_ranges; ) {
 		r = &bt->ranges[i];
-		if (r->pgsize != u->pgsize ||
+		if (!pgsize_joins(b, r->pgsize, pgsize) ||
 		    !ranges_touch(start, end, r->start, r->end)) {
 			i++;
 			continue;
 		}
 		start = min(start, r->start);
 		end = max(end, r->end);
+		pgsize = pgsize_join(pgsize, r->pgsize);
 		bt->pages -= range_pages(b, r->start, r->end);
 		merged++;
 		if (!into) {
@@ -463,6 +505,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	if (into) {
 		into->start = start;
 		into->end = end;
+		into->pgsize = pgsize;
 		list_splice_init(fl, &into->freelist);
 		bt->pages += range_pages(b, start, end);
 		return merged;
@@ -471,7 +514,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 	list_splice_init(fl, &list);
 	if (bt->nr_ranges == b->params.max_ranges &&
 	    (!b->params.max_ranges ||
-	     !batch_coalesce(b, bt, &start, &end, u->pgsize, &list))) {
+	     !batch_coalesce(b, bt, &start, &end, &pgsize, &list))) {
 		bt->overflow = true;
 		batch_drop_ranges(bt);
 		list_splice_init(&list, &bt->freelist);
@@ -479,7 +522,7 @@ static unsigned int batch_add_range(struct iotlb_batcher *b,
 		r = &bt->ranges[bt->nr_ranges++];
 		r->start = start;
 		r->end = end;
-		r->pgsize = u->pgsize;
+		r->pgsize = pgsize;
 		r->queued = false;
 		INIT_LIST_HEAD(&r->freelist);
 		list_splice_init(&list, &r->freelist);
@@ -639,6 +682,63 @@ static inline bool batch_holds_all(const struct iotlb_batcher *b,
 	       (!u->len || batch_span_held(b, bt, u->phys, u->len, &start, &end));
 }
 
+/*
+ * Folios behind one span of an unmap, as batch_hold_span() would take them
+ * into an empty batch, added to @n; @prev is the first PFN of the folio
+ * counted last, so that entries sharing a folio with the one before them
+ * count it once. Takes no reference and stops once @n exceeds hold_cap.
+ */
+static unsigned int span_folios(const struct iotlb_batcher *b,
+				phys_addr_t phys, size_t len,
+				unsigned long *prev, unsigned int n)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	unsigned long pfn, last;
+
+	if (!len)
+		return n;
+	pfn = PHYS_PFN(phys & ~gmask);
+	last = PHYS_PFN((phys + len - 1) | gmask);
+	while (pfn <= last && n <= b->hold_cap) {
+		unsigned long head = pfn, next = pfn + 1;
+
+		if (pfn_valid(pfn)) {
+			struct folio *folio = page_folio(pfn_to_page(pfn));
+
+			head = folio_pfn(folio);
+			next = max(head + folio_nr_pages(folio), next);
+		}
+		if (head != *prev)
+			n++;
+		*prev = head;
+		pfn = next;
+	}
+	return n;
+}
+
+/*
+ * Whether @u has more folios than even an empty batch can hold: then
+ * flushing the batch it found would not let it in. The count is an upper
+ * bound (a folio that two entries of a list not next to each other share
+ * counts twice), so an unmap it passes fits an empty batch.
+ */
+static bool unmap_never_fits(const struct iotlb_batcher *b,
+			     const struct iotlb_batch_unmap *u)
+{
+	unsigned long prev = ULONG_MAX;
+	struct scatterlist *s;
+	unsigned int n;
+	int i;
+
+	n = span_folios(b, u->phys, u->len, &prev, 0);
+	for_each_sg(u->sg, s, u->sg ? u->nents : 0, i) {
+		if (n > b->hold_cap)
+			break;
+		n = span_folios(b, sg_phys(s), s->length, &prev, n);
+	}
+	return n > b->hold_cap;
+}
+
 static void full_flush(struct iotlb_batcher *b)
 {
 	u64 gen = atomic64_inc_return(&b->full_started);
@@ -681,8 +781,8 @@ static void ranges_flush(struct iotlb_batcher *b,
 					    ranges[i].pgsize,
 					    !list_empty(&ranges[i].freelist));
 	b->ops->flush_ranges(b, ranges, n);
-	__stat_add(inv_range, n);
-	__stat_inc(inv_ranges_calls);
+	stat_add(inv_range, n);
+	stat_inc(inv_ranges_calls);
 }
 
 /* Hand back the IOVAs of the first @n unmaps of @bt; they are covered. */
@@ -694,8 +794,10 @@ static void batch_release_ents(struct iotlb_batcher *b, struct iotlb_batch *bt,
 }
 
 /* Reset @bt to empty once what it held is released or handed out. */
-static void batch_reset(struct iotlb_batch *bt)
+static void batch_reset(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
+	if (bt->nr_ents)
+		cpumask_clear_cpu(bt->cpu, b->pending);
 	bt->nr_spans = 0;
 	bt->span_next = 0;
 	batch_drop_ranges(bt);
@@ -711,11 +813,11 @@ static void batch_reset(struct iotlb_batch *bt)
 static void batch_release_now(struct iotlb_batcher *b, struct iotlb_batch *bt)
 {
 	batch_release_ents(b, bt, bt->nr_ents, bt->held_pages);
-	__stat_add(held_now, -(s64)bt->held_pages);
+	stat_add(held_now, -(s64)bt->held_pages);
 	batch_unhold(bt, 0);
 	batch_drop_ranges(bt);
 	iommu_put_pages_list(&bt->freelist);
-	batch_reset(bt);
+	batch_reset(b, bt);
 }
 
 /*
@@ -742,7 +844,7 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	rel->held = bt->held;
 	rel->nr_held = bt->nr_held;
 	rel->held_pages = bt->held_pages;
-	__stat_add(held_now, -(s64)bt->held_pages);
+	stat_add(held_now, -(s64)bt->held_pages);
 	for (i = 0; i < bt->nr_held; i++)
 		bt->table[bt->held_slot[i]] = 0;
 	bt->ents = bt->spare_ents;
@@ -751,7 +853,7 @@ static void batch_release(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	bt->spare_held = NULL;
 	batch_drop_ranges(bt);
 	list_splice_init(&bt->freelist, &rel->freelist);
-	batch_reset(bt);
+	batch_reset(b, bt);
 }
 
 /**
@@ -789,25 +891,35 @@ static void iotlb_batch_release_out(struct iotlb_batcher *b,
 }
 
 /*
- * Unmaps waiting in the other CPUs' batches of @b that a full flush now
- * would release, counted up to @enough. Read without their locks: a stale
- * count only makes the policy pick the other kind of flush, never releases
- * anything early.
+ * Unmaps waiting in the batches of @b of CPUs other than @self (which may
+ * be nr_cpu_ids: none) that a full flush now would release, counted up to
+ * @enough. Read without their locks: a stale count only makes the policy
+ * pick the other kind of flush, never releases anything early.
+ *
+ * The caller holds a batch lock with interrupts off, so the scan is
+ * bounded whatever the number of CPUs: it visits only the CPUs whose batch
+ * is not empty (@b->pending; finding them reads one word per BITS_PER_LONG
+ * CPUs) and at most %IOTLB_BATCH_SCAN_CPUS of them, starting after @self
+ * so that different CPUs look at different batches. Busy batches past the
+ * cap go uncounted: the flush may then keep its ranges where a full flush
+ * would also have released them, and they are flushed by their own CPUs.
  */
-static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
-					    struct iotlb_batch *self,
-					    unsigned int enough)
+VISIBLE_IF_KUNIT unsigned int
+iotlb_batch_pending_elsewhere(struct iotlb_batcher *b, unsigned int self,
+			      unsigned int enough)
 {
 	u64 done = atomic64_read(&b->full_done);
-	unsigned int n = 0;
+	unsigned int n = 0, seen = 0;
 	int cpu;
 
-	for_each_online_cpu(cpu) {
+	for_each_cpu_wrap(cpu, b->pending, self < nr_cpu_ids ? self : 0) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 		unsigned int nr;
 
-		if (bt == self)
+		if ((unsigned int)cpu == self)
 			continue;
+		if (++seen > IOTLB_BATCH_SCAN_CPUS)
+			break;
 		/* Racy on purpose: a hint for the policy, see above. */
 		nr = data_race(bt->nr_ents);
 		/* A batch a full flush already covered needs none. */
@@ -819,6 +931,7 @@ static unsigned int batch_pending_elsewhere(struct iotlb_batcher *b,
 	}
 	return n;
 }
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_pending_elsewhere);
 
 static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			enum iotlb_batch_trigger trig,
@@ -843,16 +956,16 @@ static void batch_flush(struct iotlb_batcher *b, struct iotlb_batch *bt,
 	d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	/* Only a flush that would not be full anyway needs the count. */
 	if (d == IOTLB_BATCH_RANGES && num_online_cpus() > 1) {
-		s.elsewhere = batch_pending_elsewhere(b, bt, half);
+		s.elsewhere = iotlb_batch_pending_elsewhere(b, bt->cpu, half);
 		d = iotlb_batch_decide(&b->params, &b->cost, &s);
 	}
 	trace_iotlb_batch_flush(b, trig, d, bt->nr_ents, s.nr_ranges, bt->pages,
 				bt->held_pages);
-	__stat_inc(decision[d]);
-	__stat_inc(trigger[trig]);
-	__stat_add(batched_unmaps, bt->nr_ents);
-	__stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
-			      IOTLB_BATCH_HIST - 1)]);
+	stat_inc(decision[d]);
+	stat_inc(trigger[trig]);
+	stat_add(batched_unmaps, bt->nr_ents);
+	stat_inc(hist[min_t(unsigned int, ilog2(bt->nr_ents),
+			    IOTLB_BATCH_HIST - 1)]);
 
 	if (d == IOTLB_BATCH_RANGES)
 		ranges_flush(b, bt->ranges, bt->nr_ranges);
@@ -879,8 +992,8 @@ static noinline void batch_reap_covered(struct iotlb_batcher *b,
 	if (bt->ents[n - 1].gen >= done)
 		for (n = 1; bt->ents[n].gen < done; n++)
 			;
-	__stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
-	__stat_add(batched_unmaps, n);
+	stat_inc(trigger[IOTLB_BATCH_TRIG_COVERED]);
+	stat_add(batched_unmaps, n);
 	if (n == bt->nr_ents) {
 		trace_iotlb_batch_flush(b, IOTLB_BATCH_TRIG_COVERED, -1, n,
 					bt->nr_ranges, bt->pages,
@@ -1150,7 +1263,9 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 
 	held = bt->held_pages;
 	if (!batch_holds_all(b, bt, u) && !batch_hold(b, bt, u, &why)) {
-		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents)
+		/* Flush the batch only if that makes room enough. */
+		if (why != IOTLB_BATCH_SYNC_LARGE || !bt->nr_ents ||
+		    unmap_never_fits(b, u))
 			goto unlock_now;
 		batch_flush(b, bt, IOTLB_BATCH_TRIG_HOLD, &rel);
 		held = bt->held_pages;
@@ -1159,20 +1274,22 @@ int iotlb_batch_unmap(struct iotlb_batcher *b, struct iotlb_batch_unmap *u)
 	}
 	held = bt->held_pages - held;
 	if (held) {
-		__stat_add(held_now, held);
-		__stat_add(held_total, held);
+		stat_add(held_now, held);
+		stat_add(held_total, held);
 	}
 
-	if (!bt->nr_ents)
+	if (!bt->nr_ents) {
 		bt->since = jiffies;
+		cpumask_set_cpu(bt->cpu, b->pending);
+	}
 	merged = batch_add_range(b, bt, u, pages, fl);
 	ent = &bt->ents[bt->nr_ents++];
 	ent->iova = u->iova;
 	ent->size = u->size;
 	ent->gen = atomic64_read(&b->full_started);
-	__stat_inc(deferred);
+	stat_inc(deferred);
 	if (merged)
-		__stat_add(merged, merged);
+		stat_add(merged, merged);
 	trace_iotlb_batch_unmap(b, u->iova, u->size, u->start, u->end,
 				u->pgsize, -1, merged, held);
 
@@ -1207,7 +1324,7 @@ void iotlb_batch_flush(struct iotlb_batcher *b)
 {
 	batch_flush_cpus(b, IOTLB_BATCH_TRIG_EXPLICIT, NULL);
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_flush);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_flush);
 
 static void batcher_free_arrays(struct iotlb_batcher *b)
 {
@@ -1226,6 +1343,8 @@ static void batcher_free_arrays(struct iotlb_batcher *b)
 	}
 	free_percpu(b->cpu);
 	b->cpu = NULL;
+	kfree(b->pending);
+	b->pending = NULL;
 }
 
 /**
@@ -1267,14 +1386,23 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	atomic_set(&b->timer_on, 0);
 	timer_setup(&b->timer, iotlb_batch_timeout, 0);
 
-	b->cpu = alloc_percpu(struct iotlb_batch);
-	if (!b->cpu)
+	/* Whole cache lines, apart from the fields every unmap reads. */
+	b->pending = kzalloc(ALIGN(cpumask_size(), SMP_CACHE_BYTES),
+			     GFP_KERNEL);
+	if (!b->pending)
 		return -ENOMEM;
+	b->cpu = alloc_percpu(struct iotlb_batch);
+	if (!b->cpu) {
+		kfree(b->pending);
+		b->pending = NULL;
+		return -ENOMEM;
+	}
 	for_each_possible_cpu(cpu) {
 		struct iotlb_batch *bt = per_cpu_ptr(b->cpu, cpu);
 		int node = cpu_to_node(cpu);
 
 		spin_lock_init(&bt->lock);
+		bt->cpu = cpu;
 		INIT_LIST_HEAD(&bt->freelist);
 		bt->ranges = kcalloc_node(max(params->max_ranges, 1U),
 					  sizeof(*bt->ranges), GFP_KERNEL, node);
@@ -1371,7 +1499,7 @@ void iotlb_batch_read_stats(struct iotlb_batch_stats *st)
 	for (i = 0; i < IOTLB_BATCH_SYNC_NR; i++)
 		st->unmaps += st->sync[i];
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_read_stats);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_read_stats);
 
 #ifdef CONFIG_DEBUG_FS
 static const char * const sync_names[IOTLB_BATCH_SYNC_NR] = {

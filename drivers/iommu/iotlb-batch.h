@@ -125,7 +125,10 @@ enum iotlb_batch_cost_kind {
  *	range, and the whole domain instead when order exceeds @max_order
  *
  * Each flush_range call is one completion wait, whatever its kind; a
- * flush_ranges call is one for all its ranges.
+ * flush_ranges call is one for all its ranges. A driver of
+ * %IOTLB_BATCH_COST_ONE must not depend on the leaf size it is handed:
+ * ranges gathered with different leaf sizes are joined, and the joined
+ * range carries the smallest of them (0 where one was not recorded).
  */
 struct iotlb_batch_cost {
 	enum iotlb_batch_cost_kind kind;
@@ -212,6 +215,7 @@ struct iotlb_batch_ent {
 /* One CPU's batch for one domain. */
 struct iotlb_batch {
 	spinlock_t lock;	/* protects the batch; taken with irqs off */
+	unsigned int cpu;	/* whose batch it is */
 	unsigned int nr_ents;
 	unsigned int nr_ranges;
 	unsigned int nr_held;
@@ -253,6 +257,10 @@ struct iotlb_batch {
  * @hold_cap: distinct folios one CPU's batch can hold
  * @table_mask: size - 1 of each batch's folio hash table
  * @cpu: the per-CPU batches
+ * @pending: the CPUs whose batch holds unmaps: set by the unmap that finds
+ *	the batch empty, cleared when it is emptied, both under its lock;
+ *	read without it (see iotlb_batch_pending_elsewhere()). A line of its
+ *	own, written once per batch filled, not once per unmap
  * @full_started: full flushes started
  * @full_done: full flushes completed
  * @timer: flushes each CPU's batch once its first unmap is
@@ -276,6 +284,7 @@ struct iotlb_batcher {
 	unsigned int hold_cap;
 	unsigned int table_mask;
 	struct iotlb_batch __percpu *cpu;
+	struct cpumask *pending;
 	atomic64_t full_started;
 	atomic64_t full_done;
 	struct timer_list timer;
@@ -357,5 +366,14 @@ iotlb_batch_decide(const struct iotlb_batch_params *p,
 int iotlb_batch_parse_param(const char *name, const char *str,
 			    unsigned int min, unsigned int max,
 			    unsigned int *val);
+
+/* CPUs' batches a flush looks at to count the unmaps waiting elsewhere. */
+#define IOTLB_BATCH_SCAN_CPUS	16
+
+#if IS_ENABLED(CONFIG_KUNIT)
+unsigned int iotlb_batch_pending_elsewhere(struct iotlb_batcher *b,
+					   unsigned int self,
+					   unsigned int enough);
+#endif
 
 #endif /* __IOMMU_IOTLB_BATCH_H */

@@ -875,6 +875,63 @@ static void iotlb_batch_test_covered(struct kunit *test)
 			st0.trigger[IOTLB_BATCH_TRIG_COVERED], 1);
 }
 
+/*
+ * A flush counts the unmaps waiting in other CPUs' batches only on the CPUs
+ * whose batch holds some (and at most IOTLB_BATCH_SCAN_CPUS of them): the
+ * mask follows the batch, set by the unmap that finds it empty, cleared
+ * when a flush, a depth flush or a covering full flush empties it. UML runs
+ * one CPU, so the scan is also run as from no CPU at all (nr_cpu_ids),
+ * which makes this CPU's batch one of the others.
+ */
+static void iotlb_batch_test_pending_mask(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	struct iotlb_batch_unmap u = {
+		.iova = 500 * PG, .size = PG, .start = 1, .end = 0, .sync = true,
+	};
+	unsigned int cpu, i, none = nr_cpu_ids;
+
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+	/* This CPU's batch, this CPU's bit. */
+	migrate_disable();
+	cpu = smp_processor_id();
+	fake_unmap(fd, 0, PG, PG);
+	fake_unmap(fd, 10 * PG, PG, PG);
+	KUNIT_EXPECT_TRUE(test, cpumask_test_cpu(cpu, fd->b.pending));
+	KUNIT_EXPECT_EQ(test, cpumask_weight(fd->b.pending), 1);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			2);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, cpu, 16),
+			0);
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			0);
+
+	/*
+	 * A full flush for an unmap that cannot wait covers the batch: it
+	 * counts no more, and the next unmap on the CPU releases it and
+	 * starts a new batch.
+	 */
+	fake_unmap(fd, 0, PG, PG);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	KUNIT_EXPECT_EQ(test, fd->nr_flush_all, 1);
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			0);
+	fake_unmap(fd, 20 * PG, PG, PG);
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 4);
+	KUNIT_EXPECT_TRUE(test, cpumask_test_cpu(cpu, fd->b.pending));
+	KUNIT_EXPECT_EQ(test, iotlb_batch_pending_elsewhere(&fd->b, none, 16),
+			1);
+
+	/* The unmap that fills the batch flushes it: the bit goes too. */
+	for (i = 1; i < test_params.depth; i++)
+		fake_unmap(fd, (100 + 2 * i) * PG, PG, PG);
+	migrate_enable();
+	KUNIT_EXPECT_EQ(test, fd->nr_release, 4 + test_params.depth);
+	KUNIT_EXPECT_TRUE(test, cpumask_empty(fd->b.pending));
+}
+
 /* Unmap entry @i of the tracked entries, batched. */
 static void fake_unmap_ent(struct fake_domain *fd, unsigned int i)
 {
@@ -1315,6 +1372,63 @@ static void iotlb_batch_test_hold_capacity(struct kunit *test)
 	free_page_array(pages, n);
 }
 
+/*
+ * An unmap with more folios than any batch can hold is invalidated at once
+ * without flushing the batch it finds: that flush would not make it fit.
+ * (An unmap that fits an empty batch flushes the batch first: see
+ * iotlb_batch_test_hold_capacity.)
+ */
+static void iotlb_batch_test_hold_large_innocent(struct kunit *test)
+{
+	struct fake_domain *fd = fake_domain_new(test, &test_params);
+	const unsigned int n = 65;	/* hold_cap is 64 for depth 16 */
+	struct iotlb_batch_stats st0, st1;
+	struct iotlb_batch_unmap u = {
+		.iova = 0, .size = n * PG, .start = 0, .end = n * PG - 1,
+		.pgsize = PG, .nents = n,
+	};
+	struct page **pages, *one;
+	struct scatterlist *sg;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, fd->b.hold_cap, 64);
+	pages = kunit_kcalloc(test, n, sizeof(*pages), GFP_KERNEL);
+	sg = kunit_kcalloc(test, n, sizeof(*sg), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pages);
+	KUNIT_ASSERT_NOT_NULL(test, sg);
+	one = alloc_page(GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, one);
+	sg_init_table(sg, n);
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i]) {
+			free_page_array(pages, i);
+			__free_page(one);
+			KUNIT_FAIL_AND_ABORT(test, "out of memory");
+		}
+		sg_set_page(&sg[i], pages[i], PG, 0);
+	}
+
+	KUNIT_EXPECT_EQ(test, hold_unmap(fd, 256 * PG, page_to_phys(one), PG), 0);
+	iotlb_batch_read_stats(&st0);
+	u.sg = sg;
+	KUNIT_EXPECT_EQ(test, iotlb_batch_unmap(&fd->b, &u), 1);
+	iotlb_batch_read_stats(&st1);
+	/* The held page's batch is untouched: not flushed, still holding. */
+	KUNIT_EXPECT_EQ(test, st1.trigger[IOTLB_BATCH_TRIG_HOLD] -
+			st0.trigger[IOTLB_BATCH_TRIG_HOLD], 0);
+	KUNIT_EXPECT_EQ(test, st1.sync[IOTLB_BATCH_SYNC_LARGE] -
+			st0.sync[IOTLB_BATCH_SYNC_LARGE], 1);
+	KUNIT_EXPECT_EQ(test, page_ref_count(one), 2);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_EQ(test, page_ref_count(pages[i]), 1);
+
+	iotlb_batch_flush(&fd->b);
+	KUNIT_EXPECT_EQ(test, page_ref_count(one), 1);
+	free_page_array(pages, n);
+	__free_page(one);
+}
+
 /* ---- page-table pages ---------------------------------------------------- */
 
 static void tables_case(struct kunit *test, bool frees_tables, bool promote)
@@ -1662,6 +1776,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_sync_policy),
 	KUNIT_CASE(iotlb_batch_test_covered),
 	KUNIT_CASE(iotlb_batch_test_covered_partly),
+	KUNIT_CASE(iotlb_batch_test_pending_mask),
 	KUNIT_CASE(iotlb_batch_test_destroy),
 	KUNIT_CASE(iotlb_batch_test_release_unlocked),
 	KUNIT_CASE(iotlb_batch_test_hold_page),
@@ -1672,6 +1787,7 @@ static struct kunit_case iotlb_batch_test_cases[] = {
 	KUNIT_CASE(iotlb_batch_test_hold_sg),
 	KUNIT_CASE(iotlb_batch_test_hold_dedup),
 	KUNIT_CASE(iotlb_batch_test_hold_capacity),
+	KUNIT_CASE(iotlb_batch_test_hold_large_innocent),
 	KUNIT_CASE(iotlb_batch_test_tables),
 	KUNIT_CASE(iotlb_batch_test_tables_sync_frees),
 	KUNIT_CASE(iotlb_batch_test_tables_promoted),

@@ -15,8 +15,9 @@
  *   smmu-v3         iotlb_sync invalidates the range with range TLBIs;
  *                   nothing without a pgsize
  *   smmu-v3-norange the same, one TLBI per pgsize step
- *   amd             every unmap gathers its range, queued or not; iotlb_sync
- *                   invalidates any range with one command
+ *   amd             every unmap gathers its range, queued or not, with no
+ *                   pgsize; iotlb_sync invalidates any range with one
+ *                   command
  *   virtio          every unmap posts an UNMAP request; iotlb_sync waits
  *
  * and flush_iotlb_all invalidates everything on all of them, with one
@@ -311,7 +312,12 @@ static void mock_unmap(struct mock_iommu *m, unsigned int idx,
 			gather_add(g, a, leaf, leaf);
 		break;
 	case MOCK_AMD:
-		gather_add(g, e->iova, e->size, leaf);
+		/*
+		 * amd_iommu_iotlb_gather_add_page() gathers by range and
+		 * leaves pgsize 0, queued or not; the batcher gives a
+		 * queued unmap the granule as its pgsize.
+		 */
+		gather_add(g, e->iova, e->size, 0);
 		break;
 	case MOCK_VIRTIO:
 		/* an UNMAP request, completed by the next sync */
@@ -949,6 +955,81 @@ static void iotlb_drivers_test_cost_one(struct kunit *test)
 	mock_expect_safe(test, m);
 }
 
+/* A mock AMD domain whose batcher keeps one range, as by default. */
+static struct mock_iommu *mock_new_amd_one_range(struct kunit *test)
+{
+	struct iotlb_batch_params p = mock_params;
+	struct mock_iommu *m = mock_new(test, MOCK_AMD, MOCK_SAFE);
+
+	iotlb_batcher_destroy(&m->b);
+	p.max_ranges = 1;
+	p.max_pages = 512;
+	KUNIT_ASSERT_EQ(test, iotlb_batcher_init(&m->b, &mock_batch_ops, &p,
+						 MSHIFT), 0);
+	iotlb_batcher_set_range_sync(&m->b, m->fam->pgsize_bitmap);
+	iotlb_batcher_set_cost(&m->b, &m->fam->cost);
+	return m;
+}
+
+/*
+ * AMD's gathers carry no pgsize, except the granule the batcher gives a
+ * queued (smaller than 8 KiB) unmap. The hint means nothing to a driver
+ * whose range costs one command: a 4 KiB unmap and an abutting 8 KiB one
+ * merge into one range, one command, not a full flush.
+ */
+static void iotlb_drivers_test_cost_one_pgsize(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new_amd_one_range(test);
+	struct iotlb_batch_stats st0, st1;
+
+	mock_map_at(test, m, 0, MPG, MEM_PAGE);
+	mock_map_at(test, m, MPG, 2 * MPG, MEM_PAGE);
+	KUNIT_EXPECT_TRUE(test, iotlb_batch_gather_queued(&m->b, MPG, false));
+	KUNIT_EXPECT_FALSE(test, iotlb_batch_gather_queued(&m->b, 2 * MPG,
+							   false));
+	iotlb_batch_read_stats(&st0);
+	mock_dma_unmap(m, 0);
+	mock_dma_unmap(m, 1);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	kunit_info(test, "%lu commands (%lu full), %lu waits\n", m->cmds,
+		   m->fulls, m->waits);
+	KUNIT_EXPECT_EQ(test, m->fulls, 0);
+	KUNIT_EXPECT_EQ(test, m->cmds, 1);
+	KUNIT_EXPECT_EQ(test, st1.merged - st0.merged, 1);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_RANGES] -
+			st0.decision[IOTLB_BATCH_RANGES], 1);
+	mock_expect_safe(test, m);
+}
+
+/*
+ * Two ranges of one batch far apart (a gap of more than max_pages) on a
+ * driver whose range costs one command: joined into one range across the
+ * gap, one command, where a full flush would throw away every translation
+ * the joined range keeps.
+ */
+static void iotlb_drivers_test_cost_one_gap(struct kunit *test)
+{
+	struct mock_iommu *m = mock_new_amd_one_range(test);
+	struct iotlb_batch_stats st0, st1;
+
+	mock_map_at(test, m, 0, 2 * MPG, MEM_PAGE);
+	mock_map_at(test, m, 1000 * MPG, 2 * MPG, MEM_PAGE);
+	iotlb_batch_read_stats(&st0);
+	mock_dma_unmap(m, 0);
+	mock_dma_unmap(m, 1);
+	iotlb_batch_flush(&m->b);
+	iotlb_batch_read_stats(&st1);
+
+	KUNIT_EXPECT_EQ(test, m->fulls, 0);
+	KUNIT_EXPECT_EQ(test, m->cmds, 1);
+	KUNIT_EXPECT_EQ(test, st1.coalesced - st0.coalesced, 1);
+	KUNIT_EXPECT_EQ(test, st1.decision[IOTLB_BATCH_FULL_RANGES] -
+			st0.decision[IOTLB_BATCH_FULL_RANGES], 0);
+	mock_expect_safe(test, m);
+}
+
 /*
  * VT-d (second level) turns a range whose aligned block is wider than its
  * largest address mask into a domain-selective flush. Two pages on either
@@ -1108,6 +1189,8 @@ static struct kunit_case iotlb_drivers_test_cases[] = {
 	KUNIT_CASE(iotlb_drivers_test_cost_per_page),
 	KUNIT_CASE(iotlb_drivers_test_cost_per_page_small),
 	KUNIT_CASE(iotlb_drivers_test_cost_one),
+	KUNIT_CASE(iotlb_drivers_test_cost_one_pgsize),
+	KUNIT_CASE(iotlb_drivers_test_cost_one_gap),
 	KUNIT_CASE(iotlb_drivers_test_cost_wide_now),
 	KUNIT_CASE(iotlb_drivers_test_cost_wide_batch),
 	KUNIT_CASE_PARAM(iotlb_drivers_test_release_order, mock_gen_params),
