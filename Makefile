@@ -6,6 +6,7 @@
 #                   QEMU with an emulated IOMMU and print the comparison
 #   make check      every test: harness, KUnit (plain + debug), guest selftests
 #   make debian-guest  the tracing tools in a Debian guest (CMD='...')
+#   make devbench   NVMe and NIC workloads, stock against ours, every mode
 #
 # Variables: ARCH=x86_64|arm64 (guest targets), CMDLINE="..." (extra kernel
 # parameters for the guest), V=1.
@@ -23,13 +24,14 @@ export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
 	harness selftests guest-kernel check bench kunit-bench debian-guest \
+	devbench \
 	steptrace irqsoff \
 	clean distclean help
 
 all: compare
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash mk/deps.sh
@@ -39,6 +41,11 @@ tree: deps
 
 compare: tree
 	@bash mk/guest/compare.sh $(GUEST_ARCH)
+
+# The device workloads (fio, iperf3, sockperf), stock against ours in every
+# mode, with invalidations per GB moved (part of bench).
+devbench: tree
+	@bash mk/guest/devbench.sh $(GUEST_ARCH)
 
 series: tree
 	@bash mk/series.sh build
