@@ -184,8 +184,9 @@ def render(doc, level="###"):
           f"ATS {'on (NICs, device-iotlb=on)' if doc['ats'] else 'off'}; "
           "TCG. Cells: median [min-max] of the boots. Ratios are of the "
           "medians; \"~\": the two spreads overlap, the ratio is within the "
-          "noise between boots. The stock kernel ignores iommu.safedefer=1: "
-          "its safedefer row is its default mode. Every boot also verified "
+          "noise between boots. Stock has no safe deferred mode: "
+          "its safedefer row is stock booted in its default mode (lazy on "
+          "x86, strict on Arm). Every boot also verified "
           "its fio data (crc32c) and TCP streams (selftests/iova/devices.sh).",
           "", f"{doc.get('qemu') or ''}; kernel {doc.get('kernel')}; "
           f"run time {doc.get('took')}.", ""]
