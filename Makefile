@@ -90,7 +90,9 @@ irqsoff: tree
 
 # Debian guest with perf, bcc and bpftrace (x86_64, slow; not in make check):
 # CMD='shell command' or SCRIPT=file runs inside; by default the tracing
-# tools demo (mk/guest/debian-tools.sh). Output: build/results/debian/.
+# tools demo (mk/guest/debian-tools.sh); SCRIPT=mk/guest/debian-nvme.sh:
+# fio on the guest's NVMe disk under perf stat and bcc's stackcount of the
+# unmap path. Output: build/results/debian/.
 debian-guest: tree
 	@GUEST_NO_TREE=1 bash mk/guest/debian.sh \
 		$(if $(CMD),cmd '$(subst ','\'',$(CMD))',run $(or $(SCRIPT),mk/guest/debian-tools.sh))
