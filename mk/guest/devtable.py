@@ -176,7 +176,8 @@ def render(doc, level="###"):
     """Markdown tables of one devbench JSON document."""
     arch, modes = doc["arch"], doc["modes"]
     cells, ratios = doc["cells"], doc["ratios"]
-    ok = sum(1 for b in doc["boots"] if not b.get("error"))
+    bad = [b for b in doc["boots"] if b.get("error") or b.get("failed")]
+    ok = len(doc["boots"]) - len(bad)
     md = [f"{level} Device workloads, {arch}: stock against ours", "",
           f"{len(doc['boots'])} boots ({ok} passed): {doc['rounds']} per "
           f"kernel and mode, stock and ours taking turns to go first; "
@@ -246,15 +247,16 @@ def render(doc, level="###"):
                 for k in kinds]
             for k, label in figs:
                 rs = [ratios.get(f"safe_{m}/{w}/{k}") for m in others]
-                if not any(rs):
+                # none measured, or none of them counted anything
+                if not any(r and r["ratio"] is not None for r in rs):
                     continue
                 md.append(f"| {w} | {label} | " +
                           " | ".join(rcell(r) for r in rs) + " |")
         md.append("")
-    bad = [b for b in doc["boots"] if b.get("error")]
     if bad:
-        md += ["Failed boots: " + ", ".join(
-            f"{b['name']} ({b['error']})" for b in bad), ""]
+        md += ["Failed boots (their workloads that ran are counted): " +
+               ", ".join(f"{b['name']} ({b.get('error') or '%s failed' % b.get('failed')})"
+                         for b in bad), ""]
     return md
 
 
