@@ -6,6 +6,7 @@
 #                   QEMU with an emulated IOMMU and print the comparison
 #   make check      every test: harness, KUnit (plain + debug), guest selftests
 #   make debian-guest  the tracing tools in a Debian guest (CMD='...')
+#   make devbench   NVMe and NIC workloads, stock against ours, every mode
 #
 # Variables: ARCH=x86_64|arm64 (guest targets), CMDLINE="..." (extra kernel
 # parameters for the guest), V=1.
@@ -23,13 +24,14 @@ export GUEST_ARCH CMDLINE
 
 .PHONY: all compare deps tree series series-check kunit kunit-debug \
 	harness selftests guest-kernel check bench kunit-bench debian-guest \
+	devbench \
 	steptrace irqsoff \
 	clean distclean help
 
 all: compare
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@bash mk/deps.sh
@@ -39,6 +41,11 @@ tree: deps
 
 compare: tree
 	@bash mk/guest/compare.sh $(GUEST_ARCH)
+
+# The device workloads (fio, iperf3, sockperf), stock against ours in every
+# mode, with invalidations per GB moved (part of bench).
+devbench: tree
+	@bash mk/guest/devbench.sh $(GUEST_ARCH)
 
 series: tree
 	@bash mk/series.sh build
@@ -83,7 +90,9 @@ irqsoff: tree
 
 # Debian guest with perf, bcc and bpftrace (x86_64, slow; not in make check):
 # CMD='shell command' or SCRIPT=file runs inside; by default the tracing
-# tools demo (mk/guest/debian-tools.sh). Output: build/results/debian/.
+# tools demo (mk/guest/debian-tools.sh); SCRIPT=mk/guest/debian-nvme.sh:
+# fio on the guest's NVMe disk under perf stat and bcc's stackcount of the
+# unmap path. Output: build/results/debian/.
 debian-guest: tree
 	@GUEST_NO_TREE=1 bash mk/guest/debian.sh \
 		$(if $(CMD),cmd '$(subst ','\'',$(CMD))',run $(or $(SCRIPT),mk/guest/debian-tools.sh))

@@ -16,6 +16,11 @@
 # whose longest IRQs-off section of a flush mk/guest/irqsoff.sh measures,
 # "none" for none; IRQSOFF_GRANULES, IRQSOFF_FLUSHES and IRQSOFF_BUDGET
 # go to it),
+# BENCH_DEVICES (1: the device workloads stock against ours in every mode,
+# mk/guest/devbench.sh, for each architecture of BENCH_ARCHES; 0: skip;
+# DEVBENCH_ROUNDS, DEVBENCH_MODES, DEVBENCH_SECONDS and DEVBENCH_ATS go to
+# it), BENCH_ONLY=devices (only the device workloads and the report: the
+# other parts' JSON already in build/bench stays and is reported again),
 # BENCH_PUBLISH=1 (copy the report, its JSON and plots to results/ and
 # rewrite README.md's headline from them, for a commit).
 set -e -o pipefail
@@ -25,9 +30,17 @@ setup_ccache
 
 OUTB=$BUILD/bench
 mkdir -p "$OUTB"
+only=${BENCH_ONLY:-}
+case "$only" in
+"" | devices) ;;
+*) die "BENCH_ONLY=$only: only 'devices' is known" ;;
+esac
 # A report of this run only: no table or plot left from an earlier one.
-rm -f "$OUTB"/compare-*.json "$OUTB"/compare-*.txt "$OUTB"/*.png \
-	"$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md
+if [ -z "$only" ]; then
+	rm -f "$OUTB"/compare-*.json "$OUTB"/compare-*.txt
+fi
+rm -f "$OUTB"/*.png "$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md \
+	"$OUTB"/devbench-*.json "$OUTB"/devbench-*.md
 arches=${BENCH_ARCHES:-x86_64 arm64}
 bad=
 
@@ -39,19 +52,39 @@ load_start=$(load1)
 : > "$OUTB/commands.txt"
 cmd() { echo "$*" >> "$OUTB/commands.txt"; }
 
-step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
-hargs=
-[ -z "$BENCH_QUICK" ] || hargs=--quick
-cmd "make -C tools/testing/iova bench BENCH_JSON=build/bench/harness.json BENCH_ARGS=$hargs"
-if ! make -s -C "$TOP/tools/testing/iova" bench BENCH_JSON="$OUTB/harness.json" \
-	BENCH_ARGS="$hargs" | tee "$OUTB/harness.txt"; then
-	bad="$bad harness"
+# devbench ARCH: the device workloads of ARCH, stock against ours.
+devbench() {
+	step "bench: $1 guests, device workloads"
+	cmd "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
+		"DEVBENCH_SECONDS=${DEVBENCH_SECONDS:-8}" \
+		"${DEVBENCH_MODES:+DEVBENCH_MODES=\"$DEVBENCH_MODES\" }${DEVBENCH_ATS:+DEVBENCH_ATS=$DEVBENCH_ATS }bash mk/guest/devbench.sh $1"
+	bash "$TOP/mk/guest/devbench.sh" "$1" || bad="$bad $1-devices"
+	[ ! -s "$RESULTS/devbench-$1.json" ] ||
+		cp "$RESULTS/devbench-$1.json" "$RESULTS/devbench-$1.md" "$OUTB/"
+}
+
+if [ "$only" = devices ]; then
+	for a in $arches; do
+		devbench "$a"
+	done
+	arches=
 fi
 
-step "bench: KUnit fast-path benchmark under UML, stock vs ours"
-rm -f "$OUTB/kunit-bench.json"
-cmd "KBENCH_RUNS=${KBENCH_RUNS:-7} bash mk/kunit-bench.sh"
-bash "$TOP/mk/kunit-bench.sh" || bad="$bad kunit-bench"
+if [ -z "$only" ]; then
+	step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
+	hargs=
+	[ -z "$BENCH_QUICK" ] || hargs=--quick
+	cmd "make -C tools/testing/iova bench BENCH_JSON=build/bench/harness.json BENCH_ARGS=$hargs"
+	if ! make -s -C "$TOP/tools/testing/iova" bench BENCH_JSON="$OUTB/harness.json" \
+		BENCH_ARGS="$hargs" | tee "$OUTB/harness.txt"; then
+		bad="$bad harness"
+	fi
+
+	step "bench: KUnit fast-path benchmark under UML, stock vs ours"
+	rm -f "$OUTB/kunit-bench.json"
+	cmd "KBENCH_RUNS=${KBENCH_RUNS:-7} bash mk/kunit-bench.sh"
+	bash "$TOP/mk/kunit-bench.sh" || bad="$bad kunit-bench"
+fi
 
 export BENCH_SECONDS=${BENCH_SECONDS:-3}
 export BENCH_ROUNDS=${BENCH_ROUNDS:-2}
@@ -77,6 +110,7 @@ for a in $arches; do
 		[ -f "$RESULTS/compare-$a.txt" ] &&
 			cp "$RESULTS/compare-$a.txt" "$OUTB/compare-$a-g$g.txt"
 	done
+	[ "${BENCH_DEVICES:-1}" = 0 ] || devbench "$a"
 done
 
 # The longest IRQs-off section of a flush, stock lazy against safe mode:
@@ -120,7 +154,7 @@ json.dump({
     "commit": commit or "unknown",
     "environment": " ".join(sorted(
         f"{k}={v}" for k, v in e.items()
-        if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE"))),
+        if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE", "DEVBENCH"))),
 }, open(out, "w"), indent=1)
 PY
 publish=()

@@ -22,6 +22,10 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "guest"))
+import devtable  # noqa: E402  (mk/guest/devtable.py)
+
 
 def load(path):
     try:
@@ -655,9 +659,16 @@ def main():
         doc = load(p)
         if doc:
             guests[name] = doc
+    devbench = {}
+    for p in sorted(glob.glob(os.path.join(d, "devbench-*.json"))):
+        doc = load(p)
+        if doc and doc.get("cells"):
+            devbench[doc["arch"]] = doc
     plots = []
     guest_plots(d, guests, plots)
     harness_plots(d, harness, plots)
+    devplots = {a: devtable.plots(doc, d, gnuplot)
+                for a, doc in sorted(devbench.items())}
 
     meta = load_meta(d)
     host = host_info()
@@ -667,8 +678,9 @@ def main():
         "harness": harness,
         "kunit_bench": kbench,
         "guests": guests,
-        "plots": plots,
+        "plots": plots + [p for v in devplots.values() for p in v],
         "attack": load_attack(d),
+        "devices": devbench,
     }
     # Flat figures other tools quote ("ours.X" / "stock.X").
     figures = {}
@@ -699,6 +711,12 @@ def main():
             for k in ("cmds_per_m_unmaps", "waits_per_m_unmaps"):
                 if v[k] is not None:
                     figures[f"{flavor}.{tag}.{mode}.t{r['threads']}.{k}"] = v[k]
+    # Device workloads: e.g. ours.devices-x86_64.lazy.fio-4k.mb_per_s
+    for arch, doc in devbench.items():
+        for key, figs in doc["cells"].items():
+            flavor, mode, w = key.split("/")
+            for k, v in figs.items():
+                figures[f"{flavor}.devices-{arch}.{mode}.{w}.{k}"] = v["median"]
     results["figures"] = figures
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -733,6 +751,11 @@ def main():
                open(txt).read().rstrip(), "```", ""]
     md += cost_table(results["cost"])
     md += irqsoff_table(results["irqsoff"])
+    if devbench:
+        md += ["## Device workloads (mk/guest/devbench.sh)", ""]
+        for arch, doc in sorted(devbench.items()):
+            md += devtable.render(doc)
+            md += [f"![{p}]({p})" for p in devplots[arch]] + [""]
     for name in sorted(guests):
         t = os.path.join(d, f"{name}.txt")
         if os.path.exists(t):

@@ -27,9 +27,15 @@
 # mk/guest/debian.config (BPF, kprobes, uprobes, BTF, in-kernel headers,
 # ext4, virtio, 9p).
 #
+# Besides its root disk (virtio, which bypasses the IOMMU) the guest has
+# an NVMe disk behind the IOMMU, a blank scratch image of DEBIAN_NVME_MB
+# (256) MiB made for each boot (fio in the root filesystem exercises it:
+# mk/guest/debian-nvme.sh runs fio on it under perf stat and bcc's
+# stackcount of the unmap path).
+#
 # Environment: CMDLINE (extra kernel parameters, e.g. iommu.strict=1),
 # DEBIAN_TIMEOUT (seconds, default 1800), GUEST_SMP (2), GUEST_MEM (2G),
-# DEBIAN_MIRROR.
+# DEBIAN_MIRROR, DEBIAN_NVME_MB (256).
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -38,7 +44,7 @@ guest_arch x86_64
 DEB=$GUEST/debian-$GARCH
 IMG=$DEB/rootfs.ext4
 SUITE=bookworm
-PKGS=linux-perf,bpfcc-tools,bpftrace,python3,procps,kmod,less,xz-utils
+PKGS=linux-perf,bpfcc-tools,bpftrace,python3,procps,kmod,less,xz-utils,fio
 
 # The Debian archive apt uses on this machine: DEBIAN_MIRROR, else the first
 # enabled "deb" source for $SUITE in /etc/apt/sources.list.d/*.sources
@@ -184,6 +190,9 @@ run_script() {
 	echo "$*" > "$io/cmd/args"
 	# Tools of this repository the script may want.
 	cp -r "$TOP/tools/iova" "$io/tools"
+	# The NVMe disk behind the IOMMU: blank for every boot.
+	rm -f "$DEB/nvme.img"
+	truncate -s "${DEBIAN_NVME_MB:-256}M" "$DEB/nvme.img"
 	step "debian: boot and run $(basename "$script") $* (console: $out/console.log)"
 	t0=$(date +%s)
 	rc=0
@@ -196,11 +205,14 @@ run_script() {
 		-device edu -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-2G}" \
 		-nographic -no-reboot \
 		-drive "file=$IMG,if=virtio,format=raw,snapshot=on" \
+		-drive "file=$DEB/nvme.img,if=none,id=nvm,format=raw,cache=unsafe" \
+		-device nvme,serial=iova0,drive=nvm \
 		-virtfs "local,path=$io,mount_tag=host,security_model=none" \
 		-virtfs "local,path=$GUEST/kselftest-$GARCH/install,mount_tag=kselftest,security_model=none,readonly=on" \
 		-kernel "$kernel" \
 		-append "console=ttyS0 no_timer_check root=/dev/vda rw rootfstype=ext4 init=/sbin/iova-init panic=-1 $CMDLINE" \
 		< /dev/null > "$out/console.raw" 2>&1 || rc=$?
+	rm -f "$DEB/nvme.img"
 	tr -d '\r' < "$out/console.raw" > "$out/console.log"
 	rm -f "$out/console.raw"
 	cp -r "$io/out/." "$out/"

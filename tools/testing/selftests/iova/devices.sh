@@ -24,9 +24,22 @@
 # Each workload prints one line for the result collectors:
 #
 #   # iova-devices: workload=W type=T key=value ...
+#
+# IOVA_DEV_BENCH=1 (mk/guest/devbench.sh) adds two timed fio jobs after the
+# verified one, IOVA_DEV_SECONDS each: 4 KiB random reads and writes
+# (fio-4k) and 1 MiB sequential ones (fio-large). Then each timed workload
+# (fio-4k, fio-large, iperf3-up, iperf3-down, sockperf) also prints
+#
+#   # iova-bench: id=N workload=W bytes=B seconds=S key=value ...
+#
+# bytes being what it moved through the devices, and with IOVA_BENCH_MARK=1
+# writes N into the config space of QEMU's edu device at 0xf0 before it
+# and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
+# invalidations to each workload (as dma_map_bench.sh does for its runs).
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
+. "$DIR/edu_lib.sh"
 
 FIO_MB=${IOVA_DEV_FIO_MB:-16}
 FIO_JOBS=${IOVA_DEV_FIO_JOBS:-2}
@@ -37,6 +50,41 @@ ADDR_A=198.18.0.1
 ADDR_B=198.18.0.2
 TMP=/tmp/iova-devices
 NSPID=
+BENCH=${IOVA_DEV_BENCH:-0}
+EDU=
+
+# bench_mark OFFSET ID: one byte into the edu device's config space, for
+# QEMU's trace (see above); nothing outside bench mode.
+bench_mark()
+{
+	[ "$BENCH" = 1 ] && [ "$IOVA_BENCH_MARK" = 1 ] && [ -n "$EDU" ] ||
+		return 0
+	printf "$(printf '\\%03o' $(($2 % 256)))" |
+		dd of="$PCI/$EDU/config" bs=1 seek="$1" conv=notrunc 2>/dev/null
+}
+
+# bench_begin ID / bench_end ID: around timed workload ID. The end waits a
+# second, so that a lazy mode's deferred flush lands inside the marks.
+bench_begin()
+{
+	bench_mark 240 "$1"
+}
+
+bench_end()
+{
+	[ "$BENCH" = 1 ] || return 0
+	sleep 1
+	bench_mark 244 "$1"
+}
+
+# bench_line ID WORKLOAD KEY=VALUE...: the result line of a timed workload.
+bench_line()
+{
+	[ "$BENCH" = 1 ] || return 0
+	id=$1
+	shift
+	echo "# iova-bench: id=$id workload=$* type=$TYPE"
+}
 
 missing()
 {
@@ -133,8 +181,13 @@ TYPE=$(dev_type "/sys/block/$NVME/device/device")
 WANT=$(wanted_type)
 mkdir -p "$TMP"
 
+EDU=$(edu_find_device)
 ktap_print_header
-ktap_set_plan 5
+if [ "$BENCH" = 1 ]; then
+	ktap_set_plan 6
+else
+	ktap_set_plan 5
+fi
 
 amd_strict_switch || echo "# AMD-Vi: switching the groups from DMA to $WANT failed"
 
@@ -186,6 +239,45 @@ else
 	ktap_test_fail "fio: $want_kb KiB written at random and verified (crc32c)"
 fi
 
+# --- bench mode: timed fio jobs, 4 KiB random and 1 MiB sequential ------------
+# fio_timed ID NAME RW BS IODEPTH: IOVA_DEV_SECONDS of one job pattern, two
+# jobs each in a region of its own; true when fio ran without error and
+# moved data.
+fio_timed()
+{
+	bench_begin "$1"
+	fio --name="$2" --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
+		--iodepth="$5" --numjobs=2 --thread --rw="$3" --bs="$4" \
+		--size=64m --offset_increment=64m --time_based \
+		--runtime="$SECS" --group_reporting --output-format=terse \
+		--terse-version=3 > "$TMP/$2.out" 2> "$TMP/$2.err"
+	rc=$?
+	bench_end "$1"
+	line=$(grep '^3;' "$TMP/$2.out" | tail -n 1)
+	err=$(echo "$line" | cut -d';' -f5)
+	rkb=$(echo "$line" | cut -d';' -f6)
+	riops=$(echo "$line" | cut -d';' -f8)
+	wkb=$(echo "$line" | cut -d';' -f47)
+	wiops=$(echo "$line" | cut -d';' -f49)
+	kib=$((${rkb:-0} + ${wkb:-0}))
+	iops=$((${riops:-0} + ${wiops:-0}))
+	bench_line "$1" "$2 rc=$rc err=${err:-?} bytes=$((kib * 1024))" \
+		"seconds=$SECS mb_per_s=$(awk -v k="$kib" -v s="$SECS" 'BEGIN { printf "%.3f", k * 1024 / s / 1e6 }')" \
+		"kib_per_s=$((kib / SECS)) iops=$((iops))"
+	if [ "$rc" != 0 ] || [ "${err:-1}" != 0 ] || [ "$kib" -le 0 ]; then
+		sed "s/^/# $2: /" "$TMP/$2.err" | head -n 10
+		return 1
+	fi
+}
+
+if [ "$BENCH" = 1 ]; then
+	if fio_timed 1 fio-4k randrw 4k 16 && fio_timed 2 fio-large rw 1m 4; then
+		ktap_test_pass "fio: timed 4 KiB random and 1 MiB sequential jobs"
+	else
+		ktap_test_fail "fio: timed 4 KiB random and 1 MiB sequential jobs"
+	fi
+fi
+
 # --- the two NICs, one in a namespace of its own -----------------------------
 net_setup()
 {
@@ -228,12 +320,19 @@ else
 	for dir in up down; do
 		r=
 		[ $dir = down ] && r=-R
+		id=3
+		[ $dir = down ] && id=4
+		bench_begin $id
 		iperf3 -c "$ADDR_B" -t "$SECS" -P "$STREAMS" $r -J > "$TMP/iperf-$dir.json" 2>&1
 		rc=$?
+		bench_end $id
 		sent=$(iperf_bytes "$TMP/iperf-$dir.json" sum_sent)
 		recv=$(iperf_bytes "$TMP/iperf-$dir.json" sum_received)
 		bps=$(iperf_bps "$TMP/iperf-$dir.json" sum_received)
 		echo "# iova-devices: workload=iperf3-$dir type=$TYPE rc=$rc streams=$STREAMS sent_bytes=${sent:-0} received_bytes=${recv:-0} bits_per_second=${bps:-0}"
+		bench_line $id "iperf3-$dir rc=$rc bytes=${recv:-0} seconds=$SECS" \
+			"streams=$STREAMS" \
+			"gbit_per_s=$(awk -v b="${bps:-0}" 'BEGIN { printf "%.6f", b / 1e9 }')"
 		# The receiver counts what TCP delivered to it, checksummed
 		# and in order: something must have arrived, and never more
 		# than the sender wrote (what was still in flight when the
@@ -258,6 +357,7 @@ else
 		i=$((i + 1))
 	done
 	sleep 1
+	bench_begin 5
 	i=0
 	pids=
 	while [ $i -lt "$RR" ]; do
@@ -268,6 +368,7 @@ else
 	done
 	# sockperf ends by itself after SECS seconds
 	wait $pids
+	bench_end 5
 	sent=0
 	recv=0
 	i=0
@@ -283,6 +384,10 @@ else
 		i=$((i + 1))
 	done
 	echo "# iova-devices: workload=sockperf type=$TYPE connections=$RR seconds=$SECS sent=$sent received=$recv transactions_per_second=$((recv / SECS))"
+	# 64-byte messages each way: the payload moved, headers not counted.
+	bench_line 5 "sockperf ok=$ok bytes=$((recv * 128)) seconds=$SECS" \
+		"connections=$RR transactions=$recv" \
+		"transactions_per_second=$((recv / SECS))"
 	if [ $ok = 1 ]; then
 		ktap_test_pass "sockperf: request/response between $NIC_A and $NIC_B"
 	else
