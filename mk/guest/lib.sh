@@ -75,13 +75,16 @@ inv_events() {
 		[ "$GUEST_ATS" != 1 ] || echo "devtlb vtd_inv_desc type.device"
 		;;
 	arm64)
-		# QEMU 7.2 traces a CMD_TLBI_NH_VA as smmuv3_s1_range_inval;
-		# smmu_iotlb_inv_iova fires only on some paths: kept apart.
-		echo "pages smmuv3_s1_range_inval"
+		# The classes count commands, by their names in
+		# smmuv3_cmdq_opcode. QEMU 7.2 traces a range TLBI once
+		# per power-of-two chunk of its range as
+		# smmuv3_s1_range_inval (so more often than the commands),
+		# and smmu_iotlb_inv_iova only on some paths: both kept apart.
+		echo "pages smmuv3_cmdq_opcode SMMU_CMD_TLBI_(NH_VA|NH_VAA|EL2_VA|EL2_VAA|S2_IPA)$"
+		echo "pages_chunks smmuv3_s1_range_inval"
 		echo "pages_iotlb smmu_iotlb_inv_iova"
-		echo "domain smmu_iotlb_inv_asid"
-		echo "domain_cmd smmuv3_cmdq_tlbi_nh_asid"
-		echo "global smmu_iotlb_inv_all"
+		echo "domain smmuv3_cmdq_opcode SMMU_CMD_TLBI_(NH_ASID|EL2_ASID|S12_VMALL)$"
+		echo "global smmuv3_cmdq_opcode SMMU_CMD_TLBI_(NH_ALL|EL2_ALL|NSNH_ALL)$"
 		echo "cmds smmuv3_cmdq_opcode"
 		echo "tlbi smmuv3_cmdq_opcode SMMU_CMD_TLBI_"
 		echo "sync smmuv3_cmdq_opcode SMMU_CMD_SYNC$"
