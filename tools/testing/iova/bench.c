@@ -27,10 +27,10 @@
  * Each measurement is repeated; ns/op is reported as the median with the
  * minimum and maximum. Loop counts are calibrated on this machine so that
  * one repetition takes about --ms milliseconds. With --instructions the
- * single-threaded measurements are also run once under valgrind's
- * callgrind, which counts instructions per operation: a figure a busy or
- * shared machine cannot disturb. Results go to stdout as a table and,
- * with --json FILE, as JSON.
+ * single-threaded measurements (threads_1 among them) are also run once
+ * under valgrind's callgrind, which counts instructions per operation: a
+ * figure a busy or shared machine cannot disturb. Results go to stdout as
+ * a table and, with --json FILE, as JSON.
  *
  * Options: --quick  --json FILE  --reps N  --ms N  --only NAME  --seed N
  *          --instructions
@@ -436,6 +436,9 @@ static void *tb_thread(void *arg)
 
 	harness_set_cpu(a->cpu);
 	pthread_barrier_wait(&tb->start);
+	/* one thread alone is counted like the other single-threaded loops */
+	if (tb->threads == 1)
+		ir_start();
 	t0 = harness_now_ns();
 	for (long i = 0; i < tb->ops; i++) {
 		struct churn_slot *s = &ring[i % 64];
@@ -472,6 +475,8 @@ static void *tb_thread(void *arg)
 			abort();
 	}
 	a->ns = harness_now_ns() - t0;
+	if (tb->threads == 1)
+		ir_stop("threads_1", tb->im->name, 2 * tb->ops);
 	for (int i = 0; i < 64; i++)
 		if (ring[i].pfn)
 			tb->im->free_fast(tb->d, ring[i].pfn, ring[i].size);
@@ -1002,6 +1007,7 @@ static void ir_child(void)
 		fragmented(im, blocks, 20, &r);
 		cache_hit(im, churn, &r);
 		small_pairs(im, churn, &r);
+		threads_run(im, 1, churn, &r);
 	}
 }
 
