@@ -190,6 +190,7 @@ STEP_FILES+='|drivers/iommu/tests/iova_kunit\.c|tools/testing/iova/.*)$'
 SERIES_WT=$BUILD/series-steps/linux
 SERIES_OBJ=$BUILD/series-steps/kunit
 SERIES_W1=$BUILD/series-steps/w1
+SERIES_HARNESS=$BUILD/series-steps/harness
 
 # step_env CMD...: CMD without git's view of the worktree, so that the
 # kernel release (CONFIG_LOCALVERSION_AUTO, which the UML defaults set)
@@ -262,7 +263,7 @@ check_steps() {
 	setup_ccache
 	t0=$(date +%s)
 	# The directories of the layout before build/series-steps.
-	rm -rf "$BUILD/series-tree" "$BUILD/series-build"
+	rm -rf "$BUILD/series-tree" "$BUILD/series-build" "$BUILD/series-harness"
 	git -C "$KSRC" worktree prune
 	if [ ! -e "$SERIES_WT/.git" ]; then
 		step "series-check: a worktree of the series in ${SERIES_WT#"$TOP"/} (once)"
@@ -326,11 +327,11 @@ check_steps() {
 		if [ -f "$SERIES_WT/tools/testing/iova/Makefile" ]; then
 			ts=$(date +%s)
 			if ! out=$(nice make -s -C "$SERIES_WT/tools/testing/iova" all KSRC="$SERIES_WT" \
-				STOCK="$STOCK" O="$BUILD/series-harness" -j"$(jobs)" 2>&1); then
+				STOCK="$STOCK" O="$SERIES_HARNESS" -j"$(jobs)" 2>&1); then
 				echo "$out" | tail -n 20
 				echo "error: patch $i ($subject): the harness does not build"
 				out=FAILED
-			elif ! out=$("$BUILD/series-harness/plain/iova_test" -q 2>&1); then
+			elif ! out=$("$SERIES_HARNESS/plain/iova_test" -q 2>&1); then
 				echo "$out" | grep -E '^not ok|^#' | head -n 20
 				echo "error: patch $i ($subject): harness tests fail"
 				out=FAILED
