@@ -98,7 +98,7 @@ debian-guest: tree
 		$(if $(CMD),cmd '$(subst ','\'',$(CMD))',run $(or $(SCRIPT),mk/guest/debian-tools.sh))
 
 clean:
-	rm -rf build/results build/bench build/series build/harness build/series-harness
+	rm -rf build/results build/bench build/series build/harness build/series-steps/harness
 
 distclean:
 	rm -rf build

@@ -172,96 +172,187 @@ check_series() {
 	check_steps
 }
 
-# Build every commit of the series that changes the allocator or its KUnit
-# suite, in one worktree of the series and one UML build directory, both
-# kept between runs, so that each commit recompiles iova.o and
-# iova_kunit.o alone. From the commit that adds the harness on, the harness
-# is built against that commit's tree and its tests run (the KUnit suites
-# it compiles included). SERIES_KUNIT=1 also runs the iova KUnit suite
-# under UML at every such commit that has it (minutes per commit).
+# Build and test every commit of the series that changes the allocator or
+# its KUnit suite, in one worktree of the series, build/series-steps/linux,
+# kept between runs with its UML build directories: kunit (the KUnit
+# kernel) and w1 (iova.o and iova_kunit.o with W=1, apart, so that the
+# flags of one build never make the other recompile). They sit as
+# build/linux and build/kunit do, so that ccache serves the objects of
+# one to the other. At each such commit, once the Kconfig that builds
+# them is sourced: the W=1 build, then the iova KUnit suite under UML
+# (kunit.py keeps the configuration: a commit recompiles what it changes
+# and relinks); from the commit that adds it on, the userspace harness
+# and its tests (the KUnit suites it compiles included). A commit that
+# fails is counted and named, and the commits after it still run.
+# SERIES_KUNIT=0 leaves the UML runs out.
 STEP_FILES='^(drivers/iommu/Kconfig|drivers/iommu/iova\.c|include/linux/iova\.h|include/trace/events/iova\.h'
 STEP_FILES+='|drivers/iommu/tests/iova_kunit\.c|tools/testing/iova/.*)$'
+SERIES_WT=$BUILD/series-steps/linux
+SERIES_OBJ=$BUILD/series-steps/kunit
+SERIES_W1=$BUILD/series-steps/w1
+SERIES_HARNESS=$BUILD/series-steps/harness
 
-# step_make WHAT TARGET...: a W=1 build of TARGETs in the series worktree
-step_make() {
-	local what=$1 out
-	shift
-	out=$(nice make -s -C "$BUILD/series-tree" ARCH=um O="$BUILD/series-build" \
-		CC="ccache gcc" -j"$(jobs)" W=1 "$@" 2>&1) ||
-		{ echo "$out" | tail -n 20; die "$what: $* does not build"; }
-	out=$(echo "$out" | grep -E 'warning|error' || true)
-	[ -z "$out" ] || { echo "$out" | head -n 20; die "$what: $* builds with warnings (W=1)"; }
+# step_env CMD...: CMD without git's view of the worktree, so that the
+# kernel release (CONFIG_LOCALVERSION_AUTO, which the UML defaults set)
+# does not name each commit and rebuild what includes it every commit.
+step_env() {
+	GIT_DIR=/nonexistent "$@"
 }
+
+# step_make TARGET...: a W=1 build of TARGETs at the commit checked out.
+step_make() {
+	local out
+	cmp -s "$SERIES_OBJ/.config" "$SERIES_W1/.config" ||
+		cp "$SERIES_OBJ/.config" "$SERIES_W1/.config"
+	out=$(step_env nice make -s -C "$SERIES_WT" ARCH=um O="$SERIES_W1" \
+		CC="ccache gcc" -j"$(jobs)" W=1 "$@" 2>&1) ||
+		{ echo "$out" | tail -n 20; echo "error: $* does not build"; return 1; }
+	out=$(echo "$out" | grep -E 'warning|error' || true)
+	[ -z "$out" ] || { echo "$out" | head -n 20; echo "error: $* builds with warnings (W=1)"; return 1; }
+}
+
+# step_configs: kunit.py's --kunitconfig options, as mk/kunit.sh gives
+# them, so that the configuration (and ccache's objects) match its own.
+step_configs() {
+	local f
+	for f in "$SERIES_WT"/drivers/iommu/tests/.kunitconfig "$SERIES_WT"/drivers/iommu/tests/*.kunitconfig; do
+		[ ! -f "$f" ] || echo "--kunitconfig=${f#"$SERIES_WT"/}"
+	done
+}
+
+# step_kunit N: run the iova suite under UML at the commit checked out
+# (log and JSON in build/series-steps/kunit/kunit-N.*); prints the cases
+# that passed and failed, "0 1" for a run that reports none.
+step_kunit() {
+	local log=$SERIES_OBJ/kunit-$1.log json=$SERIES_OBJ/kunit-$1.json rc
+	rm -f "$json"
+	# shellcheck disable=SC2046
+	(cd "$SERIES_WT" && step_env nice python3 tools/testing/kunit/kunit.py run \
+		--build_dir="$SERIES_OBJ" $(step_configs) \
+		--make_options "CC=ccache gcc" --jobs="$(jobs)" --timeout=600 \
+		--json="$json" iova) > "$log" 2>&1 && rc=0 || rc=$?
+	python3 - "$json" "$rc" <<'PY'
+import json, sys
+p = f = 0
+def walk(t):
+    global p, f
+    for c in t.get("test_cases", []):
+        s = c.get("status")
+        if s == "PASS":
+            p += 1
+        elif s != "SKIP":
+            f += 1
+    for g in t.get("sub_groups", []):
+        walk(g)
+try:
+    walk(json.load(open(sys.argv[1])))
+except Exception:
+    pass
+if f == 0 and (p == 0 or sys.argv[2] != "0"):
+    f = 1
+print(p, f)
+PY
+}
+
 check_steps() {
-	local wt=$BUILD/series-tree obj=$BUILD/series-build
-	local c changed out subject objs i=0 built=0 tested=0 t0
+	local c changed subject objs i=0 built=0 kunits=0 tested=0 t0 ts
+	local pass=1 fail=0 failed="" kp kf line out
+	local kunit=${SERIES_KUNIT:-1}
+	rm -f "$RESULTS/series.counts"
 	clean_make_env
 	setup_ccache
 	t0=$(date +%s)
+	# The directories of the layout before build/series-steps.
+	rm -rf "$BUILD/series-tree" "$BUILD/series-build" "$BUILD/series-harness"
 	git -C "$KSRC" worktree prune
-	if [ ! -e "$wt/.git" ]; then
-		step "series-check: a worktree of the series in ${wt#$TOP/} (once)"
-		rm -rf "$wt"
-		git -C "$KSRC" worktree add -q --detach "$wt" series
+	if [ ! -e "$SERIES_WT/.git" ]; then
+		step "series-check: a worktree of the series in ${SERIES_WT#"$TOP"/} (once)"
+		rm -rf "$SERIES_WT"
+		mkdir -p "$(dirname "$SERIES_WT")"
+		git -C "$KSRC" worktree add -q --detach "$SERIES_WT" series
 	fi
-	git -C "$wt" checkout -q --detach series
-	if [ ! -f "$obj/.config" ]; then
-		step "series-check: UML configuration of the KUnit suites in ${obj#$TOP/} (once)"
-		mkdir -p "$obj"
-		local configs=
-		for f in "$wt"/drivers/iommu/tests/.kunitconfig "$wt"/drivers/iommu/tests/*.kunitconfig; do
-			[ -f "$f" ] && configs="$configs --kunitconfig=${f#$wt/}"
-		done
-		(cd "$wt" && python3 tools/testing/kunit/kunit.py config \
-			--build_dir="$obj" $configs) > "$obj/config.log" 2>&1 ||
-			die "UML configuration failed (${obj#$TOP/}/config.log)"
-	fi
-	step "series-check: build every commit that changes the allocator"
+	mkdir -p "$SERIES_OBJ" "$SERIES_W1"
+	step "series-check: build and test every commit that changes the allocator"
+	# The worktree stays at the last commit built, not the series' head:
+	# the next run's first checkout then touches the files the steps
+	# change, not every file the later patches change.
 	for c in $(git -C "$KSRC" rev-list --reverse baseline..series); do
 		i=$((i + 1))
 		changed=$(git -C "$KSRC" diff-tree --no-commit-id --name-only -r "$c")
 		echo "$changed" | grep -qE "$STEP_FILES" || continue
 		subject=$(git -C "$KSRC" log -1 --format=%s "$c")
-		git -C "$wt" checkout -q --detach "$c"
+		git -C "$SERIES_WT" checkout -q --detach "$c"
+		line=
 		objs=
-		[ ! -f "$wt/drivers/iommu/iova.c" ] || objs=drivers/iommu/iova.o
-		[ ! -f "$wt/drivers/iommu/tests/iova_kunit.c" ] ||
+		[ ! -f "$SERIES_WT/drivers/iommu/iova.c" ] || objs=drivers/iommu/iova.o
+		[ ! -f "$SERIES_WT/drivers/iommu/tests/iova_kunit.c" ] ||
 			objs="$objs drivers/iommu/tests/iova_kunit.o"
 		# Before the commit that sources the rework's Kconfig the suite
 		# has no option to build it: that commit builds it.
-		grep -qs 'Kconfig\.iova' "$wt/drivers/iommu/Kconfig" || objs=
+		grep -qs 'Kconfig\.iova' "$SERIES_WT/drivers/iommu/Kconfig" || objs=
 		if [ -n "$objs" ]; then
-			step_make "patch $i ($subject)" $objs
-			built=$((built + 1))
+			if [ ! -f "$SERIES_OBJ/.config" ]; then
+				step "series-check: UML configuration of the KUnit suites in ${SERIES_OBJ#"$TOP"/} (once)"
+				# shellcheck disable=SC2046
+				(cd "$SERIES_WT" && step_env python3 tools/testing/kunit/kunit.py config \
+					--build_dir="$SERIES_OBJ" $(step_configs)) > "$SERIES_OBJ/config.log" 2>&1 ||
+					die "UML configuration failed (${SERIES_OBJ#"$TOP"/}/config.log)"
+			fi
+			ts=$(date +%s)
+			# shellcheck disable=SC2086
+			if step_make $objs; then
+				built=$((built + 1))
+				pass=$((pass + 1))
+				line="W=1 ok ($(($(date +%s) - ts)) s)"
+			else
+				fail=$((fail + 1))
+				failed="$failed $i"
+				line="W=1 FAILED"
+			fi
+			if [ "$kunit" = 1 ] && [ -f "$SERIES_WT/drivers/iommu/tests/iova_kunit.c" ]; then
+				ts=$(date +%s)
+				read -r kp kf < <(step_kunit "$i")
+				kunits=$((kunits + 1))
+				pass=$((pass + kp))
+				fail=$((fail + kf))
+				line="$line, KUnit iova $kp passed $kf failed ($(($(date +%s) - ts)) s)"
+				if [ "$kf" != 0 ]; then
+					grep -a -E 'not ok|FAILED|error|Missing' "$SERIES_OBJ/kunit-$i.log" |
+						head -n 20
+					echo "error: patch $i ($subject): the iova KUnit suite fails (${SERIES_OBJ#"$TOP"/}/kunit-$i.log)"
+					case " $failed " in *" $i "*) ;; *) failed="$failed $i" ;; esac
+				fi
+			fi
 		fi
-		if [ "${SERIES_KUNIT:-0}" = 1 ] &&
-		   [ -f "$wt/drivers/iommu/tests/iova_kunit.c" ]; then
-			(cd "$wt" && nice python3 tools/testing/kunit/kunit.py run \
-				--build_dir="$obj" --kunitconfig=drivers/iommu/tests/.kunitconfig \
-				--make_options "CC=ccache gcc" --jobs="$(jobs)" --timeout=600 \
-				iova) > "$obj/kunit-$i.log" 2>&1 ||
-				{ grep -E 'not ok|FAILED|error' "$obj/kunit-$i.log" | head -n 20
-				  die "patch $i ($subject): the iova KUnit suite fails (${obj#$TOP/}/kunit-$i.log)"; }
-			step "series-check: patch $i: $(grep -Eo '[0-9]+ passed|Testing complete.*' "$obj/kunit-$i.log" | tail -n 1)"
+		if [ -f "$SERIES_WT/tools/testing/iova/Makefile" ]; then
+			ts=$(date +%s)
+			if ! out=$(nice make -s -C "$SERIES_WT/tools/testing/iova" all KSRC="$SERIES_WT" \
+				STOCK="$STOCK" O="$SERIES_HARNESS" -j"$(jobs)" 2>&1); then
+				echo "$out" | tail -n 20
+				echo "error: patch $i ($subject): the harness does not build"
+				out=FAILED
+			elif ! out=$("$SERIES_HARNESS/plain/iova_test" -q 2>&1); then
+				echo "$out" | grep -E '^not ok|^#' | head -n 20
+				echo "error: patch $i ($subject): harness tests fail"
+				out=FAILED
+			else
+				out=ok
+			fi
+			if [ "$out" = ok ]; then
+				tested=$((tested + 1))
+				pass=$((pass + 1))
+			else
+				fail=$((fail + 1))
+				case " $failed " in *" $i "*) ;; *) failed="$failed $i" ;; esac
+			fi
+			line="${line:+$line, }harness $out ($(($(date +%s) - ts)) s)"
 		fi
-		if [ -f "$wt/tools/testing/iova/Makefile" ]; then
-			out=$(nice make -s -C "$wt/tools/testing/iova" all KSRC="$wt" \
-				STOCK="$STOCK" O="$BUILD/series-harness" -j"$(jobs)" 2>&1) ||
-				{ echo "$out" | tail -n 20; die "patch $i ($subject): the harness does not build"; }
-			out=$("$BUILD/series-harness/plain/iova_test" -q 2>&1) ||
-				{ echo "$out" | grep -E '^not ok|^#' | head -n 20
-				  die "patch $i ($subject): harness tests fail"; }
-			tested=$((tested + 1))
-		fi
-		if [ -z "$objs" ] && [ ! -f "$wt/tools/testing/iova/Makefile" ]; then
-			step "series-check: patch $i: nothing built yet (no Kconfig for it): $subject"
-		else
-			step "series-check: patch $i builds: $subject"
-		fi
+		step "series-check: patch $i: ${line:-nothing built yet (no Kconfig for it)}: $subject"
 	done
-	git -C "$wt" checkout -q --detach series
-	step "series-check: $built commits built the allocator (W=1), $tested ran the harness," \
-		"in $(($(date +%s) - t0)) s"
+	record_result series "$pass" "$fail"
+	step "series-check: $built commits built the allocator (W=1), $kunits ran its KUnit suite," \
+		"$tested ran the harness, in $(($(date +%s) - t0)) s: $pass passed, $fail failed"
+	[ "$fail" = 0 ] || die "series-check: patches$failed fail"
 }
 
 case ${1:-build} in
