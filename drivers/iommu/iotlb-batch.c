@@ -111,7 +111,7 @@ struct iotlb_batch_params iotlb_batch_default_params __read_mostly = {
 	.depth		= 256,
 	.timeout_ms	= 10,
 };
-EXPORT_SYMBOL_GPL(iotlb_batch_default_params);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_default_params);
 
 static DEFINE_PER_CPU(struct iotlb_batch_stats, iotlb_batch_stats);
 
@@ -391,9 +391,12 @@ static void batch_remove_range(struct iotlb_batch *bt, unsigned int i)
  * any two ranges may join, and max_pages does not cap the join: such a
  * batch is never promoted by its pages (iotlb_batch_decide()), so the only
  * alternative to joining is promotion for too many ranges, a full flush
- * that throws away every translation the joined range would have kept, for
- * the same one command. The closest pair is still chosen, so that the
- * least is thrown away.
+ * that throws away every translation the joined range would have kept.
+ * The join is not free either: AMD invalidates the aligned block holding
+ * the joined range, most of the domain for a low and a high IOVA, without
+ * it counting as a full flush, and with amd_iommu_np_cache one command per
+ * aligned piece. The closest pair is chosen, so that the least is thrown
+ * away.
  */
 static bool batch_coalesce(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			   unsigned long *start, unsigned long *end,
@@ -1120,7 +1123,7 @@ void iotlb_batcher_set_cost(struct iotlb_batcher *b,
 		return;
 	b->cost = *cost;
 }
-EXPORT_SYMBOL_GPL(iotlb_batcher_set_cost);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_set_cost);
 
 /**
  * iotlb_batch_gather_queued() - whether an unmap's gather may be queued
@@ -1312,7 +1315,7 @@ now:
 	unmap_now(b, u, fl, pages, why);
 	return 1;
 }
-EXPORT_SYMBOL_GPL(iotlb_batch_unmap);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batch_unmap);
 
 /**
  * iotlb_batch_flush() - flush every CPU's batch of a domain now
@@ -1429,7 +1432,7 @@ int iotlb_batcher_init(struct iotlb_batcher *b,
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(iotlb_batcher_init);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_init);
 
 /**
  * iotlb_batcher_destroy() - tear down a domain's batcher
@@ -1459,7 +1462,7 @@ void iotlb_batcher_destroy(struct iotlb_batcher *b)
 	}
 	batcher_free_arrays(b);
 }
-EXPORT_SYMBOL_GPL(iotlb_batcher_destroy);
+EXPORT_SYMBOL_IF_KUNIT(iotlb_batcher_destroy);
 
 /**
  * iotlb_batch_read_stats() - sum the counters of every CPU
