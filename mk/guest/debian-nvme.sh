@@ -37,9 +37,10 @@ echo "# $nvme: PCI $(basename "$dev"), IOMMU group type $type" | tee "$OUT/nvme.
 [ "$type" != none ] || { echo "$nvme is not behind an IOMMU"; exit 1; }
 command -v fio > /dev/null || { echo "no fio in the root filesystem"; exit 1; }
 
-# fio for as long as the tools watch, and some: two jobs of each pattern,
+# fio for as long as the tools watch, and the ~30 s bcc takes to compile its
+# program under TCG: two jobs of each pattern,
 # each in a region of its own.
-runtime=$((SECS * 2 + 20))
+runtime=$((SECS * 2 + 90))
 fio --name=rand4k --filename="/dev/$nvme" --direct=1 --ioengine=libaio \
 	--rw=randrw --bs=4k --iodepth=16 --numjobs=2 --size=64m \
 	--offset_increment=64m --time_based --runtime="$runtime" \
