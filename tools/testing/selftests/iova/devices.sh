@@ -209,6 +209,21 @@ else
 	ktap_test_fail "devices are in $TYPE domains"
 fi
 
+# fio_terse FILE: the error and the read and write KiB, KiB/s and IOPS of
+# the last terse v3 line of FILE (fields 5, 6-8 and 47-49), in err, rkb,
+# rbw, riops, wkb, wbw and wiops.
+fio_terse()
+{
+	line=$(grep '^3;' "$1" | tail -n 1)
+	err=$(echo "$line" | cut -d';' -f5)
+	rkb=$(echo "$line" | cut -d';' -f6)
+	rbw=$(echo "$line" | cut -d';' -f7)
+	riops=$(echo "$line" | cut -d';' -f8)
+	wkb=$(echo "$line" | cut -d';' -f47)
+	wbw=$(echo "$line" | cut -d';' -f48)
+	wiops=$(echo "$line" | cut -d';' -f49)
+}
+
 # --- fio: random writes, verified reads -------------------------------------
 # Each job writes its own FIO_MB region (offset_increment), so that one
 # job's verification never reads another's blocks.
@@ -219,16 +234,7 @@ fio --name=verify --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
 	--verify_fatal=1 --verify_backlog=0 --group_reporting \
 	--output-format=terse --terse-version=3 > "$TMP/fio.out" 2> "$TMP/fio.err"
 rc=$?
-# Terse v3: field 6 read KiB, 7 read KiB/s, 8 read IOPS, 47 write KiB,
-# 48 write KiB/s, 49 write IOPS; field 5 the error.
-line=$(grep '^3;' "$TMP/fio.out" | tail -n 1)
-err=$(echo "$line" | cut -d';' -f5)
-rkb=$(echo "$line" | cut -d';' -f6)
-rbw=$(echo "$line" | cut -d';' -f7)
-riops=$(echo "$line" | cut -d';' -f8)
-wkb=$(echo "$line" | cut -d';' -f47)
-wbw=$(echo "$line" | cut -d';' -f48)
-wiops=$(echo "$line" | cut -d';' -f49)
+fio_terse "$TMP/fio.out"
 want_kb=$((FIO_MB * 1024 * FIO_JOBS))
 echo "# iova-devices: workload=fio type=$TYPE rc=$rc err=${err:-?} write_kib=${wkb:-0} read_kib=${rkb:-0} write_kibs=${wbw:-0} read_kibs=${rbw:-0} write_iops=${wiops:-0} read_iops=${riops:-0}"
 if [ "$rc" = 0 ] && [ "$err" = 0 ] && [ "${wkb:-0}" -ge "$want_kb" ] &&
@@ -253,12 +259,7 @@ fio_timed()
 		--terse-version=3 > "$TMP/$2.out" 2> "$TMP/$2.err"
 	rc=$?
 	bench_end "$1"
-	line=$(grep '^3;' "$TMP/$2.out" | tail -n 1)
-	err=$(echo "$line" | cut -d';' -f5)
-	rkb=$(echo "$line" | cut -d';' -f6)
-	riops=$(echo "$line" | cut -d';' -f8)
-	wkb=$(echo "$line" | cut -d';' -f47)
-	wiops=$(echo "$line" | cut -d';' -f49)
+	fio_terse "$TMP/$2.out"
 	kib=$((${rkb:-0} + ${wkb:-0}))
 	iops=$((${riops:-0} + ${wiops:-0}))
 	bench_line "$1" "$2 rc=$rc err=${err:-?} bytes=$((kib * 1024))" \
