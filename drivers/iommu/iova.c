@@ -431,12 +431,41 @@ struct iova_depot {
 	unsigned long	pfns[2 * IOVA_CACHE_SLOTS];
 };
 
+/* Depth of an order from IOVA_CACHE_SMALL_ORDERS on, and its first slot */
+#define IOVA_DEPTH_LARGE(order)						\
+	(IOVA_CACHE_DEPTH >> ((order) - IOVA_CACHE_SMALL_ORDERS + 1))
+#define IOVA_FIRST_LARGE(order)						\
+	(IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH + IOVA_CACHE_DEPTH -	\
+	 (IOVA_CACHE_DEPTH >> ((order) - IOVA_CACHE_SMALL_ORDERS)))
+
+/*
+ * Both by order, looked up rather than worked out, as every allocation and
+ * free from a cache needs them: the ranges a per-CPU cache holds at most,
+ * and the index of the first slot of that order in its pfns[] (the
+ * orders' stacks follow each other).
+ */
+static const u16 iova_cache_depths[IOVA_CACHE_ORDERS] = {
+	[0 ... IOVA_CACHE_SMALL_ORDERS - 1] = IOVA_CACHE_DEPTH,
+	IOVA_DEPTH_LARGE(6), IOVA_DEPTH_LARGE(7), IOVA_DEPTH_LARGE(8),
+	IOVA_DEPTH_LARGE(9), IOVA_DEPTH_LARGE(10),
+};
+
+static const u16 iova_cache_firsts[IOVA_CACHE_ORDERS] = {
+	0, IOVA_CACHE_DEPTH, 2 * IOVA_CACHE_DEPTH, 3 * IOVA_CACHE_DEPTH,
+	4 * IOVA_CACHE_DEPTH, 5 * IOVA_CACHE_DEPTH, IOVA_FIRST_LARGE(6),
+	IOVA_FIRST_LARGE(7), IOVA_FIRST_LARGE(8), IOVA_FIRST_LARGE(9),
+	IOVA_FIRST_LARGE(10),
+};
+
+static_assert(IOVA_CACHE_SMALL_ORDERS == 6 && IOVA_CACHE_ORDERS == 11);
+static_assert(IOVA_FIRST_LARGE(IOVA_CACHE_SMALL_ORDERS) ==
+	      IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH);
+static_assert(IOVA_FIRST_LARGE(IOVA_CACHE_ORDERS) == IOVA_CACHE_SLOTS);
+
 /* Ranges of @order a per-CPU cache holds at most */
 static unsigned int iova_cache_depth(unsigned int order)
 {
-	if (order < IOVA_CACHE_SMALL_ORDERS)
-		return IOVA_CACHE_DEPTH;
-	return IOVA_CACHE_DEPTH >> (order - IOVA_CACHE_SMALL_ORDERS + 1);
+	return iova_cache_depths[order];
 }
 
 /* Ranges of @order a cache moves to or from the depot at once */
@@ -448,10 +477,7 @@ static unsigned int iova_cache_batch(unsigned int order)
 /* Index of the first slot of @order in a cache's pfns[] */
 static unsigned int iova_cache_first(unsigned int order)
 {
-	if (order <= IOVA_CACHE_SMALL_ORDERS)
-		return order * IOVA_CACHE_DEPTH;
-	return IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH + IOVA_CACHE_DEPTH -
-	       (IOVA_CACHE_DEPTH >> (order - IOVA_CACHE_SMALL_ORDERS));
+	return iova_cache_firsts[order];
 }
 
 static unsigned long *iova_cc_stack(struct iova_cpu_cache *cc,
