@@ -13,6 +13,12 @@ descriptors (x86_64 with ATS) and completion waits, each per GB moved
 (10^9 bytes: fio read + written, iperf3 received) and, for sockperf, whose
 64-byte messages move next to nothing, per thousand transactions.
 
+A run whose rc, err or ok says it failed, that moved nothing, or whose
+boot's NVMe group was not in the domain type its mode asks for (stock's
+safedefer row: stock's default mode) is left out of the medians and
+listed under the table; a cell of fewer boots than the rounds asked for
+says how many (n=N).
+
 A ratio of medians whose two spreads overlap is within the noise between
 boots: it is marked "~". The module also renders the tables for
 mk/bench_report.py (render(), plots())."""
@@ -38,6 +44,61 @@ INV_CLASSES = {
 }
 INV_LABEL = {"iotlb": "IOTLB inv.", "devtlb": "dev-TLB inv.",
              "wait": "waits"}
+# The IOMMU group type (sysfs) of each mode, as devices.sh reports it
+MODE_TYPE = {"strict": "DMA", "lazy": "DMA-FQ", "safedefer": "DMA-SAFE",
+             "passthrough": "identity"}
+# Stock has no safe deferred mode: devbench.sh boots its safedefer row
+# without a mode parameter, in the kernel's default mode.
+STOCK_DEFAULT = {"x86_64": "lazy", "arm64": "strict"}
+# The fields of a timed workload's line that say it went right
+# (selftests/iova/devices.sh), and their values when it did.
+RUN_OK = {
+    "fio-4k": (("rc", 0), ("err", 0)),
+    "fio-large": (("rc", 0), ("err", 0)),
+    "iperf3-up": (("rc", 0),),
+    "iperf3-down": (("rc", 0),),
+    "sockperf": (("ok", 1),),
+}
+
+
+def wanted_mode(arch, flavor, mode):
+    """The mode a boot of @flavor in @mode really runs in."""
+    if flavor == "stock" and mode == "safedefer":
+        return STOCK_DEFAULT.get(arch, mode)
+    return mode
+
+
+def run_problem(arch, r):
+    """Why the workload run @r cannot count, or None when it can."""
+    w = r.get("workload")
+    for k, good in RUN_OK.get(w, ()):
+        v = r.get(k)
+        if v is None:
+            return f"no {k}"
+        try:
+            bad = float(v) != good
+        except (TypeError, ValueError):
+            bad = True
+        if bad:
+            return f"{k}={v}"
+    size = r.get("transactions" if w == "sockperf" else "bytes")
+    if not isinstance(size, (int, float)) or size <= 0:
+        return "moved nothing"
+    return type_problem(arch, r)
+
+
+def type_problem(arch, r):
+    """Why the domain type of run @r is not the one its mode asks for."""
+    flavor, mode = r.get("flavor"), r.get("mode")
+    want = MODE_TYPE.get(wanted_mode(arch, flavor, mode))
+    t = r.get("type")
+    if want is None or t == want:
+        return None
+    asks = f"{mode} asks for {want}"
+    if wanted_mode(arch, flavor, mode) != mode:
+        asks = (f"stock's default mode ({wanted_mode(arch, flavor, mode)}) "
+                f"gives {want}")
+    return f"{'no domain type' if t is None else 'type ' + str(t)}, {asks}"
 
 
 def inv_figures(arch, run):
@@ -90,6 +151,35 @@ def build(lines, args):
         r = json.loads(line)
         (boots if r.get("boot") else runs).append(r)
     modes = args.modes.split()
+    # Runs that cannot count: failed, moved nothing, or from a boot whose
+    # domain type was not its mode's (every run of that boot then goes).
+    wrong_type = {}
+    for r in runs:
+        why = type_problem(args.arch, r)
+        if why and r.get("workload") in WORKLOADS:
+            wrong_type.setdefault(r.get("name"), why)
+    dropped, kept, seen = [], [], {}
+    for r in runs:
+        w = r.get("workload")
+        if w not in WORKLOADS:
+            continue
+        key = f"{r.get('flavor')}/{r.get('mode')}/{w}"
+        seen[key] = seen.get(key, 0) + 1
+        why = run_problem(args.arch, r) or wrong_type.get(r.get("name"))
+        if why:
+            dropped.append({"name": r.get("name"), "workload": w,
+                            "flavor": r.get("flavor"),
+                            "mode": r.get("mode"), "reason": why})
+        else:
+            kept.append(r)
+    runs = kept
+    missing = {}
+    for flavor in ("stock", "ours"):
+        for mode in modes:
+            for w in WORKLOADS:
+                key = f"{flavor}/{mode}/{w}"
+                if seen.get(key, 0) < args.rounds:
+                    missing[key] = args.rounds - seen.get(key, 0)
     cells = {}
     for flavor in ("stock", "ours"):
         for mode in modes:
@@ -138,6 +228,8 @@ def build(lines, args):
                                          "passed", "failed", "error")}
                   for b in boots],
         "cells": cells, "ratios": ratios,
+        "dropped": dropped, "missing": missing,
+        "stock_default": STOCK_DEFAULT.get(args.arch),
     }
 
 
@@ -156,12 +248,15 @@ def num(v):
     return f"{v:.3g}"
 
 
-def cell(s):
+def cell(s, rounds=None):
+    """median [min-max] of summary @s, and n=N where @rounds boots were
+    asked for and another number of them counted."""
     if not s:
         return "n/a"
+    n = f" n={s['n']}" if rounds and s["n"] != rounds else ""
     if s["n"] == 1 or s["min"] == s["max"]:
-        return f"{num(s['median'])}"
-    return f"{num(s['median'])} [{num(s['min'])}-{num(s['max'])}]"
+        return f"{num(s['median'])}{n}"
+    return f"{num(s['median'])} [{num(s['min'])}-{num(s['max'])}]{n}"
 
 
 def rcell(r):
@@ -172,23 +267,71 @@ def rcell(r):
     return ("~" if r["noise"] else "") + f"{r['ratio']:.2f}"
 
 
+def dropped_lines(doc):
+    """What was left out of the medians: dropped and missing runs."""
+    md = []
+    dropped = doc.get("dropped") or []
+    if dropped:
+        by = {}
+        for d in dropped:
+            names = by.setdefault(d["reason"], {})
+            names.setdefault(d["name"], []).append(d["workload"])
+        why = "; ".join(f"{reason}: " + ", ".join(
+            f"{name} {' '.join(ws)}" for name, ws in names.items())
+            for reason, names in by.items())
+        plural = "s" if len(dropped) > 1 else ""
+        md.append(f"dropped: {len(dropped)} run{plural} ({why})")
+    missing = doc.get("missing") or {}
+    if missing:
+        n = sum(missing.values())
+        which = ", ".join(f"{k} {v}" for k, v in sorted(missing.items()))
+        plural = "s" if n > 1 else ""
+        md.append(f"missing: {n} run{plural} that no boot reported "
+                  f"({which})")
+    return md + [""] if md else []
+
+
 def render(doc, level="###"):
     """Markdown tables of one devbench JSON document."""
     arch, modes = doc["arch"], doc["modes"]
     cells, ratios = doc["cells"], doc["ratios"]
+    rounds = doc["rounds"]
     bad = [b for b in doc["boots"] if b.get("error") or b.get("failed")]
     ok = len(doc["boots"]) - len(bad)
+    asked = 2 * len(modes) * rounds
+    ns = {s["n"] for c in cells.values() for s in c.values()}
+    default = doc.get("stock_default") or STOCK_DEFAULT.get(arch)
+    verified = not bad and not doc.get("dropped") and \
+        not doc.get("missing") and len(doc["boots"]) == asked
+    head = [f"{len(doc['boots'])} boots"
+            f"{'' if len(doc['boots']) == asked else f' of {asked}'}"
+            f" ({ok} passed): {rounds} per "
+            f"kernel and mode, stock and ours taking turns to go first; "
+            f"{doc['seconds']} s per timed workload; "
+            f"ATS {'on (NICs, device-iotlb=on)' if doc['ats'] else 'off'}; "
+            "TCG. Cells: median [min-max] of the boots" +
+            (f"; n=N where fewer than {rounds} counted (failed, dropped or "
+             "missing runs, listed under the tables)"
+             if any(n != rounds for n in ns) else "") + "." +
+            (" Of an even number of boots the median is the mean of the "
+             "middle two." if any(n % 2 == 0 for n in ns) else ""),
+            "Ratios are of the medians; \"~\": the two spreads overlap, "
+            "the ratio is within the noise between boots.",
+            "Stock has no safe deferred mode: "
+            f"its safedefer row is stock booted in its default mode "
+            f"({default} on {arch}, its domain type checked to be "
+            f"{MODE_TYPE.get(default)}).",
+            "Runs that failed (rc, err, ok) or whose boot was not in its "
+            "mode's domain type are left out of the medians."]
+    if verified:
+        head.append("Every boot also verified its fio data (crc32c) and TCP "
+                    "streams (selftests/iova/devices.sh).")
+    else:
+        head.append("Not every boot passed devices.sh's checks (fio data "
+                    "verified by crc32c, TCP streams, domain types) and "
+                    "reported all its runs: see under the tables.")
     md = [f"{level} Device workloads, {arch}: stock against ours", "",
-          f"{len(doc['boots'])} boots ({ok} passed): {doc['rounds']} per "
-          f"kernel and mode, stock and ours taking turns to go first; "
-          f"{doc['seconds']} s per timed workload; "
-          f"ATS {'on (NICs, device-iotlb=on)' if doc['ats'] else 'off'}; "
-          "TCG. Cells: median [min-max] of the boots. Ratios are of the "
-          "medians; \"~\": the two spreads overlap, the ratio is within the "
-          "noise between boots. Stock has no safe deferred mode: "
-          "its safedefer row is stock booted in its default mode (lazy on "
-          "x86, strict on Arm). Every boot also verified "
-          "its fio data (crc32c) and TCP streams (selftests/iova/devices.sh).",
+          " ".join(head),
           "", f"{doc.get('qemu') or ''}; kernel {doc.get('kernel')}; "
           f"run time {doc.get('took')}.", ""]
     md += ["Throughput:", "",
@@ -202,8 +345,9 @@ def render(doc, level="###"):
                 if not s and not o:
                     continue
                 r = ratios.get(f"ours_stock/{mode}/{w}/{k}")
-                md.append(f"| {w} | {label} | {mode} | {cell(s)} | "
-                          f"{cell(o)} | {rcell(r)} |")
+                md.append(f"| {w} | {label} | {mode} | "
+                          f"{cell(s, rounds)} | {cell(o, rounds)} | "
+                          f"{rcell(r)} |")
     md.append("")
     kinds = [k for k in ("iotlb", "devtlb", "wait")
              if INV_CLASSES.get(arch, {}).get(k)]
@@ -230,7 +374,8 @@ def render(doc, level="###"):
                 s = cells.get(f"stock/{mode}/{w}", {}).get(key)
                 o = cells.get(f"ours/{mode}/{w}", {}).get(key)
                 r = ratios.get(f"ours_stock/{mode}/{w}/{key}")
-                row += f" {cell(s)} | {cell(o)} | {rcell(r)} |"
+                row += (f" {cell(s, rounds)} | {cell(o, rounds)} | "
+                        f"{rcell(r)} |")
             md.append(row)
     md.append("")
     others = [m for m in ("lazy", "strict", "passthrough") if m in modes]
@@ -253,8 +398,10 @@ def render(doc, level="###"):
                 md.append(f"| {w} | {label} | " +
                           " | ".join(rcell(r) for r in rs) + " |")
         md.append("")
+    md += dropped_lines(doc)
     if bad:
-        md += ["Failed boots (their workloads that ran are counted): " +
+        md += ["Failed boots (their workloads that ran are counted unless "
+               "dropped above): " +
                ", ".join(f"{b['name']} ({b.get('error') or '%s failed' % b.get('failed')})"
                          for b in bad), ""]
     return md
