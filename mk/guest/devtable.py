@@ -21,12 +21,17 @@ safedefer row: stock's default mode) is left out of the medians and
 listed under the table; a cell of fewer boots than the rounds asked for
 says how many (n=N).
 
-A ratio of medians whose two spreads overlap is within the noise between
-boots: it is marked "~". The module also renders the tables for
-mk/bench_report.py (render(), plots())."""
+A ratio of medians whose two spreads overlap is marked "~": not
+distinguishable at this noise. One without is not significant on its own
+either: with 3 boots each, two samples of one distribution give spreads
+that do not overlap 1 time in 10 (2 * n1! * n2! / (n1 + n2)!). The
+module also renders the tables for mk/bench_report.py (render(),
+plots())."""
 
 import argparse
+import fractions
 import json
+import math
 import os
 import statistics
 import sys
@@ -144,13 +149,46 @@ def summary(values):
 
 def ratio(a, b):
     """@a / @b (summaries): the ratio of the medians, and whether the two
-    spreads overlap (then the ratio is noise)."""
+    spreads overlap (then it is not distinguishable at this noise)."""
     if not a or not b:
         return None
+    n = [a["n"], b["n"]]
     if b["median"] == 0:
-        return None if a["median"] else {"ratio": None, "noise": True}
+        return None if a["median"] else {"ratio": None, "noise": True,
+                                         "n": n}
     return {"ratio": a["median"] / b["median"],
-            "noise": a["min"] <= b["max"] and b["min"] <= a["max"]}
+            "noise": a["min"] <= b["max"] and b["min"] <= a["max"], "n": n}
+
+
+def apart(n1, n2):
+    """How often two samples of @n1 and @n2 values from one distribution
+    have spreads that do not overlap: 2 of the (n1+n2)!/(n1!n2!) orders of
+    their values put one sample's all below the other's, as a phrase."""
+    p = fractions.Fraction(2 * math.factorial(n1) * math.factorial(n2),
+                           math.factorial(n1 + n2))
+    if p >= 1:
+        return "every time"
+    if p.numerator == 1:
+        return f"1 time in {p.denominator}"
+    return f"{p.numerator} times in {p.denominator}"
+
+
+def noise_note(doc):
+    """What a ratio without "~" says, for the numbers of boots the
+    ratios of @doc were taken from."""
+    rounds = doc["rounds"]
+    pairs = {tuple(sorted(r["n"], reverse=True))
+             for r in doc["ratios"].values()
+             if r.get("n") and r.get("ratio") is not None}
+    note = (f"a ratio without ~ is a difference {rounds} boots cannot call "
+            "significant on its own: same-distribution samples give "
+            f"non-overlapping spreads {apart(rounds, rounds)} at {rounds} "
+            "boots each")
+    others = [f"{apart(a, b)} at {a} and {b}" for a, b in sorted(pairs)
+              if (a, b) != (rounds, rounds)]
+    if others:
+        note += " (where fewer boots counted: " + ", ".join(others) + ")"
+    return note + "."
 
 
 def build(lines, args):
@@ -326,8 +364,8 @@ def render(doc, level="###"):
              if any(n != rounds for n in ns) else "") + "." +
             (" Of an even number of boots the median is the mean of the "
              "middle two." if any(n % 2 == 0 for n in ns) else ""),
-            "Ratios are of the medians; \"~\": the two spreads overlap, "
-            "the ratio is within the noise between boots.",
+            "Ratios are of the medians; \"~\": the two spreads (min-max) "
+            "overlap, not distinguishable at this noise; " + noise_note(doc),
             "Stock has no safe deferred mode: "
             f"its safedefer row is stock booted in its default mode "
             f"({default} on {arch}, its domain type checked to be "
