@@ -149,15 +149,26 @@ def summary(values):
 
 def ratio(a, b):
     """@a / @b (summaries): the ratio of the medians, and whether the two
-    spreads overlap (then it is not distinguishable at this noise)."""
+    spreads overlap (then it is not distinguishable at this noise). Where
+    @b's median is 0 the ratio is None and "zero" says what the medians
+    hide: "den" (@a's median is not 0), "max" (both are 0, a maximum is
+    not) or "all" (nothing counted)."""
     if not a or not b:
         return None
     n = [a["n"], b["n"]]
+    noise = a["min"] <= b["max"] and b["min"] <= a["max"]
     if b["median"] == 0:
-        return None if a["median"] else {"ratio": None, "noise": True,
-                                         "n": n}
-    return {"ratio": a["median"] / b["median"],
-            "noise": a["min"] <= b["max"] and b["min"] <= a["max"], "n": n}
+        zero = "den" if a["median"] else \
+            "max" if a["max"] or b["max"] else "all"
+        return {"ratio": None, "noise": noise, "n": n, "zero": zero}
+    return {"ratio": a["median"] / b["median"], "noise": noise, "n": n}
+
+
+def shown(r):
+    """Whether ratio @r says anything: a ratio, or a count that a zero
+    median hides."""
+    return bool(r) and (r["ratio"] is not None or
+                        r.get("zero") in ("den", "max"))
 
 
 def apart(n1, n2):
@@ -308,12 +319,39 @@ def cell(s, rounds=None):
     return f"{num(s['median'])} [{num(s['min'])}-{num(s['max'])}]{n}"
 
 
-def rcell(r):
+def rcell(r, names=("ours", "stock")):
+    """Ratio @r as a cell; @names: its numerator's and denominator's."""
     if not r:
         return "n/a"
     if r["ratio"] is None:
+        zero = r.get("zero")
+        if zero == "den":
+            return f"{names[1]} 0, {names[0]} >0"
+        if zero == "max":
+            return "medians 0, max >0"
         return "0/0"
     return ("~" if r["noise"] else "") + f"{r['ratio']:.2f}"
+
+
+def passthrough_lines(doc):
+    """Passthrough workloads that invalidated anything: an identity domain
+    has no translations of its own to invalidate."""
+    cells = doc["cells"]
+    found = []
+    for flavor in ("stock", "ours"):
+        for w in WORKLOADS:
+            figs = cells.get(f"{flavor}/passthrough/{w}", {})
+            for k in ("iotlb", "devtlb", "wait"):
+                s = figs.get(f"{k}_count")
+                if s and s["max"] > 0:
+                    runs = sum(1 for v in s["values"] if v > 0)
+                    found.append(f"{flavor} {w} {INV_LABEL[k]} in {runs} "
+                                 f"of {s['n']} runs (at most "
+                                 f"{s['max']:.0f} in one)")
+    if not found:
+        return []
+    return ["**Passthrough boots that invalidated** (an identity domain "
+            "should need no invalidation): " + "; ".join(found) + ".", ""]
 
 
 def dropped_lines(doc):
@@ -365,7 +403,12 @@ def render(doc, level="###"):
             (" Of an even number of boots the median is the mean of the "
              "middle two." if any(n % 2 == 0 for n in ns) else ""),
             "Ratios are of the medians; \"~\": the two spreads (min-max) "
-            "overlap, not distinguishable at this noise; " + noise_note(doc),
+            "overlap, not distinguishable at this noise; " + noise_note(doc) +
+            (" \"X 0, Y >0\": no ratio, X's median is 0 and Y's is not; "
+             "\"medians 0, max >0\": both medians are 0 but some boot "
+             "counted (see the cells' [min-max])."
+             if any(r.get("zero") in ("den", "max")
+                    for r in ratios.values()) else ""),
             "Stock has no safe deferred mode: "
             f"its safedefer row is stock booted in its default mode "
             f"({default} on {arch}, its domain type checked to be "
@@ -438,6 +481,7 @@ def render(doc, level="###"):
                             f"{rcell(r)} |")
                 md.append(row)
     md.append("")
+    md += passthrough_lines(doc)
     others = [m for m in ("lazy", "strict", "passthrough") if m in modes]
     if "safedefer" in modes and others:
         md += ["Ours, safe deferred mode against the others (ratio of the "
@@ -453,10 +497,11 @@ def render(doc, level="###"):
             for k, label in figs:
                 rs = [ratios.get(f"safe_{m}/{w}/{k}") for m in others]
                 # none measured, or none of them counted anything
-                if not any(r and r["ratio"] is not None for r in rs):
+                if not any(shown(r) for r in rs):
                     continue
                 md.append(f"| {w} | {label} | " +
-                          " | ".join(rcell(r) for r in rs) + " |")
+                          " | ".join(rcell(r, ("safe", m))
+                                     for r, m in zip(rs, others)) + " |")
         md.append("")
     md += dropped_lines(doc)
     if bad:
