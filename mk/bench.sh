@@ -22,7 +22,8 @@
 # it), BENCH_ONLY=devices (only the device workloads and the report: the
 # other parts' JSON already in build/bench stays and is reported again),
 # BENCH_PUBLISH=1 (copy the report, its JSON and plots to results/ and
-# rewrite README.md's headline from them, for a commit).
+# rewrite README.md's headline from them, for a commit; not done when any
+# part failed).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
@@ -58,9 +59,17 @@ devbench() {
 	cmd "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
 		"DEVBENCH_SECONDS=${DEVBENCH_SECONDS:-8}" \
 		"${DEVBENCH_MODES:+DEVBENCH_MODES=\"$DEVBENCH_MODES\" }${DEVBENCH_ATS:+DEVBENCH_ATS=$DEVBENCH_ATS }bash mk/guest/devbench.sh $1"
-	bash "$TOP/mk/guest/devbench.sh" "$1" || bad="$bad $1-devices"
-	[ ! -s "$RESULTS/devbench-$1.json" ] ||
+	# Only this run's table, and only when the run passed: a devbench
+	# that failed must not leave an earlier table, nor a partial one, to
+	# be reported and published.
+	rm -f "$RESULTS/devbench-$1.json" "$RESULTS/devbench-$1.md" \
+		"$OUTB/devbench-$1.json" "$OUTB/devbench-$1.md"
+	if bash "$TOP/mk/guest/devbench.sh" "$1" &&
+	   [ -s "$RESULTS/devbench-$1.json" ]; then
 		cp "$RESULTS/devbench-$1.json" "$RESULTS/devbench-$1.md" "$OUTB/"
+	else
+		bad="$bad $1-devices"
+	fi
 }
 
 if [ "$only" = devices ]; then
@@ -157,11 +166,19 @@ json.dump({
         if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE", "DEVBENCH"))),
 }, open(out, "w"), indent=1)
 PY
+# A run with a failed part is reported in build/bench, never published.
 publish=()
-[ "$BENCH_PUBLISH" != 1 ] ||
+if [ "$BENCH_PUBLISH" = 1 ] && [ -z "$bad" ]; then
 	publish=(--publish "$TOP/results" --readme "$TOP/README.md")
+fi
 python3 "$TOP/mk/bench_report.py" "$OUTB" "${publish[@]}"
 step "bench: wrote ${OUTB#$TOP/}/REPORT.md, results.json, summary.md and plots"
-[ "$BENCH_PUBLISH" != 1 ] || step "bench: copied the report to results/ and the headline to README.md"
+if [ "$BENCH_PUBLISH" = 1 ]; then
+	if [ -n "$bad" ]; then
+		step "bench: BENCH_PUBLISH=1, but parts failed:$bad; results/ and README.md left as they were"
+	else
+		step "bench: copied the report to results/ and the headline to README.md"
+	fi
+fi
 cat "$OUTB/summary.md"
 [ -z "$bad" ] || die "benchmarks that failed:$bad"

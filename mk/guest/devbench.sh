@@ -38,6 +38,9 @@ for m in $modes; do
 	mode_param "$m" > /dev/null
 done
 
+# No table of an earlier run may stand for this one if it fails.
+rm -f "$RESULTS/devbench-$GARCH.json" "$RESULTS/devbench-$GARCH.md"
+
 t0=$(date +%s)
 step "devbench $GARCH: stock against ours, $rounds round(s), ${secs}s per workload, modes $modes, ATS $ats"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
