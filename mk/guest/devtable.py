@@ -423,11 +423,13 @@ def render(doc, level="###"):
             "Runs that failed (rc, err, ok) or whose boot was not in its "
             "mode's domain type are left out of the medians."]
     if verified:
-        head.append("Every boot also verified its fio data (crc32c) and TCP "
-                    "streams (selftests/iova/devices.sh).")
+        head.append("Every boot also verified its fio data (crc32c) and a "
+                    "file of random bytes sent each way between the NICs "
+                    "(compared byte for byte; selftests/iova/devices.sh).")
     else:
         head.append("Not every boot passed devices.sh's checks (fio data "
-                    "verified by crc32c, TCP streams, domain types) and "
+                    "verified by crc32c, a file sent each way between the NICs "
+                    "compared byte for byte, domain types) and "
                     "reported all its runs: see under the tables.")
     md = [f"{level} Device workloads, {arch}: stock against ours", "",
           " ".join(head),

@@ -104,8 +104,8 @@ mkdir -p "$RESULTS"
 [ "$GUEST_ATS" != 1 ] || : > "$atsjson"
 
 # ats_json NAME MODE: a boot's invalidations by class (QEMU's trace), the
-# bytes its device workloads moved (fio written + read, iperf3 received)
-# and the invalidations per GiB of them.
+# bytes its device workloads moved (fio written + read, what iperf3 and
+# netcat received) and the invalidations per GiB of them.
 ats_json() {
 	python3 - "$RESULTS/guest/$1.json" "$devjson" "$2" "$flavor" <<'PY'
 import json, sys

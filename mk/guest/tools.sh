@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The device workloads' programs for the test guest, from Debian's packages
-# of the guest's architecture: fio, iperf3, sockperf and iproute2's ip, with
-# the shared libraries they load and the dynamic loader.
+# of the guest's architecture: fio, iperf3, sockperf, iproute2's ip and
+# OpenBSD's netcat, with the shared libraries they load and the dynamic
+# loader.
 #
 #   mk/guest/tools.sh ARCH
 #
@@ -10,8 +11,8 @@
 # multiarch), unpacked under build/guest/tools-ARCH/pkgs, and only the
 # programs and the closure of their DT_NEEDED libraries are staged in
 # build/guest/tools-ARCH/root. Prints the path of a gen_init_cpio list of
-# the staged files on stdout. Cached: remove build/guest/tools-ARCH to
-# fetch again.
+# the staged files on stdout. Cached for the same list of packages: remove
+# build/guest/tools-ARCH to fetch again.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -32,11 +33,11 @@ arm64)
 	;;
 esac
 
-TOOLS="fio iperf3 sockperf iproute2"
-BINS="usr/bin/fio usr/bin/iperf3 usr/bin/sockperf bin/ip"
+TOOLS="fio iperf3 sockperf iproute2 netcat-openbsd"
+BINS="usr/bin/fio usr/bin/iperf3 usr/bin/sockperf bin/ip bin/nc.openbsd"
 dir=$GUEST/tools-$GARCH
 list=$dir/cpio.list
-if [ -s "$list" ] && [ -f "$dir/.done" ]; then
+if [ -s "$list" ] && [ "$(cat "$dir/.done" 2>/dev/null)" = "$TOOLS" ]; then
 	echo "$list"
 	exit 0
 fi
@@ -155,6 +156,6 @@ done
 	done
 } > "$list"
 rm -rf "$dir/dl"
-touch "$dir/.done"
+echo "$TOOLS" > "$dir/.done"
 step_err "guest tools $GARCH: $(echo $staged | wc -w) files, $(du -sh "$dir/root" | cut -f1)"
 echo "$list"

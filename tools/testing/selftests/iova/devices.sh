@@ -6,21 +6,23 @@
 # libaio, several jobs, queue depth 8) and reads every block back against
 # its crc32c; iperf3 moves TCP streams both ways between two NICs that sit
 # in network namespaces of their own, so that every byte crosses both
-# devices' DMA; sockperf runs request/response over several connections.
+# devices' DMA, and sends a file of random bytes each way that must arrive
+# unchanged; sockperf runs request/response over several connections.
 # Then the IOMMU group of every device must still have the domain type the
 # kernel command line asks for. Where AMD-Vi under a hypervisor booted the
 # domains strict instead, they are switched to the asked-for type first,
 # and the output says so.
 #
-# Needs fio, iperf3, sockperf and iproute2's ip, an NVMe namespace and two
-# network interfaces other than lo on one link (QEMU: a hub with no host
-# backend; the addresses are from the RFC 2544 benchmarking range and
-# never leave it). Missing devices or programs skip the test, or fail it
-# with IOVA_TEST_REQUIRE_DEVICES=1.
+# Needs fio, iperf3, sockperf, iproute2's ip, OpenBSD's netcat and cmp, an
+# NVMe namespace and two network interfaces other than lo on one link
+# (QEMU: a hub with no host backend; the addresses are from the RFC 2544
+# benchmarking range and never leave it). Missing devices or programs
+# skip the test, or fail it with IOVA_TEST_REQUIRE_DEVICES=1.
 #
 # Knobs: IOVA_DEV_FIO_MB (16, MiB written and verified per fio job),
 # IOVA_DEV_FIO_JOBS (2), IOVA_DEV_SECONDS (3, per iperf3 and sockperf run),
-# IOVA_DEV_STREAMS (4), IOVA_DEV_RR (4, sockperf connections).
+# IOVA_DEV_STREAMS (4), IOVA_DEV_RR (4, sockperf connections),
+# IOVA_DEV_XFER_MB (8, MiB of random bytes sent each way and compared).
 # Each workload prints one line for the result collectors:
 #
 #   # iova-devices: workload=W type=T key=value ...
@@ -46,6 +48,7 @@ FIO_JOBS=${IOVA_DEV_FIO_JOBS:-2}
 SECS=${IOVA_DEV_SECONDS:-3}
 STREAMS=${IOVA_DEV_STREAMS:-4}
 RR=${IOVA_DEV_RR:-4}
+XFER_MB=${IOVA_DEV_XFER_MB:-8}
 ADDR_A=198.18.0.1
 ADDR_B=198.18.0.2
 TMP=/tmp/iova-devices
@@ -102,7 +105,7 @@ missing()
 cleanup()
 {
 	[ -z "$NSPID" ] || kill "$NSPID" 2>/dev/null
-	killall iperf3 sockperf 2>/dev/null
+	killall iperf3 sockperf nc.openbsd 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -159,7 +162,7 @@ amd_strict_switch()
 	echo "# AMD-Vi kept the boot-time domains strict under virtualization: switched them from DMA to $TYPE through sysfs"
 }
 
-for t in fio iperf3 sockperf ip; do
+for t in fio iperf3 sockperf ip nc.openbsd cmp timeout netstat; do
 	command -v $t > /dev/null || missing "no $t"
 done
 NVME=
@@ -343,10 +346,67 @@ else
 			ok=0
 		fi
 	done
+	# A NIC that computes TCP's checksum itself (QEMU's e1000e does)
+	# computes it over what it read by DMA, so bytes a stale or wrong
+	# translation made it read arrive with a valid checksum. Send a file
+	# of random bytes each way with netcat and compare what arrived byte
+	# for byte.
+	dd if=/dev/urandom of="$TMP/xfer.src" bs=1M count="$XFER_MB" \
+		2>/dev/null
+	# listening NS ADDR:PORT: wait up to 10 s for a listener there ("" NS:
+	# this namespace).
+	listening()
+	{
+		n=0
+		while [ $n -lt 50 ]; do
+			if [ -n "$1" ]; then
+				nsenter -t "$1" -n netstat -ltn 2>/dev/null
+			else
+				netstat -ltn 2>/dev/null
+			fi | grep -q " $2 " && return 0
+			sleep 0.2
+			n=$((n + 1))
+		done
+		return 1
+	}
+	for dir in up down; do
+		rm -f "$TMP/xfer.$dir"
+		# up: from the first NIC to the second; down: back
+		if [ $dir = up ]; then
+			nsenter -t "$NSPID" -n timeout 120 nc.openbsd -d -l \
+				"$ADDR_B" 5202 > "$TMP/xfer.$dir" \
+				2> "$TMP/xfer-$dir.out" &
+			srv=$!
+			listening "$NSPID" "$ADDR_B:5202"
+			timeout 120 nc.openbsd -N "$ADDR_B" 5202 \
+				< "$TMP/xfer.src" >> "$TMP/xfer-$dir.out" 2>&1
+		else
+			timeout 120 nc.openbsd -d -l "$ADDR_A" 5203 \
+				> "$TMP/xfer.$dir" 2> "$TMP/xfer-$dir.out" &
+			srv=$!
+			listening "" "$ADDR_A:5203"
+			nsenter -t "$NSPID" -n timeout 120 nc.openbsd -N \
+				"$ADDR_A" 5203 < "$TMP/xfer.src" \
+				>> "$TMP/xfer-$dir.out" 2>&1
+		fi
+		rc=$?
+		# the listener ends when the sender shuts its side down
+		[ "$rc" = 0 ] || kill $srv 2>/dev/null
+		wait $srv || rc=1
+		got=$(wc -c < "$TMP/xfer.$dir" 2>/dev/null || echo 0)
+		if [ "$rc" = 0 ] && cmp -s "$TMP/xfer.src" "$TMP/xfer.$dir"; then
+			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=1 received_bytes=$got"
+		else
+			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=0 received_bytes=$got"
+			cmp "$TMP/xfer.src" "$TMP/xfer.$dir" 2>&1 | sed 's/^/# /'
+			tail -n 3 "$TMP/xfer-$dir.out" | sed 's/^/# /'
+			ok=0
+		fi
+	done
 	if [ $ok = 1 ]; then
-		ktap_test_pass "iperf3: TCP both ways between $NIC_A and $NIC_B"
+		ktap_test_pass "iperf3: TCP both ways between $NIC_A and $NIC_B, $XFER_MB MiB each way arrived unchanged"
 	else
-		ktap_test_fail "iperf3: TCP both ways between $NIC_A and $NIC_B"
+		ktap_test_fail "iperf3: TCP both ways between $NIC_A and $NIC_B, $XFER_MB MiB each way arrived unchanged"
 	fi
 
 	# sockperf: RR connections, one server port each
