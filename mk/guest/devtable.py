@@ -115,7 +115,9 @@ def type_problem(arch, r):
 def inv_figures(arch, run, seconds):
     """Invalidation figures of one workload run: per GB, or per 1000
     transactions for sockperf, and per second of the run's window between
-    its marks (its @seconds and the settling second after it)."""
+    its marks: the seconds devices.sh measured between them, or else its
+    @seconds and the settling second after it (runs from before devices.sh
+    measured it)."""
     inv = run.get("inv")
     if not isinstance(inv, dict):
         return {}
@@ -126,7 +128,9 @@ def inv_figures(arch, run, seconds):
     secs = run.get("seconds")
     if not isinstance(secs, (int, float)) or secs <= 0:
         secs = seconds
-    window = secs + SETTLE
+    window = run.get("window")
+    if not isinstance(window, (int, float)) or window <= 0:
+        window = secs + SETTLE
     out = {}
     for k, classes in INV_CLASSES[arch].items():
         if not classes or not any(c in inv for c in classes):
@@ -191,10 +195,11 @@ def noise_note(doc):
     pairs = {tuple(sorted(r["n"], reverse=True))
              for r in doc["ratios"].values()
              if r.get("n") and r.get("ratio") is not None}
-    note = (f"a ratio without ~ is a difference {rounds} boots cannot call "
+    boots = f"{rounds} boot{'' if rounds == 1 else 's'}"
+    note = (f"a ratio without ~ is a difference {boots} cannot call "
             "significant on its own: same-distribution samples give "
-            f"non-overlapping spreads {apart(rounds, rounds)} at {rounds} "
-            "boots each")
+            f"non-overlapping spreads {apart(rounds, rounds)} at {boots} "
+            "each")
     others = [f"{apart(a, b)} at {a} and {b}" for a, b in sorted(pairs)
               if (a, b) != (rounds, rounds)]
     if others:
@@ -290,6 +295,9 @@ def build(lines, args):
         "cells": cells, "ratios": ratios,
         "dropped": dropped, "missing": missing,
         "stock_default": STOCK_DEFAULT.get(args.arch),
+        "windows": sum(isinstance(r.get("window"), (int, float))
+                       for r in runs),
+        "runs": len(runs),
     }
 
 
@@ -415,8 +423,8 @@ def render(doc, level="###"):
             f"{MODE_TYPE.get(default)}).",
             "fio-large: fio's 1 MiB blocks go to the disk as 128 KiB NVMe "
             "commands through the IOMMU (nvme caps a command at "
-            "dma_opt_mapping_size(), the IOVA caches' largest size, "
-            "iova_rcache_range(): strict's 7629 invalidations per GB are "
+            "dma_opt_mapping_size(), the size the IOVA fast path serves at "
+            "its best, iova_rcache_range(): strict's 7629 invalidations per GB are "
             "10^9 / 131072) and as commands of up to 512 KiB in passthrough, "
             "so safe/passthrough for fio-large compares different command "
             "sizes.",
@@ -459,10 +467,23 @@ def render(doc, level="###"):
     for k in kinds:
         head += f" stock {INV_LABEL[k]} | ours {INV_LABEL[k]} | ours/stock |"
         sep += "---:|---:|---:|"
+    if doc.get("windows") and doc.get("windows") == doc.get("runs"):
+        window = ("the seconds between its marks, measured in the guest: "
+                  f"its {doc['seconds']} s, its start and end, and the "
+                  "settling second before its end mark")
+    elif doc.get("windows"):
+        window = ("the seconds between its marks, measured in the guest "
+                  "where the run recorded them, else its "
+                  f"{doc['seconds']} s and the settling second (which leave "
+                  "out its start and end, so overstate the rate)")
+    else:
+        window = (f"{doc['seconds']} s and the settling second before its "
+                  "end mark; the run did not record the time between its "
+                  "marks, which also holds its start and end, so the rate "
+                  "is overstated")
     md += ["Invalidation commands from QEMU's trace, per GB moved (sockperf: "
            "per 1000 transactions) and per second of the workload's window "
-           f"({doc['seconds']} s and the settling second before its end "
-           "mark). " + (
+           f"({window}). " + (
                "IOTLB: page-range, domain and global VT-d descriptors; "
                "dev-TLB: device-TLB descriptors; waits: invalidation wait "
                "descriptors." if arch == "x86_64" else

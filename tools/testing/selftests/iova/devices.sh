@@ -34,7 +34,8 @@
 #
 #   # iova-bench: id=N workload=W bytes=B seconds=S key=value ...
 #
-# bytes being what it moved through the devices, and with IOVA_BENCH_MARK=1
+# bytes being what it moved through the devices and window the seconds
+# between the two marks below, and with IOVA_BENCH_MARK=1
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
 # invalidations to each workload (as dma_map_bench.sh does for its runs).
@@ -68,16 +69,20 @@ bench_mark()
 
 # bench_begin ID / bench_end ID: around timed workload ID. The end waits a
 # second, so that a lazy mode's deferred flush lands inside the marks.
+# WINDOW: the seconds from one mark to the other (/proc/uptime).
 bench_begin()
 {
 	bench_mark 240 "$1"
+	T0=$(cut -d' ' -f1 /proc/uptime)
 }
 
 bench_end()
 {
 	[ "$BENCH" = 1 ] || return 0
 	sleep 1
+	T1=$(cut -d' ' -f1 /proc/uptime)
 	bench_mark 244 "$1"
+	WINDOW=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
 }
 
 # bench_line ID WORKLOAD KEY=VALUE...: the result line of a timed workload.
@@ -86,7 +91,7 @@ bench_line()
 	[ "$BENCH" = 1 ] || return 0
 	id=$1
 	shift
-	echo "# iova-bench: id=$id workload=$* type=$TYPE"
+	echo "# iova-bench: id=$id workload=$* window=$WINDOW type=$TYPE"
 }
 
 missing()
