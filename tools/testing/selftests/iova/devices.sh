@@ -50,6 +50,7 @@ SECS=${IOVA_DEV_SECONDS:-3}
 STREAMS=${IOVA_DEV_STREAMS:-4}
 RR=${IOVA_DEV_RR:-4}
 XFER_MB=${IOVA_DEV_XFER_MB:-8}
+[ "$XFER_MB" -ge 1 ] 2>/dev/null || XFER_MB=8
 ADDR_A=198.18.0.1
 ADDR_B=198.18.0.2
 TMP=/tmp/iova-devices
@@ -358,6 +359,9 @@ else
 	# for byte.
 	dd if=/dev/urandom of="$TMP/xfer.src" bs=1M count="$XFER_MB" \
 		2>/dev/null
+	want=$((XFER_MB * 1048576))
+	[ "$(wc -c < "$TMP/xfer.src")" -eq "$want" ] ||
+		echo "# xfer: $TMP/xfer.src is not $want bytes"
 	# listening NS ADDR:PORT: wait up to 10 s for a listener there ("" NS:
 	# this namespace).
 	listening()
@@ -399,7 +403,8 @@ else
 		[ "$rc" = 0 ] || kill $srv 2>/dev/null
 		wait $srv || rc=1
 		got=$(wc -c < "$TMP/xfer.$dir" 2>/dev/null || echo 0)
-		if [ "$rc" = 0 ] && cmp -s "$TMP/xfer.src" "$TMP/xfer.$dir"; then
+		if [ "$rc" = 0 ] && [ "$got" -eq "$want" ] &&
+		   cmp -s "$TMP/xfer.src" "$TMP/xfer.$dir"; then
 			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=1 received_bytes=$got"
 		else
 			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=0 received_bytes=$got"
