@@ -11,8 +11,8 @@
 # multiarch), unpacked under build/guest/tools-ARCH/pkgs, and only the
 # programs and the closure of their DT_NEEDED libraries are staged in
 # build/guest/tools-ARCH/root. Prints the path of a gen_init_cpio list of
-# the staged files on stdout. Cached for the same list of packages: remove
-# build/guest/tools-ARCH to fetch again.
+# the staged files on stdout. Cached for the same packages and programs:
+# remove build/guest/tools-ARCH to fetch again.
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +37,7 @@ TOOLS="fio iperf3 sockperf iproute2 netcat-openbsd"
 BINS="usr/bin/fio usr/bin/iperf3 usr/bin/sockperf bin/ip bin/nc.openbsd"
 dir=$GUEST/tools-$GARCH
 list=$dir/cpio.list
-if [ -s "$list" ] && [ "$(cat "$dir/.done" 2>/dev/null)" = "$TOOLS" ]; then
+if [ -s "$list" ] && [ "$(cat "$dir/.done" 2>/dev/null)" = "$TOOLS $BINS" ]; then
 	echo "$list"
 	exit 0
 fi
@@ -156,6 +156,6 @@ done
 	done
 } > "$list"
 rm -rf "$dir/dl"
-echo "$TOOLS" > "$dir/.done"
+echo "$TOOLS $BINS" > "$dir/.done"
 step_err "guest tools $GARCH: $(echo $staged | wc -w) files, $(du -sh "$dir/root" | cut -f1)"
 echo "$list"
