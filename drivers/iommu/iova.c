@@ -457,10 +457,10 @@ static const u16 iova_cache_firsts[IOVA_CACHE_ORDERS] = {
 	IOVA_FIRST_LARGE(10),
 };
 
+/* The tables list orders 0-10, the last of them ending the slots */
 static_assert(IOVA_CACHE_SMALL_ORDERS == 6 && IOVA_CACHE_ORDERS == 11);
-static_assert(IOVA_FIRST_LARGE(IOVA_CACHE_SMALL_ORDERS) ==
-	      IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH);
-static_assert(IOVA_FIRST_LARGE(IOVA_CACHE_ORDERS) == IOVA_CACHE_SLOTS);
+static_assert(IOVA_FIRST_LARGE(IOVA_CACHE_ORDERS - 1) +
+	      IOVA_DEPTH_LARGE(IOVA_CACHE_ORDERS - 1) == IOVA_CACHE_SLOTS);
 
 /* Ranges of @order a per-CPU cache holds at most */
 static unsigned int iova_cache_depth(unsigned int order)
