@@ -61,9 +61,8 @@ devbench() {
 		"${DEVBENCH_MODES:+DEVBENCH_MODES=\"$DEVBENCH_MODES\" }${DEVBENCH_ATS:+DEVBENCH_ATS=$DEVBENCH_ATS }bash mk/guest/devbench.sh $1"
 	# Only this run's table, and only when the run passed: a devbench
 	# that failed must not leave an earlier table, nor a partial one, to
-	# be reported and published.
-	rm -f "$RESULTS/devbench-$1.json" "$RESULTS/devbench-$1.md" \
-		"$OUTB/devbench-$1.json" "$OUTB/devbench-$1.md"
+	# be reported and published (devbench.sh removes its own first).
+	rm -f "$OUTB/devbench-$1.json" "$OUTB/devbench-$1.md"
 	if bash "$TOP/mk/guest/devbench.sh" "$1" &&
 	   [ -s "$RESULTS/devbench-$1.json" ]; then
 		cp "$RESULTS/devbench-$1.json" "$RESULTS/devbench-$1.md" "$OUTB/"

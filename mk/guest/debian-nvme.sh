@@ -38,8 +38,7 @@ echo "# $nvme: PCI $(basename "$dev"), IOMMU group type $type" | tee "$OUT/nvme.
 command -v fio > /dev/null || { echo "no fio in the root filesystem"; exit 1; }
 
 # fio for as long as the tools watch, and the ~30 s bcc takes to compile its
-# program under TCG: two jobs of each pattern,
-# each in a region of its own.
+# program under TCG: two jobs of each pattern, each in a region of its own.
 runtime=$((SECS * 2 + 90))
 fio --name=rand4k --filename="/dev/$nvme" --direct=1 --ioengine=libaio \
 	--rw=randrw --bs=4k --iodepth=16 --numjobs=2 --size=64m \
