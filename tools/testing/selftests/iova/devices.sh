@@ -362,57 +362,48 @@ else
 	want=$((XFER_MB * 1048576))
 	[ "$(wc -c < "$TMP/xfer.src")" -eq "$want" ] ||
 		echo "# xfer: $TMP/xfer.src is not $want bytes"
-	# listening NS ADDR:PORT: wait up to 10 s for a listener there ("" NS:
-	# this namespace).
+	# listening PID ADDR:PORT: wait up to 10 s for a listener at
+	# ADDR:PORT in the network namespace of PID.
 	listening()
 	{
 		n=0
 		while [ $n -lt 50 ]; do
-			if [ -n "$1" ]; then
-				nsenter -t "$1" -n netstat -ltn 2>/dev/null
-			else
-				netstat -ltn 2>/dev/null
-			fi | grep -q " $2 " && return 0
+			nsenter -t "$1" -n netstat -ltn 2>/dev/null |
+				grep -q " $2 " && return 0
 			sleep 0.2
 			n=$((n + 1))
 		done
 		return 1
 	}
-	for dir in up down; do
-		rm -f "$TMP/xfer.$dir"
-		# up: from the first NIC to the second; down: back
-		if [ $dir = up ]; then
-			nsenter -t "$NSPID" -n timeout 120 nc.openbsd -d -l \
-				"$ADDR_B" 5202 > "$TMP/xfer.$dir" \
-				2> "$TMP/xfer-$dir.out" &
-			srv=$!
-			listening "$NSPID" "$ADDR_B:5202"
-			timeout 120 nc.openbsd -N "$ADDR_B" 5202 \
-				< "$TMP/xfer.src" >> "$TMP/xfer-$dir.out" 2>&1
-		else
-			timeout 120 nc.openbsd -d -l "$ADDR_A" 5203 \
-				> "$TMP/xfer.$dir" 2> "$TMP/xfer-$dir.out" &
-			srv=$!
-			listening "" "$ADDR_A:5203"
-			nsenter -t "$NSPID" -n timeout 120 nc.openbsd -N \
-				"$ADDR_A" 5203 < "$TMP/xfer.src" \
-				>> "$TMP/xfer-$dir.out" 2>&1
-		fi
+	# xfer DIR FROM TO ADDR PORT: send the file from the network
+	# namespace of PID FROM to a listener at ADDR:PORT in that of PID TO
+	# (PID 1: the first NIC's, the initial one) and compare what arrived.
+	xfer()
+	{
+		rm -f "$TMP/xfer.$1"
+		nsenter -t "$3" -n timeout 120 nc.openbsd -d -l "$4" "$5" \
+			> "$TMP/xfer.$1" 2> "$TMP/xfer-$1.out" &
+		srv=$!
+		listening "$3" "$4:$5"
+		nsenter -t "$2" -n timeout 120 nc.openbsd -N "$4" "$5" \
+			< "$TMP/xfer.src" >> "$TMP/xfer-$1.out" 2>&1
 		rc=$?
 		# the listener ends when the sender shuts its side down
 		[ "$rc" = 0 ] || kill $srv 2>/dev/null
 		wait $srv || rc=1
-		got=$(wc -c < "$TMP/xfer.$dir" 2>/dev/null || echo 0)
+		got=$(wc -c < "$TMP/xfer.$1" 2>/dev/null || echo 0)
 		if [ "$rc" = 0 ] && [ "$got" -eq "$want" ] &&
-		   cmp -s "$TMP/xfer.src" "$TMP/xfer.$dir"; then
-			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=1 received_bytes=$got"
-		else
-			echo "# iova-devices: workload=xfer-$dir type=$TYPE rc=$rc same=0 received_bytes=$got"
-			cmp "$TMP/xfer.src" "$TMP/xfer.$dir" 2>&1 | sed 's/^/# /'
-			tail -n 3 "$TMP/xfer-$dir.out" | sed 's/^/# /'
-			ok=0
+		   cmp -s "$TMP/xfer.src" "$TMP/xfer.$1"; then
+			echo "# iova-devices: workload=xfer-$1 type=$TYPE rc=$rc same=1 received_bytes=$got"
+			return 0
 		fi
-	done
+		echo "# iova-devices: workload=xfer-$1 type=$TYPE rc=$rc same=0 received_bytes=$got"
+		cmp "$TMP/xfer.src" "$TMP/xfer.$1" 2>&1 | sed 's/^/# /'
+		tail -n 3 "$TMP/xfer-$1.out" | sed 's/^/# /'
+		return 1
+	}
+	xfer up 1 "$NSPID" "$ADDR_B" 5202 || ok=0
+	xfer down "$NSPID" 1 "$ADDR_A" 5203 || ok=0
 	if [ $ok = 1 ]; then
 		ktap_test_pass "iperf3: TCP both ways between $NIC_A and $NIC_B, $XFER_MB MiB each way arrived unchanged"
 	else
