@@ -23,7 +23,12 @@
  *      and size (the per-CPU free lists hand freed memory back first; for
  *      the high kind, every order up to its own in turn), filling it with
  *      a known pattern: this memory now belongs to somebody else;
- *   4. wait for the transfer, look for the trial's pattern in the
+ *   4. where the victim's memory is neither among the reallocated memory
+ *      nor held by a reference the unmap took, invalidate the domain's
+ *      IOTLB at once: whoever owns that memory now is not the test, and
+ *      the write must fault rather than land in it (the trial counts for
+ *      nothing);
+ *   5. wait for the transfer, look for the trial's pattern in the
  *      reallocated memory and, where the victim was not handed out again
  *      but something still holds its pages, in the victim itself.
  *
@@ -82,17 +87,26 @@
  * The debugfs file iotlb_attack/run takes KEY=VALUE words (trials=N
  * lead_us=N max_lead_us=N load=N reuse=N release_ms=N kind=K
  * unmap=dma|noinval|keep test=attack|release), runs trials until TRIALS of them
- * were valid (five times as many at most) and reads back one line:
+ * counted (under load: were valid; five times as many trials at most) and
+ * reads back one line:
  *
  *   test=T kind=K unmap=U trials=N valid=N reused=N held=N
  *   landed_victim=N landed_reused=N hit_victim=N reused_valid=N live=N
- *   timeouts=N load_ops=N delay_us=N lead_us=N control=ok|FAIL err=N
+ *   flushed=N late=N stray=N timeouts=N load_ops=N delay_us=N lead_us=N
+ *   control=ok|FAIL err=N
  *
  * valid: trials whose transfer had not started when the victim was
  * unmapped (the others tested nothing); hit_victim: valid trials whose
  * write landed in the held victim (unmap=keep: in the victim, still
- * mapped); reused_valid: valid trials whose victim
- * memory was reallocated. For test=release, landed_victim counts the
+ * mapped); reused_valid: valid trials whose victim memory was
+ * reallocated; an attack trial counts where it was one of these two, a
+ * release trial where it was valid. flushed: trials whose victim memory
+ * was neither reallocated nor held by the unmap's own reference (step 4),
+ * whose write therefore had to fault; late: valid flushed trials whose
+ * write had come already, before the invalidation (where it landed is
+ * unknown); stray: valid flushed trials, not late, whose write was found
+ * all the same in the victim's page, held by somebody (the invalidation
+ * did not stop it). For test=release, landed_victim counts the
  * writes after the release that landed, and live the trials whose first
  * write did. LOAD kernel threads map and unmap pages of the same device,
  * in the same domain, while the trials run; the trials themselves run at
@@ -156,9 +170,9 @@
 
 #define MAX_TRIALS		10000
 /*
- * Trials run until TRIALS were valid, or ATTEMPTS times as many ran. A
- * TCG guest that shares its host with other busy guests can miss the
- * unmap's moment in more than half of the trials.
+ * Trials run until TRIALS counted, or ATTEMPTS times as many ran. A TCG
+ * guest that shares its host with other busy guests can miss the unmap's
+ * moment in more than half of the trials.
  */
 #define ATTEMPTS		5
 #define MAX_LOAD_THREADS	8
@@ -233,6 +247,9 @@ struct attack_result {
 	unsigned int hit_victim;
 	unsigned int reused_valid;
 	unsigned int live;
+	unsigned int flushed;
+	unsigned int late;
+	unsigned int stray;
 	unsigned int timeouts;
 	unsigned int lead_us;
 	unsigned long load_ops;
@@ -734,6 +751,11 @@ static bool victim_landed(struct victim *v, u32 seq)
 
 	if (!folio_try_get(folio))
 		return false;
+	/* Split or freed and reused in between: not the folio we hold. */
+	if (page_folio(v->target_page) != folio) {
+		folio_put(folio);
+		return false;
+	}
 	landed = holds_attack(v->target_cpu, EDU_XFER_LEN, seq);
 	folio_put(folio);
 	return landed;
@@ -769,8 +791,12 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	const struct attack_params *p = &res->p;
 	unsigned int lead_us = res->lead_us;
 	struct device *dev = &ad->pdev->dev;
-	bool valid, reused = false, held = false;
+	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+	bool valid, reused = false, held = false, unmap_held = false;
 	bool landed_reused = false, landed_victim = false;
+	bool flushed = false, late = false;
+	struct page *decoy;
+	int refs = 0;
 	unsigned int i, got;
 	ktime_t start, done;
 	struct victim v;
@@ -778,6 +804,8 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 	u32 seq = ++ad->seq;
 	int ret;
 
+	if (!domain)
+		return -ENODEV;
 	ret = victim_get(ad, &v, p->kind, seq);
 	if (ret)
 		return ret;
@@ -816,23 +844,45 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 		 * The live control: the victim stays mapped and owned, the
 		 * write must land in it.
 		 */
-		if (!edu_wait(ad, NULL))
+		if (!edu_wait(ad, NULL)) {
 			res->timeouts++;
+			ret = -ETIMEDOUT;
+		}
 		landed_victim = holds_attack(v.target_cpu, EDU_XFER_LEN, seq);
 		victim_unmap(ad, &v, false);
+		/* A write still to come must fault, not land in freed memory. */
+		if (ret)
+			iommu_flush_iotlb_all(domain);
 		victim_free_pages(&v);
 		goto count;
 	}
 
-	/* The driver is done with the buffer: unmap, free. */
+	/*
+	 * The driver is done with the buffer: unmap, free. A reference that
+	 * the unmap took on the page the write aims at is the safe deferred
+	 * mode's: nobody else can have the page while it lasts.
+	 */
+	if (v.checkable)
+		refs = folio_ref_count(page_folio(v.target_page));
 	victim_unmap(ad, &v, p->unmap == UNMAP_NOINVAL);
+	unmap_held = v.checkable &&
+		     folio_ref_count(page_folio(v.target_page)) > refs;
 
 	/*
 	 * Somebody else gets memory: on this CPU, with no chance for anyone
 	 * in between, so that memory freed straight to the per-CPU lists is
-	 * the first handed out again.
+	 * the first handed out again. The order-0 free just before the
+	 * victim's keeps a high-order victim on those lists: freed right
+	 * after a burst of high-order frees (the last trial's reallocated
+	 * memory), it would go on to the buddy lists, where the next
+	 * allocation of its order rarely finds it. The reallocated memory is
+	 * filled at once: a write that came before it (through the mapping,
+	 * just before the unmap) must not count as landed there.
 	 */
 	preempt_disable();
+	decoy = alloc_page(GFP_ATOMIC | __GFP_NOWARN);
+	if (decoy)
+		__free_page(decoy);
 	victim_free_pages(&v);
 	for (i = 0; i < p->nr_reuse; i++) {
 		if (!reuse_alloc(p->kind, i, &reuse[i]))
@@ -848,11 +898,37 @@ static int attack_trial(struct attack_dev *ad, struct attack_result *res,
 		held = folio_ref_count(page_folio(v.target_page)) > 0;
 	preempt_enable();
 
-	if (!edu_wait(ad, NULL))
+	/*
+	 * The write must never land in memory that belongs to somebody the
+	 * trial does not know. Where the victim's memory is neither among
+	 * the reallocated memory nor held by the unmap's own reference,
+	 * whoever gets it next, or got it already, would take the write:
+	 * invalidate the domain's IOTLB entries now, so that the write
+	 * faults. Such a trial counts for nothing. A valid trial whose write
+	 * came already (between the unmap and now) is late: where it landed
+	 * is unknown.
+	 */
+	if (!reused && !(held && unmap_held)) {
+		flushed = true;
+		late = valid && !edu_busy(ad);
+		iommu_flush_iotlb_all(domain);
+	}
+
+	if (!edu_wait(ad, NULL)) {
+		/* The write may still come: let it fault, never land. */
+		iommu_flush_iotlb_all(domain);
 		res->timeouts++;
+		ret = -ETIMEDOUT;
+	}
 
 	if (held)
 		landed_victim = victim_landed(&v, seq);
+	/* Landed all the same: in memory that may not be the test's own. */
+	if (valid && flushed && !late && landed_victim) {
+		res->stray++;
+		dev_warn(dev, "trial %u (%s): write to IOVA %pad landed although invalidated before it\n",
+			 seq, kind_names[p->kind], &v.target);
+	}
 	for (i = 0; i < got; i++) {
 		if (holds_attack(reuse[i].addr, reuse[i].size, seq))
 			landed_reused = true;
@@ -869,14 +945,16 @@ count:
 	res->reused += reused;
 	res->held += held;
 	res->landed_victim += landed_victim;
-	res->hit_victim += valid && landed_victim;
+	res->hit_victim += valid && landed_victim && !flushed;
 	res->reused_valid += valid && reused;
+	res->flushed += flushed;
+	res->late += late;
 	if (landed_reused) {
 		res->landed_reused++;
 		dev_info(dev, "trial %u (%s): stale IOTLB write to IOVA %pad landed in reused memory\n",
 			 seq, kind_names[p->kind], &v.target);
 	}
-	return 0;
+	return ret;
 }
 
 /*
@@ -939,6 +1017,21 @@ timeout:
 	return -ETIMEDOUT;
 }
 
+/*
+ * Trials that tested something: a release trial whose unmap came before
+ * the write; an attack trial whose unmap came before the write and whose
+ * victim memory was reallocated or held (the others say nothing about
+ * where a stale write goes). Under load the load's own invalidations
+ * often drop the stale entry before the write: there a valid trial is
+ * enough, or most runs would spend five times the trials to no purpose.
+ */
+static unsigned int run_counted(const struct attack_result *res)
+{
+	if (res->p.test || res->p.nr_load)
+		return res->valid;
+	return res->reused_valid + res->hit_victim;
+}
+
 static void attack_run(struct attack_dev *ad, const struct attack_params *p,
 		       struct attack_result *res)
 {
@@ -982,7 +1075,7 @@ static void attack_run(struct attack_dev *ad, const struct attack_params *p,
 	 */
 	nice = task_nice(current);
 	sched_set_fifo_low(current);
-	for (i = 0; !err && res->valid < p->trials &&
+	for (i = 0; !err && run_counted(res) < p->trials &&
 	     i < ATTEMPTS * p->trials; i++) {
 		if (p->test)
 			err = release_trial(ad, res, scratch);
@@ -1106,7 +1199,7 @@ static ssize_t run_read(struct file *file, char __user *ubuf, size_t len,
 {
 	struct attack_dev *ad = file->private_data;
 	struct attack_result res;
-	char buf[384];
+	char buf[416];
 	int n;
 
 	mutex_lock(&ad->lock);
@@ -1116,12 +1209,13 @@ static ssize_t run_read(struct file *file, char __user *ubuf, size_t len,
 	if (!n)
 		return simple_read_from_buffer(ubuf, len, ppos, "none\n", 5);
 	n = scnprintf(buf, sizeof(buf),
-		      "test=%s kind=%s unmap=%s trials=%u valid=%u reused=%u held=%u landed_victim=%u landed_reused=%u hit_victim=%u reused_valid=%u live=%u timeouts=%u load_ops=%lu delay_us=%lld lead_us=%u control=%s err=%d\n",
+		      "test=%s kind=%s unmap=%s trials=%u valid=%u reused=%u held=%u landed_victim=%u landed_reused=%u hit_victim=%u reused_valid=%u live=%u flushed=%u late=%u stray=%u timeouts=%u load_ops=%lu delay_us=%lld lead_us=%u control=%s err=%d\n",
 		      test_names[res.p.test], kind_names[res.p.kind],
 		      unmap_names[res.p.unmap], res.trials, res.valid,
 		      res.reused, res.held, res.landed_victim,
 		      res.landed_reused, res.hit_victim, res.reused_valid,
-		      res.live, res.timeouts, res.load_ops,
+		      res.live, res.flushed, res.late, res.stray, res.timeouts,
+		      res.load_ops,
 		      res.trials ? div_s64(res.delay_us_sum, res.trials) : 0,
 		      res.lead_us, res.control_ok ? "ok" : "FAIL", res.err);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, n);

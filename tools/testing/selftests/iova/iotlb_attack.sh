@@ -69,14 +69,21 @@
 #
 #   # iova-attack: type=T run=R test=T kind=K unmap=U load=N trials=N
 #     valid=N reused=N held=N landed=N landed_victim=N hit_victim=N
-#     reused_valid=N counted=N live=N faults=N timeouts=N lead_us=N
-#     load_ops=N delay_us=N bench=DEV|none verdict=pass|fail|skip
+#     reused_valid=N counted=N live=N flushed=N late=N stray=N faults=N
+#     timeouts=N lead_us=N load_ops=N delay_us=N bench=DEV|none
+#     verdict=pass|fail|skip
 #
 # run is control, release, page, control-KIND, the kind's name,
 # load-control or load-page; landed counts the trials whose write landed in reused memory
 # (for the release run: in the released page); faults the IOMMU fault
 # reports in the kernel log during the run (rate limited by the IOMMU
-# drivers: a lower bound).
+# drivers: a lower bound); flushed the trials whose victim memory was
+# neither reallocated by the driver nor held by the unmap's own reference,
+# which the driver invalidated at once so that their write cannot reach
+# memory somebody else may own; late those whose write had come before
+# that invalidation (where it went is unknown); stray those whose write
+# was found all the same in the victim, held by somebody (a failure in
+# any mode).
 #
 # Knobs: IOVA_ATTACK_TRIALS (20), IOVA_ATTACK_KIND_TRIALS (4),
 # IOVA_ATTACK_CONTROL_TRIALS (3), IOVA_ATTACK_KIND_CONTROL_TRIALS (6: a
@@ -245,15 +252,24 @@ report()
 		"landed_victim=$(field landed_victim "$4")" \
 		"hit_victim=$(field hit_victim "$4")" \
 		"reused_valid=$(field reused_valid "$4") counted=$COUNTED" \
-		"live=$(field live "$4") faults=$NF" \
+		"live=$(field live "$4") flushed=$(field flushed "$4")" \
+		"late=$(field late "$4") stray=$(field stray "$4")" \
+		"faults=$NF" \
 		"timeouts=$(field timeouts "$4") lead_us=$(field lead_us "$4")" \
 		"load_ops=$(field load_ops "$4") delay_us=$(field delay_us "$4")" \
 		"bench=${BENCHDEV:-none} verdict=$3"
 }
 
-# verdict RUN LOAD pass|fail|skip MESSAGE: report, then the KTAP line.
+# verdict RUN LOAD pass|fail|skip MESSAGE: report, then the KTAP line. A
+# run whose write landed after the driver's own invalidation (stray) fails
+# whatever else it showed: the test itself may have written into memory
+# that was not its own.
 verdict()
 {
+	stray=$(field stray "$RES")
+	if [ "${stray:-0}" -gt 0 ] && [ "$3" != fail ]; then
+		set -- "$1" "$2" fail "$4; $stray writes landed after the test's own invalidation"
+	fi
 	report "$1" "$2" "$3"
 	case "$3" in
 	pass) ktap_test_pass "$4" ;;
