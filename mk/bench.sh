@@ -18,7 +18,8 @@
 # go to it),
 # BENCH_DEVICES (1: the device workloads stock against ours in every mode,
 # mk/guest/devbench.sh, for each architecture of BENCH_ARCHES; 0: skip;
-# DEVBENCH_ROUNDS, DEVBENCH_MODES, DEVBENCH_SECONDS and DEVBENCH_ATS go to
+# DEVBENCH_ROUNDS, DEVBENCH_MODES, DEVBENCH_SECONDS, DEVBENCH_ATS,
+# DEVBENCH_ICOUNT and DEVBENCH_ICOUNT_ROUNDS go to
 # it), BENCH_ONLY=devices (only the device workloads and the report: the
 # other parts' JSON already in build/bench stays and is reported again),
 # BENCH_PUBLISH=1 (copy the report, its JSON and plots to results/ and
@@ -58,6 +59,8 @@ devbench() {
 	step "bench: $1 guests, device workloads"
 	cmd "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
 		"DEVBENCH_SECONDS=${DEVBENCH_SECONDS:-8}" \
+		"DEVBENCH_ICOUNT=${DEVBENCH_ICOUNT:-3}" \
+		"DEVBENCH_ICOUNT_ROUNDS=${DEVBENCH_ICOUNT_ROUNDS:-2}" \
 		"${DEVBENCH_MODES:+DEVBENCH_MODES=\"$DEVBENCH_MODES\" }${DEVBENCH_ATS:+DEVBENCH_ATS=$DEVBENCH_ATS }bash mk/guest/devbench.sh $1"
 	# Only this run's table, and only when the run passed: a devbench
 	# that failed must not leave an earlier table, nor a partial one, to

@@ -17,8 +17,11 @@
 # strict on Arm), as in mk/guest/compare.sh), DEVBENCH_SECONDS (8: seconds of each timed
 # workload), DEVBENCH_ATS (x86_64: 1, the NICs with ATS behind an IOMMU
 # with device-iotlb=on, so that device-TLB invalidations are counted too,
-# see boot.sh; 0: without; arm64: always 0), CMDLINE (kernel parameters
-# added to every boot). The devices.sh checks (domain types, fio's crc32c
+# see boot.sh; 0: without; arm64: always 0), DEVBENCH_ICOUNT (3: also boot
+# each kernel in each mode DEVBENCH_ICOUNT_ROUNDS (2) times more under
+# QEMU's -icount shift=N with one vCPU, untraced, for the exact figure:
+# instructions per KiB moved, from the guest's CPU busy time; 0: none),
+# CMDLINE (kernel parameters added to every boot). The devices.sh checks (domain types, fio's crc32c
 # verification, TCP, request/response) run in every boot, so a boot whose
 # data went wrong fails. Writes build/results/devbench-ARCH.json and
 # devbench-ARCH.md (mk/guest/devtable.py); exits non-zero if a guest
@@ -34,6 +37,12 @@ modes=${DEVBENCH_MODES:-strict lazy safedefer passthrough}
 secs=${DEVBENCH_SECONDS:-8}
 ats=0
 [ "$GARCH" != x86_64 ] || ats=${DEVBENCH_ATS:-1}
+icount=${DEVBENCH_ICOUNT:-3}
+irounds=${DEVBENCH_ICOUNT_ROUNDS:-2}
+if [ "$icount" = 0 ] || [ "$irounds" = 0 ]; then
+	icount=
+	irounds=0
+fi
 for m in $modes; do
 	mode_param "$m" > /dev/null
 done
@@ -42,7 +51,7 @@ done
 rm -f "$RESULTS/devbench-$GARCH.json" "$RESULTS/devbench-$GARCH.md"
 
 t0=$(date +%s)
-step "devbench $GARCH: stock against ours, $rounds round(s), ${secs}s per workload, modes $modes, ATS $ats"
+step "devbench $GARCH: stock against ours, $rounds round(s) and $irounds -icount${icount:+ (shift=$icount)}, ${secs}s per workload, modes $modes, ATS $ats"
 k_stock=$("$GUEST_DIR/kernel.sh" "$GARCH" stock | tail -n 1)
 k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
@@ -83,17 +92,66 @@ while [ "$round" -lt "$rounds" ]; do
 		done
 	done
 done
+t_boots=$(date +%s)
+
+# The exact figure: instructions per KiB, from boots under -icount with one
+# vCPU (whose busy time then counts instructions). QEMU 7.2 stalls such a
+# guest now and then: a boot that fails is run once more.
+inames=
+round=0
+while [ "$round" -lt "$irounds" ]; do
+	round=$((round + 1))
+	order="stock ours"
+	[ $((round % 2)) = 0 ] && order="ours stock"
+	for mode in $modes; do
+		for flavor in $order; do
+			name=devbench-$GARCH-$mode-$flavor-icount-r$round
+			inames="$inames $name"
+			kernel=$k_ours
+			param=$(mode_param "$mode")
+			if [ "$flavor" = stock ]; then
+				kernel=$k_stock
+				[ "$mode" != safedefer ] || param=
+			fi
+			ok=
+			for _ in 1 2; do
+				if GUEST_ICOUNT=$icount GUEST_SMP=1 GUEST_ATS=$ats \
+				   GUEST_DEVICES=1 GUEST_TIMEOUT=$timeout \
+				   GUEST_FLAVOR=$flavor GUEST_MODE=$mode \
+				   "$GUEST_DIR/boot.sh" "$GARCH" "$name" "$kernel" \
+				   "$initrd" $param \
+				   iovatest.run=iova:devices.sh iovatest.devbench=1 \
+				   iovatest.devsecs="$secs" $CMDLINE; then
+					ok=1
+					break
+				fi
+			done
+			[ -n "$ok" ] || bad="$bad $name"
+		done
+	done
+done
 t_end=$(date +%s)
 
 qemu_version=$($QEMU --version | head -n 1)
 kver=$(cat "$BUILD/KERNEL_VERSION" 2>/dev/null || echo unknown)
 mkdir -p "$RESULTS"
-for n in $names; do
-	[ ! -f "$RESULTS/guest/$n.json" ] || cat "$RESULTS/guest/$n.json"
-done | python3 "$GUEST_DIR/devtable.py" --arch "$GARCH" --modes "$modes" \
+took="$((t_end - t0)) s in all: kernels and initramfs $((t_kernels - t0)) s, $(echo $names | wc -w) boots $((t_boots - t_kernels)) s"
+[ -z "$inames" ] ||
+	took="$took, $(echo $inames | wc -w) -icount boots $((t_end - t_boots)) s"
+{
+	for n in $names; do
+		[ ! -f "$RESULTS/guest/$n.json" ] || cat "$RESULTS/guest/$n.json"
+	done
+	# Tag the -icount boots' lines for the table.
+	for n in $inames; do
+		[ ! -f "$RESULTS/guest/$n.json" ] ||
+			sed "s/^{/{\"icount\":$icount,/" "$RESULTS/guest/$n.json"
+	done
+} | python3 "$GUEST_DIR/devtable.py" --arch "$GARCH" --modes "$modes" \
 	--rounds "$rounds" --seconds "$secs" --ats "$ats" \
+	${icount:+--icount "$icount" --icount-rounds "$irounds"} \
 	--qemu "$qemu_version" --kernel "$kver" \
-	--took "$((t_end - t0)) s in all: kernels and initramfs $((t_kernels - t0)) s, $(echo $names | wc -w) boots $((t_end - t_kernels)) s" \
+	--took "$took" \
 	--json "$RESULTS/devbench-$GARCH.json" \
 	--md "$RESULTS/devbench-$GARCH.md" || bad="$bad (table incomplete)"
 
@@ -101,4 +159,4 @@ if [ -n "$bad" ]; then
 	step "devbench $GARCH: failed boots:$bad (logs in $RESULTS/guest/)"
 	exit 1
 fi
-step "devbench $GARCH: $(echo $names | wc -w) boots in $((t_end - t0)) s; table in $RESULTS/devbench-$GARCH.md and .json"
+step "devbench $GARCH: $(echo $names $inames | wc -w) boots in $((t_end - t0)) s; table in $RESULTS/devbench-$GARCH.md and .json"

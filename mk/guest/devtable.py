@@ -21,6 +21,13 @@ safedefer row: stock's default mode) is left out of the medians and
 listed under the table; a cell of fewer boots than the rounds asked for
 says how many (n=N).
 
+With -icount boots (devbench.sh's DEVBENCH_ICOUNT; lines tagged "icount":
+N), a third figure: the guest's instructions per KiB moved (sockperf: per
+transaction), from its CPU busy time between the workload's marks (all
+CPUs together; the guest's clock advances 2^N ns per instruction, one
+vCPU), from those boots alone; their throughput, in the guest's clock,
+is not reported.
+
 A ratio of medians whose two spreads overlap is marked "~": not
 distinguishable at this noise. One without is not significant on its own
 either: with 3 boots each, two samples of one distribution give spreads
@@ -55,6 +62,9 @@ INV_LABEL = {"iotlb": "IOTLB inv.", "devtlb": "dev-TLB inv.",
 # the workload, so that a deferred flush lands inside it.
 SETTLE = 1
 UNIT_LABEL = {"per_gb": "/GB", "per_ktrans": "/1k trans.", "per_s": "/s"}
+# The figure of the -icount boots (cpu_figures())
+CPU_FIGS = {"instr_per_kib": "instructions/KiB",
+            "instr_per_trans": "instructions/trans."}
 # The IOMMU group type (sysfs) of each mode, as devices.sh reports it
 MODE_TYPE = {"strict": "DMA", "lazy": "DMA-FQ", "safedefer": "DMA-SAFE",
              "passthrough": "identity"}
@@ -143,6 +153,21 @@ def inv_figures(arch, run, seconds):
     return out
 
 
+def cpu_figures(run):
+    """Instructions per KiB moved (sockperf: per transaction) of an
+    -icount run: its CPU busy seconds, all CPUs together, at 2^N ns of the
+    guest's clock per instruction."""
+    shift, busy = run.get("icount"), run.get("cpu_busy")
+    if not isinstance(shift, int) or not isinstance(busy, (int, float)):
+        return {}
+    instr = busy * 1e9 / (1 << shift)
+    if run.get("workload") == "sockperf":
+        n = run.get("transactions") or 0
+        return {"instr_per_trans": instr / n} if n else {}
+    kib = (run.get("bytes") or 0) / 1024
+    return {"instr_per_kib": instr / kib} if kib else {}
+
+
 def summary(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -216,6 +241,7 @@ def build(lines, args):
         r = json.loads(line)
         (boots if r.get("boot") else runs).append(r)
     modes = args.modes.split()
+    icount_rounds = args.icount_rounds if args.icount is not None else 0
     # Runs that cannot count: failed, moved nothing, or from a boot whose
     # domain type was not its mode's (every run of that boot then goes).
     wrong_type = {}
@@ -228,23 +254,29 @@ def build(lines, args):
         w = r.get("workload")
         if w not in WORKLOADS:
             continue
-        key = f"{r.get('flavor')}/{r.get('mode')}/{w}"
+        ic = "/icount" if r.get("icount") is not None else ""
+        key = f"{r.get('flavor')}/{r.get('mode')}/{w}{ic}"
         seen[key] = seen.get(key, 0) + 1
         why = run_problem(r) or wrong_type.get(r.get("name"))
+        if ic and not why and not cpu_figures(r):
+            why = "no CPU busy time"
         if why:
             dropped.append({"name": r.get("name"), "workload": w,
                             "flavor": r.get("flavor"),
                             "mode": r.get("mode"), "reason": why})
         else:
             kept.append(r)
-    runs = kept
+    iruns = [r for r in kept if r.get("icount") is not None]
+    runs = [r for r in kept if r.get("icount") is None]
     missing = {}
     for flavor in ("stock", "ours"):
         for mode in modes:
             for w in WORKLOADS:
-                key = f"{flavor}/{mode}/{w}"
-                if seen.get(key, 0) < args.rounds:
-                    missing[key] = args.rounds - seen.get(key, 0)
+                for ic, want in (("", args.rounds),
+                                 ("/icount", icount_rounds)):
+                    key = f"{flavor}/{mode}/{w}{ic}"
+                    if seen.get(key, 0) < want:
+                        missing[key] = want - seen.get(key, 0)
     cells = {}
     for flavor in ("stock", "ours"):
         for mode in modes:
@@ -259,6 +291,14 @@ def build(lines, args):
                     vals = [r.get(k) for r in rs] if k in dict(THROUGHPUT[w]) \
                         else [p.get(k) for p in per]
                     s = summary(vals)
+                    if s:
+                        figs[k] = s
+                # The exact figure, from the -icount boots alone.
+                per = [cpu_figures(r) for r in iruns
+                       if r.get("flavor") == flavor and
+                       r.get("mode") == mode and r.get("workload") == w]
+                for k in sorted({k for p in per for k in p}):
+                    s = summary([p.get(k) for p in per])
                     if s:
                         figs[k] = s
                 cells[f"{flavor}/{mode}/{w}"] = figs
@@ -288,6 +328,7 @@ def build(lines, args):
     return {
         "arch": args.arch, "modes": modes, "rounds": args.rounds,
         "seconds": args.seconds, "ats": args.ats, "qemu": args.qemu,
+        "icount": args.icount, "icount_rounds": icount_rounds,
         "kernel": args.kernel, "took": args.took,
         "boots": [{k: b.get(k) for k in ("name", "flavor", "mode", "seconds",
                                          "passed", "failed", "error")}
@@ -339,6 +380,42 @@ def rcell(r, names=("ours", "stock")):
             return "medians 0, max >0"
         return "0/0"
     return ("~" if r["noise"] else "") + f"{r['ratio']:.2f}"
+
+
+def cpu_lines(doc):
+    """The table of instructions per KiB (sockperf: per transaction) of
+    the -icount boots, where there were any."""
+    cells, ratios, modes = doc["cells"], doc["ratios"], doc["modes"]
+    if doc.get("icount") is None:
+        return []
+    iround = doc.get("icount_rounds") or 0
+    md = [f"Instructions the guest executed per KiB moved (sockperf: per "
+          f"transaction), all of them (the workload's user space, the "
+          f"network and block stacks, the drivers, the IOMMU layer) "
+          f"between the workload's marks: exact, not timed, from "
+          f"{iround} more boot{'' if iround == 1 else 's'} of each kernel "
+          f"and mode under QEMU's -icount shift={doc['icount']} with one "
+          f"vCPU, where the guest's clock advances "
+          f"{1 << doc['icount']} ns per instruction executed, so that its "
+          "CPU busy time (/proc/uptime, all of its time but the idle "
+          "task's) counts instructions whatever the host's load. "
+          "Cells: median [min-max] of those boots; the spread is what is "
+          "left of the noise (timers, the order of packets and "
+          "completions). ours/stock above 1: ours executes more.", "",
+          "| workload | figure | mode | stock | ours | ours/stock |",
+          "|---|---|---|---:|---:|---:|"]
+    for w in WORKLOADS:
+        for k, label in CPU_FIGS.items():
+            for mode in modes:
+                s = cells.get(f"stock/{mode}/{w}", {}).get(k)
+                o = cells.get(f"ours/{mode}/{w}", {}).get(k)
+                if not s and not o:
+                    continue
+                r = ratios.get(f"ours_stock/{mode}/{w}/{k}")
+                md.append(f"| {w} | {label} | {mode} | "
+                          f"{cell(s, iround)} | {cell(o, iround)} | "
+                          f"{rcell(r)} |")
+    return md + [""]
 
 
 def passthrough_lines(doc):
@@ -393,15 +470,18 @@ def render(doc, level="###"):
     rounds = doc["rounds"]
     bad = [b for b in doc["boots"] if b.get("error") or b.get("failed")]
     ok = len(doc["boots"]) - len(bad)
-    asked = 2 * len(modes) * rounds
-    ns = {s["n"] for c in cells.values() for s in c.values()}
+    iround = doc.get("icount_rounds") or 0
+    asked = 2 * len(modes) * (rounds + iround)
+    ns = {s["n"] for c in cells.values() for k, s in c.items()
+          if k not in CPU_FIGS}
     default = doc.get("stock_default") or STOCK_DEFAULT.get(arch)
     verified = not bad and not doc.get("dropped") and \
         not doc.get("missing") and len(doc["boots"]) == asked
     head = [f"{len(doc['boots'])} boots"
             f"{'' if len(doc['boots']) == asked else f' of {asked}'}"
             f" ({ok} passed): {rounds} per "
-            f"kernel and mode, stock and ours taking turns to go first; "
+            f"kernel and mode, stock and ours taking turns to go first"
+            f"{f', and {iround} more under -icount (see below)' if iround else ''}; "
             f"{doc['seconds']} s per timed workload; "
             f"ATS {'on (NICs, device-iotlb=on)' if doc['ats'] else 'off'}; "
             "TCG. Cells: median [min-max] of the boots" +
@@ -458,6 +538,7 @@ def render(doc, level="###"):
                           f"{cell(s, rounds)} | {cell(o, rounds)} | "
                           f"{rcell(r)} |")
     md.append("")
+    md += cpu_lines(doc)
     kinds = [k for k in ("iotlb", "devtlb", "wait")
              if INV_CLASSES.get(arch, {}).get(k)]
     if not doc["ats"]:
@@ -523,7 +604,8 @@ def render(doc, level="###"):
             unit = "per_ktrans" if w == "sockperf" else "per_gb"
             figs = list(THROUGHPUT[w]) + [
                 (f"{k}_{u}", f"{INV_LABEL[k]} {UNIT_LABEL[u]}")
-                for k in kinds for u in (unit, "per_s")]
+                for k in kinds for u in (unit, "per_s")] + [
+                (k, label) for k, label in CPU_FIGS.items()]
             for k, label in figs:
                 rs = [ratios.get(f"safe_{m}/{w}/{k}") for m in others]
                 # none measured, or none of them counted anything
@@ -616,6 +698,10 @@ def main():
     ap.add_argument("--rounds", type=int, required=True)
     ap.add_argument("--seconds", type=int, required=True)
     ap.add_argument("--ats", type=int, default=0)
+    ap.add_argument("--icount", type=int, default=None,
+                    help="shift of the -icount boots, if any")
+    ap.add_argument("--icount-rounds", type=int, default=0,
+                    help="-icount boots of each kernel and mode")
     ap.add_argument("--qemu", default="")
     ap.add_argument("--kernel", default="")
     ap.add_argument("--took", default="")

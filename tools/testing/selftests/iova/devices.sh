@@ -34,8 +34,10 @@
 #
 #   # iova-bench: id=N workload=W bytes=B seconds=S key=value ...
 #
-# bytes being what it moved through the devices and window the seconds
-# between the two marks below, and with IOVA_BENCH_MARK=1
+# bytes being what it moved through the devices, window the seconds
+# between the two marks below, cpu_busy the CPU seconds (all cpus
+# together) spent meanwhile on anything but idling, and with
+# IOVA_BENCH_MARK=1
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
 # invalidations to each workload (as dma_map_bench.sh does for its runs).
@@ -57,6 +59,7 @@ TMP=/tmp/iova-devices
 NSPID=
 BENCH=${IOVA_DEV_BENCH:-0}
 EDU=
+NCPU=$(grep -c '^cpu[0-9]' /proc/stat)
 
 # bench_mark OFFSET ID: one byte into the edu device's config space, for
 # QEMU's trace (see above); nothing outside bench mode.
@@ -70,20 +73,25 @@ bench_mark()
 
 # bench_begin ID / bench_end ID: around timed workload ID. The end waits a
 # second, so that a lazy mode's deferred flush lands inside the marks.
-# WINDOW: the seconds from one mark to the other (/proc/uptime).
+# WINDOW: the seconds from one mark to the other; BUSY: the CPU seconds
+# of all CPUs together that were not idle meanwhile (both /proc/uptime:
+# its idle figure sums the CPUs' idle time; the busy time counts every
+# task and interrupt, the workload's own user space too).
 bench_begin()
 {
 	bench_mark 240 "$1"
-	T0=$(cut -d' ' -f1 /proc/uptime)
+	read -r T0 I0 < /proc/uptime
 }
 
 bench_end()
 {
 	[ "$BENCH" = 1 ] || return 0
 	sleep 1
-	T1=$(cut -d' ' -f1 /proc/uptime)
+	read -r T1 I1 < /proc/uptime
 	bench_mark 244 "$1"
 	WINDOW=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
+	BUSY=$(awk -v a="$T0" -v b="$T1" -v i="$I0" -v j="$I1" -v n="$NCPU" \
+		'BEGIN { v = n * (b - a) - (j - i); printf "%.2f", v < 0 ? 0 : v }')
 }
 
 # bench_line ID WORKLOAD KEY=VALUE...: the result line of a timed workload.
@@ -92,7 +100,7 @@ bench_line()
 	[ "$BENCH" = 1 ] || return 0
 	id=$1
 	shift
-	echo "# iova-bench: id=$id workload=$* window=$WINDOW type=$TYPE"
+	echo "# iova-bench: id=$id workload=$* window=$WINDOW cpu_busy=$BUSY cpus=$NCPU type=$TYPE"
 }
 
 missing()
