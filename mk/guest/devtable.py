@@ -23,10 +23,10 @@ says how many (n=N).
 
 With -icount boots (devbench.sh's DEVBENCH_ICOUNT; lines tagged "icount":
 N), a third figure: the guest's instructions per KiB moved (sockperf: per
-transaction), from its CPU busy time between the workload's marks (all
-CPUs together; the guest's clock advances 2^N ns per instruction, one
-vCPU), from those boots alone; their throughput, in the guest's clock,
-is not reported.
+transaction), from its CPU busy time between the workload's marks (one
+vCPU, whose clock advances 2^N ns per instruction while it runs), from
+those boots alone; their throughput, in the guest's clock, is not
+reported. See cpu_lines() for what the figure leaves out.
 
 A ratio of medians whose two spreads overlap is marked "~": not
 distinguishable at this noise. One without is not significant on its own
@@ -158,7 +158,8 @@ def cpu_figures(run):
     -icount run: its CPU busy seconds, all CPUs together, at 2^N ns of the
     guest's clock per instruction."""
     shift, busy = run.get("icount"), run.get("cpu_busy")
-    if not isinstance(shift, int) or not isinstance(busy, (int, float)):
+    if not isinstance(shift, int) or not isinstance(busy, (int, float)) \
+            or busy <= 0 or run.get("cpus") != 1:
         return {}
     instr = busy * 1e9 / (1 << shift)
     if run.get("workload") == "sockperf":
@@ -259,7 +260,7 @@ def build(lines, args):
         seen[key] = seen.get(key, 0) + 1
         why = run_problem(r) or wrong_type.get(r.get("name"))
         if ic and not why and not cpu_figures(r):
-            why = "no CPU busy time"
+            why = "no CPU busy time, or not one vCPU"
         if why:
             dropped.append({"name": r.get("name"), "workload": w,
                             "flavor": r.get("flavor"),
@@ -382,6 +383,14 @@ def rcell(r, names=("ours", "stock")):
     return ("~" if r["noise"] else "") + f"{r['ratio']:.2f}"
 
 
+def icount_note(iround):
+    """What a ratio of the -icount table without "~" says."""
+    boots = f"{iround} boot{'' if iround == 1 else 's'}"
+    return ("a ratio without ~ is a difference that same-distribution "
+            f"samples of {boots} each would show "
+            f"{apart(iround, iround)}.")
+
+
 def cpu_lines(doc):
     """The table of instructions per KiB (sockperf: per transaction) of
     the -icount boots, where there were any."""
@@ -391,17 +400,24 @@ def cpu_lines(doc):
     iround = doc.get("icount_rounds") or 0
     md = [f"Instructions the guest executed per KiB moved (sockperf: per "
           f"transaction), all of them (the workload's user space, the "
-          f"network and block stacks, the drivers, the IOMMU layer) "
-          f"between the workload's marks: exact, not timed, from "
+          f"network and block stacks, the drivers, the IOMMU layer), from "
           f"{iround} more boot{'' if iround == 1 else 's'} of each kernel "
           f"and mode under QEMU's -icount shift={doc['icount']} with one "
-          f"vCPU, where the guest's clock advances "
-          f"{1 << doc['icount']} ns per instruction executed, so that its "
-          "CPU busy time (/proc/uptime, all of its time but the idle "
-          "task's) counts instructions whatever the host's load. "
-          "Cells: median [min-max] of those boots; the spread is what is "
-          "left of the noise (timers, the order of packets and "
-          "completions). ours/stock above 1: ours executes more.", "",
+          f"vCPU (client and server share it: a configuration of its own), "
+          f"whose clock advances {1 << doc['icount']} ns per instruction "
+          "while it runs: its CPU busy time between the workload's marks "
+          "(/proc/stat: user, nice, system, irq, softirq, steal) "
+          "counts instructions. Limits: the periodic tick (4 ms) samples "
+          "that time, so a cell is an estimate (about 1-2% at these busy "
+          "fractions and windows) and work that a timer starts on an "
+          "otherwise idle CPU and finishes before the next tick (a lazy "
+          "flush queue's or a safe deferred batch's timeout flush) is "
+          "missed, which favours those modes against strict; idle time "
+          "runs at the host's pace; and QEMU's emulation of the devices "
+          "and the IOMMU costs the guest no instruction, so waiting for "
+          "an invalidation is not in it. Cells: median [min-max] of those "
+          "boots. ours/stock above 1: ours executes more; "
+          f"{icount_note(iround)}", "",
           "| workload | figure | mode | stock | ours | ours/stock |",
           "|---|---|---|---:|---:|---:|"]
     for w in WORKLOADS:

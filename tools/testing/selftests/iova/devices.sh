@@ -35,8 +35,8 @@
 #   # iova-bench: id=N workload=W bytes=B seconds=S key=value ...
 #
 # bytes being what it moved through the devices, window the seconds
-# between the two marks below, cpu_busy the CPU seconds (all cpus
-# together) spent meanwhile on anything but idling, and with
+# between the two marks below, cpu_busy the CPU seconds (all CPUs
+# together) spent meanwhile outside idle and iowait, and with
 # IOVA_BENCH_MARK=1
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
@@ -73,25 +73,33 @@ bench_mark()
 
 # bench_begin ID / bench_end ID: around timed workload ID. The end waits a
 # second, so that a lazy mode's deferred flush lands inside the marks.
-# WINDOW: the seconds from one mark to the other; BUSY: the CPU seconds
-# of all CPUs together that were not idle meanwhile (both /proc/uptime:
-# its idle figure sums the CPUs' idle time; the busy time counts every
-# task and interrupt, the workload's own user space too).
+# WINDOW: the seconds from one mark to the other (/proc/uptime); BUSY: the
+# CPU seconds of all CPUs together spent meanwhile in user, nice, system,
+# irq, softirq and steal time (/proc/stat, in USER_HZ = 100 units): every
+# task's and interrupt's, the workload's own user space too, neither idle
+# nor iowait.
+cpu_busy()
+{
+	read -r _ u n s _ _ q sq st _ < /proc/stat
+	echo $((u + n + s + q + sq + st))
+}
+
 bench_begin()
 {
 	bench_mark 240 "$1"
-	read -r T0 I0 < /proc/uptime
+	read -r T0 _ < /proc/uptime
+	B0=$(cpu_busy)
 }
 
 bench_end()
 {
 	[ "$BENCH" = 1 ] || return 0
 	sleep 1
-	read -r T1 I1 < /proc/uptime
+	read -r T1 _ < /proc/uptime
+	B1=$(cpu_busy)
 	bench_mark 244 "$1"
 	WINDOW=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
-	BUSY=$(awk -v a="$T0" -v b="$T1" -v i="$I0" -v j="$I1" -v n="$NCPU" \
-		'BEGIN { v = n * (b - a) - (j - i); printf "%.2f", v < 0 ? 0 : v }')
+	BUSY=$(awk -v a="$B0" -v b="$B1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
 }
 
 # bench_line ID WORKLOAD KEY=VALUE...: the result line of a timed workload.
