@@ -60,7 +60,7 @@ devbench() {
 	cmd "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
 		"DEVBENCH_SECONDS=${DEVBENCH_SECONDS:-8}" \
 		"DEVBENCH_ICOUNT=${DEVBENCH_ICOUNT:-3}" \
-		"DEVBENCH_ICOUNT_ROUNDS=${DEVBENCH_ICOUNT_ROUNDS:-2}" \
+		"DEVBENCH_ICOUNT_ROUNDS=${DEVBENCH_ICOUNT_ROUNDS:-3}" \
 		"${DEVBENCH_MODES:+DEVBENCH_MODES=\"$DEVBENCH_MODES\" }${DEVBENCH_ATS:+DEVBENCH_ATS=$DEVBENCH_ATS }bash mk/guest/devbench.sh $1"
 	# Only this run's table, and only when the run passed: a devbench
 	# that failed must not leave an earlier table, nor a partial one, to

@@ -18,7 +18,7 @@
 # workload), DEVBENCH_ATS (x86_64: 1, the NICs with ATS behind an IOMMU
 # with device-iotlb=on, so that device-TLB invalidations are counted too,
 # see boot.sh; 0: without; arm64: always 0), DEVBENCH_ICOUNT (3: also boot
-# each kernel in each mode DEVBENCH_ICOUNT_ROUNDS (2) times more under
+# each kernel in each mode DEVBENCH_ICOUNT_ROUNDS (3) times more under
 # QEMU's -icount shift=N with one vCPU, untraced, for a figure in
 # instructions: instructions per KiB moved, from the guest's CPU busy time
 # as its periodic tick samples it (see devtable.py); 0: none),
@@ -39,7 +39,7 @@ secs=${DEVBENCH_SECONDS:-8}
 ats=0
 [ "$GARCH" != x86_64 ] || ats=${DEVBENCH_ATS:-1}
 icount=${DEVBENCH_ICOUNT:-3}
-irounds=${DEVBENCH_ICOUNT_ROUNDS:-2}
+irounds=${DEVBENCH_ICOUNT_ROUNDS:-3}
 case "$icount$irounds" in
 *[!0-9]*) die "DEVBENCH_ICOUNT=$icount DEVBENCH_ICOUNT_ROUNDS=$irounds: numbers only" ;;
 esac
