@@ -63,6 +63,18 @@ k_ours=$(GUEST_NO_TREE=1 "$GUEST_DIR/kernel.sh" "$GARCH" ours | tail -n 1)
 initrd=$(GUEST_NO_TREE=1 "$GUEST_DIR/initramfs.sh" "$GARCH" | tail -n 1)
 t_kernels=$(date +%s)
 
+# pick FLAVOR MODE: the kernel and mode parameter of one boot. Stock has
+# no safe deferred mode: its row is stock's default mode, booted as such,
+# so that devices.sh checks the domain type it asks for.
+pick() {
+	kernel=$k_ours
+	param=$(mode_param "$2")
+	if [ "$1" = stock ]; then
+		kernel=$k_stock
+		[ "$2" != safedefer ] || param=
+	fi
+}
+
 # Five timed workloads and the verified fio job, each with a second of
 # settling, plus a slow TCG boot.
 timeout=${GUEST_TIMEOUT:-$((300 + 12 * secs))}
@@ -79,15 +91,7 @@ while [ "$round" -lt "$rounds" ]; do
 		for flavor in $order; do
 			name=devbench-$GARCH-$mode-$flavor-r$round
 			names="$names $name"
-			kernel=$k_ours
-			param=$(mode_param "$mode")
-			if [ "$flavor" = stock ]; then
-				kernel=$k_stock
-				# Stock has no safe deferred mode: its row is
-				# stock's default mode, booted as such, so that
-				# devices.sh checks the domain type it asks for.
-				[ "$mode" != safedefer ] || param=
-			fi
+			pick "$flavor" "$mode"
 			GUEST_TRACE=1 GUEST_ATS=$ats GUEST_DEVICES=1 \
 				GUEST_TIMEOUT=$timeout GUEST_FLAVOR=$flavor \
 				GUEST_MODE=$mode \
@@ -116,12 +120,7 @@ while [ "$round" -lt "$irounds" ]; do
 		for flavor in $order; do
 			name=devbench-$GARCH-$mode-$flavor-icount-r$round
 			inames="$inames $name"
-			kernel=$k_ours
-			param=$(mode_param "$mode")
-			if [ "$flavor" = stock ]; then
-				kernel=$k_stock
-				[ "$mode" != safedefer ] || param=
-			fi
+			pick "$flavor" "$mode"
 			ok=
 			for try in 1 2; do
 				if GUEST_ICOUNT=$icount GUEST_SMP=1 GUEST_ATS=$ats \

@@ -383,6 +383,25 @@ def rcell(r, names=("ours", "stock")):
     return ("~" if r["noise"] else "") + f"{r['ratio']:.2f}"
 
 
+def figure_rows(doc, figs, rounds):
+    """Table rows "| workload | figure | mode | stock | ours | ours/stock |"
+    of each workload's figures @figs(workload) ((key, label) pairs), in
+    every mode either kernel has them; @rounds: the boots asked for."""
+    cells, ratios, rows = doc["cells"], doc["ratios"], []
+    for w in WORKLOADS:
+        for k, label in figs(w):
+            for mode in doc["modes"]:
+                s = cells.get(f"stock/{mode}/{w}", {}).get(k)
+                o = cells.get(f"ours/{mode}/{w}", {}).get(k)
+                if not s and not o:
+                    continue
+                r = ratios.get(f"ours_stock/{mode}/{w}/{k}")
+                rows.append(f"| {w} | {label} | {mode} | "
+                            f"{cell(s, rounds)} | {cell(o, rounds)} | "
+                            f"{rcell(r)} |")
+    return rows
+
+
 def icount_note(iround):
     """What a ratio of the -icount table without "~" says."""
     boots = f"{iround} boot{'' if iround == 1 else 's'}"
@@ -394,7 +413,6 @@ def icount_note(iround):
 def cpu_lines(doc):
     """The table of instructions per KiB (sockperf: per transaction) of
     the -icount boots, where there were any."""
-    cells, ratios, modes = doc["cells"], doc["ratios"], doc["modes"]
     if doc.get("icount") is None:
         return []
     iround = doc.get("icount_rounds") or 0
@@ -422,17 +440,7 @@ def cpu_lines(doc):
           f"{icount_note(iround)}", "",
           "| workload | figure | mode | stock | ours | ours/stock |",
           "|---|---|---|---:|---:|---:|"]
-    for w in WORKLOADS:
-        for k, label in CPU_FIGS.items():
-            for mode in modes:
-                s = cells.get(f"stock/{mode}/{w}", {}).get(k)
-                o = cells.get(f"ours/{mode}/{w}", {}).get(k)
-                if not s and not o:
-                    continue
-                r = ratios.get(f"ours_stock/{mode}/{w}/{k}")
-                md.append(f"| {w} | {label} | {mode} | "
-                          f"{cell(s, iround)} | {cell(o, iround)} | "
-                          f"{rcell(r)} |")
+    md += figure_rows(doc, lambda w: CPU_FIGS.items(), iround)
     return md + [""]
 
 
@@ -544,17 +552,7 @@ def render(doc, level="###"):
     md += ["Throughput:", "",
            "| workload | figure | mode | stock | ours | ours/stock |",
            "|---|---|---|---:|---:|---:|"]
-    for w in WORKLOADS:
-        for k, label in THROUGHPUT[w]:
-            for mode in modes:
-                s = cells.get(f"stock/{mode}/{w}", {}).get(k)
-                o = cells.get(f"ours/{mode}/{w}", {}).get(k)
-                if not s and not o:
-                    continue
-                r = ratios.get(f"ours_stock/{mode}/{w}/{k}")
-                md.append(f"| {w} | {label} | {mode} | "
-                          f"{cell(s, rounds)} | {cell(o, rounds)} | "
-                          f"{rcell(r)} |")
+    md += figure_rows(doc, lambda w: THROUGHPUT[w], rounds)
     md.append("")
     md += cpu_lines(doc)
     kinds = [k for k in ("iotlb", "devtlb", "wait")
