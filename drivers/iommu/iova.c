@@ -194,6 +194,14 @@
 #define IOVA_CACHE_SLOTS	(IOVA_CACHE_SMALL_ORDERS * IOVA_CACHE_DEPTH + \
 				 IOVA_CACHE_DEPTH - (IOVA_CACHE_DEPTH >> \
 				 (IOVA_CACHE_ORDERS - IOVA_CACHE_SMALL_ORDERS)))
+/*
+ * What a CPU's frees found of the fast-path extents of small units (see
+ * iova_cc_vouched()): blocks of IOVA_BLOCK_PFNS pfns, IOVA_BLOCKS of them,
+ * a block in the slot its number gives, a nibble per pfn.
+ */
+#define IOVA_BLOCK_SHIFT	IOVA_CACHE_SMALL_ORDERS
+#define IOVA_BLOCK_PFNS		BIT(IOVA_BLOCK_SHIFT)
+#define IOVA_BLOCKS		128
 /* The domain's shared depot holds twice a cache's depth of each order */
 #define IOVA_DEPOT_MAX		(2 * IOVA_CACHE_DEPTH)
 
@@ -312,17 +320,33 @@ static unsigned int iova_unit(unsigned int kind, unsigned long pages)
 }
 
 /**
- * struct iova_seen - a fast-path extent a lookup found, while its tree stays
- * @tree: the tree in which [@lo, @hi] was seen to be a fast-path extent
- * @seq: @tree's sequence count then (odd: nothing seen yet)
+ * struct iova_seen - a fast-path extent a lookup found
+ * @tree: the tree in which [@lo, @hi] was seen to be a fast-path extent;
+ *	NULL: nothing seen yet
+ * @releases: @tree's count of releases then (see iova_count_release())
  * @lo: first pfn of that extent
- * @hi: last pfn of that extent
+ * @room: pfns from @lo to the first pfn of the extent's last allocation
  */
 struct iova_seen {
 	struct iova_domain *tree;
-	unsigned int	seq;
+	u64		releases;
 	unsigned long	lo;
-	unsigned long	hi;
+	unsigned long	room;
+};
+
+/**
+ * struct iova_block - the small units of a block of pfns of a tree, as seen
+ * @key: the block's number, shifted left by two, with a bit for the
+ *	domain's tree (else the CPU's own pool) and one that tells a used slot
+ * @releases: the tree's count of releases when the units were seen
+ * @units: by pfn, a nibble each: one more than the unit of the fast-path
+ *	extent of a power-of-two unit below IOVA_BLOCK_SHIFT that holds it,
+ *	0 if not seen or none
+ */
+struct iova_block {
+	unsigned long	key;
+	u64		releases;
+	u8		units[IOVA_BLOCK_PFNS / 2];
 };
 
 /**
@@ -338,8 +362,12 @@ struct iova_seen {
  *	last found (see iova_cc_known())
  * @decay_mark: @hits + @misses at the last decay tick
  * @idle: decay ticks in a row that found @decay_mark unchanged
+ * @remembers: @seen or @block holds what a lookup found (see
+ *	iova_cc_decay())
  * @pfns: the cached ranges by order, a stack each (the top is the newest),
  *	order after order (see iova_cache_first())
+ * @block: the units of the fast-path extents that frees on this CPU found
+ *	in blocks of its pool or the domain's tree (see iova_cc_vouched())
  * @xnr: number of cached ranges of exact sizes
  * @xnext: slot of the next such range to give back when all are taken
  * @xused: the slots that hold such a range, a bit each
@@ -375,7 +403,9 @@ struct iova_cpu_cache {
 	unsigned long	misses;
 	unsigned long	decay_mark;
 	unsigned int	idle;
+	bool		remembers;
 	unsigned long	pfns[IOVA_CACHE_SLOTS];
+	struct iova_block block[IOVA_BLOCKS];
 	unsigned int	xnr;
 	unsigned int	xnext;
 	unsigned int	xused;
@@ -1240,6 +1270,22 @@ static bool iova_whole_units(const struct iova *n, unsigned long pfn,
 }
 
 /*
+ * Count, in @iovad->releases, a change that frees space of a fast-path
+ * extent of a power-of-two unit; tree lock held. What frees on a CPU found
+ * allocated in a tree (see iova_cc_known() and iova_cc_vouched()) stays
+ * so while this count does not move, as only iova_carve() and
+ * iova_remove_node() free such space, and call this as they do: an
+ * allocation takes free space and joins extents of its own kind and unit
+ * alone, a reservation takes free space, and an exact node is trimmed by
+ * itself (see iova_trim_exact()), so none of them shrinks or changes an
+ * extent of a power-of-two unit.
+ */
+static void iova_count_release(struct iova_domain *iovad)
+{
+	WRITE_ONCE(iovad->releases, iovad->releases + 1);
+}
+
+/*
  * Carve [pfn, pfn + pages - 1] out of the extents of @kind holding it; for
  * fast-path extents the range is @units allocations of equal size, and
  * must be whole allocations of extents of that unit. Returns -ENOENT,
@@ -1267,6 +1313,8 @@ static int iova_carve(struct iova_domain *iovad, unsigned long pfn,
 		    next->unit != first->unit)
 			return -ENOENT;
 	}
+	if (kind == IOVA_KIND_FAST && first->unit != IOVA_UNIT_EXACT)
+		iova_count_release(iovad);
 
 	if (n == first && pfn > first->pfn_lo && end < first->pfn_hi) {
 		struct iova *low;
@@ -1408,6 +1456,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_splits = 0;
 	iovad->nr_lost = 0;
 	iovad->nr_tree_locks = 0;
+	iovad->releases = 0;
 	iovad->caches = NULL;
 	iovad->depot = NULL;
 	iovad->debugfs = NULL;
@@ -1550,6 +1599,7 @@ static struct iova *iova_remove_node(struct iova_domain *iovad, struct iova *n)
 		iovad->nr_allocs--;
 		iovad->nr_pages -= iova_size(n);
 		iova_fast_units_add(iovad, -1);
+		iova_count_release(iovad);
 		break;
 	default:
 		return NULL;
@@ -1903,10 +1953,11 @@ EXPORT_SYMBOL_IF_KUNIT(iova_lookup_child);
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
-		       unsigned long *hip, unsigned int *seqp,
+		       unsigned long *hip, u64 *releasesp,
 		       unsigned int *unitp)
 {
 	unsigned int seq, steps, unit = 0;
+	u64 releases;
 	unsigned long lo = 0, hi = 0;
 	struct rb_node *rb;
 	struct iova *n;
@@ -1915,6 +1966,7 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	rcu_read_lock();
 retry:
 	seq = read_seqcount_begin(&iovad->seq);
+	releases = READ_ONCE(iovad->releases);
 	kind = -1;
 	rb = READ_ONCE(iovad->rbroot.rb_node);
 	for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
@@ -1937,7 +1989,7 @@ retry:
 	rcu_read_unlock();
 	*lop = lo;
 	*hip = hi;
-	*seqp = seq;
+	*releasesp = releases;
 	*unitp = unit;
 	return kind;
 }
@@ -1946,13 +1998,14 @@ retry:
 static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 			   unsigned long end)
 {
-	unsigned int seq, unit;
 	unsigned long lo, hi;
+	unsigned int unit;
+	u64 releases;
 	int kind;
 
 	if (!iova_pooled(iovad) || end < pfn)
 		return -1;
-	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &seq, &unit);
+	kind = iova_lookup(iovad, pfn, end, &lo, &hi, &releases, &unit);
 	return kind >= 0 && iova_is_pool(kind) ? kind - IOVA_KIND_POOL : -1;
 }
 
@@ -2254,7 +2307,8 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	unsigned long pooled[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
-	unsigned int i, j, seq, unit, runs = 0, kept = 0, nr = *nrp;
+	unsigned int i, j, unit, runs = 0, kept = 0, nr = *nrp;
+	u64 releases;
 	struct iova_cpu_cache *cc;
 	int ret, cpu, kind = -1;
 
@@ -2273,7 +2327,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 		__set_bit(i, starts);
 		if (iova_pooled(iovad))
 			kind = iova_lookup(iovad, pfns[i], pfns[i] + pages - 1,
-					   &lo, &hi, &seq, &unit);
+					   &lo, &hi, &releases, &unit);
 		else
 			hi = ULONG_MAX;
 		if (kind >= 0 && iova_is_pool(kind))
@@ -2580,11 +2634,14 @@ static inline unsigned long iova_cc_alloc(struct iova_domain *iovad,
 
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	/* The newest range, on top, nearly always fits. */
+	/*
+	 * The newest range, on top, nearly always fits. Its last pfn is an
+	 * allocated one, so adding @last to its first does not wrap around.
+	 */
 	nr = cc->nr[order];
-	if (likely(nr && limit_pfn >= last)) {
+	if (likely(nr)) {
 		pfn = iova_cc_stack(cc, order)[nr - 1];
-		if (likely(pfn <= limit_pfn - last)) {
+		if (likely(pfn + last <= limit_pfn)) {
 			WRITE_ONCE(cc->nr[order], nr - 1);
 			cc->pages -= 1UL << order;
 			cc->hits++;
@@ -2597,6 +2654,69 @@ out:
 	return pfn;
 }
 
+/* Key of the block of @pfn of the domain's tree or this CPU's pool */
+static unsigned long iova_block_key(unsigned long pfn, bool domain)
+{
+	return (pfn >> IOVA_BLOCK_SHIFT) << 2 | (unsigned long)domain << 1 | 1;
+}
+
+static struct iova_block *iova_block_slot(struct iova_cpu_cache *cc,
+					  unsigned long pfn)
+{
+	return &cc->block[(pfn >> IOVA_BLOCK_SHIFT) & (IOVA_BLOCKS - 1)];
+}
+
+/*
+ * Note in @cc what a lookup found: [@lo, @hi], a fast-path extent of unit
+ * @unit of @tree holding @pfn, @tree's count of releases being @releases.
+ */
+static void iova_cc_vouch(struct iova_domain *iovad, struct iova_cpu_cache *cc,
+			  struct iova_domain *tree, unsigned long pfn,
+			  unsigned long lo, unsigned long hi, unsigned int unit,
+			  u64 releases)
+{
+	struct iova_block *b = iova_block_slot(cc, pfn);
+	unsigned long key = iova_block_key(pfn, tree == iovad), first, i;
+
+	if (unit >= IOVA_BLOCK_SHIFT || (tree != iovad && tree != &cc->pool))
+		return;
+	if (b->key != key || b->releases != releases) {
+		b->key = key;
+		b->releases = releases;
+		memset(b->units, 0, sizeof(b->units));
+	}
+	first = pfn & ~(IOVA_BLOCK_PFNS - 1);
+	lo = max(lo, first) - first;
+	hi = min(hi, first + IOVA_BLOCK_PFNS - 1) - first;
+	for (i = lo; i <= hi; i++)
+		b->units[i / 2] = (b->units[i / 2] & ~(15 << (i % 2 * 4))) |
+				  (unit + 1) << (i % 2 * 4);
+}
+
+/*
+ * Whether the block of 1 << @order pfns at @pfn, @order being below
+ * IOVA_BLOCK_SHIFT, is in a fast-path extent of unit @order that a free on
+ * @cc found (see iova_range_is_fast()), nothing of its tree having been
+ * released since: then, aligned to its unit, it is an allocation. The
+ * ranges a CPU frees come from more extents than one can remember by unit,
+ * but they lie in few blocks. @cc->lock held.
+ */
+static inline bool iova_cc_vouched(struct iova_domain *iovad,
+				   struct iova_cpu_cache *cc,
+				   unsigned long pfn, unsigned int order)
+{
+	struct iova_block *b = iova_block_slot(cc, pfn);
+	unsigned long key = b->key, i = pfn & (IOVA_BLOCK_PFNS - 1);
+	struct iova_domain *tree;
+
+	if ((key | 2) != iova_block_key(pfn, true) ||
+	    (pfn & ((1UL << order) - 1)) ||
+	    ((b->units[i / 2] >> (i % 2 * 4)) & 15) != order + 1)
+		return false;
+	tree = key & 2 ? iovad : &cc->pool;
+	return READ_ONCE(tree->releases) == b->releases;
+}
+
 /*
  * Whether [pfn, end], a naturally aligned block of 1 << @order pfns, is an
  * allocation of a fast-path extent of that unit, checked without the tree
@@ -2607,8 +2727,9 @@ out:
  * the RCU read section ends, even if freed or reused meanwhile) and the
  * walked tree's own anchor, never another domain's memory. Every tree
  * walked belongs to @iovad, which the caller holds. The walk is bounded.
- * The extent found is remembered in @cc with the sequence count, so that
- * while the tree does not change, frees into it need no lookup at all.
+ * The extent found and the range are remembered in @cc with the tree's
+ * count of releases, so that while nothing of the tree is released, frees
+ * into that extent and frees of that range again need no lookup at all.
  */
 static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long end,
@@ -2616,7 +2737,9 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 					struct iova_cpu_cache *cc)
 {
 	struct iova_domain *tree = iovad;
-	unsigned int seq, unit = 0;
+	unsigned int unit = 0;
+	struct iova_seen *v;
+	u64 releases;
 	unsigned long lo, hi;
 	int kind = -1;
 
@@ -2630,43 +2753,60 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	 */
 	if (iova_pooled(iovad)) {
 		tree = &cc->pool;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &releases, &unit);
 	}
 	if (kind != IOVA_KIND_FAST) {
 		tree = iovad;
-		kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq, &unit);
+		kind = iova_lookup(tree, pfn, end, &lo, &hi, &releases, &unit);
 		if (iova_pooled(iovad) && kind >= 0 && iova_is_pool(kind)) {
 			tree = iova_pool_of(iovad, kind - IOVA_KIND_POOL);
-			kind = iova_lookup(tree, pfn, end, &lo, &hi, &seq,
+			kind = iova_lookup(tree, pfn, end, &lo, &hi, &releases,
 					   &unit);
 		}
 	}
 	if (kind != IOVA_KIND_FAST || unit != order)
 		return false;
-	cc->seen[order].tree = tree;
-	cc->seen[order].seq = seq;
-	cc->seen[order].lo = lo;
-	cc->seen[order].hi = hi;
+	v = &cc->seen[order];
+	v->tree = tree;
+	v->releases = releases;
+	v->lo = lo;
+	v->room = hi - lo + 1 - (1UL << order);
+	iova_cc_vouch(iovad, cc, tree, pfn, lo, hi, unit, releases);
+	cc->remembers = true;
 	return true;
 }
 
 /*
- * Whether [@pfn, @end], a block of 1 << @order pfns, is an allocation of the
- * extent of unit @order that a free on @cc found last, the tree not having
- * changed since, @pfn being aligned to the unit. One extent is remembered
- * per order, as a CPU that maps several sizes frees into several extents in
- * turn. Nothing of the tree is read but its count, which alone tells
- * whether it is still as it was then (the count was even; a writer in
- * progress makes it odd, so unequal).
+ * Whether the block of 1 << @order pfns at @pfn is an allocation of the
+ * extent of unit @order that a free on @cc found last, nothing of the tree
+ * having been released since, @pfn being aligned to the unit. One extent is
+ * remembered per order, as a CPU that maps several sizes frees into several
+ * extents in turn. Nothing of the tree is read but its count of releases,
+ * which alone tells whether all that was seen allocated then still is:
+ * allocations since may have grown the extent, never shrunk it. A release
+ * is counted before the tree changes, so a writer in progress fails this.
  */
 static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
-				 unsigned long pfn, unsigned long end,
-				 unsigned int order)
+				 unsigned long pfn, unsigned int order)
 {
 	const struct iova_seen *v = &cc->seen[order];
 
-	return v->tree && raw_read_seqcount(&v->tree->seq) == v->seq &&
-	       pfn >= v->lo && end <= v->hi && !(pfn & ((1UL << order) - 1));
+	return pfn - v->lo <= v->room && !(pfn & ((1UL << order) - 1)) &&
+	       v->tree && READ_ONCE(v->tree->releases) == v->releases;
+}
+
+/*
+ * Whether a free of the block of 1 << @order pfns at @pfn is of an
+ * allocation, as far as what @cc remembers tells without a lookup: the
+ * extent of its unit, or else the units of its block (small units).
+ */
+static inline bool iova_cc_checked(struct iova_domain *iovad,
+				   struct iova_cpu_cache *cc, unsigned long pfn,
+				   unsigned int order)
+{
+	if (iova_cc_known(cc, pfn, order))
+		return true;
+	return order < IOVA_BLOCK_SHIFT && iova_cc_vouched(iovad, cc, pfn, order);
 }
 
 static void iova_free_uncached(struct iova_domain *iovad, unsigned long pfn,
@@ -2700,7 +2840,7 @@ static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 	unsigned long end = pfn + (1UL << order) - 1;
 
 	if (end < pfn ||
-	    (!iova_cc_known(cc, pfn, end, order) &&
+	    (!iova_cc_checked(iovad, cc, pfn, order) &&
 	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
 	/*
@@ -2820,8 +2960,10 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
  * keeps its ranges between bursts of mappings yet an idle one is empty
  * about two seconds after its last, and every cache gives back the
  * budget it does not use.
- * An empty cache forgets the extent it knew, so that its next free takes
- * the path that queues the decay work again. Returns the pages left.
+ * An empty cache forgets the extents and blocks it knew, once, so that
+ * its next free takes the path that queues the decay work again (a free
+ * that what it knew vouches for is cached without it). Returns the pages
+ * left.
  */
 static unsigned long iova_cc_decay(struct iova_domain *iovad,
 				   struct iova_cpu_cache *cc)
@@ -2841,8 +2983,11 @@ static unsigned long iova_cc_decay(struct iova_domain *iovad,
 	}
 	cc->decay_mark = used;
 	iova_cc_trim_budget(iovad, cc);
-	if (!cc->pages)
+	if (!cc->pages && cc->remembers) {
 		memset(cc->seen, 0, sizeof(cc->seen));
+		memset(cc->block, 0, sizeof(cc->block));
+		cc->remembers = false;
+	}
 	return cc->pages;
 }
 
@@ -3039,14 +3184,15 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 {
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
-	unsigned int i, seq, unit, slots, c;
+	unsigned int i, unit, slots, c;
+	u64 releases;
 	int kind;
 
 	if (end < pfn)
 		return false;
 	spin_lock_irqsave(&cc->lock, flags);
-	kind = iova_lookup(iova_xc_tree(iovad, cc), pfn, end, &lo, &hi, &seq,
-			   &unit);
+	kind = iova_lookup(iova_xc_tree(iovad, cc), pfn, end, &lo, &hi,
+			   &releases, &unit);
 	if (kind != IOVA_KIND_FAST || unit != IOVA_UNIT_EXACT || lo != pfn ||
 	    hi != end) {
 		spin_unlock_irqrestore(&cc->lock, flags);
@@ -3338,9 +3484,9 @@ static noinline void iova_free_uncached(struct iova_domain *iovad,
 void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 		    unsigned long size)
 {
-	unsigned long flags, end;
 	struct iova_cpu_cache *cc;
 	unsigned int order, nr;
+	unsigned long flags;
 
 	if (unlikely(!iova_cached_size(iovad, size))) {
 		iova_free_uncached(iovad, pfn, size);
@@ -3348,11 +3494,13 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	}
 	cc = raw_cpu_ptr(iovad->caches);
 	spin_lock_irqsave(&cc->lock, flags);
-	/* Most frees fall in the extent of the last one, with room to spare. */
+	/*
+	 * Most frees fall in an extent or block seen before, with room to
+	 * spare. A range known there does not wrap around: it ends in it.
+	 */
 	order = order_base_2(size);
-	end = pfn + (1UL << order) - 1;
 	nr = cc->nr[order];
-	if (unlikely(end < pfn || !iova_cc_known(cc, pfn, end, order) ||
+	if (unlikely(!iova_cc_checked(iovad, cc, pfn, order) ||
 		     nr >= iova_cache_depth(order) ||
 		     cc->pages + (1UL << order) > cc->budget)) {
 		iova_cc_free_miss(iovad, cc, pfn, size, flags);
@@ -3437,6 +3585,8 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 	}
 	atomic_long_set(&dp->cc_spare, share);
 
+	/* alloc_percpu() refuses more than the smallest unit holds */
+	BUILD_BUG_ON(sizeof(struct iova_cpu_cache) > PCPU_MIN_UNIT_SIZE);
 	iovad->caches = alloc_percpu(struct iova_cpu_cache);
 	if (!iovad->caches)
 		goto out_depot;
@@ -3444,26 +3594,8 @@ int iova_domain_init_rcaches(struct iova_domain *iovad)
 		struct iova_cpu_cache *cc = per_cpu_ptr(iovad->caches, cpu);
 
 		spin_lock_init(&cc->lock);
-		memset(cc->nr, 0, sizeof(cc->nr));
-		memset(cc->seen, 0, sizeof(cc->seen));
-		cc->xnr = 0;
-		cc->xnext = 0;
-		cc->xused = 0;
-		cc->xclasses = 0;
-		memset(cc->xmask, 0, sizeof(cc->xmask));
-		cc->hits = 0;
-		cc->misses = 0;
-		cc->pages = 0;
 		cc->budget = dp->cc_floor;
-		cc->idle = 0;
 		cc->cpu = cpu;
-		cc->pool_pages = 0;
-		cc->refills = 0;
-		cc->returns = 0;
-		cc->remote_frees = 0;
-		cc->peak = 0;
-		cc->prev_peak = 0;
-		cc->window = 0;
 		/* an empty tree even without pools, for the counters */
 		init_iova_domain(&cc->pool, iovad->granule, iovad->start_pfn);
 		cc->pool.merge = iovad->merge;
@@ -3747,8 +3879,9 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 	struct iova_domain *pool = &cc->pool;
 	const char *err = NULL;
 	struct rb_node *rb;
-	unsigned int seq, unit;
+	unsigned int unit;
 	struct iova *n;
+	u64 releases;
 
 	spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
 	for (rb = rb_first(&pool->rbroot); rb && !err; rb = rb_next(rb)) {
@@ -3760,7 +3893,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 		}
 		if (n->pfn_lo > start) {
 			if (iova_lookup(iovad, start, n->pfn_lo - 1, &lo, &hi,
-					&seq, &unit) != iova_pool_kind(cpu) ||
+					&releases, &unit) != iova_pool_kind(cpu) ||
 			    lo != start || hi != n->pfn_lo - 1)
 				err = "pool space is not the domain's pool extent";
 			owned += n->pfn_lo - start;

@@ -81,6 +81,7 @@ struct iova_domain {
 	struct iova	anchor;
 	/* private: owned by iova.c */
 	seqcount_spinlock_t seq;
+	u64		releases;
 	bool		merge;
 	bool		pools;
 	atomic_t	fail_node_allocs;

@@ -736,6 +736,81 @@ static void iova_free_fast_mismatched(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
 }
 
+struct iova_stale_case {
+	bool other;
+	const char *desc;
+};
+
+static const struct iova_stale_case iova_stale_cases[] = {
+	{ false, "the extent a free found" },
+	{ true, "the block a free found, another extent seen since" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(iova_stale, iova_stale_cases, desc);
+
+#define IOVA_STALE_TRIES	64
+
+/*
+ * What a CPU remembers of the frees it checked vouches for nothing once
+ * that space went back to the tree: a one-page range a is freed (and so
+ * checked), all caches are drained to the tree, two-page ranges are taken
+ * until one, c, holds a; free_iova_fast(a, 1) is then a mismatched free of
+ * c, which must stay allocated. With @other, a second one-page range of
+ * another extent is freed after a, so that only a's block still tells of a.
+ */
+static void iova_free_fast_stale_record(struct kunit *test)
+{
+	const struct iova_stale_case *p = test->param_value;
+	unsigned long a, d = 0, x = 0, c[IOVA_STALE_TRIES], q;
+	struct iova_domain *iovad;
+	struct iova_stats st0, st;
+	unsigned int i, n, hit = IOVA_STALE_TRIES;
+
+	iovad = iova_test_domain(test, IOVA_TEST_START, true, 1);
+	a = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, false);
+	KUNIT_ASSERT_NE(test, a, 0UL);
+	if (p->other) {
+		/* a range of another unit between a and d keeps them apart */
+		x = alloc_iova_fast(iovad, 4, IOVA_TEST_LIMIT32, false);
+		d = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, x, 0UL);
+		KUNIT_ASSERT_NE(test, d, 0UL);
+	}
+	free_iova_fast(iovad, a, 1);
+	if (p->other) {
+		free_iova_fast(iovad, d, 1);
+		free_iova_fast(iovad, x, 4);
+	}
+	iova_test_drain(test, iovad, IOVA_TEST_LIMIT32);
+	for (n = 0; n < IOVA_STALE_TRIES && hit == IOVA_STALE_TRIES; n++) {
+		c[n] = alloc_iova_fast(iovad, 2, IOVA_TEST_LIMIT32, false);
+		KUNIT_ASSERT_NE(test, c[n], 0UL);
+		if (c[n] <= a && a <= c[n] + 1)
+			hit = n;
+	}
+	KUNIT_ASSERT_LT(test, hit, IOVA_STALE_TRIES);
+	/*
+	 * A large range cached gives the drained cache room again, and
+	 * changes nothing a free remembered of small ranges.
+	 */
+	q = alloc_iova_fast(iovad, 64, IOVA_TEST_LIMIT32, false);
+	KUNIT_ASSERT_NE(test, q, 0UL);
+	free_iova_fast(iovad, q, 64);
+	iova_domain_stats(iovad, &st0);
+	free_iova_fast(iovad, a, 1);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.pages_live, st0.pages_live);
+	q = alloc_iova_fast(iovad, 1, IOVA_TEST_LIMIT32, false);
+	KUNIT_EXPECT_TRUE(test, q < c[hit] || q > c[hit] + 1);
+	if (q)
+		free_iova_fast(iovad, q, 1);
+	for (i = 0; i < n; i++)
+		free_iova_fast(iovad, c[i], 2);
+	iova_test_check(test, iovad);
+	iova_domain_stats(iovad, &st);
+	KUNIT_EXPECT_EQ(test, st.allocs_live, 0UL);
+}
+
 struct iova_merge_case {
 	int merge;
 	unsigned long extents;
@@ -1586,10 +1661,15 @@ static void iova_lookup_domain_churn(struct kunit *test)
 				   iova_test_churn_child);
 	for (round = 0; round < 2000 && !c->strayed; round++) {
 		/*
-		 * Replace one held range each round: the tree changes, so the
-		 * free below cannot rely on an extent a free found before
-		 * and walks the tree.
+		 * Free a fast-path range to the tree each round: that counts
+		 * a release, so the free below cannot rely on what a free
+		 * found before and walks the tree. Replace one held range,
+		 * so that the tree changes under the walk too.
 		 */
+		pfn = alloc_iova_fast(iovad, IOVA_TEST_UNCACHED, IOVA_TEST_LIMIT32,
+				      false);
+		if (pfn)
+			free_iova_fast(iovad, pfn, IOVA_TEST_UNCACHED);
 		i = round % IOVA_CHURN_HELD;
 		if (c->held[i]) {
 			__free_iova(iovad, c->held[i]);
@@ -1701,6 +1781,7 @@ static struct kunit_case iova_test_cases[] = {
 #ifndef IOVA_KUNIT_STOCK
 	KUNIT_CASE(iova_merge_and_split),
 	KUNIT_CASE_PARAM(iova_free_fast_mismatched, iova_mismatch_gen_params),
+	KUNIT_CASE_PARAM(iova_free_fast_stale_record, iova_stale_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_switch, iova_merge_gen_params),
 	KUNIT_CASE_PARAM(iova_merge_param_parses, iova_param_gen_params),
 	KUNIT_CASE(iova_split_without_memory),

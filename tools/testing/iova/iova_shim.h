@@ -480,6 +480,7 @@ void harness_might_sleep(const char *file, int line);
 #define cond_resched()		({ might_sleep(); 0; })
 
 /* Dynamic per-CPU areas: NR_CPUS real copies, one per simulated CPU. */
+#define PCPU_MIN_UNIT_SIZE	(32UL << 10)
 void *__alloc_percpu(size_t size, size_t align);
 void *__alloc_percpu_gfp(size_t size, size_t align, gfp_t gfp);
 void free_percpu(void *p);

@@ -1860,6 +1860,47 @@ static int t_cache_decay(const struct iova_impl *im)
 }
 
 /*
+ * A cache that emptied and let the decay work stop must queue it again
+ * with its next range, even one that what the CPU remembered of its
+ * earlier frees lets it cache without a lookup: a one-page range is freed
+ * (checked), taken back, idle ticks stop the work, and the range freed
+ * again must be gone after DECAY_TICKS idle ticks.
+ */
+static int decay_rearm_run(const struct iova_impl *im, const char *pools)
+{
+	unsigned long pfn, again;
+	struct dom x;
+	int tick;
+
+	CHECK(harness_param_set(im->name, "pools", pools) == 0, "pools=%s", pools);
+	if (dom_open(&x, im, 1, true, 1))
+		return -1;
+	pfn = im->alloc_fast(x.d, 1, LIMIT32, false);
+	CHECK(pfn, "alloc_fast");
+	im->free_fast(x.d, pfn, 1);
+	again = im->alloc_fast(x.d, 1, LIMIT32, false);
+	CHECK(again == pfn, "pools=%s: the cache gave %#lx, not %#lx", pools, again, pfn);
+	for (tick = 0; tick < 3; tick++) {
+		harness_jiffies_advance(100);
+		harness_run_delayed_work(false);
+	}
+	CHECK(harness_pending_work() == 0, "pools=%s: the decay work runs on with nothing cached",
+	      pools);
+	im->free_fast(x.d, pfn, 1);
+	return idle_then_whole_space(&x, pools);
+}
+
+static int t_cache_decay_rearm(const struct iova_impl *im)
+{
+	int ret = decay_rearm_run(im, "1");
+
+	if (!ret)
+		ret = decay_rearm_run(im, "0");
+	harness_param_set(im->name, "pools", "1");
+	return ret;
+}
+
+/*
  * A cache miss with an empty depot costs no part of the bound: 8 CPUs
  * each allocate one 32-page range and keep it (a miss of a batch of 4096
  * pages each, more than the caches' whole share without pools), and a
@@ -2232,6 +2273,7 @@ static const struct test tests[] = {
 	{ "cache_bound", t_cache_bound, T_OURS },
 	{ "cache_bound_exact", t_cache_bound_exact, T_OURS },
 	{ "cache_decay", t_cache_decay, T_OURS },
+	{ "cache_decay_rearm", t_cache_decay_rearm, T_OURS },
 	{ "cache_decay_put", t_cache_decay_put, T_OURS },
 	{ "cache_budget_hog", t_cache_budget_hog, T_OURS },
 	{ "cache_floor", t_cache_floor, T_OURS },
