@@ -2772,7 +2772,9 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	v->lo = lo;
 	v->room = hi - lo + 1 - (1UL << order);
 	iova_cc_vouch(iovad, cc, tree, pfn, lo, hi, unit, releases);
+	/* the decay work runs until the CPU forgets this (iova_cc_decay()) */
 	cc->remembers = true;
+	iova_decay_arm(iovad);
 	return true;
 }
 
@@ -2961,9 +2963,10 @@ static void iova_cc_drain(struct iova_domain *iovad, unsigned int cpu)
  * about two seconds after its last, and every cache gives back the
  * budget it does not use.
  * An empty cache forgets the extents and blocks it knew, once, so that
- * its next free takes the path that queues the decay work again (a free
- * that what it knew vouches for is cached without it). Returns the pages
- * left.
+ * its next free takes the path that queues the decay work again: a free
+ * that what it knew vouches for is cached without queueing it, and a
+ * lookup that taught it queued it, so the work stops only once every CPU
+ * forgot. Returns the pages left.
  */
 static unsigned long iova_cc_decay(struct iova_domain *iovad,
 				   struct iova_cpu_cache *cc)
