@@ -2666,6 +2666,22 @@ static struct iova_block *iova_block_slot(struct iova_cpu_cache *cc,
 	return &cc->block[(pfn >> IOVA_BLOCK_SHIFT) & (IOVA_BLOCKS - 1)];
 }
 
+/* The nibble of the @i-th pfn of @b: one more than its unit, or 0 */
+static unsigned int iova_block_unit(const struct iova_block *b,
+				    unsigned long i)
+{
+	return b->units[i / 2] >> (i % 2 * 4) & 15;
+}
+
+static void iova_block_set_unit(struct iova_block *b, unsigned long i,
+				unsigned int unit)
+{
+	unsigned int shift = i % 2 * 4;
+
+	b->units[i / 2] = (b->units[i / 2] & ~(15 << shift)) |
+			  (unit + 1) << shift;
+}
+
 /*
  * Note in @cc what a lookup found: [@lo, @hi], a fast-path extent of unit
  * @unit of @tree holding @pfn, @tree's count of releases being @releases.
@@ -2689,12 +2705,11 @@ static void iova_cc_vouch(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 	lo = max(lo, first) - first;
 	hi = min(hi, first + IOVA_BLOCK_PFNS - 1) - first;
 	for (i = lo; i <= hi; i++)
-		b->units[i / 2] = (b->units[i / 2] & ~(15 << (i % 2 * 4))) |
-				  (unit + 1) << (i % 2 * 4);
+		iova_block_set_unit(b, i, unit);
 }
 
 /*
- * Whether the block of 1 << @order pfns at @pfn, @order being below
+ * Whether the range of 1 << @order pfns at @pfn, @order being below
  * IOVA_BLOCK_SHIFT, is in a fast-path extent of unit @order that a free on
  * @cc found (see iova_range_is_fast()), nothing of its tree having been
  * released since: then, aligned to its unit, it is an allocation. The
@@ -2711,7 +2726,7 @@ static inline bool iova_cc_vouched(struct iova_domain *iovad,
 
 	if ((key | 2) != iova_block_key(pfn, true) ||
 	    (pfn & ((1UL << order) - 1)) ||
-	    ((b->units[i / 2] >> (i % 2 * 4)) & 15) != order + 1)
+	    iova_block_unit(b, i) != order + 1)
 		return false;
 	tree = key & 2 ? iovad : &cc->pool;
 	return READ_ONCE(tree->releases) == b->releases;
@@ -2727,9 +2742,10 @@ static inline bool iova_cc_vouched(struct iova_domain *iovad,
  * the RCU read section ends, even if freed or reused meanwhile) and the
  * walked tree's own anchor, never another domain's memory. Every tree
  * walked belongs to @iovad, which the caller holds. The walk is bounded.
- * The extent found and the range are remembered in @cc with the tree's
- * count of releases, so that while nothing of the tree is released, frees
- * into that extent and frees of that range again need no lookup at all.
+ * The extent found, and the units of its part of the range's block, are
+ * remembered in @cc with the tree's count of releases, so that while
+ * nothing of the tree is released, frees into that extent or into what the
+ * block tells need no lookup at all.
  */
 static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 					unsigned long pfn, unsigned long end,
