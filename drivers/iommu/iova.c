@@ -329,7 +329,7 @@ static unsigned int iova_unit(unsigned int kind, unsigned long pages)
  */
 struct iova_seen {
 	struct iova_domain *tree;
-	u64		releases;
+	s64		releases;
 	unsigned long	lo;
 	unsigned long	room;
 };
@@ -345,7 +345,7 @@ struct iova_seen {
  */
 struct iova_block {
 	unsigned long	key;
-	u64		releases;
+	s64		releases;
 	u8		units[IOVA_BLOCK_PFNS / 2];
 };
 
@@ -1282,7 +1282,8 @@ static bool iova_whole_units(const struct iova *n, unsigned long pfn,
  */
 static void iova_count_release(struct iova_domain *iovad)
 {
-	WRITE_ONCE(iovad->releases, iovad->releases + 1);
+	/* 64 bits, read whole even on 32-bit: the count never comes round */
+	atomic64_set(&iovad->releases, atomic64_read(&iovad->releases) + 1);
 }
 
 /*
@@ -1456,7 +1457,7 @@ void init_iova_domain(struct iova_domain *iovad, unsigned long granule,
 	iovad->nr_splits = 0;
 	iovad->nr_lost = 0;
 	iovad->nr_tree_locks = 0;
-	iovad->releases = 0;
+	atomic64_set(&iovad->releases, 0);
 	iovad->caches = NULL;
 	iovad->depot = NULL;
 	iovad->debugfs = NULL;
@@ -1953,11 +1954,11 @@ EXPORT_SYMBOL_IF_KUNIT(iova_lookup_child);
  */
 static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 		       unsigned long end, unsigned long *lop,
-		       unsigned long *hip, u64 *releasesp,
+		       unsigned long *hip, s64 *releasesp,
 		       unsigned int *unitp)
 {
 	unsigned int seq, steps, unit = 0;
-	u64 releases;
+	s64 releases;
 	unsigned long lo = 0, hi = 0;
 	struct rb_node *rb;
 	struct iova *n;
@@ -1966,7 +1967,7 @@ static int iova_lookup(struct iova_domain *iovad, unsigned long pfn,
 	rcu_read_lock();
 retry:
 	seq = read_seqcount_begin(&iovad->seq);
-	releases = READ_ONCE(iovad->releases);
+	releases = atomic64_read(&iovad->releases);
 	kind = -1;
 	rb = READ_ONCE(iovad->rbroot.rb_node);
 	for (steps = 0; rb && steps < 2 * BITS_PER_LONG; steps++) {
@@ -2000,7 +2001,7 @@ static int iova_pool_owner(struct iova_domain *iovad, unsigned long pfn,
 {
 	unsigned long lo, hi;
 	unsigned int unit;
-	u64 releases;
+	s64 releases;
 	int kind;
 
 	if (!iova_pooled(iovad) || end < pfn)
@@ -2308,7 +2309,7 @@ static void iova_release(struct iova_domain *iovad, unsigned long *pfns,
 	unsigned long starts[BITS_TO_LONGS(IOVA_DEPOT_MAX)] = { 0 };
 	unsigned long pages = 1UL << order, chunk, flags, lo, hi = 0;
 	unsigned int i, j, unit, runs = 0, kept = 0, nr = *nrp;
-	u64 releases;
+	s64 releases;
 	struct iova_cpu_cache *cc;
 	int ret, cpu, kind = -1;
 
@@ -2689,7 +2690,7 @@ static void iova_block_set_unit(struct iova_block *b, unsigned long i,
 static void iova_cc_vouch(struct iova_domain *iovad, struct iova_cpu_cache *cc,
 			  struct iova_domain *tree, unsigned long pfn,
 			  unsigned long lo, unsigned long hi, unsigned int unit,
-			  u64 releases)
+			  s64 releases)
 {
 	struct iova_block *b = iova_block_slot(cc, pfn);
 	unsigned long key = iova_block_key(pfn, tree == iovad), first, i;
@@ -2729,7 +2730,7 @@ static inline bool iova_cc_vouched(struct iova_domain *iovad,
 	    iova_block_unit(b, i) != order + 1)
 		return false;
 	tree = key & 2 ? iovad : &cc->pool;
-	return READ_ONCE(tree->releases) == b->releases;
+	return atomic64_read(&tree->releases) == b->releases;
 }
 
 /*
@@ -2755,7 +2756,7 @@ static noinline bool iova_range_is_fast(struct iova_domain *iovad,
 	struct iova_domain *tree = iovad;
 	unsigned int unit = 0;
 	struct iova_seen *v;
-	u64 releases;
+	s64 releases;
 	unsigned long lo, hi;
 	int kind = -1;
 
@@ -2810,7 +2811,7 @@ static inline bool iova_cc_known(const struct iova_cpu_cache *cc,
 	const struct iova_seen *v = &cc->seen[order];
 
 	return pfn - v->lo <= v->room && !(pfn & ((1UL << order) - 1)) &&
-	       v->tree && READ_ONCE(v->tree->releases) == v->releases;
+	       v->tree && atomic64_read(&v->tree->releases) == v->releases;
 }
 
 /*
@@ -3204,7 +3205,7 @@ static bool iova_xc_free(struct iova_domain *iovad, unsigned long pfn,
 	struct iova_cpu_cache *cc = raw_cpu_ptr(iovad->caches);
 	unsigned long end = pfn + size - 1, lo, hi, flags, vpfn = 0, vsize = 0;
 	unsigned int i, unit, slots, c;
-	u64 releases;
+	s64 releases;
 	int kind;
 
 	if (end < pfn)
@@ -3900,7 +3901,7 @@ static int iova_validate_pool(struct iova_domain *iovad, unsigned int cpu)
 	struct rb_node *rb;
 	unsigned int unit;
 	struct iova *n;
-	u64 releases;
+	s64 releases;
 
 	spin_lock_irqsave(&pool->iova_rbtree_lock, flags);
 	for (rb = rb_first(&pool->rbroot); rb && !err; rb = rb_next(rb)) {

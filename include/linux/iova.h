@@ -81,7 +81,7 @@ struct iova_domain {
 	struct iova	anchor;
 	/* private: owned by iova.c */
 	seqcount_spinlock_t seq;
-	u64		releases;
+	atomic64_t	releases;
 	bool		merge;
 	bool		pools;
 	atomic_t	fail_node_allocs;
