@@ -592,8 +592,10 @@ def irqsoff_table(docs):
     return md + [""]
 
 
-def run_section(meta, host, harness, guests):
-    qemu = sorted({g.get("qemu") for g in guests.values() if g.get("qemu")})
+def run_section(meta, host, harness, guests, devbench):
+    qemu = sorted({g.get("qemu") for g in
+                   list(guests.values()) + list(devbench.values())
+                   if g.get("qemu")})
     kernels = sorted({g.get("kernel") for g in guests.values()
                       if g.get("kernel")})
     md = ["## The run", "",
@@ -740,7 +742,7 @@ def main():
           "", "Written by `make bench` (mk/bench_report.py) from "
           "build/bench/results.json; nothing in it is typed by hand.", ""]
     md += ["## Headline", ""] + (head or ["- (no figures)"]) + [""]
-    md += run_section(meta, host, harness, guests)
+    md += run_section(meta, host, harness, guests, devbench)
     md += harness_table(harness)
     md += shared_lock_table(harness)
     md += kunit_table(kbench)
