@@ -1849,14 +1849,21 @@ static int decay_run(const struct iova_impl *im, const char *pools)
 	return idle_then_whole_space(&x, pools);
 }
 
-static int t_cache_decay(const struct iova_impl *im)
+/* @run with pools on, then off; pools on again afterwards */
+static int pools_on_off(const struct iova_impl *im,
+			int (*run)(const struct iova_impl *, const char *))
 {
-	int ret = decay_run(im, "1");
+	int ret = run(im, "1");
 
 	if (!ret)
-		ret = decay_run(im, "0");
+		ret = run(im, "0");
 	harness_param_set(im->name, "pools", "1");
 	return ret;
+}
+
+static int t_cache_decay(const struct iova_impl *im)
+{
+	return pools_on_off(im, decay_run);
 }
 
 /*
@@ -1892,12 +1899,7 @@ static int decay_rearm_run(const struct iova_impl *im, const char *pools)
 
 static int t_cache_decay_rearm(const struct iova_impl *im)
 {
-	int ret = decay_rearm_run(im, "1");
-
-	if (!ret)
-		ret = decay_rearm_run(im, "0");
-	harness_param_set(im->name, "pools", "1");
-	return ret;
+	return pools_on_off(im, decay_rearm_run);
 }
 
 /*
