@@ -2846,21 +2846,21 @@ static inline void iova_cc_put(struct iova_domain *iovad,
 
 /*
  * The rest of free_iova_fast() when the inline test could not push the range
- * on @cc, whose lock the caller took with @flags: look the range up and make
- * room as needed, or else free it to its pool or the tree. Drops the lock.
+ * on @cc, whose lock the caller took with @flags: look the range up unless
+ * the caller found it @checked (see iova_cc_checked()), make room as
+ * needed, or else free it to its pool or the tree. Drops the lock.
  */
 static noinline void iova_cc_free_miss(struct iova_domain *iovad,
 				       struct iova_cpu_cache *cc,
 				       unsigned long pfn, unsigned long size,
-				       unsigned long flags)
+				       bool checked, unsigned long flags)
 	__releases(&cc->lock)
 {
 	unsigned int order = order_base_2(size), nr;
 	unsigned long end = pfn + (1UL << order) - 1;
 
-	if (end < pfn ||
-	    (!iova_cc_checked(iovad, cc, pfn, order) &&
-	     !iova_range_is_fast(iovad, pfn, end, order, cc)))
+	if (!checked &&
+	    (end < pfn || !iova_range_is_fast(iovad, pfn, end, order, cc)))
 		goto uncached;
 	/*
 	 * Past the bound, make room by moving a batch on as a full cache
@@ -3507,6 +3507,7 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	struct iova_cpu_cache *cc;
 	unsigned int order, nr;
 	unsigned long flags;
+	bool checked;
 
 	if (unlikely(!iova_cached_size(iovad, size))) {
 		iova_free_uncached(iovad, pfn, size);
@@ -3520,10 +3521,10 @@ void free_iova_fast(struct iova_domain *iovad, unsigned long pfn,
 	 */
 	order = order_base_2(size);
 	nr = cc->nr[order];
-	if (unlikely(!iova_cc_checked(iovad, cc, pfn, order) ||
-		     nr >= iova_cache_depth(order) ||
+	checked = iova_cc_checked(iovad, cc, pfn, order);
+	if (unlikely(!checked || nr >= iova_cache_depth(order) ||
 		     cc->pages + (1UL << order) > cc->budget)) {
-		iova_cc_free_miss(iovad, cc, pfn, size, flags);
+		iova_cc_free_miss(iovad, cc, pfn, size, checked, flags);
 		return;
 	}
 	iova_cc_put(iovad, cc, order, nr, pfn);
