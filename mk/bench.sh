@@ -20,11 +20,13 @@
 # mk/guest/devbench.sh, for each architecture of BENCH_ARCHES; 0: skip;
 # DEVBENCH_ROUNDS, DEVBENCH_MODES, DEVBENCH_SECONDS, DEVBENCH_ATS,
 # DEVBENCH_ICOUNT and DEVBENCH_ICOUNT_ROUNDS go to
-# it), BENCH_ONLY=devices (only the device workloads and the report: the
-# other parts' JSON already in build/bench stays and is reported again),
-# BENCH_PUBLISH=1 (copy the report, its JSON and plots to results/ and
-# rewrite README.md's headline from them, for a commit; not done when any
-# part failed).
+# it), BENCH_ONLY=devices or BENCH_ONLY=allocator (one part of the run
+# and the report: the device workloads, or everything else; what the other
+# part left in build/bench stays and is reported again with its own dates
+# and commit), BENCH_PUBLISH=1 (copy the report, its JSON and plots to
+# results/ and rewrite README.md's headline from them, for a commit; not
+# done when a part failed, nor unless both parts, in one run or two,
+# measured this tree's code on a clean tree: mk/bench_report.py).
 set -e -o pipefail
 . "$(dirname "$0")/lib.sh"
 clean_make_env
@@ -34,30 +36,48 @@ OUTB=$BUILD/bench
 mkdir -p "$OUTB"
 only=${BENCH_ONLY:-}
 case "$only" in
-"" | devices) ;;
-*) die "BENCH_ONLY=$only: only 'devices' is known" ;;
+"") parts="allocator devices"
+	[ "${BENCH_DEVICES:-1}" != 0 ] || parts=allocator ;;
+devices | allocator) parts=$only ;;
+*) die "BENCH_ONLY=$only: 'devices' or 'allocator'" ;;
 esac
-# A report of this run only: no table or plot left from an earlier one.
-if [ -z "$only" ]; then
-	rm -f "$OUTB"/compare-*.json "$OUTB"/compare-*.txt
-fi
-rm -f "$OUTB"/*.png "$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md \
-	"$OUTB"/devbench-*.json "$OUTB"/devbench-*.md
+# No table, plot or record of a part that runs now may be left from an
+# earlier run; the other part's stay.
+for p in $parts; do
+	rm -f "$OUTB/meta-$p.json" "$OUTB/commands-$p.txt"
+	case $p in
+	allocator)
+		rm -f "$OUTB"/compare-*.json "$OUTB"/compare-*.txt \
+			"$OUTB"/harness.json "$OUTB"/harness.txt \
+			"$OUTB"/kunit-bench.json "$OUTB"/irqsoff-*.json \
+			"$OUTB"/irqsoff-*.txt ;;
+	devices)
+		# meta.json, commands.txt: one record for every part, as
+		# written before the parts were recorded apart.
+		rm -f "$OUTB"/devbench-*.json "$OUTB"/devbench-*.md \
+			"$OUTB"/meta.json "$OUTB"/commands.txt ;;
+	esac
+done
+rm -f "$OUTB"/*.png "$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md
 arches=${BENCH_ARCHES:-x86_64 arm64}
 bad=
 
-# What the report says about the run: the commands as run, in order.
+# What the report says about each part: the commands as run, in order.
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 start=$(now)
 load_start=$(load1)
-: > "$OUTB/commands.txt"
-cmd() { echo "$*" >> "$OUTB/commands.txt"; }
+# cmd PART COMMAND...: record a command of PART.
+cmd() {
+	local p=$1
+	shift
+	echo "$*" >> "$OUTB/commands-$p.txt"
+}
 
 # devbench ARCH: the device workloads of ARCH, stock against ours.
 devbench() {
 	step "bench: $1 guests, device workloads"
-	cmd "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
+	cmd devices "DEVBENCH_ROUNDS=${DEVBENCH_ROUNDS:-3}" \
 		"DEVBENCH_SECONDS=${DEVBENCH_SECONDS:-8}" \
 		"DEVBENCH_ICOUNT=${DEVBENCH_ICOUNT:-3}" \
 		"DEVBENCH_ICOUNT_ROUNDS=${DEVBENCH_ICOUNT_ROUNDS:-3}" \
@@ -81,11 +101,15 @@ if [ "$only" = devices ]; then
 	arches=
 fi
 
-if [ -z "$only" ]; then
+if [ "$only" = allocator ]; then
+	BENCH_DEVICES=0
+fi
+
+if [ "$only" != devices ]; then
 	step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
 	hargs=
 	[ -z "$BENCH_QUICK" ] || hargs=--quick
-	cmd "make -C tools/testing/iova bench BENCH_JSON=build/bench/harness.json BENCH_ARGS=$hargs"
+	cmd allocator "make -C tools/testing/iova bench BENCH_JSON=build/bench/harness.json BENCH_ARGS=$hargs"
 	if ! make -s -C "$TOP/tools/testing/iova" bench BENCH_JSON="$OUTB/harness.json" \
 		BENCH_ARGS="$hargs" | tee "$OUTB/harness.txt"; then
 		bad="$bad harness"
@@ -93,7 +117,7 @@ if [ -z "$only" ]; then
 
 	step "bench: KUnit fast-path benchmark under UML, stock vs ours"
 	rm -f "$OUTB/kunit-bench.json"
-	cmd "KBENCH_RUNS=${KBENCH_RUNS:-7} bash mk/kunit-bench.sh"
+	cmd allocator "KBENCH_RUNS=${KBENCH_RUNS:-7} bash mk/kunit-bench.sh"
 	bash "$TOP/mk/kunit-bench.sh" || bad="$bad kunit-bench"
 fi
 
@@ -107,7 +131,7 @@ for a in $arches; do
 	fi
 	for g in $granules; do
 		step "bench: $a guests, granule $g"
-		cmd "BENCH_SECONDS=$BENCH_SECONDS BENCH_ROUNDS=$BENCH_ROUNDS" \
+		cmd allocator "BENCH_SECONDS=$BENCH_SECONDS BENCH_ROUNDS=$BENCH_ROUNDS" \
 			"BENCH_THREADS=${BENCH_THREADS:-1,2} BENCH_GRANULE=$g" \
 			"COMPARE_ICOUNT=${COMPARE_ICOUNT:-3}" \
 			"${GUEST_MODES:+GUEST_MODES=\"$GUEST_MODES\" }bash mk/guest/compare.sh $a"
@@ -131,7 +155,7 @@ for a in ${BENCH_IRQSOFF_ARCHES:-x86_64}; do
 	[ "$a" != none ] || continue
 	case " $arches " in *" $a "*) ;; *) continue ;; esac
 	step "bench: $a guests, longest IRQs-off section of a flush"
-	cmd "IRQSOFF_GRANULES=\"${IRQSOFF_GRANULES:-1 16}\"" \
+	cmd allocator "IRQSOFF_GRANULES=\"${IRQSOFF_GRANULES:-1 16}\"" \
 		"IRQSOFF_FLUSHES=${IRQSOFF_FLUSHES:-3}" \
 		"IRQSOFF_BUDGET=${IRQSOFF_BUDGET:-150} bash mk/guest/irqsoff.sh $a"
 	bash "$TOP/mk/guest/irqsoff.sh" "$a" || bad="$bad $a-irqsoff"
@@ -150,9 +174,10 @@ done
 
 step "bench: report"
 [ -z "$(ls "$OUTB"/attack-*.json 2>/dev/null)" ] ||
-	cmd "# stale IOTLB attack: build/results/attack-*.json of the last make check"
+	cmd "${parts%% *}" "# stale IOTLB attack: build/results/attack-*.json of the last make check"
+for p in $parts; do
 M_START=$start M_END=$(now) M_LOAD_START=$load_start M_LOAD_END=$(load1) \
-python3 - "$OUTB/meta.json" "$TOP" "$BUILD/KERNEL_VERSION" <<'PY'
+python3 - "$OUTB/meta-$p.json" "$TOP" "$BUILD/KERNEL_VERSION" <<'PY'
 import json, os, subprocess, sys
 out, top, kfile = sys.argv[1:4]
 e = os.environ
@@ -168,16 +193,22 @@ json.dump({
         if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE", "DEVBENCH"))),
 }, open(out, "w"), indent=1)
 PY
+done
 # A run with a failed part is reported in build/bench, never published.
 publish=()
 if [ "$BENCH_PUBLISH" = 1 ] && [ -z "$bad" ]; then
-	publish=(--publish "$TOP/results" --readme "$TOP/README.md")
+	publish=(--publish "$TOP/results" --readme "$TOP/README.md" --top "$TOP")
 fi
-python3 "$TOP/mk/bench_report.py" "$OUTB" "${publish[@]}"
+rc=0
+python3 "$TOP/mk/bench_report.py" "$OUTB" "${publish[@]}" || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 3 ] || die "mk/bench_report.py failed"
 step "bench: wrote ${OUTB#$TOP/}/REPORT.md, results.json, summary.md and plots"
 if [ "$BENCH_PUBLISH" = 1 ]; then
 	if [ -n "$bad" ]; then
 		step "bench: BENCH_PUBLISH=1, but parts failed:$bad; results/ and README.md left as they were"
+	elif [ "$rc" = 3 ]; then
+		bad="$bad publish"
+		step "bench: BENCH_PUBLISH=1, but the report is not of this tree (above); results/ and README.md left as they were"
 	else
 		step "bench: copied the report to results/ and the headline to README.md"
 	fi

@@ -5,11 +5,13 @@ report REPORT.md (tables, plots, the exact commands, QEMU and kernel
 versions, machine, date), summary.md (its headline figures, which the
 cover letter quotes) and gnuplot PNG plots.
 
-  bench_report.py DIR [--publish RESULTS_DIR --readme README.md]
+  bench_report.py DIR [--publish RESULTS_DIR --readme README.md --top REPO]
 
 --publish copies REPORT.md, results.json and the plots to RESULTS_DIR and
 rewrites the headline block of README.md (between its "bench:headline"
-markers) from the same figures."""
+markers) from the same figures, only when both parts of the run (see
+PARTS) measured the code of REPO as it is, on a clean tree; otherwise it
+says why and exits with status 3 after writing the report in DIR."""
 
 import argparse
 import datetime
@@ -306,14 +308,67 @@ def host_info():
     }
 
 
+# The parts of `make bench` (BENCH_ONLY runs one of them): "allocator" is
+# the harness, the UML benchmark, the dma_map_benchmark guests and the
+# IRQs-off measure; "devices" the NVMe and NIC workloads.
+PARTS = ("allocator", "devices")
+
+# Paths whose changes leave what the parts measure as it was: text, the
+# published copy, this script and mk/bench.sh, whose commands each part
+# records as run.
+NOT_MEASURED = (":(exclude)*.md", ":(exclude)Documentation",
+                ":(exclude)results", ":(exclude)mk/bench_report.py",
+                ":(exclude)mk/bench.sh", ":(exclude)patches/cover-letter.txt")
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [l.rstrip("\n") for l in f if l.strip()]
+    except OSError:
+        return []
+
+
 def load_meta(d):
-    """What mk/bench.sh recorded: dates, load, environment, commands."""
-    meta = load(os.path.join(d, "meta.json")) or {}
-    cmds = os.path.join(d, "commands.txt")
-    if os.path.exists(cmds):
-        with open(cmds) as f:
-            meta["commands"] = [l.rstrip("\n") for l in f if l.strip()]
-    return meta
+    """What mk/bench.sh recorded for each part it ran: dates, load,
+    commit, environment (meta-PART.json) and commands (commands-PART.txt).
+    A directory written before the parts were recorded apart holds one
+    meta.json and commands.txt, for the parts its BENCH_ONLY named."""
+    parts = {}
+    for p in PARTS:
+        m = load(os.path.join(d, f"meta-{p}.json"))
+        if m:
+            m["commands"] = read_lines(os.path.join(d, f"commands-{p}.txt"))
+            parts[p] = m
+    old = load(os.path.join(d, "meta.json"))
+    if old:
+        old["commands"] = read_lines(os.path.join(d, "commands.txt"))
+        env = (old.get("environment") or "").split()
+        ran = [p for p in PARTS if f"BENCH_ONLY={p}" in env] or PARTS
+        for p in ran:
+            parts.setdefault(p, old)
+    return parts
+
+
+def unpublishable(parts, top):
+    """Why the parts in @parts are not one run of the code at @top's HEAD
+    (a list of reasons; empty when they are): every part must have run,
+    on a clean tree, at a commit whose measured files are HEAD's."""
+    why = []
+    for p in PARTS:
+        m = parts.get(p)
+        c = (m or {}).get("commit") or ""
+        if not m:
+            why.append(f"the {p} part has not run")
+        elif not c or c == "unknown" or c.endswith("-dirty"):
+            why.append(f"the {p} part ran on a modified tree ({c or '?'})")
+        else:
+            r = subprocess.run(["git", "-C", top, "diff", "--quiet", c,
+                                "--", ".", *NOT_MEASURED])
+            if r.returncode:
+                why.append(f"the {p} part measured {c}, whose code is not "
+                           "this tree's")
+    return why
 
 
 def bench_by_name(harness):
@@ -468,6 +523,73 @@ def headline(harness, guests, cost=(), irqsoff=()):
     return lines
 
 
+# The device workloads by kind, and the figure each is compared on.
+DEV_KINDS = (("NVMe", ("fio-4k", "fio-large")),
+             ("NICs", ("iperf3-up", "iperf3-down", "sockperf")))
+DEV_IOMMU = {"x86_64": "VT-d", "arm64": "SMMUv3"}
+
+
+def dev_key(w, what):
+    """@w's figure of @what ("instr" or "iotlb") in a devbench JSON."""
+    if w == "sockperf":
+        return {"instr": "instr_per_trans", "iotlb": "iotlb_per_ktrans"}[what]
+    return {"instr": "instr_per_kib", "iotlb": "iotlb_per_gb"}[what]
+
+
+def dev_span(doc, prefixes, what):
+    """The lowest and highest ratio of @doc's ratios named PREFIX/W/FIGURE
+    for each of @prefixes and each workload, by kind, with how many of
+    them lie inside the noise: "NVMe 0.93-1.04x, NICs ..."."""
+    out = []
+    for kind, works in DEV_KINDS:
+        rs = [doc["ratios"].get(f"{p}/{w}/{dev_key(w, what)}")
+              for p in prefixes for w in works]
+        rs = [r for r in rs if r and r.get("ratio") is not None]
+        if not rs:
+            continue
+        lo = min(r["ratio"] for r in rs)
+        hi = max(r["ratio"] for r in rs)
+        noisy = sum(1 for r in rs if r["noise"])
+        span = f"{lo:.2f}x" if f"{lo:.2f}" == f"{hi:.2f}" else \
+            f"{lo:.2f}-{hi:.2f}x"
+        out.append(f"{kind} {span} ({noisy} of {len(rs)} within the "
+                   "boot-to-boot spread)")
+    return ", ".join(out)
+
+
+def device_headline(devbench):
+    """What the NVMe and NIC workloads say, per architecture: instructions
+    per KiB moved (exact under -icount), ours against stock and safe
+    deferred against lazy; IOTLB invalidations per GB, safe against lazy."""
+    lines = []
+    for arch, doc in sorted(devbench.items()):
+        tag = f"{arch} guest ({DEV_IOMMU.get(arch, 'IOMMU')}), NVMe and NICs"
+        boots = doc.get("icount_rounds") or 0
+        spans = [(f"{m}", dev_span(doc, [f"ours_stock/{m}"], "instr"))
+                 for m in ("strict", "lazy")]
+        spans = [f"{m}: {v}" for m, v in spans if v]
+        if spans:
+            lines.append(f"- {tag}: guest instructions per KiB moved "
+                         f"(sockperf: per transaction), ours/stock, median "
+                         f"of {boots} -icount boots; " + "; ".join(spans))
+        v = dev_span(doc, ["safe_lazy"], "instr")
+        if v:
+            lines.append(f"- {tag}: safe deferred against ours' lazy mode, "
+                         f"instructions: {v}")
+        v = dev_span(doc, ["ours_stock/safedefer"], "instr")
+        if v:
+            lines.append(f"- {tag}: safe deferred against stock's default "
+                         f"mode ({doc.get('stock_default') or '?'}), "
+                         f"instructions: {v}")
+        v = dev_span(doc, ["safe_lazy"], "iotlb")
+        if v:
+            lines.append(f"- {tag}: safe deferred against ours' lazy mode, "
+                         f"IOTLB invalidations per GB (sockperf: per 1000 "
+                         f"transactions), median of {doc.get('rounds')} "
+                         f"boots: {v}")
+    return lines
+
+
 # The columns of the cost table: (label, flavour, mode).
 COST_COLUMNS = (("stock strict", "stock", "strict"),
                 ("stock lazy", "stock", "lazy"),
@@ -592,33 +714,36 @@ def irqsoff_table(docs):
     return md + [""]
 
 
-def run_section(meta, host, harness, guests, devbench):
+def run_section(parts, host, harness, guests, devbench):
     qemu = sorted({g.get("qemu") for g in
                    list(guests.values()) + list(devbench.values())
                    if g.get("qemu")})
-    kernels = sorted({g.get("kernel") for g in guests.values()
+    kernels = sorted({g.get("kernel") for g in
+                      list(guests.values()) + list(devbench.values())
                       if g.get("kernel")})
     md = ["## The run", "",
-          "- date: %s to %s (UTC)" % (meta.get("start", "?"),
-                                     meta.get("end", "?")),
           "- machine: %s, %s CPUs, %s GiB, %s, host kernel %s" % (
               host.get("cpu_model") or host.get("machine"), host.get("cpus"),
               host.get("memory_gib"), host.get("os") or "-",
               host.get("host_kernel")),
-          "- load average (1 min) at the start and the end: %s / %s; "
-          "absolute figures on a loaded host are upper bounds, ratios "
-          "taken in the same run are what count" % (
-              meta.get("load_start", "?"), meta.get("load_end", "?")),
           "- guest kernels: %s, stock and patched" % (
-              ", ".join(kernels) or meta.get("kernel", "?")),
+              ", ".join(kernels) or "?"),
           "- QEMU: %s (TCG)" % (", ".join(qemu) or "-"),
-          "- this repository at %s" % meta.get("commit", "?"),
-          "", "Commands, as run by `make bench`:", "", "```"]
-    md += meta.get("commands") or ["make bench"]
-    md += ["```", ""]
-    env = meta.get("environment")
-    if env:
-        md += ["Environment given: `%s`" % env, ""]
+          "- absolute figures on a loaded host are upper bounds; ratios "
+          "taken in the same run are what count", ""]
+    for p in PARTS:
+        m = parts.get(p)
+        if not m:
+            md += [f"Part `{p}`: not run.", ""]
+            continue
+        md += [f"Part `{p}`: {m.get('start', '?')} to {m.get('end', '?')} "
+               f"(UTC), load average (1 min) {m.get('load_start', '?')} at "
+               f"the start, {m.get('load_end', '?')} at the end, this "
+               f"repository at {m.get('commit', '?')}. Commands:", "", "```"]
+        md += m.get("commands") or ["make bench"]
+        md += ["```", ""]
+        if m.get("environment"):
+            md += ["Environment given: `%s`" % m["environment"], ""]
     return md
 
 
@@ -651,6 +776,9 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--publish", help="copy the report to this directory")
     ap.add_argument("--readme", help="README whose headline block to rewrite")
+    ap.add_argument("--top", default=".",
+                    help="the repository whose HEAD the parts must have "
+                    "measured to be published")
     args = ap.parse_args()
     d = args.dir
     harness = load(os.path.join(d, "harness.json"))
@@ -672,11 +800,11 @@ def main():
     devplots = {a: devtable.plots(doc, d, gnuplot)
                 for a, doc in sorted(devbench.items())}
 
-    meta = load_meta(d)
+    parts = load_meta(d)
     host = host_info()
     results = {
         "host": host,
-        "run": meta,
+        "run": parts,
         "harness": harness,
         "kunit_bench": kbench,
         "guests": guests,
@@ -724,11 +852,14 @@ def main():
         json.dump(results, f, indent=1)
         f.write("\n")
 
-    kver = meta.get("kernel") or next(
-        (g.get("kernel") for g in guests.values() if g.get("kernel")), "6.12")
-    head = headline(harness, guests, results["cost"], results["irqsoff"])
-    date = (meta.get("end") or datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec="seconds"))[:10]
+    kver = next((m["kernel"] for m in parts.values() if m.get("kernel")),
+                None) or next((g.get("kernel") for g in guests.values()
+                               if g.get("kernel")), "6.12")
+    head = headline(harness, guests, results["cost"], results["irqsoff"]) + \
+        device_headline(devbench)
+    ends = [m["end"] for m in parts.values() if m.get("end")]
+    date = (max(ends) if ends else datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec="seconds"))[:10]
     summary = ["Headline of `make bench`, %s, %s (%s CPUs), TCG guests and "
                "the userspace harness; stock and ours in the same run, "
                "ratios stock/ours unless said otherwise:" % (
@@ -742,7 +873,7 @@ def main():
           "", "Written by `make bench` (mk/bench_report.py) from "
           "build/bench/results.json; nothing in it is typed by hand.", ""]
     md += ["## Headline", ""] + (head or ["- (no figures)"]) + [""]
-    md += run_section(meta, host, harness, guests, devbench)
+    md += run_section(parts, host, harness, guests, devbench)
     md += harness_table(harness)
     md += shared_lock_table(harness)
     md += kunit_table(kbench)
@@ -776,6 +907,10 @@ def main():
     with open(os.path.join(d, "REPORT.md"), "w") as f:
         f.write("\n".join(md))
     if args.publish:
+        why = unpublishable(parts, args.top)
+        if why:
+            sys.stderr.write("not published: " + "; ".join(why) + "\n")
+            sys.exit(3)
         publish(d, args.publish, args.readme, summary)
 
 
