@@ -7,7 +7,9 @@ cover letter quotes) and gnuplot PNG plots.
 
   bench_report.py DIR [--publish RESULTS_DIR --readme README.md --top REPO]
 
---publish copies REPORT.md, results.json and the plots to RESULTS_DIR and
+--publish copies REPORT.md, results.json, summary.md, attack.md and the
+plots to RESULTS_DIR (the cover letter quotes its summary.md and
+attack.md) and
 rewrites the headline block of README.md (between its "bench:headline"
 markers) from the same figures, only when both parts of the run (see
 PARTS) measured the code of REPO as it is, on a clean tree; otherwise it
@@ -313,12 +315,14 @@ def host_info():
 # IRQs-off measure; "devices" the NVMe and NIC workloads.
 PARTS = ("allocator", "devices")
 
-# Paths whose changes leave what the parts measure as it was: text, the
-# published copy, this script and mk/bench.sh, whose commands each part
-# records as run.
-NOT_MEASURED = (":(exclude)*.md", ":(exclude)Documentation",
-                ":(exclude)results", ":(exclude)mk/bench_report.py",
-                ":(exclude)mk/bench.sh", ":(exclude)patches/cover-letter.txt")
+# What the parts measure: the kernel code, patches and tests, and the
+# scripts that build and boot them. Text, the published copy and the
+# scripts that only report or package (this one, mk/bench.sh, whose
+# commands each part records as run, mk/series.sh) may change between
+# two parts of one report.
+MEASURED = ("drivers", "include", "tools", "Kconfig", "Makefile",
+            "patches/*.patch", "mk/guest", "mk/lib.sh", "mk/tree.sh",
+            "mk/deps.sh", "mk/harness.sh", "mk/kunit.sh", "mk/kunit-bench.sh")
 
 
 def read_lines(path):
@@ -364,7 +368,7 @@ def unpublishable(parts, top):
             why.append(f"the {p} part ran on a modified tree ({c or '?'})")
         else:
             r = subprocess.run(["git", "-C", top, "diff", "--quiet", c,
-                                "--", ".", *NOT_MEASURED])
+                                "--", *MEASURED])
             if r.returncode:
                 why.append(f"the {p} part measured {c}, whose code is not "
                            "this tree's")
@@ -752,7 +756,10 @@ def publish(d, dest, readme, summary_lines):
     os.makedirs(dest, exist_ok=True)
     for old in glob.glob(os.path.join(dest, "*.png")):
         os.remove(old)
-    for f in ["REPORT.md", "results.json"] + \
+    for old in ("summary.md", "attack.md"):
+        if os.path.exists(os.path.join(dest, old)):
+            os.remove(os.path.join(dest, old))
+    for f in ["REPORT.md", "results.json", "summary.md", "attack.md"] + \
             [os.path.basename(p) for p in glob.glob(os.path.join(d, "*.png"))]:
         if os.path.exists(os.path.join(d, f)):
             shutil.copy(os.path.join(d, f), os.path.join(dest, f))

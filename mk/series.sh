@@ -102,11 +102,15 @@ build_series() {
 	local subject="iommu: Merged-range IOVA allocator, per-CPU pools and batched IOTLB invalidation"
 	git -C "$KSRC" format-patch -q --cover-letter --thread -o "$OUT" \
 		--subject-prefix="PATCH" baseline..series
-	# Fill in the cover letter from the project's own text.
-	# The attack results (bench_report.py's attack.md) go to @ATTACK@,
-	# not twice.
+	# Fill in the cover letter from the project's own text and the
+	# figures of the committed report (results/, BENCH_PUBLISH=1 make
+	# bench), or of the last make bench where none is committed. The
+	# attack results (bench_report.py's attack.md) go to @ATTACK@, not
+	# twice.
+	local figs=$TOP/results
+	[ -s "$figs/summary.md" ] || figs=$BUILD/bench
 	python3 - "$OUT"/0000-cover-letter.patch "$TOP/patches/cover-letter.txt" \
-		"$BUILD/bench/summary.md" "$subject" "$BUILD/bench/attack.md" <<'PY'
+		"$figs/summary.md" "$subject" "$figs/attack.md" <<'PY'
 import sys, os
 path, body_file, bench, subject, attack = sys.argv[1:6]
 s = open(path).read()
