@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Kernel conventions as tests: checkpatch --strict and kernel-doc on every
-# owned kernel C file, and a W=1 + sparse build of the owned objects in the
-# x86_64 guest kernel's build directory. One result per file and check.
+# owned kernel C file, the documents against the code (mk/doccheck.py),
+# and a W=1 + sparse build of the owned objects in the x86_64 guest
+# kernel's build directory. One result per file and check.
 . "$(dirname "$0")/lib.sh"
 clean_make_env
 setup_ccache
@@ -33,6 +34,23 @@ for f in $files; do
 	out=$(cd "$KSRC" && perl scripts/kernel-doc -none -Wall "$f" 2>&1)
 	if [ -z "$out" ]; then ok "kernel-doc $f"; else nok "kernel-doc $f"; echo "$out" | tee -a "$log" | head -5; fi
 done
+
+# The text against the code: each switch's range and default in the code,
+# kernel-parameters and the README, and the table of what each
+# invalidation mode guarantees, the same in every document that has it.
+step "lint: the documents against the code (mk/doccheck.py)"
+rc=0
+out=$(python3 "$TOP/mk/doccheck.py" "$TOP" 2>&1) || rc=$?
+bad=0
+while IFS= read -r line; do
+	case $line in
+	"ok - "*) ok "${line#ok - }" ;;
+	"not ok - "*) nok "${line#not ok - }"; bad=1 ;;
+	*) echo "$line" | tee -a "$log" ;;
+	esac
+done <<< "$out"
+# A run that stopped without naming a failed check still fails.
+[ "$rc" = 0 ] || [ "$bad" = 1 ] || nok "mk/doccheck.py ran to its end (status $rc)"
 
 # W=1 and sparse on the objects built from owned .c files.
 obj=$BUILD/guest/x86_64-ours
