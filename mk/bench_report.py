@@ -527,6 +527,84 @@ def headline(harness, guests, cost=(), irqsoff=()):
     return lines
 
 
+def short_headline(harness, guests, cost, irqsoff, devbench):
+    """The few figures the README and the cover letter quote: one line per
+    source, from the same JSON as the report's full headline."""
+    lines = []
+    b = bench_by_name(harness)
+    parts = []
+    for name, label in (("cache_hit", "1-page allocation and free (the "
+                         "strict-mode path)"),
+                        ("boot_churn", "1-64-page churn"),
+                        ("large_allocs", "33-1024-page map+unmap"),
+                        ("threads_1", "mixed sizes, one thread")):
+        s_ = ((b.get(name) or {}).get("stock") or {}).get("instructions_per_op")
+        o_ = ((b.get(name) or {}).get("ours") or {}).get("instructions_per_op")
+        if s_ and o_:
+            parts.append(f"{label} {x(s_ / o_)}")
+    if parts:
+        lines.append("- Allocator, userspace harness (the real iova.c, "
+                     "stock and ours), instructions per operation (exact, "
+                     "callgrind), stock/ours (above 1: ours is cheaper): " +
+                     ", ".join(parts))
+    parts = []
+    v = (b.get("fragmented32") or {}).get("stock_over_ours")
+    if v is not None:
+        parts.append(f"allocation in a fragmented 32-bit space {x(v)} "
+                     "stock's throughput")
+    bt = b.get("boot_trace") or {}
+    if bt:
+        parts.append("rbtree nodes after a NIC-like boot trace of 30,000 "
+                     "single-page mappings: stock {:,}, ours {:,}".format(
+                         (bt.get("stock") or {}).get("nodes", 0),
+                         (bt.get("ours") or {}).get("nodes", 0)))
+    if parts:
+        lines.append("- Allocator, harness: " + "; ".join(parts))
+    for name, doc in sorted(guests.items()):
+        if str(doc.get("granule")) != "1":
+            continue
+        arch = doc.get("arch", "?")
+        said = []
+        for r in doc.get("icount_rows", []):
+            if r.get("threads", 1) != 1 or not r["ratio"].get("unmap"):
+                continue
+            if r.get("mode") == "safedefer":
+                said.append(f"safe deferred unmap {1 / r['ratio']['unmap']:.2f}x "
+                            "stock lazy's instructions (exact, -icount)")
+        for r in cost:
+            if r["arch"] == arch and str(r["granule"]) == "1" and \
+                    r["threads"] == 1 and \
+                    r["safe_over_stock_lazy_cmds"] is not None:
+                said.append("%s its invalidation commands and %s its "
+                            "completion waits per unmap" % (
+                                x(r["safe_over_stock_lazy_cmds"]),
+                                x(r["safe_over_stock_lazy_waits"])))
+        for r in irqsoff:
+            s2 = ((r.get("stock") or {}).get("all") or {}).get("max")
+            o2 = ((r.get("ours") or {}).get("all") or {}).get("max")
+            if r["arch"] == arch and str(r["granule"]) == "1" and s2 and o2:
+                said.append(f"longest IRQs-off section of a flush {o2} "
+                            f"instructions against stock lazy's {s2}")
+        if said:
+            lines.append(f"- {arch} guest ({DEV_IOMMU.get(arch, 'IOMMU')}), "
+                         "dma_map_benchmark, 1 page, 1 thread: " +
+                         "; ".join(said))
+    for arch, doc in sorted(devbench.items()):
+        tag = f"- {arch} guest ({DEV_IOMMU.get(arch, 'IOMMU')}), NVMe and NICs"
+        spans = [f"{m} {v}" for m in ("strict", "lazy")
+                 for v in [dev_span(doc, [f"ours_stock/{m}"], "instr")] if v]
+        if spans:
+            lines.append(f"{tag}, guest instructions per KiB moved, ours/"
+                         f"stock (median of {doc.get('icount_rounds')} "
+                         "-icount boots): " + "; ".join(spans))
+        a = dev_span(doc, ["safe_lazy"], "instr")
+        c = dev_span(doc, ["safe_lazy"], "iotlb")
+        if a or c:
+            lines.append(f"{tag}, safe deferred against lazy: instructions "
+                         f"{a or '-'}; IOTLB invalidations per GB {c or '-'}")
+    return lines
+
+
 # The device workloads by kind, and the figure each is compared on.
 DEV_KINDS = (("NVMe", ("fio-4k", "fio-large")),
              ("NICs", ("iperf3-up", "iperf3-down", "sockperf")))
@@ -556,8 +634,7 @@ def dev_span(doc, prefixes, what):
         noisy = sum(1 for r in rs if r["noise"])
         span = f"{lo:.2f}x" if f"{lo:.2f}" == f"{hi:.2f}" else \
             f"{lo:.2f}-{hi:.2f}x"
-        out.append(f"{kind} {span} ({noisy} of {len(rs)} within the "
-                   "boot-to-boot spread)")
+        out.append(f"{kind} {span} ({noisy}/{len(rs)} in noise)")
     return ", ".join(out)
 
 
@@ -864,22 +941,30 @@ def main():
                                if g.get("kernel")), "6.12")
     head = headline(harness, guests, results["cost"], results["irqsoff"]) + \
         device_headline(devbench)
+    short = short_headline(harness, guests, results["cost"],
+                           results["irqsoff"], devbench)
     ends = [m["end"] for m in parts.values() if m.get("end")]
     date = (max(ends) if ends else datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec="seconds"))[:10]
-    summary = ["Headline of `make bench`, %s, %s (%s CPUs), TCG guests and "
-               "the userspace harness; stock and ours in the same run, "
-               "ratios stock/ours unless said otherwise:" % (
+    summary = ["Headline of `make bench`, %s, %s (%s CPUs): stock %s and "
+               "ours measured in the same run, in TCG guests and the "
+               "userspace harness; each line says which way its ratios go." % (
                    date, host.get("cpu_model") or host.get("machine"),
-                   host.get("cpus")), ""] + (head or ["- (no figures)"]) + \
-        ["", "Full report: results/REPORT.md (regenerated by `make bench`)."]
+                   host.get("cpus"), kver.split()[0]), ""] + \
+        (short or ["- (no figures)"]) + \
+        ["", "(k/n in noise): k of the n ratios behind a range have "
+         "overlapping boot-to-boot spreads. Full report: results/REPORT.md "
+         "(regenerated by `make bench`)."]
     with open(os.path.join(d, "summary.md"), "w") as f:
         f.write("\n".join(summary) + "\n")
 
     md = [f"# Stock Linux {kver} against the IOVA rework: benchmark report",
           "", "Written by `make bench` (mk/bench_report.py) from "
           "build/bench/results.json; nothing in it is typed by hand.", ""]
-    md += ["## Headline", ""] + (head or ["- (no figures)"]) + [""]
+    md += ["## Headline", ""] + (short or ["- (no figures)"]) + [""]
+    if head:
+        md += ["### More figures (ratios stock/ours unless a line says "
+               "otherwise)", ""] + head + [""]
     md += run_section(parts, host, harness, guests, devbench)
     md += harness_table(harness)
     md += shared_lock_table(harness)
