@@ -7,13 +7,18 @@ guarantees reads the same in the README, the Documentation page, the
 kernel-parameters entry and the cover letter. One "ok"/"not ok" line per
 check, as lint prints them; exit status 1 when one fails.
 
-  doccheck.py TOP"""
+  doccheck.py TOP KSRC
+
+KSRC is the patched kernel tree (make tree), whose kernel-parameters.txt
+and iommu.c are what the series makes of them, applied in order."""
 
 import os
 import re
 import sys
 
-TOP = sys.argv[1] if len(sys.argv) > 1 else "."
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
+TOP, KSRC = sys.argv[1:3]
 results = []
 
 
@@ -32,20 +37,21 @@ def check(name, problems):
         print(f"ok - {name}")
 
 
-def added(patch):
-    """The lines a patch adds, without their "+"."""
-    return "\n".join(l[1:] for l in read(patch).splitlines()
-                     if l.startswith("+") and not l.startswith("+++"))
+def read_ksrc(path):
+    try:
+        with open(os.path.join(KSRC, path)) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
-PATCHES = [os.path.join("patches", p)
-           for p in sorted(os.listdir(os.path.join(TOP, "patches")))
-           if p.endswith(".patch")]
 readme = read("README.md")
-# What the patches add to kernel-parameters.txt, and all they add.
-params = "\n".join(added(p) for p in PATCHES
-                   if "kernel-parameters.txt" in read(p))
-patched = "\n".join(added(p) for p in PATCHES)
+params = read_ksrc("Documentation/admin-guide/kernel-parameters.txt")
+iommu_c = read_ksrc("drivers/iommu/iommu.c")
+if not params or not iommu_c:
+    check(f"{KSRC}: the patched tree (make tree)", ["not found"])
+    sys.exit(1)
+rst = read("Documentation/core-api/dma-iommu-invalidation.rst")
 batch_c = read("drivers/iommu/iotlb-batch.c")
 iova_c = read("drivers/iommu/iova.c")
 
@@ -91,6 +97,13 @@ for short, field in FIELD.items():
             why.append(f"kernel-parameters range {f.groups() if f else None}, code [{lo}, {hi}]")
         if not d or int(d.group(1)) != default:
             why.append(f"kernel-parameters default {d.group(1) if d else None}, code {default}")
+    t = re.search(r"^``" + re.escape(name) + r"``\s+(\d+)\s+(\d+) - (\d+)\s",
+                  rst, re.M)
+    if not t:
+        why.append("no row in the switch table of dma-iommu-invalidation.rst")
+    elif tuple(int(v) for v in t.groups()) != (default, lo, hi):
+        why.append(f"dma-iommu-invalidation.rst: default {t.group(1)}, range "
+                   f"{t.group(2)} - {t.group(3)}; code {default}, {lo} - {hi}")
     row = readme_row(name)
     if not row:
         why.append("no README row")
@@ -101,7 +114,9 @@ for short, field in FIELD.items():
         if row[1].strip("`") != str(default):
             why.append(f"README default '{row[1]}', code {default}")
     check(f"{name}: range {lo}..{hi}, default {default} in code, "
-          "kernel-parameters and README", why)
+          "kernel-parameters, dma-iommu-invalidation.rst and README", why)
+    if short == "timeout":
+        timeout = default
 
 # --- on/off switches -------------------------------------------------------
 SWITCHES = (
@@ -116,9 +131,12 @@ for name, m in SWITCHES:
         if not re.search(r"module_param_cb\(" + name.split(".")[1] + ",", iova_c):
             why.append("no module_param_cb() in iova.c")
     else:
-        default = "0"
-        if not re.search(r'early_param\("' + re.escape(name) + '"', patched):
-            why.append("no early_param() in the patches")
+        d = re.search(r"static bool iommu_dma_safedefer __read_mostly"
+                      r"(?: = (\w+))?;", iommu_c)
+        default = {None: "0", "false": "0", "true": "1"}.get(
+            d.group(1)) if d else None
+        if not re.search(r'early_param\("' + re.escape(name) + '"', iommu_c):
+            why.append("no early_param() in iommu.c")
     e = param_entry(name)
     if not e:
         why.append("no kernel-parameters entry")
@@ -169,6 +187,21 @@ def ascii_table(text):
     return [(norm(r[0]), r[1]) for r in rows], norm("\n".join(notes))
 
 
+def ascii_header(text):
+    """The mode columns of the drawn table: the two lines after the blank
+    one below its title, words joined by the column they start in
+    ("safe" + "deferred", "pass-" + "through")."""
+    lines = text[text.index(START):].splitlines()
+    i = next(k for k in range(1, len(lines)) if not lines[k].strip())
+    i = next(k for k in range(i, len(lines)) if lines[k].strip())
+    indent = min(len(l) - len(l.lstrip()) for l in lines[i:i + 2])
+    cols = {}
+    for line in lines[i:i + 2]:
+        for m in re.finditer(r"\S+", line[indent:]):
+            cols[m.start()] = (cols.get(m.start(), "") + " " + m.group(0))
+    return [re.sub(r"- ", "", cols[c].strip()) for c in sorted(cols)]
+
+
 def readme_table():
     a = readme.index(START)
     b = readme.index(END, a) + len(END)
@@ -180,6 +213,12 @@ def readme_table():
     return rows, norm(block[n.start():]) if n else ""
 
 
+def readme_header():
+    a = readme.rindex("\n", 0, readme.index(START)) + 1
+    line = readme[a:readme.index("\n", a)]
+    return [c.strip() for c in line.strip(" |").split("|")][1:]
+
+
 docs = {
     "Documentation/core-api/dma-iommu-invalidation.rst":
         read("Documentation/core-api/dma-iommu-invalidation.rst"),
@@ -187,6 +226,9 @@ docs = {
     "patches/cover-letter.txt": read("patches/cover-letter.txt"),
 }
 ref_rows, ref_notes = readme_table()
+ref_head = readme_header()
+if ref_head != ["strict", "safe deferred", "lazy", "passthrough"]:
+    check("README: the guarantee table's columns", [f"{ref_head}"])
 if len(ref_rows) != 4 or not ref_notes:
     check("README: the guarantee table and its notes", ["not found"])
 for where, text in docs.items():
@@ -195,6 +237,9 @@ for where, text in docs.items():
         why.append("no guarantee table")
     else:
         rows, notes = ascii_table(text)
+        head = ascii_header(text)
+        if head != ref_head:
+            why.append(f"columns {head} != README's {ref_head}")
         if rows != ref_rows:
             why.append(f"rows {rows} != README's {ref_rows}")
         if notes != ref_notes:
@@ -203,5 +248,15 @@ for where, text in docs.items():
             why.append(f"notes differ from README's at ...{notes[max(0, k - 40):k + 40]}... "
                        f"/ ...{ref_notes[max(0, k - 40):k + 40]}...")
     check(f"guarantee table: {where} reads as the README's", why)
+
+# Every "default N ms" the documents give is iommu.batch_timeout's.
+why = []
+for where, text in [("README.md", readme), ("dma-iommu-invalidation.rst", rst),
+                    ("kernel-parameters.txt", params),
+                    ("patches/cover-letter.txt", read("patches/cover-letter.txt"))]:
+    for m in re.finditer(r"default\s+(\d+)\s*ms", text):
+        if int(m.group(1)) != timeout:
+            why.append(f"{where}: '{m.group(0)}', code {timeout} ms")
+check(f"every 'default N ms' is iommu.batch_timeout's {timeout} ms", why)
 
 sys.exit(1 if any(p for _, p in results) else 0)

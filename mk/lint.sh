@@ -40,7 +40,7 @@ done
 # invalidation mode guarantees, the same in every document that has it.
 step "lint: the documents against the code (mk/doccheck.py)"
 rc=0
-out=$(python3 "$TOP/mk/doccheck.py" "$TOP" 2>&1) || rc=$?
+out=$(python3 "$TOP/mk/doccheck.py" "$TOP" "$KSRC" 2>&1) || rc=$?
 bad=0
 while IFS= read -r line; do
 	case $line in
