@@ -65,8 +65,10 @@ bad=
 # What the report says about each part: the commands as run, in order.
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
+tree_id() { bash "$TOP/mk/tree-id.sh" "$TOP"; }
 start=$(now)
 load_start=$(load1)
+tree_start=$(tree_id)
 # cmd PART COMMAND...: record a command of PART.
 cmd() {
 	local p=$1
@@ -131,6 +133,8 @@ for a in $arches; do
 	fi
 	for g in $granules; do
 		step "bench: $a guests, granule $g"
+		# No table of an earlier granule or run may stand for this one.
+		rm -f "$RESULTS/compare-$a.json" "$RESULTS/compare-$a.txt"
 		cmd allocator "BENCH_SECONDS=$BENCH_SECONDS BENCH_ROUNDS=$BENCH_ROUNDS" \
 			"BENCH_THREADS=${BENCH_THREADS:-1,2} BENCH_GRANULE=$g" \
 			"COMPARE_ICOUNT=${COMPARE_ICOUNT:-3}" \
@@ -150,44 +154,66 @@ done
 
 # The longest IRQs-off section of a flush, stock lazy against safe mode:
 # exact instruction counts from single-stepping (mk/guest/irqsoff.sh).
-rm -f "$OUTB"/irqsoff-*.json "$OUTB"/irqsoff-*.txt
+# Only the granules measured now are reported.
 for a in ${BENCH_IRQSOFF_ARCHES:-x86_64}; do
 	[ "$a" != none ] || continue
 	case " $arches " in *" $a "*) ;; *) continue ;; esac
 	step "bench: $a guests, longest IRQs-off section of a flush"
-	cmd allocator "IRQSOFF_GRANULES=\"${IRQSOFF_GRANULES:-1 16}\"" \
+	ig=${IRQSOFF_GRANULES:-1 16}
+	for g in $ig; do
+		rm -f "$RESULTS/irqsoff-$a-g$g.json" "$RESULTS/irqsoff-$a-g$g.txt"
+	done
+	cmd allocator "IRQSOFF_GRANULES=\"$ig\"" \
 		"IRQSOFF_FLUSHES=${IRQSOFF_FLUSHES:-3}" \
 		"IRQSOFF_BUDGET=${IRQSOFF_BUDGET:-150} bash mk/guest/irqsoff.sh $a"
-	bash "$TOP/mk/guest/irqsoff.sh" "$a" || bad="$bad $a-irqsoff"
-	for f in "$RESULTS"/irqsoff-"$a"-g*.json; do
+	IRQSOFF_GRANULES=$ig bash "$TOP/mk/guest/irqsoff.sh" "$a" ||
+		bad="$bad $a-irqsoff"
+	for g in $ig; do
+		f=$RESULTS/irqsoff-$a-g$g.json
 		[ ! -s "$f" ] || cp "$f" "$OUTB/"
 	done
 done
 
-# The stale IOTLB attack runs of the last boot selftests (make check).
-rm -f "$OUTB"/attack-*.json
+# The stale IOTLB attack runs of the last boot selftests (make check),
+# with the tree each ran on (attack-*.tree); the report shows them as
+# this run's only where that tree's code is this run's.
+rm -f "$OUTB"/attack-*.json "$OUTB"/attack-*.tree
 for f in "$RESULTS"/attack-*.json; do
 	if [ -s "$f" ]; then
 		cp "$f" "$OUTB/"
+		[ ! -f "${f%.json}.tree" ] || cp "${f%.json}.tree" "$OUTB/"
 	fi
 done
 
 step "bench: report"
 [ -z "$(ls "$OUTB"/attack-*.json 2>/dev/null)" ] ||
 	cmd "${parts%% *}" "# stale IOTLB attack: build/results/attack-*.json of the last make check"
+# Whether each part passed: what failed, and whether the tree changed
+# while it ran (then its figures are of no one commit).
+tree_end=$(tree_id)
 for p in $parts; do
+	failed=
+	for b in $bad; do
+		case $p:$b in
+		devices:*-devices) failed="$failed $b" ;;
+		allocator:*-devices) ;;
+		allocator:*) failed="$failed $b" ;;
+		esac
+	done
+	[ "$tree_start" = "$tree_end" ] ||
+		failed="$failed tree-changed($tree_start->$tree_end)"
 M_START=$start M_END=$(now) M_LOAD_START=$load_start M_LOAD_END=$(load1) \
+M_TREE=$tree_start M_FAILED=$failed \
 python3 - "$OUTB/meta-$p.json" "$TOP" "$BUILD/KERNEL_VERSION" <<'PY'
-import json, os, subprocess, sys
+import json, os, sys
 out, top, kfile = sys.argv[1:4]
 e = os.environ
-commit = subprocess.run(["git", "-C", top, "describe", "--always", "--dirty"],
-                        capture_output=True, text=True).stdout.strip()
 json.dump({
     "start": e["M_START"], "end": e["M_END"],
     "load_start": e["M_LOAD_START"], "load_end": e["M_LOAD_END"],
     "kernel": open(kfile).read().strip() if os.path.exists(kfile) else None,
-    "commit": commit or "unknown",
+    "commit": e["M_TREE"],
+    "failed": e["M_FAILED"].split(),
     "environment": " ".join(sorted(
         f"{k}={v}" for k, v in e.items()
         if k.split("_")[0] in ("BENCH", "GUEST", "COMPARE", "DEVBENCH"))),

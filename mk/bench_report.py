@@ -144,10 +144,21 @@ def harness_plots(d, harness, plots):
         plots.append(os.path.basename(png))
 
 
-def load_attack(d):
-    """The stale IOTLB attack runs (attack-*.json, one JSON line each)."""
-    runs = []
+def load_attack(d, top):
+    """The stale IOTLB attack runs (attack-*.json, one JSON line each) of
+    make check runs whose tree (attack-*.tree) had @top's code; and the
+    names of the files left out, with why."""
+    runs, left = [], []
     for p in sorted(glob.glob(os.path.join(d, "attack-*.json"))):
+        try:
+            with open(p[:-len(".json")] + ".tree") as f:
+                tree = f.read().strip()
+        except OSError:
+            tree = ""
+        why = code_differs(top, tree)
+        if why:
+            left.append(f"{os.path.basename(p)}: {why}")
+            continue
         with open(p) as f:
             for line in f:
                 line = line.strip()
@@ -156,7 +167,7 @@ def load_attack(d):
                         runs.append(json.loads(line))
                     except ValueError:
                         pass
-    return runs
+    return runs, left
 
 
 def attack_cell(r):
@@ -314,6 +325,8 @@ def host_info():
 # the harness, the UML benchmark, the dma_map_benchmark guests and the
 # IRQs-off measure; "devices" the NVMe and NIC workloads.
 PARTS = ("allocator", "devices")
+# The architectures a published report covers.
+ARCHES = ("x86_64", "arm64")
 
 # What the parts measure: the kernel code, patches and tests, and the
 # scripts that build and boot them. Text, the published copy and the
@@ -321,7 +334,8 @@ PARTS = ("allocator", "devices")
 # commands each part records as run, mk/series.sh) may change between
 # two parts of one report.
 MEASURED = ("drivers", "include", "tools", "Kconfig", "Makefile",
-            "patches/*.patch", "mk/guest", "mk/lib.sh", "mk/tree.sh",
+            "patches/series", "patches/*.patch", "mk/guest",
+            ":(exclude)mk/guest/selftests.sh", "mk/lib.sh", "mk/tree.sh",
             "mk/deps.sh", "mk/harness.sh", "mk/kunit.sh", "mk/kunit-bench.sh")
 
 
@@ -337,7 +351,8 @@ def load_meta(d):
     """What mk/bench.sh recorded for each part it ran: dates, load,
     commit, environment (meta-PART.json) and commands (commands-PART.txt).
     A directory written before the parts were recorded apart holds one
-    meta.json and commands.txt, for the parts its BENCH_ONLY named."""
+    meta.json and commands.txt; one of a BENCH_ONLY=devices run counts as
+    the devices part."""
     parts = {}
     for p in PARTS:
         m = load(os.path.join(d, f"meta-{p}.json"))
@@ -345,33 +360,65 @@ def load_meta(d):
             m["commands"] = read_lines(os.path.join(d, f"commands-{p}.txt"))
             parts[p] = m
     old = load(os.path.join(d, "meta.json"))
-    if old:
+    env = dict(v.split("=", 1) for v in
+               ((old or {}).get("environment") or "").split() if "=" in v)
+    if old and env.get("BENCH_ONLY") == "devices" and "devices" not in parts:
+        # That script copied an architecture's table only when its
+        # workloads passed, and recorded the commit when it ended.
         old["commands"] = read_lines(os.path.join(d, "commands.txt"))
-        env = (old.get("environment") or "").split()
-        ran = [p for p in PARTS if f"BENCH_ONLY={p}" in env] or PARTS
-        for p in ran:
-            parts.setdefault(p, old)
+        old["failed"] = [
+            f"{a}-devices" for a in
+            env.get("BENCH_ARCHES", "x86_64 arm64").split()
+            if not os.path.exists(os.path.join(d, f"devbench-{a}.json"))]
+        parts["devices"] = old
     return parts
 
 
-def unpublishable(parts, top):
-    """Why the parts in @parts are not one run of the code at @top's HEAD
-    (a list of reasons; empty when they are): every part must have run,
-    on a clean tree, at a commit whose measured files are HEAD's."""
+def code_differs(top, tree):
+    """Why the code measured at @tree (a tree_id of mk/bench.sh) is not
+    @top's as it is now, or None when it is."""
+    if not tree or tree == "unknown":
+        return "no record of the tree it ran on"
+    if tree.endswith("-dirty") or tree.endswith("-untracked"):
+        return f"it ran on a modified tree ({tree})"
+    r = subprocess.run(["git", "-C", top, "diff", "--quiet", tree, "--",
+                        *MEASURED], capture_output=True)
+    if r.returncode == 1:
+        return f"it measured {tree}, whose code is not this tree's"
+    if r.returncode:
+        return f"{tree} is not a commit of this repository"
+    r = subprocess.run(["git", "-C", top, "ls-files", "-o",
+                        "--exclude-standard", "--", "drivers", "include",
+                        "tools", "Documentation"],
+                       capture_output=True, text=True)
+    if r.stdout.strip():
+        return "this tree has untracked files that make tree would use"
+    return None
+
+
+def unpublishable(parts, top, guests, devbench):
+    """Why the parts in @parts are not one run of the code at @top (a list
+    of reasons; empty when they are): every part must have run, passed,
+    on both architectures, on a clean tree whose measured files are
+    @top's."""
     why = []
     for p in PARTS:
         m = parts.get(p)
-        c = (m or {}).get("commit") or ""
         if not m:
             why.append(f"the {p} part has not run")
-        elif not c or c == "unknown" or c.endswith("-dirty"):
-            why.append(f"the {p} part ran on a modified tree ({c or '?'})")
-        else:
-            r = subprocess.run(["git", "-C", top, "diff", "--quiet", c,
-                                "--", *MEASURED])
-            if r.returncode:
-                why.append(f"the {p} part measured {c}, whose code is not "
-                           "this tree's")
+            continue
+        if "failed" not in m:
+            why.append(f"the {p} part did not record whether it passed")
+        elif m["failed"]:
+            why.append(f"the {p} part failed: {' '.join(m['failed'])}")
+        w = code_differs(top, m.get("commit"))
+        if w:
+            why.append(f"the {p} part: {w}")
+    for p, have in (("allocator", {g.get("arch") for g in guests.values()}),
+                    ("devices", set(devbench))):
+        missing = sorted(set(ARCHES) - have)
+        if missing:
+            why.append(f"the {p} part has no {' and '.join(missing)} figures")
     return why
 
 
@@ -886,6 +933,7 @@ def main():
 
     parts = load_meta(d)
     host = host_info()
+    attack, attack_left = load_attack(d, args.top)
     results = {
         "host": host,
         "run": parts,
@@ -893,7 +941,8 @@ def main():
         "kunit_bench": kbench,
         "guests": guests,
         "plots": plots + [p for v in devplots.values() for p in v],
-        "attack": load_attack(d),
+        "attack": attack,
+        "attack_left_out": attack_left,
         "devices": devbench,
     }
     # Flat figures other tools quote ("ours.X" / "stock.X").
@@ -994,12 +1043,16 @@ def main():
         md += table
     elif os.path.exists(os.path.join(d, "attack.md")):
         os.remove(os.path.join(d, "attack.md"))
+    if attack_left:
+        md += ["Stale IOTLB attack runs left out of this report, since they "
+               "are not of its code:", ""] + \
+            [f"- {w}" for w in attack_left] + [""]
     if plots:
         md += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     with open(os.path.join(d, "REPORT.md"), "w") as f:
         f.write("\n".join(md))
     if args.publish:
-        why = unpublishable(parts, args.top)
+        why = unpublishable(parts, args.top, guests, devbench)
         if why:
             sys.stderr.write("not published: " + "; ".join(why) + "\n")
             sys.exit(3)

@@ -100,6 +100,8 @@ if [ "$GUEST_ATS" = 1 ]; then
 fi
 mkdir -p "$RESULTS"
 : > "$attack"
+# The tree these runs test, for the report that shows them (make bench).
+bash "$TOP/mk/tree-id.sh" "$TOP" > "${attack%.json}.tree"
 : > "$devjson"
 [ "$GUEST_ATS" != 1 ] || : > "$atsjson"
 
