@@ -23,7 +23,8 @@
 # it), BENCH_ONLY=devices or BENCH_ONLY=allocator (one part of the run
 # and the report: the device workloads, or everything else; what the other
 # part left in build/bench stays and is reported again with its own dates
-# and commit), BENCH_PUBLISH=1 (copy the report, its JSON and plots to
+# and commit; BENCH_ONLY=report: only the report, from what is there),
+# BENCH_PUBLISH=1 (copy the report, its JSON and plots to
 # results/ and rewrite README.md's headline from them, for a commit; not
 # done when a part failed, nor unless both parts, in one run or two,
 # measured this tree's code on a clean tree: mk/bench_report.py).
@@ -39,7 +40,8 @@ case "$only" in
 "") parts="allocator devices"
 	[ "${BENCH_DEVICES:-1}" != 0 ] || parts=allocator ;;
 devices | allocator) parts=$only ;;
-*) die "BENCH_ONLY=$only: 'devices' or 'allocator'" ;;
+report) parts= ;;
+*) die "BENCH_ONLY=$only: 'devices', 'allocator' or 'report'" ;;
 esac
 # No table, plot or record of a part that runs now may be left from an
 # earlier run; the other part's stay.
@@ -107,7 +109,9 @@ if [ "$only" = allocator ]; then
 	BENCH_DEVICES=0
 fi
 
-if [ "$only" != devices ]; then
+[ "$only" != report ] || arches=
+
+if [ -z "$only" ] || [ "$only" = allocator ]; then
 	step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
 	hargs=
 	[ -z "$BENCH_QUICK" ] || hargs=--quick
@@ -186,7 +190,7 @@ for f in "$RESULTS"/attack-*.json; do
 done
 
 step "bench: report"
-[ -z "$(ls "$OUTB"/attack-*.json 2>/dev/null)" ] ||
+[ -z "$parts" ] || [ -z "$(ls "$OUTB"/attack-*.json 2>/dev/null)" ] ||
 	cmd "${parts%% *}" "# stale IOTLB attack: build/results/attack-*.json of the last make check"
 # Whether each part passed: what failed, and whether the tree changed
 # while it ran (then its figures are of no one commit).
