@@ -329,13 +329,15 @@ PARTS = ("allocator", "devices")
 ARCHES = ("x86_64", "arm64")
 
 # What the parts measure: the kernel code, patches and tests, and the
-# scripts that build and boot them. Text, the published copy and the
+# scripts that build and boot them (not those of make check's boots and
+# of the Debian guest). Text, the published copy and the
 # scripts that only report or package (this one, mk/bench.sh, whose
 # commands each part records as run, mk/series.sh) may change between
 # two parts of one report.
 MEASURED = ("drivers", "include", "tools", "Kconfig", "Makefile",
             "patches/series", "patches/*.patch", "mk/guest",
-            ":(exclude)mk/guest/selftests.sh", "mk/lib.sh", "mk/tree.sh",
+            ":(exclude)mk/guest/selftests.sh", ":(exclude)mk/guest/debian*",
+            "mk/lib.sh", "mk/tree.sh",
             "mk/deps.sh", "mk/harness.sh", "mk/kunit.sh", "mk/kunit-bench.sh")
 
 

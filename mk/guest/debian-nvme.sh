@@ -11,7 +11,8 @@
 #   nvme.txt        the disk, its PCI device and IOMMU group type
 #   fio.txt         fio's report (4 KiB random and 1 MiB sequential jobs,
 #                   reads and writes, O_DIRECT, libaio)
-#   perf-stat.txt   perf stat -e 'iova:*,iotlb_batch:*' -a for SECONDS
+#   perf-stat.txt   perf stat -e 'iova:*,iotlb_batch:*' -a for SECONDS,
+#                   and iova:iova_lock apart for the tree and the depot
 #   stackcount.txt  stackcount-bpfcc -K of the unmap path for SECONDS
 #
 #   debian-nvme.sh [SECONDS]
@@ -39,7 +40,9 @@ command -v fio > /dev/null || { echo "no fio in the root filesystem"; exit 1; }
 
 # fio for as long as the tools watch, and the ~30 s bcc takes to compile its
 # program under TCG: two jobs of each pattern, each in a region of its own.
-runtime=$((SECS * 2 + 90))
+# fio runs until the tools are done: stackcount compiles its BPF program
+# first, which takes minutes under TCG.
+runtime=1800
 fio --name=rand4k --filename="/dev/$nvme" --direct=1 --ioengine=libaio \
 	--rw=randrw --bs=4k --iodepth=16 --numjobs=2 --size=64m \
 	--offset_increment=64m --time_based --runtime="$runtime" \
@@ -60,7 +63,9 @@ run() {
 	echo "### $name: $(($(date +%s) - t0))s"
 }
 
-run perf-stat perf stat -e 'iova:*,iotlb_batch:*' -a sleep "$SECS"
+run perf-stat perf stat -e 'iova:*,iotlb_batch:*' \
+	-e iova:iova_lock --filter 'lock == 0' \
+	-e iova:iova_lock --filter 'lock == 1' -a sleep "$SECS"
 
 syms=
 for f in iommu_dma_unmap_page iommu_dma_unmap_sg __iommu_unmap; do
@@ -68,12 +73,25 @@ for f in iommu_dma_unmap_page iommu_dma_unmap_sg __iommu_unmap; do
 done
 if [ -n "$syms" ]; then
 	run stackcount stackcount-bpfcc -K -r -D "$SECS" "^($syms)\$"
+	# A stack of the unmap path has a line naming one of its functions.
+	if ! grep -Eq "^ *($syms)\$" "$OUT/stackcount.txt"; then
+		echo "### stackcount: no unmap seen while fio ran"
+		rc=1
+	fi
 else
 	echo "### stackcount: none of the unmap functions is a symbol"
 	rc=1
 fi
 
-wait "$fio_pid" || { echo "### fio failed"; rc=1; }
+kill -INT "$fio_pid" 2>/dev/null
+wait "$fio_pid"
+# Stopped by the signal, fio still reports every job; each must have had
+# no error.
+jobs=$(grep -c 'groupid=' "$OUT/fio.txt")
+if [ "$jobs" != 3 ] || [ "$(grep -c 'err= 0:' "$OUT/fio.txt")" != "$jobs" ]; then
+	echo "### fio failed"
+	rc=1
+fi
 echo "### fio:"
 cat "$OUT/fio.txt"
 exit $rc
