@@ -7,8 +7,9 @@
 # versions, machine, date), results.json, summary.md (the headline, which
 # the cover letter quotes) and PNG plots (gnuplot).
 #
-# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES (x86_64:
-# "1 16 64", arm64: "1 16"), BENCH_SECONDS (3), BENCH_THREADS ("1,2"),
+# Environment: BENCH_ARCHES ("x86_64 arm64"), BENCH_GRANULES ("1": the
+# pages of each dma_map_benchmark mapping; "1 16 64" adds the multi-page
+# sweep, about 40 minutes per granule and architecture), BENCH_SECONDS (3), BENCH_THREADS ("1,2"),
 # BENCH_ROUNDS (2: boots of each kernel and mode, stock and ours taking
 # turns to go first), BENCH_QUICK=1 (short harness run), KBENCH_RUNS (7:
 # runs of each UML kernel of mk/kunit-bench.sh), COMPARE_ICOUNT
@@ -130,12 +131,7 @@ fi
 export BENCH_SECONDS=${BENCH_SECONDS:-3}
 export BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 for a in $arches; do
-	granules=$BENCH_GRANULES
-	if [ -z "$granules" ]; then
-		granules="1 16"
-		[ "$a" = x86_64 ] && granules="1 16 64"
-	fi
-	for g in $granules; do
+	for g in ${BENCH_GRANULES:-1}; do
 		step "bench: $a guests, granule $g"
 		# No table of an earlier granule or run may stand for this one.
 		rm -f "$RESULTS/compare-$a.json" "$RESULTS/compare-$a.txt"
@@ -163,7 +159,7 @@ for a in ${BENCH_IRQSOFF_ARCHES:-x86_64}; do
 	[ "$a" != none ] || continue
 	case " $arches " in *" $a "*) ;; *) continue ;; esac
 	step "bench: $a guests, longest IRQs-off section of a flush"
-	ig=${IRQSOFF_GRANULES:-1 16}
+	ig=${IRQSOFF_GRANULES:-1}
 	for g in $ig; do
 		rm -f "$RESULTS/irqsoff-$a-g$g.json" "$RESULTS/irqsoff-$a-g$g.txt"
 	done
