@@ -55,10 +55,7 @@ for p in $parts; do
 			"$OUTB"/kunit-bench.json "$OUTB"/irqsoff-*.json \
 			"$OUTB"/irqsoff-*.txt ;;
 	devices)
-		# meta.json, commands.txt: one record for every part, as
-		# written before the parts were recorded apart.
-		rm -f "$OUTB"/devbench-*.json "$OUTB"/devbench-*.md \
-			"$OUTB"/meta.json "$OUTB"/commands.txt ;;
+		rm -f "$OUTB"/devbench-*.json "$OUTB"/devbench-*.md ;;
 	esac
 done
 rm -f "$OUTB"/*.png "$OUTB"/*.dat "$OUTB"/REPORT.md "$OUTB"/summary.md
@@ -99,20 +96,20 @@ devbench() {
 	fi
 }
 
-if [ "$only" = devices ]; then
-	for a in $arches; do
-		devbench "$a"
-	done
+# has PART: whether this run measures PART.
+has() { case " $parts " in *" $1 "*) ;; *) return 1 ;; esac; }
+has devices || BENCH_DEVICES=0
+# Without the allocator part no guest boots but the device workloads'.
+if ! has allocator; then
+	if has devices; then
+		for a in $arches; do
+			devbench "$a"
+		done
+	fi
 	arches=
 fi
 
-if [ "$only" = allocator ]; then
-	BENCH_DEVICES=0
-fi
-
-[ "$only" != report ] || arches=
-
-if [ -z "$only" ] || [ "$only" = allocator ]; then
+if has allocator; then
 	step "bench: userspace harness, stock vs ours ($(nproc) CPUs)"
 	hargs=
 	[ -z "$BENCH_QUICK" ] || hargs=--quick

@@ -351,28 +351,13 @@ def read_lines(path):
 
 def load_meta(d):
     """What mk/bench.sh recorded for each part it ran: dates, load,
-    commit, environment (meta-PART.json) and commands (commands-PART.txt).
-    A directory written before the parts were recorded apart holds one
-    meta.json and commands.txt; one of a BENCH_ONLY=devices run counts as
-    the devices part."""
+    commit, environment (meta-PART.json) and commands (commands-PART.txt)."""
     parts = {}
     for p in PARTS:
         m = load(os.path.join(d, f"meta-{p}.json"))
         if m:
             m["commands"] = read_lines(os.path.join(d, f"commands-{p}.txt"))
             parts[p] = m
-    old = load(os.path.join(d, "meta.json"))
-    env = dict(v.split("=", 1) for v in
-               ((old or {}).get("environment") or "").split() if "=" in v)
-    if old and env.get("BENCH_ONLY") == "devices" and "devices" not in parts:
-        # That script copied an architecture's table only when its
-        # workloads passed, and recorded the commit when it ended.
-        old["commands"] = read_lines(os.path.join(d, "commands.txt"))
-        old["failed"] = [
-            f"{a}-devices" for a in
-            env.get("BENCH_ARCHES", "x86_64 arm64").split()
-            if not os.path.exists(os.path.join(d, f"devbench-{a}.json"))]
-        parts["devices"] = old
     return parts
 
 
@@ -389,11 +374,9 @@ def code_differs(top, tree):
         return f"it measured {tree}, whose code is not this tree's"
     if r.returncode:
         return f"{tree} is not a commit of this repository"
-    r = subprocess.run(["git", "-C", top, "ls-files", "-o",
-                        "--exclude-standard", "--", "drivers", "include",
-                        "tools", "Documentation"],
+    r = subprocess.run(["bash", os.path.join(top, "mk", "tree-id.sh"), top],
                        capture_output=True, text=True)
-    if r.stdout.strip():
+    if r.stdout.strip().endswith("-untracked"):
         return "this tree has untracked files that make tree would use"
     return None
 
@@ -697,39 +680,6 @@ def dev_span(doc, prefixes, what):
     return ", ".join(out)
 
 
-def device_headline(devbench):
-    """What the NVMe and NIC workloads say, per architecture: instructions
-    per KiB moved (exact under -icount), ours against stock and safe
-    deferred against lazy; IOTLB invalidations per GB, safe against lazy."""
-    lines = []
-    for arch, doc in sorted(devbench.items()):
-        tag = f"{arch} guest ({DEV_IOMMU.get(arch, 'IOMMU')}), NVMe and NICs"
-        boots = doc.get("icount_rounds") or 0
-        spans = [(f"{m}", dev_span(doc, [f"ours_stock/{m}"], "instr"))
-                 for m in ("strict", "lazy")]
-        spans = [f"{m}: {v}" for m, v in spans if v]
-        if spans:
-            lines.append(f"- {tag}: guest instructions per KiB moved "
-                         f"(sockperf: per transaction), ours/stock, median "
-                         f"of {boots} -icount boots; " + "; ".join(spans))
-        v = dev_span(doc, ["safe_lazy"], "instr")
-        if v:
-            lines.append(f"- {tag}: safe deferred against ours' lazy mode, "
-                         f"instructions: {v}")
-        v = dev_span(doc, ["ours_stock/safedefer"], "instr")
-        if v:
-            lines.append(f"- {tag}: safe deferred against stock's default "
-                         f"mode ({doc.get('stock_default') or '?'}), "
-                         f"instructions: {v}")
-        v = dev_span(doc, ["safe_lazy"], "iotlb")
-        if v:
-            lines.append(f"- {tag}: safe deferred against ours' lazy mode, "
-                         f"IOTLB invalidations per GB (sockperf: per 1000 "
-                         f"transactions), median of {doc.get('rounds')} "
-                         f"boots: {v}")
-    return lines
-
-
 # The columns of the cost table: (label, flavour, mode).
 COST_COLUMNS = (("stock strict", "stock", "strict"),
                 ("stock lazy", "stock", "lazy"),
@@ -1000,8 +950,7 @@ def main():
     kver = next((m["kernel"] for m in parts.values() if m.get("kernel")),
                 None) or next((g.get("kernel") for g in guests.values()
                                if g.get("kernel")), "6.12")
-    head = headline(harness, guests, results["cost"], results["irqsoff"]) + \
-        device_headline(devbench)
+    head = headline(harness, guests, results["cost"], results["irqsoff"])
     short = short_headline(harness, guests, results["cost"],
                            results["irqsoff"], devbench)
     ends = [m["end"] for m in parts.values() if m.get("end")]
