@@ -36,7 +36,8 @@
 # port of its own (QEMU gives a virtio device ATS only there), so that the
 # kernel also sends device-TLB invalidations; with GUEST_TRACE=1 they are
 # counted as class "devtlb" beside the IOTLB ones, and a traced boot that
-# counts none fails.
+# counts none fails. GUEST_GDB=PORT serves QEMU's gdbstub on
+# 127.0.0.1:PORT (mk/guest/steptrace.sh steps the guest through it).
 set -e
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -202,6 +203,7 @@ timeout -k 10 "$GUEST_TIMEOUT" $QEMU "${accel[@]}" "${machine[@]}" -device edu \
 	"${devices[@]}" -smp "${GUEST_SMP:-2}" -m "$mem" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=$console $archparams $params" "${trace[@]}" \
+	${GUEST_GDB:+-gdb tcp:127.0.0.1:$GUEST_GDB} \
 	< /dev/null > "$log" 2>&1
 qrc=$?
 set -e

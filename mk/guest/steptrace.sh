@@ -10,14 +10,21 @@
 #
 #   mk/guest/steptrace.sh [FUNCTION]      (default iommu_dma_unmap_page)
 #
-# Environment: STEP_MODES ("strict lazy safedefer"; a stock kernel ignores
-# iommu.safedefer=1, so ours in that mode is set against stock's lazy
-# mode), STEP_SAMPLES (6 calls per kernel and mode), STEP_SKIP (300 calls
-# let by before each traced one, see steptrace.py), BENCH_GRANULE (1),
-# STEP_PORT (1241, the gdbstub's TCP port), GUEST_ARCH (x86_64 or arm64,
-# as make's ARCH=). Uses the guest kernels
-# and initramfs that mk/guest/compare.sh builds. Writes
-# build/results/steptrace-ARCH-FUNCTION.txt.
+# Environment: STEP_WORKLOAD (dma_map_bench, the default: the guest runs
+# dma_map_benchmark on QEMU's edu device; or a workload of
+# selftests/iova/devices.sh on the devices of mk/guest/boot.sh: net (iperf3
+# and sockperf between the NICs), fio-4k or fio-large (the NVMe disk), with
+# one vCPU and, on x86_64, ATS on the NICs, as mk/guest/devbench.sh's
+# -icount boots have them; the calls are stepped STEP_SETTLE (40) seconds
+# after the workload started; STEP_ATS=0 takes ATS off), STEP_MODES
+# ("strict lazy safedefer"; a stock kernel ignores iommu.safedefer=1, so
+# ours in that mode is set against stock's lazy mode), STEP_SAMPLES (6
+# calls per kernel and mode), STEP_SKIP (300 calls let by before each
+# traced one, see steptrace.py), BENCH_GRANULE (1), STEP_PORT (1241, the
+# gdbstub's TCP port), GUEST_ARCH (x86_64 or arm64, as make's ARCH=). Uses
+# the guest kernels and initramfs that mk/guest/compare.sh builds. Writes
+# build/results/steptrace-ARCH-FUNCTION.txt (-WORKLOAD.txt for a device
+# workload).
 set -e -o pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +34,11 @@ modes=${STEP_MODES:-strict lazy safedefer}
 samples=${STEP_SAMPLES:-6}
 granule=${BENCH_GRANULE:-1}
 port=${STEP_PORT:-1241}
+workload=${STEP_WORKLOAD:-dma_map_bench}
+case $workload in
+dma_map_bench|net|fio-4k|fio-large) ;;
+*) die "STEP_WORKLOAD=$workload: dma_map_bench, net, fio-4k or fio-large" ;;
+esac
 guest_arch "${GUEST_ARCH:-x86_64}"
 case $GARCH in
 x86_64)
@@ -39,6 +51,7 @@ arm64)
 	;;
 esac
 out=$RESULTS/steptrace-$GARCH
+[ "$workload" = dma_map_bench ] || out=$out-$workload
 mkdir -p "$out"
 rm -f "$out"/*.trace
 
@@ -56,26 +69,54 @@ trace() {
 	addr=$(vmlinux_addr "$vmlinux" "$func")
 	[ -n "$addr" ] || die "steptrace: no $func in $vmlinux"
 	log=$out/$1-$2.log
-	step "steptrace: $func in $1 kernel, $2 mode, $samples calls"
-	# The same machine as boot.sh's guest; the benchmark runs long enough
-	# for the stepping and is cut short afterwards.
-	gdb_guest_boot "$log" "$port" "$kernel" "$initrd" \
-		"$params $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
-		"${machine[@]}"
-	# The runner prints the test's output only when it ends: wait for its
-	# start, then for the benchmark to be under way.
-	gdb_guest_wait "$log" "selftests: iova: dma_map_bench.sh" 180 || true
-	sleep 12
+	step "steptrace: $func in $1 kernel, $2 mode, $samples calls, $workload"
+	if [ "$workload" = dma_map_bench ]; then
+		# The same machine as boot.sh's guest; the benchmark runs long
+		# enough for the stepping and is cut short afterwards.
+		gdb_guest_boot "$log" "$port" "$kernel" "$initrd" \
+			"$params $(mode_param "$2") iovatest.run=iova:dma_map_bench.sh iovatest.seconds=300 iovatest.threads=1 iovatest.granule=$granule" \
+			"${machine[@]}"
+		# The runner prints the test's output only when it ends: wait
+		# for its start, then for the benchmark to be under way.
+		gdb_guest_wait "$log" "selftests: iova: dma_map_bench.sh" 180 || true
+		sleep 12
+	else
+		# boot.sh's guest with the devices, as devbench.sh's -icount
+		# boots have it, the one workload running far longer than the
+		# stepping takes.
+		ats=0
+		[ "$GARCH" != x86_64 ] || ats=${STEP_ATS:-1}
+		GUEST_GDB=$port GUEST_SMP=1 GUEST_ATS=$ats GUEST_DEVICES=1 \
+			GUEST_TIMEOUT=3600 "$GUEST_DIR/boot.sh" "$GARCH" \
+			"steptrace-$1-$2-$workload" "$kernel" "$initrd" \
+			$(mode_param "$2") iovatest.run=iova:devices.sh \
+			iovatest.devbench=1 iovatest.devsecs=3000 \
+			iovatest.devonly="$workload" > "$log" 2>&1 &
+		GDB_QEMU=$!
+		gdb_guest_wait "$RESULTS/guest/steptrace-$1-$2-$workload.log" \
+			"selftests: iova: devices.sh" 300 || true
+		sleep "${STEP_SETTLE:-40}"
+	fi
 	STEP_ARCH=$GARCH STEP_ADDR=$addr STEP_PORT=$port \
 		STEP_SAMPLES=$samples STEP_SKIP=${STEP_SKIP:-300} \
 		STEP_OUT=$out/$1-$2.trace timeout --foreground 600 \
 		python3 "$GUEST_DIR/steptrace.py" \
 		< /dev/null > "$out/$1-$2.step.log" 2>&1 ||
 		step "steptrace: stepping failed, see $out/$1-$2.step.log"
-	gdb_guest_stop
+	if [ "$workload" = dma_map_bench ]; then
+		gdb_guest_stop
+	else
+		pkill -f -- "-append .*iovatest.devonly=$workload" || true
+		wait "$GDB_QEMU" 2> /dev/null || true
+	fi
 }
 
 txt=$RESULTS/steptrace-$GARCH-$func.txt
+what="dma_map_benchmark, granule $granule"
+if [ "$workload" != dma_map_bench ]; then
+	txt=${txt%.txt}-$workload.txt
+	what="devices.sh $workload"
+fi
 : > "$txt"
 for mode in $modes; do
 	smode=$mode
@@ -84,7 +125,7 @@ for mode in $modes; do
 		trace stock "$smode"
 	trace ours "$mode"
 	python3 "$GUEST_DIR/steptable.py" \
-		--title "$GARCH $func, granule $granule, ours $mode against stock $smode" \
+		--title "$GARCH $func, $what, ours $mode against stock $smode" \
 		"$GUEST/$GARCH-stock/vmlinux" "$out/stock-$smode.trace" \
 		"$GUEST/$GARCH-ours/vmlinux" "$out/ours-$mode.trace" | tee -a "$txt"
 done

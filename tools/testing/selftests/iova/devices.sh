@@ -41,6 +41,9 @@
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
 # invalidations to each workload (as dma_map_bench.sh does for its runs).
+# IOVA_DEV_ONLY=W runs only workload W: fio-4k or fio-large (bench mode),
+# or net (iperf3, the transfers and sockperf); the tests of the others are
+# skipped. mk/guest/steptrace.sh uses it to step one workload's DMA calls.
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -58,6 +61,7 @@ ADDR_B=198.18.0.2
 TMP=/tmp/iova-devices
 NSPID=
 BENCH=${IOVA_DEV_BENCH:-0}
+ONLY=${IOVA_DEV_ONLY:-}
 EDU=
 NCPU=$(grep -c '^cpu[0-9]' /proc/stat)
 
@@ -252,22 +256,26 @@ fio_terse()
 # --- fio: random writes, verified reads -------------------------------------
 # Each job writes its own FIO_MB region (offset_increment), so that one
 # job's verification never reads another's blocks.
-fio --name=verify --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
-	--iodepth=8 --numjobs="$FIO_JOBS" --thread --rw=randwrite \
-	--bsrange=4k-1m --bs_unaligned=0 --size="${FIO_MB}m" \
-	--offset_increment="${FIO_MB}m" --verify=crc32c --do_verify=1 \
-	--verify_fatal=1 --verify_backlog=0 --group_reporting \
-	--output-format=terse --terse-version=3 > "$TMP/fio.out" 2> "$TMP/fio.err"
-rc=$?
-fio_terse "$TMP/fio.out"
-want_kb=$((FIO_MB * 1024 * FIO_JOBS))
-echo "# iova-devices: workload=fio type=$TYPE rc=$rc err=${err:-?} write_kib=${wkb:-0} read_kib=${rkb:-0} write_kibs=${wbw:-0} read_kibs=${rbw:-0} write_iops=${wiops:-0} read_iops=${riops:-0}"
-if [ "$rc" = 0 ] && [ "$err" = 0 ] && [ "${wkb:-0}" -ge "$want_kb" ] &&
-   [ "${rkb:-0}" -ge "$want_kb" ] && ! grep -qi "verify" "$TMP/fio.err"; then
-	ktap_test_pass "fio: $want_kb KiB written at random and verified (crc32c)"
+if [ -n "$ONLY" ]; then
+	ktap_test_skip "fio: verified writes (IOVA_DEV_ONLY=$ONLY)"
 else
-	sed 's/^/# fio: /' "$TMP/fio.err" | head -n 20
-	ktap_test_fail "fio: $want_kb KiB written at random and verified (crc32c)"
+	fio --name=verify --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
+		--iodepth=8 --numjobs="$FIO_JOBS" --thread --rw=randwrite \
+		--bsrange=4k-1m --bs_unaligned=0 --size="${FIO_MB}m" \
+		--offset_increment="${FIO_MB}m" --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --verify_backlog=0 --group_reporting \
+		--output-format=terse --terse-version=3 > "$TMP/fio.out" 2> "$TMP/fio.err"
+	rc=$?
+	fio_terse "$TMP/fio.out"
+	want_kb=$((FIO_MB * 1024 * FIO_JOBS))
+	echo "# iova-devices: workload=fio type=$TYPE rc=$rc err=${err:-?} write_kib=${wkb:-0} read_kib=${rkb:-0} write_kibs=${wbw:-0} read_kibs=${rbw:-0} write_iops=${wiops:-0} read_iops=${riops:-0}"
+	if [ "$rc" = 0 ] && [ "$err" = 0 ] && [ "${wkb:-0}" -ge "$want_kb" ] &&
+	   [ "${rkb:-0}" -ge "$want_kb" ] && ! grep -qi "verify" "$TMP/fio.err"; then
+		ktap_test_pass "fio: $want_kb KiB written at random and verified (crc32c)"
+	else
+		sed 's/^/# fio: /' "$TMP/fio.err" | head -n 20
+		ktap_test_fail "fio: $want_kb KiB written at random and verified (crc32c)"
+	fi
 fi
 
 # --- bench mode: timed fio jobs, 4 KiB random and 1 MiB sequential ------------
@@ -276,6 +284,7 @@ fi
 # moved data.
 fio_timed()
 {
+	[ -z "$ONLY" ] || [ "$ONLY" = "$2" ] || return 0
 	bench_begin "$1"
 	fio --name="$2" --filename="/dev/$NVME" --direct=1 --ioengine=libaio \
 		--iodepth="$5" --numjobs=2 --thread --rw="$3" --bs="$4" \
@@ -335,7 +344,10 @@ iperf_bps()
 	sed -n "/\"$2\"/,/}/s/.*\"bits_per_second\":[[:space:]]*\([0-9.e+]*\).*/\1/p" "$1" | tail -n 1
 }
 
-if ! net_setup; then
+if [ -n "$ONLY" ] && [ "$ONLY" != net ]; then
+	ktap_test_skip "iperf3: TCP both ways (IOVA_DEV_ONLY=$ONLY)"
+	ktap_test_skip "sockperf: request/response (IOVA_DEV_ONLY=$ONLY)"
+elif ! net_setup; then
 	ip addr 2>&1 | sed 's/^/# /'
 	ktap_test_fail "iperf3: TCP both ways between $NIC_A and $NIC_B"
 	ktap_test_fail "sockperf: request/response between $NIC_A and $NIC_B"
