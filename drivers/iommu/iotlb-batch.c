@@ -585,21 +585,14 @@ static inline bool batch_span_held(const struct iotlb_batcher *b,
 }
 
 /*
- * Take one reference per folio behind [phys, phys + len). On failure, say
- * why; the references this call took stay in held[] for the caller to drop.
+ * Take one reference per folio behind the pages from @pfn to @last. On
+ * failure, say why; the references this call took stay in held[] for the
+ * caller to drop.
  */
-static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
-			    phys_addr_t phys, size_t len,
+static bool batch_hold_pfns(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			    unsigned long pfn, unsigned long last,
 			    enum iotlb_batch_sync_reason *why)
 {
-	phys_addr_t start, end;
-	unsigned long pfn, last;
-
-	if (!len || batch_span_held(b, bt, phys, len, &start, &end))
-		return true;
-
-	pfn = PHYS_PFN(start);
-	last = PHYS_PFN(end);
 	while (pfn <= last) {
 		struct folio *folio;
 		struct page *page;
@@ -641,8 +634,43 @@ static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		*slot = ++bt->nr_held;
 		bt->held_pages += folio_nr_pages(folio);
 next:
-		pfn = folio_pfn(folio) + folio_nr_pages(folio);
+		/* past the folio; a small one is this page alone */
+		if (folio_test_large(folio))
+			pfn = folio_pfn(folio) + folio_nr_pages(folio);
+		else
+			pfn++;
 	}
+	return true;
+}
+
+/*
+ * The same for the IOMMU pages of the buffer [phys, phys + len): the device
+ * reached all of them. A zero length holds nothing.
+ */
+static bool batch_hold_range(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			     phys_addr_t phys, size_t len,
+			     enum iotlb_batch_sync_reason *why)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+
+	return !len || batch_hold_pfns(b, bt, PHYS_PFN(phys & ~gmask),
+				       PHYS_PFN((phys + len - 1) | gmask), why);
+}
+
+/*
+ * The same for a buffer the batch then remembers as a span, so that
+ * unmapping it again within the batch costs no lookup of its folios.
+ */
+static bool batch_hold_span(struct iotlb_batcher *b, struct iotlb_batch *bt,
+			    phys_addr_t phys, size_t len,
+			    enum iotlb_batch_sync_reason *why)
+{
+	phys_addr_t start, end;
+
+	if (!len || batch_span_held(b, bt, phys, len, &start, &end))
+		return true;
+	if (!batch_hold_pfns(b, bt, PHYS_PFN(start), PHYS_PFN(end), why))
+		return false;
 
 	bt->span[bt->span_next].start = start;
 	bt->span[bt->span_next].end = end;
@@ -652,6 +680,13 @@ next:
 	return true;
 }
 
+/*
+ * Hold what @u unmaps: its single buffer or the entries of its
+ * scatterlist. A list of one entry is a single buffer; the entries of a
+ * longer list are not remembered as spans: each would push a single
+ * buffer's span out, and such a list is seldom unmapped twice within one
+ * batch (its folios are found in held[] all the same).
+ */
 static bool batch_hold(struct iotlb_batcher *b, struct iotlb_batch *bt,
 		       const struct iotlb_batch_unmap *u,
 		       enum iotlb_batch_sync_reason *why)
@@ -662,8 +697,13 @@ static bool batch_hold(struct iotlb_batcher *b, struct iotlb_batch *bt,
 
 	if (!batch_hold_span(b, bt, u->phys, u->len, why))
 		goto fail;
+	if (u->sg && u->nents == 1) {
+		if (!batch_hold_span(b, bt, sg_phys(u->sg), u->sg->length, why))
+			goto fail;
+		return true;
+	}
 	for_each_sg(u->sg, s, u->sg ? u->nents : 0, i)
-		if (!batch_hold_span(b, bt, sg_phys(s), s->length, why))
+		if (!batch_hold_range(b, bt, sg_phys(s), s->length, why))
 			goto fail;
 	return true;
 fail:
@@ -686,7 +726,7 @@ static inline bool batch_holds_all(const struct iotlb_batcher *b,
 }
 
 /*
- * Folios behind one span of an unmap, as batch_hold_span() would take them
+ * Folios behind one span of an unmap, as batch_hold() would take them
  * into an empty batch, added to @n; @prev is the first PFN of the folio
  * counted last, so that entries sharing a folio with the one before them
  * count it once. Takes no reference and stops once @n exceeds hold_cap.
