@@ -131,7 +131,7 @@ gdb_guest_boot() {
 gdb_guest_wait() {
 	local i
 	for ((i = 0; i < $3; i++)); do
-		grep -q "$2" "$1" && return 0
+		grep -qs "$2" "$1" && return 0
 		kill -0 "$GDB_QEMU" 2> /dev/null || return 1
 		sleep 1
 	done
