@@ -587,11 +587,12 @@ static inline bool batch_span_held(const struct iotlb_batcher *b,
 /*
  * Take one reference per folio behind the pages from @pfn to @last. On
  * failure, say why; the references this call took stay in held[] for the
- * caller to drop.
+ * caller to drop. Inlined, so that a scatterlist pays no call per entry.
  */
-static bool batch_hold_pfns(struct iotlb_batcher *b, struct iotlb_batch *bt,
-			    unsigned long pfn, unsigned long last,
-			    enum iotlb_batch_sync_reason *why)
+static __always_inline bool
+batch_hold_pfns(struct iotlb_batcher *b, struct iotlb_batch *bt,
+		unsigned long pfn, unsigned long last,
+		enum iotlb_batch_sync_reason *why)
 {
 	while (pfn <= last) {
 		struct folio *folio;
