@@ -13,7 +13,7 @@
 # Environment: STEP_WORKLOAD (dma_map_bench, the default: the guest runs
 # dma_map_benchmark on QEMU's edu device; or a workload of
 # selftests/iova/devices.sh on the devices of mk/guest/boot.sh: net (iperf3
-# and sockperf between the NICs), fio-4k or fio-large (the NVMe disk), with
+# from the first NIC to the second), fio-4k or fio-large (the NVMe disk), with
 # one vCPU and, on x86_64, ATS on the NICs, as mk/guest/devbench.sh's
 # -icount boots have them; the calls are stepped STEP_SETTLE (40) seconds
 # after the workload started; STEP_ATS=0 takes ATS off), STEP_MODES
@@ -83,10 +83,13 @@ trace() {
 	else
 		# boot.sh's guest with the devices, as devbench.sh's -icount
 		# boots have it, the one workload running far longer than the
-		# stepping takes.
+		# stepping takes. GDB_QEMU is boot.sh's PID here: it lives as
+		# long as its QEMU does.
 		ats=0
 		[ "$GARCH" != x86_64 ] || ats=${STEP_ATS:-1}
+		rm -f "$RESULTS/guest/steptrace-$1-$2-$workload.log"
 		GUEST_GDB=$port GUEST_SMP=1 GUEST_ATS=$ats GUEST_DEVICES=1 \
+			GUEST_KVM=0 GUEST_ICOUNT= GUEST_TRACE=0 GUEST_IOMMU= \
 			GUEST_TIMEOUT=3600 "$GUEST_DIR/boot.sh" "$GARCH" \
 			"steptrace-$1-$2-$workload" "$kernel" "$initrd" \
 			$(mode_param "$2") iovatest.run=iova:devices.sh \
@@ -94,7 +97,8 @@ trace() {
 			iovatest.devonly="$workload" > "$log" 2>&1 &
 		GDB_QEMU=$!
 		gdb_guest_wait "$RESULTS/guest/steptrace-$1-$2-$workload.log" \
-			"selftests: iova: devices.sh" 300 || true
+			"selftests: iova: devices.sh" 300 ||
+			die "steptrace: the guest did not start devices.sh, see $log"
 		sleep "${STEP_SETTLE:-40}"
 	fi
 	STEP_ARCH=$GARCH STEP_ADDR=$addr STEP_PORT=$port \
@@ -103,13 +107,23 @@ trace() {
 		python3 "$GUEST_DIR/steptrace.py" \
 		< /dev/null > "$out/$1-$2.step.log" 2>&1 ||
 		step "steptrace: stepping failed, see $out/$1-$2.step.log"
+	stop_guest
+}
+
+# stop_guest: end the stepped guest (boot.sh puts its QEMU in a process
+# group of its own: find it by its gdbstub)
+stop_guest() {
+	[ -n "$GDB_QEMU" ] || return 0
 	if [ "$workload" = dma_map_bench ]; then
 		gdb_guest_stop
 	else
-		pkill -f -- "-append .*iovatest.devonly=$workload" || true
+		# boot.sh then removes its scratch disk and returns
+		pkill -f -- "-gdb tcp:127.0.0.1:$port( |\$)" || true
 		wait "$GDB_QEMU" 2> /dev/null || true
 	fi
+	GDB_QEMU=
 }
+trap stop_guest EXIT
 
 txt=$RESULTS/steptrace-$GARCH-$func.txt
 what="dma_map_benchmark, granule $granule"

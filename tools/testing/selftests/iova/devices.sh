@@ -41,9 +41,10 @@
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
 # invalidations to each workload (as dma_map_bench.sh does for its runs).
-# IOVA_DEV_ONLY=W runs only workload W: fio-4k or fio-large (bench mode),
-# or net (iperf3, the transfers and sockperf); the tests of the others are
-# skipped. mk/guest/steptrace.sh uses it to step one workload's DMA calls.
+# IOVA_DEV_ONLY=W runs only workload W: fio-4k or fio-large (bench mode
+# only), or net (iperf3, the transfers and sockperf); the tests of the
+# others are skipped, and any other value fails the test.
+# mk/guest/steptrace.sh uses it to step one workload's DMA calls.
 
 DIR=$(dirname "$0")
 . "$DIR/../kselftest/ktap_helpers.sh"
@@ -212,6 +213,10 @@ mkdir -p "$TMP"
 
 EDU=$(edu_find_device)
 ktap_print_header
+case "$BENCH:$ONLY" in
+?:|?:net|1:fio-4k|1:fio-large) ;;
+*) ktap_exit_fail_msg "IOVA_DEV_ONLY=$ONLY: net, or fio-4k or fio-large with IOVA_DEV_BENCH=1" ;;
+esac
 if [ "$BENCH" = 1 ]; then
 	ktap_set_plan 6
 else
@@ -305,7 +310,15 @@ fio_timed()
 	fi
 }
 
-if [ "$BENCH" = 1 ]; then
+if [ "$BENCH" = 1 ] && [ "$ONLY" = net ]; then
+	ktap_test_skip "fio: timed jobs (IOVA_DEV_ONLY=$ONLY)"
+elif [ "$BENCH" = 1 ] && [ -n "$ONLY" ]; then
+	if fio_timed 1 fio-4k randrw 4k 16 && fio_timed 2 fio-large rw 1m 4; then
+		ktap_test_pass "fio: timed $ONLY job"
+	else
+		ktap_test_fail "fio: timed $ONLY job"
+	fi
+elif [ "$BENCH" = 1 ]; then
 	if fio_timed 1 fio-4k randrw 4k 16 && fio_timed 2 fio-large rw 1m 4; then
 		ktap_test_pass "fio: timed 4 KiB random and 1 MiB sequential jobs"
 	else
