@@ -645,17 +645,32 @@ next:
 }
 
 /*
- * The same for the IOMMU pages of the buffer [phys, phys + len): the device
- * reached all of them. A zero length holds nothing.
+ * The first and last pfn of the IOMMU pages of the buffer [phys, phys +
+ * len), @len not 0: the device reached all of them.
+ */
+static void granule_pfns(const struct iotlb_batcher *b, phys_addr_t phys,
+			 size_t len, unsigned long *pfn, unsigned long *last)
+{
+	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+
+	*pfn = PHYS_PFN(phys & ~gmask);
+	*last = PHYS_PFN((phys + len - 1) | gmask);
+}
+
+/*
+ * The same for the IOMMU pages of the buffer [phys, phys + len). A zero
+ * length holds nothing.
  */
 static bool batch_hold_range(struct iotlb_batcher *b, struct iotlb_batch *bt,
 			     phys_addr_t phys, size_t len,
 			     enum iotlb_batch_sync_reason *why)
 {
-	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
+	unsigned long pfn, last;
 
-	return !len || batch_hold_pfns(b, bt, PHYS_PFN(phys & ~gmask),
-				       PHYS_PFN((phys + len - 1) | gmask), why);
+	if (!len)
+		return true;
+	granule_pfns(b, phys, len, &pfn, &last);
+	return batch_hold_pfns(b, bt, pfn, last, why);
 }
 
 /*
@@ -736,13 +751,11 @@ static unsigned int span_folios(const struct iotlb_batcher *b,
 				phys_addr_t phys, size_t len,
 				unsigned long *prev, unsigned int n)
 {
-	phys_addr_t gmask = ((phys_addr_t)1 << b->granule_shift) - 1;
 	unsigned long pfn, last;
 
 	if (!len)
 		return n;
-	pfn = PHYS_PFN(phys & ~gmask);
-	last = PHYS_PFN((phys + len - 1) | gmask);
+	granule_pfns(b, phys, len, &pfn, &last);
 	while (pfn <= last && n <= b->hold_cap) {
 		unsigned long head = pfn, next = pfn + 1;
 
