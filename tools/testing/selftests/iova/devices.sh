@@ -312,17 +312,13 @@ fio_timed()
 
 if [ "$BENCH" = 1 ] && [ "$ONLY" = net ]; then
 	ktap_test_skip "fio: timed jobs (IOVA_DEV_ONLY=$ONLY)"
-elif [ "$BENCH" = 1 ] && [ -n "$ONLY" ]; then
-	if fio_timed 1 fio-4k randrw 4k 16 && fio_timed 2 fio-large rw 1m 4; then
-		ktap_test_pass "fio: timed $ONLY job"
-	else
-		ktap_test_fail "fio: timed $ONLY job"
-	fi
 elif [ "$BENCH" = 1 ]; then
+	what="4 KiB random and 1 MiB sequential jobs"
+	[ -z "$ONLY" ] || what="$ONLY job"
 	if fio_timed 1 fio-4k randrw 4k 16 && fio_timed 2 fio-large rw 1m 4; then
-		ktap_test_pass "fio: timed 4 KiB random and 1 MiB sequential jobs"
+		ktap_test_pass "fio: timed $what"
 	else
-		ktap_test_fail "fio: timed 4 KiB random and 1 MiB sequential jobs"
+		ktap_test_fail "fio: timed $what"
 	fi
 fi
 
