@@ -69,6 +69,56 @@ else
 	echo "lint: no x86_64 guest build yet: W=1/sparse skipped"
 fi
 
+# The device benchmark's table of the safe deferred mode's unmaps, on one
+# made-up run whose shares are known: 2000 unmaps per GB, 1000 of them
+# invalidated at once, 900 of those for slab memory.
+step "lint: mk/guest/devtable.py on a known run"
+dt=$(mktemp -d)
+cat > "$dt/in" <<'EOF'
+{"name":"t","arch":"x86_64","flavor":"ours","mode":"safedefer","id":3,"workload":"iperf3-up","rc":0,"bytes":1000000000,"seconds":8,"gbit_per_s":0.3,"window":9,"type":"DMA-SAFE","batch_unmaps":2000,"batch_deferred":1000,"batch_now_caller":0,"batch_now_slab":900,"batch_now_nopage":100,"batch_now_unref":0,"batch_now_large":0,"inv":null}
+{"name":"t","boot":true,"passed":1,"failed":0,"error":"","seconds":1}
+EOF
+if python3 "$TOP/mk/guest/devtable.py" --arch x86_64 --modes safedefer \
+	--rounds 1 --seconds 8 --json "$dt/json" --md "$dt/md" \
+	< "$dt/in" > /dev/null 2>> "$log" &&
+   grep -qF '| iperf3-up | safedefer | 2000 | 50.0% | 90.0% |' "$dt/md"; then
+	ok "devtable: the safe deferred mode's unmaps"
+else
+	nok "devtable: the safe deferred mode's unmaps"
+	grep -F '| iperf3-up | safedefer' "$dt/md" 2>/dev/null | tee -a "$log"
+fi
+rm -rf "$dt"
+
+# devices.sh's own batcher counting, under busybox (the guest's sh and
+# awk), on a made-up debugfs stats file read before and after a workload.
+step "lint: devices.sh's batcher counts under busybox"
+bb=$(command -v busybox || true)
+if [ -n "$bb" ]; then
+	dt=$(mktemp -d)
+	sed -n '/^batch_counts()/,/^}/p; /^batch_delta()/,/^}/p' \
+		"$TOP/tools/testing/selftests/iova/devices.sh" > "$dt/f.sh"
+	printf 'unmaps 1000\ndeferred 900\nsync_slab 90\nsync_nopage 10\ninv_range 5\n' > "$dt/s0"
+	printf 'unmaps 3000\ndeferred 1900\nsync_caller 1\nsync_slab 989\nsync_nopage 110\ninv_range 9\n' > "$dt/s1"
+	got=$(cd "$dt" && "$bb" sh -c '. ./f.sh
+		BATCH_STATS=s0; a=$(batch_counts)
+		BATCH_STATS=s1; b=$(batch_counts)
+		BATCH_STATS=none; c=$(batch_counts)
+		batch_delta "$a" "$b"; echo "[$c][$(batch_delta "$a" "$c")]"' 2>&1)
+	want="batch_unmaps=2000 batch_deferred=1000 batch_now_caller=1 batch_now_slab=899 batch_now_nopage=100 batch_now_unref=0 batch_now_large=0
+[][]"
+	# Nothing but the two lines, and no stray file (an unbracketed ">"
+	# in an awk print is a redirection).
+	if [ "$got" = "$want" ] && [ "$(ls "$dt" | wc -l)" = 3 ]; then
+		ok "devices.sh: the batcher's counts of a workload"
+	else
+		nok "devices.sh: the batcher's counts of a workload"
+		{ echo "$got"; ls "$dt"; } | tee -a "$log"
+	fi
+	rm -rf "$dt"
+else
+	nok "devices.sh: the batcher's counts of a workload (no busybox)"
+fi
+
 record_result lint "$pass" "$fail"
 step "lint: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -68,6 +68,12 @@ CPU_FIGS = {"instr_per_kib": "instructions/KiB",
 # The IOMMU group type (sysfs) of each mode, as devices.sh reports it
 MODE_TYPE = {"strict": "DMA", "lazy": "DMA-FQ", "safedefer": "DMA-SAFE",
              "passthrough": "identity"}
+# The safe deferred mode's batcher over a workload's window (batch_figures())
+BATCH_FIGS = {"batch_unmaps_per_gb": "unmaps/GB",
+              "batch_unmaps_per_ktrans": "unmaps/1k trans.",
+              "batch_now_pct": "invalidated at once",
+              "batch_slab_pct": "of them slab memory"}
+BATCH_REASONS = ("caller", "slab", "nopage", "unref", "large")
 # Stock has no safe deferred mode: devbench.sh boots its safedefer row
 # without a mode parameter, in the kernel's default mode.
 STOCK_DEFAULT = {"x86_64": "lazy", "arm64": "strict"}
@@ -167,6 +173,31 @@ def cpu_figures(run):
         return {"instr_per_trans": instr / n} if n else {}
     kib = (run.get("bytes") or 0) / 1024
     return {"instr_per_kib": instr / kib} if kib else {}
+
+
+def batch_figures(run):
+    """What the safe deferred mode's batcher did in one workload run (its
+    debugfs counts over the run's window, devices.sh's batch_* keys): its
+    unmaps per GB moved (sockperf: per 1000 transactions), the percentage
+    of them it invalidated at once, and the percentage of those that were
+    at once because the memory was slab memory."""
+    counts = [run.get("batch_unmaps")] + \
+        [run.get(f"batch_now_{r}") for r in BATCH_REASONS]
+    if not all(isinstance(c, (int, float)) and c >= 0 for c in counts) \
+            or counts[0] <= 0:
+        return {}
+    unmaps, now = counts[0], sum(counts[1:])
+    slab = run["batch_now_slab"]
+    out = {"batch_now_pct": 100 * now / unmaps}
+    if now:
+        out["batch_slab_pct"] = 100 * slab / now
+    if run.get("workload") == "sockperf":
+        n = (run.get("transactions") or 0) / 1000
+        if n:
+            out["batch_unmaps_per_ktrans"] = unmaps / n
+    elif run.get("bytes"):
+        out["batch_unmaps_per_gb"] = unmaps / (run["bytes"] / 1e9)
+    return out
 
 
 def summary(values):
@@ -296,6 +327,14 @@ def build(lines, args):
                         figs[k] = s
                 # The exact figure, from the -icount boots alone.
                 per = [cpu_figures(r) for r in iruns
+                       if r.get("flavor") == flavor and
+                       r.get("mode") == mode and r.get("workload") == w]
+                for k in sorted({k for p in per for k in p}):
+                    s = summary([p.get(k) for p in per])
+                    if s:
+                        figs[k] = s
+                # The batcher's counts, from every boot that has them.
+                per = [batch_figures(r) for r in runs + iruns
                        if r.get("flavor") == flavor and
                        r.get("mode") == mode and r.get("workload") == w]
                 for k in sorted({k for p in per for k in p}):
@@ -465,6 +504,49 @@ def passthrough_lines(doc):
             "should need no invalidation): " + "; ".join(found) + ".", ""]
 
 
+def pct_cell(s):
+    """A percentage's summary @s as a cell, as cell() writes one."""
+    if not s:
+        return "-"
+    lo, hi = f"{s['min']:.1f}", f"{s['max']:.1f}"
+    if lo == hi:
+        return f"{s['median']:.1f}%"
+    return f"{s['median']:.1f}% [{lo}-{hi}]"
+
+
+def batch_lines(doc):
+    """The table of what the safe deferred mode's batcher did, where a
+    boot reported it (ours, in that mode)."""
+    cells = doc["cells"]
+    rows = []
+    for mode in doc["modes"]:
+        for w in WORKLOADS:
+            figs = cells.get(f"ours/{mode}/{w}", {})
+            if not any(k in figs for k in BATCH_FIGS):
+                continue
+            unit = "batch_unmaps_per_ktrans" if w == "sockperf" \
+                else "batch_unmaps_per_gb"
+            pct = [figs.get(k) for k in ("batch_now_pct", "batch_slab_pct")]
+            rows.append(f"| {w} | {mode} | {cell(figs.get(unit))} | " +
+                        " | ".join(pct_cell(p) for p in pct) + " |")
+    if not rows:
+        return []
+    return ["Ours, the safe deferred mode's unmaps, from its batcher's "
+            "counts (debugfs iommu/iotlb_batch/stats) over each workload's "
+            "window, median [min-max] of every boot in the mode, the "
+            "-icount ones too: unmaps per GB moved (sockperf: per 1000 "
+            "transactions); the share it invalidated before the unmap "
+            "returned instead of deferring it; and of those, the share "
+            "whose memory was slab memory, which a page reference cannot "
+            "keep from being handed out again (the others: memory without "
+            "a struct page or with no reference to add to, unmaps with "
+            "more folios than a batch holds, and those the caller asked "
+            "to invalidate at once).", "",
+            "| workload | mode | unmaps /GB (sockperf: /1k trans.) | "
+            "invalidated at once | of them slab memory |",
+            "|---|---|---:|---:|---:|"] + rows + [""]
+
+
 def dropped_lines(doc):
     """What was left out of the medians: dropped and missing runs."""
     md = []
@@ -499,7 +581,7 @@ def render(doc, level="###"):
     iround = doc.get("icount_rounds") or 0
     asked = 2 * len(modes) * (rounds + iround)
     ns = {s["n"] for c in cells.values() for k, s in c.items()
-          if k not in CPU_FIGS}
+          if k not in CPU_FIGS and k not in BATCH_FIGS}
     default = doc.get("stock_default") or STOCK_DEFAULT.get(arch)
     verified = not bad and not doc.get("dropped") and \
         not doc.get("missing") and len(doc["boots"]) == asked
@@ -631,6 +713,7 @@ def render(doc, level="###"):
                           " | ".join(rcell(r, ("safe", m))
                                      for r, m in zip(rs, others)) + " |")
         md.append("")
+    md += batch_lines(doc)
     md += dropped_lines(doc)
     if bad:
         md += ["Failed boots (their workloads that ran are counted unless "

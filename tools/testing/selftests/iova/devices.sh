@@ -36,7 +36,10 @@
 #
 # bytes being what it moved through the devices, window the seconds
 # between the two marks below, cpu_busy the CPU seconds (all CPUs
-# together) spent meanwhile outside idle and iowait, and with
+# together) spent meanwhile outside idle and iowait, where the kernel has
+# the safe deferred mode's batcher its counts over the window
+# (batch_unmaps, batch_deferred, and batch_now_R for those it invalidated
+# at once for reason R: caller, slab, nopage, unref, large), and with
 # IOVA_BENCH_MARK=1
 # writes N into the config space of QEMU's edu device at 0xf0 before it
 # and at 0xf4 after it, so that QEMU's trace can attribute IOTLB
@@ -89,11 +92,47 @@ cpu_busy()
 	echo $((u + n + s + q + sq + st))
 }
 
+# The safe deferred mode's batcher, where it exists (debugfs): its unmaps
+# since boot, those it deferred and those it invalidated at once, by
+# reason, as "unmaps deferred caller slab nopage unref large"; nothing
+# without it.
+BATCH_STATS=/sys/kernel/debug/iommu/iotlb_batch/stats
+grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
+	mount -t debugfs none /sys/kernel/debug 2>/dev/null
+batch_counts()
+{
+	[ -r "$BATCH_STATS" ] || return 0
+	awk '{ v[$1] = $2 }
+	END {
+		printf "%.0f %.0f", v["unmaps"], v["deferred"]
+		n = split("caller slab nopage unref large", r, " ")
+		for (i = 1; i <= n; i++)
+			printf " %.0f", v["sync_" r[i]]
+		print ""
+	}' "$BATCH_STATS"
+}
+
+# batch_delta BEFORE AFTER: batch_counts() from before and after a
+# workload as the result line's keys for what happened in between
+# (batch_unmaps=N batch_deferred=N batch_now_caller=N ...); nothing where
+# either is empty.
+batch_delta()
+{
+	[ -n "$1" ] && [ -n "$2" ] || return 0
+	echo "$1 $2" | awk '{
+		n = split("unmaps deferred now_caller now_slab now_nopage now_unref now_large", k, " ")
+		for (i = 1; i <= n; i++)
+			printf "%sbatch_%s=%.0f", (i > 1 ? " " : ""), k[i], $(i + n) - $i
+		print ""
+	}'
+}
+
 bench_begin()
 {
 	bench_mark 240 "$1"
 	read -r T0 _ < /proc/uptime
 	B0=$(cpu_busy)
+	C0=$(batch_counts)
 }
 
 bench_end()
@@ -102,9 +141,11 @@ bench_end()
 	sleep 1
 	read -r T1 _ < /proc/uptime
 	B1=$(cpu_busy)
+	C1=$(batch_counts)
 	bench_mark 244 "$1"
 	WINDOW=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
 	BUSY=$(awk -v a="$B0" -v b="$B1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
+	BATCH=$(batch_delta "$C0" "$C1")
 }
 
 # bench_line ID WORKLOAD KEY=VALUE...: the result line of a timed workload.
@@ -113,7 +154,7 @@ bench_line()
 	[ "$BENCH" = 1 ] || return 0
 	id=$1
 	shift
-	echo "# iova-bench: id=$id workload=$* window=$WINDOW cpu_busy=$BUSY cpus=$NCPU type=$TYPE"
+	echo "# iova-bench: id=$id workload=$* window=$WINDOW cpu_busy=$BUSY cpus=$NCPU type=$TYPE${BATCH:+ $BATCH}"
 }
 
 missing()
@@ -503,13 +544,11 @@ else
 fi
 
 # --- what the safe deferred mode's batcher did, where it exists -------------
-# One line, since boot: unmaps, deferred ones, range invalidations, calls
-# that invalidated several ranges behind one wait, full flushes.
-grep -q " /sys/kernel/debug debugfs " /proc/mounts ||
-	mount -t debugfs none /sys/kernel/debug 2>/dev/null
-st=/sys/kernel/debug/iommu/iotlb_batch/stats
-if [ -r "$st" ]; then
-	echo "# iotlb-batch: $(awk '$1 ~ /^(unmaps|deferred|inv_range|inv_ranges_calls|inv_full)$/ { printf "%s%s=%s", sep, $1, $2; sep = " " }' "$st")"
+# One line, since boot: unmaps, deferred ones, those invalidated at once
+# and why, range invalidations, calls that invalidated several ranges
+# behind one wait, full flushes.
+if [ -r "$BATCH_STATS" ]; then
+	echo "# iotlb-batch: $(awk '$1 ~ /^(unmaps|deferred|sync_[a-z]+|inv_range|inv_ranges_calls|inv_full)$/ { printf "%s%s=%s", sep, $1, $2; sep = " " }' "$BATCH_STATS")"
 fi
 
 # --- the domains after the traffic -----------------------------------------
