@@ -69,10 +69,8 @@ CPU_FIGS = {"instr_per_kib": "instructions/KiB",
 MODE_TYPE = {"strict": "DMA", "lazy": "DMA-FQ", "safedefer": "DMA-SAFE",
              "passthrough": "identity"}
 # The safe deferred mode's batcher over a workload's window (batch_figures())
-BATCH_FIGS = {"batch_unmaps_per_gb": "unmaps/GB",
-              "batch_unmaps_per_ktrans": "unmaps/1k trans.",
-              "batch_now_pct": "invalidated at once",
-              "batch_slab_pct": "of them slab memory"}
+BATCH_FIGS = ("batch_unmaps_per_gb", "batch_unmaps_per_ktrans",
+              "batch_now_pct", "batch_slab_pct")
 BATCH_REASONS = ("caller", "slab", "nopage", "unref", "large")
 # Stock has no safe deferred mode: devbench.sh boots its safedefer row
 # without a mode parameter, in the kernel's default mode.
@@ -208,6 +206,15 @@ def summary(values):
             "max": max(values), "n": len(values), "values": values}
 
 
+def add_summaries(figs, per):
+    """Into @figs, the summary of each figure that the dicts @per (one per
+    run) have."""
+    for k in sorted({k for p in per for k in p}):
+        s = summary([p.get(k) for p in per])
+        if s:
+            figs[k] = s
+
+
 def ratio(a, b):
     """@a / @b (summaries): the ratio of the medians, and whether the two
     spreads overlap (then it is not distinguishable at this noise). Where
@@ -325,22 +332,14 @@ def build(lines, args):
                     s = summary(vals)
                     if s:
                         figs[k] = s
+                def mine(rs):
+                    return [r for r in rs if r.get("flavor") == flavor and
+                            r.get("mode") == mode and r.get("workload") == w]
                 # The exact figure, from the -icount boots alone.
-                per = [cpu_figures(r) for r in iruns
-                       if r.get("flavor") == flavor and
-                       r.get("mode") == mode and r.get("workload") == w]
-                for k in sorted({k for p in per for k in p}):
-                    s = summary([p.get(k) for p in per])
-                    if s:
-                        figs[k] = s
+                add_summaries(figs, [cpu_figures(r) for r in mine(iruns)])
                 # The batcher's counts, from every boot that has them.
-                per = [batch_figures(r) for r in runs + iruns
-                       if r.get("flavor") == flavor and
-                       r.get("mode") == mode and r.get("workload") == w]
-                for k in sorted({k for p in per for k in p}):
-                    s = summary([p.get(k) for p in per])
-                    if s:
-                        figs[k] = s
+                add_summaries(figs, [batch_figures(r)
+                                     for r in mine(runs + iruns)])
                 cells[f"{flavor}/{mode}/{w}"] = figs
     ratios = {}
     for mode in modes:
